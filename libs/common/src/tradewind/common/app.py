@@ -1,0 +1,124 @@
+"""The service defaults: one call gives a service logging, tracing, errors, health and metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tradewind.common.health import Readiness
+from tradewind.common.logging import configure_logging, request_id_var
+from tradewind.common.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
+from tradewind.common.problems import install_problem_handlers
+from tradewind.common.settings import SharedSettings
+from tradewind.common.tracing import configure_tracing, shutdown_tracing
+
+ServiceLifespan = Callable[[FastAPI, Readiness], AbstractAsyncContextManager[None]]
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Takes or generates X-Request-ID, echoes it, and records HTTP metrics (pure ASGI: cheap)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            method = scope.get("method", "")
+            HTTP_REQUESTS.labels(method=method, route=path, status=str(status)).inc()
+            HTTP_REQUEST_SECONDS.labels(method=method, route=path).observe(
+                time.perf_counter() - started
+            )
+            request_id_var.reset(token)
+
+
+def _operations_router(readiness: Readiness) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health/live", summary="The process is running")
+    async def live() -> dict[str, str]:
+        return {"status": "up"}
+
+    @router.get("/health/ready", summary="The service and its own dependencies can serve")
+    async def ready() -> JSONResponse:
+        report = await readiness.report()
+        return JSONResponse(report, status_code=503 if report["status"] == "down" else 200)
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    version: str,
+    shared: SharedSettings,
+    lifespan: ServiceLifespan,
+    routers: Sequence[APIRouter] = (),
+    **fastapi_kwargs: Any,
+) -> FastAPI:
+    readiness = Readiness()
+
+    @asynccontextmanager
+    async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service, level=shared.log_level, json_lines=shared.log_json)
+        configure_tracing(service)
+        try:
+            async with lifespan(app, readiness):
+                yield
+        finally:
+            shutdown_tracing()
+
+    app = FastAPI(title=title, version=version, lifespan=app_lifespan, **fastapi_kwargs)
+    app.state.readiness = readiness
+    app.state.service = service
+    install_problem_handlers(app)
+    app.include_router(_operations_router(readiness))
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="health/live,health/ready,metrics")
+    return app
+
+
+async def request_readiness(request: Request) -> Readiness:
+    readiness: Readiness = request.app.state.readiness
+    return readiness

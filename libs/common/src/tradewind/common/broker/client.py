@@ -1,0 +1,395 @@
+"""The broker client every service uses: declare, publish with confirms, consume with retry/park."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+
+from tradewind.common.broker.errors import BrokerUnavailable, PermanentFailure, PublishRejected
+from tradewind.common.broker.topology import (
+    ATTEMPT_HEADER,
+    RETRY_TIER_HEADER,
+    QueueSpec,
+    Topology,
+)
+from tradewind.common.envelope import CONTENT_TYPE, CloudEvent, EnvelopeError
+from tradewind.common.metrics import (
+    MESSAGE_HANDLER_SECONDS,
+    MESSAGES_CONSUMED,
+    MESSAGES_PUBLISHED,
+)
+from tradewind.common.resilience.retry import CONNECT, retry_async
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("tradewind.broker")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a handler may want to know about the message besides its envelope."""
+
+    queue: str
+    message_id: str
+    attempt: int
+    redelivered: bool
+    routing_key: str
+
+
+Handler = Callable[[CloudEvent, Delivery], Awaitable[None]]
+
+# Errors that mean "the broker is not there right now" rather than "the broker said no".
+_UNAVAILABLE = (
+    aiormq.exceptions.AMQPConnectionError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    aiormq.exceptions.ChannelClosed,
+    ConnectionError,
+    TimeoutError,
+    RuntimeError,  # aiormq raises a bare RuntimeError on a closed writer
+)
+
+
+class Broker:
+    def __init__(
+        self,
+        url: str,
+        topology: Topology,
+        *,
+        service: str,
+        prefetch: int = 32,
+        max_attempts: int = 5,
+        publish_timeout_s: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.topology = topology
+        self.service = service
+        self.prefetch = prefetch
+        self.max_attempts = max_attempts
+        self.publish_timeout_s = publish_timeout_s
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._consumer_channels: list[AbstractChannel] = []
+        self._publish_lock = asyncio.Lock()
+
+    # --- lifecycle ---
+
+    async def connect(self) -> None:
+        """Connect (retrying with backoff) and declare the shared topology.
+
+        After this the connection is robust: aio-pika reconnects by itself and restores channels,
+        declarations and consumers.
+        """
+        connection = await retry_async(
+            CONNECT,
+            lambda: aio_pika.connect_robust(
+                self.url, client_properties={"connection_name": self.service}
+            ),
+            retry_on=(ConnectionError, OSError, aiormq.exceptions.AMQPError),
+            name="broker connect",
+        )
+        self._connection = connection
+        self._publish_channel = await connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        await self._declare_shared(self._publish_channel)
+        log.info("broker connected", extra={"namespace": self.topology.namespace})
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    @property
+    def is_connected(self) -> bool:
+        return (
+            self._connection is not None
+            and not self._connection.is_closed
+            and self._publish_channel is not None
+            and not self._publish_channel.is_closed
+        )
+
+    async def check(self) -> None:
+        """Readiness probe: raises unless connected."""
+        if not self.is_connected:
+            raise BrokerUnavailable("not connected to the broker")
+
+    # --- topology ---
+
+    async def _declare_shared(self, channel: AbstractChannel) -> None:
+        topo = self.topology
+        for name, kind in topo.exchanges():
+            arguments: dict[str, Any] = {}
+            if name == topo.events:
+                # An event nobody subscribes to yet is normal; it is kept (bounded) for inspection
+                # instead of returned. Commands have no such fallback: unroutable is an error.
+                arguments = {"alternate-exchange": topo.unrouted_events}
+            self._exchanges[name] = await channel.declare_exchange(
+                name, aio_pika.ExchangeType(kind), durable=True, arguments=arguments
+            )
+        unrouted = await channel.declare_queue(
+            topo.unrouted_events,
+            durable=True,
+            arguments={
+                "x-max-length": 10_000,
+                "x-overflow": "drop-head",
+                "x-message-ttl": 86_400_000,
+            },
+        )
+        await unrouted.bind(self._exchanges[topo.unrouted_events])
+        retry_exchange = self._exchanges[topo.retry]
+        for delay_ms in topo.retry_delays_ms:
+            # Classic queues: per-queue TTL expires strictly from the head, which is what a
+            # single-delay wait queue needs; they hold nothing for longer than one tier.
+            wait = await channel.declare_queue(
+                topo.wait_queue(delay_ms),
+                durable=True,
+                arguments={
+                    "x-message-ttl": delay_ms,
+                    "x-dead-letter-exchange": topo.requeue,
+                },
+            )
+            await wait.bind(
+                retry_exchange,
+                arguments={"x-match": "all", RETRY_TIER_HEADER: topo.tier_name(delay_ms)},
+            )
+
+    async def declare_queue(
+        self, spec: QueueSpec, channel: AbstractChannel | None = None
+    ) -> AbstractQueue:
+        channel = channel or self._require_channel()
+        topo = self.topology
+        if spec.exclusive:
+            queue = await channel.declare_queue(spec.name, exclusive=True, auto_delete=True)
+        else:
+            parking = await channel.declare_queue(
+                spec.parking_lot, durable=True, arguments={"x-queue-type": "quorum"}
+            )
+            await parking.bind(self._exchanges[topo.dead_letters], routing_key=spec.name)
+            queue = await channel.declare_queue(
+                spec.name,
+                durable=True,
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-dead-letter-exchange": topo.dead_letters,
+                    "x-dead-letter-routing-key": spec.name,
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
+                },
+            )
+        await queue.bind(self._exchanges[topo.requeue], routing_key=spec.name)
+        for binding in spec.bindings:
+            await queue.bind(binding.exchange, routing_key=binding.routing_key)
+        return queue
+
+    # --- publishing ---
+
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        message_type: str,
+        headers: Mapping[str, Any] | None = None,
+        content_type: str = CONTENT_TYPE,
+        timestamp: datetime | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        """Publish and wait for the broker's confirm. Unroutable messages raise PublishRejected."""
+        all_headers: dict[str, Any] = dict(headers or {})
+        propagate.inject(all_headers)
+        message = aio_pika.Message(
+            body,
+            message_id=message_id,
+            type=message_type,
+            content_type=content_type,
+            timestamp=timestamp or datetime.now(UTC),
+            correlation_id=correlation_id,
+            app_id=self.service,
+            headers=all_headers,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        target = self._exchanges.get(exchange)
+        if target is None or not self.is_connected:
+            raise BrokerUnavailable("not connected to the broker")
+        try:
+            await target.publish(
+                message, routing_key, mandatory=True, timeout=self.publish_timeout_s
+            )
+        except aiormq.exceptions.DeliveryError as exc:
+            MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="rejected").inc()
+            raise PublishRejected(
+                f"broker refused {message_type} to {exchange}/{routing_key}: {exc}"
+            ) from exc
+        except _UNAVAILABLE as exc:
+            MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="unavailable").inc()
+            raise BrokerUnavailable(f"publish to {exchange} failed: {exc!r}") from exc
+        MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="confirmed").inc()
+
+    async def publish_event(
+        self,
+        event: CloudEvent,
+        *,
+        exchange: str | None = None,
+        routing_key: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> None:
+        await self.publish(
+            exchange or self.topology.events,
+            routing_key or event.type,
+            event.to_json(),
+            message_id=event.id,
+            message_type=event.type,
+            headers=headers,
+            timestamp=event.time,
+            correlation_id=event.correlationid,
+        )
+
+    async def publish_command(self, command: CloudEvent) -> None:
+        await self.publish_event(command, exchange=self.topology.commands)
+
+    # --- consuming ---
+
+    async def consume(self, spec: QueueSpec, handler: Handler) -> AbstractQueue:
+        """Consume ``spec`` with bounded prefetch; ack only after ``handler`` returned.
+
+        A handler that raises is retried through the delay tiers; after ``max_attempts`` (or at
+        once for a PermanentFailure or an unreadable envelope) the message is parked.
+        """
+        connection = self._require_connection()
+        channel = await connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=self.prefetch)
+        self._consumer_channels.append(channel)
+        queue = await self.declare_queue(spec, channel)
+        await queue.consume(functools.partial(self._deliver, spec, handler))
+        log.info("consuming", extra={"queue": spec.name})
+        return queue
+
+    async def _deliver(
+        self, spec: QueueSpec, handler: Handler, message: AbstractIncomingMessage
+    ) -> None:
+        headers = dict(message.headers or {})
+        attempt = _int_header(headers.get(ATTEMPT_HEADER), default=1)
+        delivery = Delivery(
+            queue=spec.name,
+            message_id=message.message_id or "",
+            attempt=attempt,
+            redelivered=bool(message.redelivered),
+            routing_key=message.routing_key or "",
+        )
+        # Continue the producer's trace unless an instrumentation already did.
+        token = None
+        if not trace.get_current_span().get_span_context().is_valid:
+            token = otel_context.attach(propagate.extract(headers))
+        started = time.perf_counter()
+        outcome = "acked"
+        try:
+            with tracer.start_as_current_span(
+                f"{spec.name} process", kind=trace.SpanKind.CONSUMER
+            ) as span:
+                span.set_attribute("messaging.message.id", delivery.message_id)
+                span.set_attribute("tradewind.attempt", attempt)
+                try:
+                    event = CloudEvent.from_json(message.body)
+                    span.set_attribute("cloudevents.event_type", event.type)
+                    await handler(event, delivery)
+                except (EnvelopeError, PermanentFailure) as exc:
+                    outcome = "parked"
+                    log.error(
+                        "message cannot be processed; parking it",
+                        extra={
+                            "queue": spec.name,
+                            "message_id": delivery.message_id,
+                            "error": str(exc),
+                        },
+                    )
+                    await message.reject(requeue=False)
+                    return
+                except Exception as exc:
+                    span.record_exception(exc)
+                    outcome = await self._retry_or_park(spec, message, headers, attempt, exc)
+                    return
+            await message.ack()
+        finally:
+            MESSAGES_CONSUMED.labels(queue=spec.name, outcome=outcome).inc()
+            MESSAGE_HANDLER_SECONDS.labels(queue=spec.name).observe(time.perf_counter() - started)
+            if token is not None:
+                otel_context.detach(token)
+
+    async def _retry_or_park(
+        self,
+        spec: QueueSpec,
+        message: AbstractIncomingMessage,
+        headers: dict[str, Any],
+        attempt: int,
+        error: Exception,
+    ) -> str:
+        context = {"queue": spec.name, "message_id": message.message_id, "attempt": attempt}
+        if attempt >= self.max_attempts:
+            log.error("handler failed on the last attempt; parking", extra=context, exc_info=error)
+            await message.reject(requeue=False)
+            return "parked"
+        delay_ms = self.topology.delay_for_attempt(attempt)
+        headers[ATTEMPT_HEADER] = attempt + 1
+        headers[RETRY_TIER_HEADER] = self.topology.tier_name(delay_ms)
+        try:
+            await self.publish(
+                self.topology.retry,
+                spec.name,
+                message.body,
+                message_id=message.message_id or "",
+                message_type=message.type or "",
+                headers=headers,
+                content_type=message.content_type or CONTENT_TYPE,
+                timestamp=message.timestamp,
+                correlation_id=message.correlation_id,
+            )
+        except (BrokerUnavailable, PublishRejected):
+            # We could not schedule the retry: let the broker redeliver instead of losing it.
+            log.warning("could not schedule retry; requeueing", extra=context)
+            await message.nack(requeue=True)
+            return "requeued"
+        log.warning(
+            "handler failed; retry scheduled",
+            extra={**context, "delay_ms": delay_ms, "error": repr(error)},
+        )
+        await message.ack()
+        return "retried"
+
+    # --- helpers ---
+
+    def _require_connection(self) -> AbstractRobustConnection:
+        if self._connection is None:
+            raise BrokerUnavailable("connect() has not been called")
+        return self._connection
+
+    def _require_channel(self) -> AbstractChannel:
+        if self._publish_channel is None:
+            raise BrokerUnavailable("connect() has not been called")
+        return self._publish_channel
+
+
+def _int_header(value: Any, *, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default

@@ -1,0 +1,91 @@
+"""Names and shapes of every exchange and queue, derived from one namespace.
+
+Retry design: all queues share one set of delay tiers. A failed message is republished to the
+``retry`` headers exchange with a tier header and its own queue's name as routing key; the tier's
+wait queue holds it for the tier's TTL, then dead-letters it (routing key unchanged) to the
+``requeue`` direct exchange, where every consuming queue is bound under its own name. After the
+last attempt the consumer rejects the message and the queue's dead-letter exchange routes it to the
+queue's parking lot, ``<queue>.parked``, for an operator to inspect and replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+RETRY_TIER_HEADER = "tradewind-retry-tier"
+ATTEMPT_HEADER = "tradewind-attempt"
+
+
+@dataclass(frozen=True)
+class Binding:
+    exchange: str
+    routing_key: str
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A consuming queue: quorum, dead-lettered to its parking lot, bound for retries."""
+
+    name: str
+    bindings: Sequence[Binding] = ()
+    exclusive: bool = False  # per-process fan-out queues: auto-deleted, no parking lot
+
+    @property
+    def parking_lot(self) -> str:
+        return f"{self.name}.parked"
+
+
+@dataclass(frozen=True)
+class Topology:
+    namespace: str
+    retry_delays_ms: Sequence[int] = field(default=(1_000, 5_000, 30_000))
+
+    @property
+    def commands(self) -> str:
+        return f"{self.namespace}.commands"
+
+    @property
+    def events(self) -> str:
+        return f"{self.namespace}.events"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.namespace}.dlx"
+
+    @property
+    def unrouted_events(self) -> str:
+        return f"{self.namespace}.events.unrouted"
+
+    @property
+    def retry(self) -> str:
+        return f"{self.namespace}.retry"
+
+    @property
+    def requeue(self) -> str:
+        return f"{self.namespace}.requeue"
+
+    def queue_name(self, service: str, purpose: str) -> str:
+        return f"{self.namespace}.{service}.{purpose}"
+
+    def tier_name(self, delay_ms: int) -> str:
+        return f"{delay_ms}ms"
+
+    def wait_queue(self, delay_ms: int) -> str:
+        return f"{self.namespace}.retry.{self.tier_name(delay_ms)}"
+
+    def delay_for_attempt(self, failed_attempt: int) -> int:
+        """Delay before the attempt after ``failed_attempt`` (1-based): tiers grow, then hold."""
+        index = min(max(failed_attempt, 1), len(self.retry_delays_ms)) - 1
+        return self.retry_delays_ms[index]
+
+    def exchanges(self) -> list[tuple[str, str]]:
+        """(name, type) of every shared exchange."""
+        return [
+            (self.unrouted_events, "fanout"),
+            (self.commands, "topic"),
+            (self.events, "topic"),
+            (self.dead_letters, "direct"),
+            (self.retry, "headers"),
+            (self.requeue, "direct"),
+        ]

@@ -1,0 +1,114 @@
+"""Commands and events of the order lifecycle.
+
+Every schema names its CloudEvents ``type`` in ``TYPE``. A breaking change gets a new type
+(``order.accepted.v2``); additive changes keep it, and consumers ignore fields they do not know.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tradewind.common.contracts.types import (
+    DecimalStr,
+    OrderStatus,
+    OrderType,
+    PositiveDecimalStr,
+    Side,
+    TimeInForce,
+    UtcDateTime,
+)
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    TYPE: ClassVar[str]
+
+
+# --- commands (exchange: <ns>.commands, routing key = TYPE) ---
+
+
+class PlaceOrder(Contract):
+    TYPE: ClassVar[str] = "orders.place"
+
+    order_id: UUID
+    account_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: PositiveDecimalStr
+    limit_price: PositiveDecimalStr | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    client_order_id: str | None = Field(default=None, max_length=128)
+    submitted_at: UtcDateTime
+
+
+class CancelOrder(Contract):
+    TYPE: ClassVar[str] = "orders.cancel"
+
+    order_id: UUID
+    account_id: str
+    requested_at: UtcDateTime
+
+
+# --- events (exchange: <ns>.events, routing key = TYPE) ---
+
+
+class OrderSnapshot(BaseModel):
+    """The order as it stands after the event: enough for a client to reconcile without a read."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: UUID
+    account_id: str
+    client_order_id: str | None
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: DecimalStr
+    limit_price: DecimalStr | None
+    time_in_force: TimeInForce
+    status: OrderStatus
+    filled_qty: DecimalStr
+    submitted_at: UtcDateTime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+    accepted_at: UtcDateTime | None = None
+    rejected_at: UtcDateTime | None = None
+    canceled_at: UtcDateTime | None = None
+    reject_reason: str | None = None
+    version: int = Field(description="Increases by one with every change of the order.")
+
+
+class RejectReason(StrEnum):
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
+    NOTIONAL_LIMIT_EXCEEDED = "notional_limit_exceeded"
+
+
+class OrderAccepted(Contract):
+    TYPE: ClassVar[str] = "order.accepted"
+    order: OrderSnapshot
+
+
+class OrderRejected(Contract):
+    TYPE: ClassVar[str] = "order.rejected"
+    order: OrderSnapshot
+    reason: RejectReason
+    message: str
+
+
+class OrderCanceled(Contract):
+    TYPE: ClassVar[str] = "order.canceled"
+    order: OrderSnapshot
+
+
+class CancelRejected(Contract):
+    """A cancel that could not be applied; the order is unchanged."""
+
+    TYPE: ClassVar[str] = "order.cancel_rejected"
+    order: OrderSnapshot
+    reason: str

@@ -1,0 +1,80 @@
+"""CloudEvents 1.0 envelope, structured JSON mode, as carried on every Tradewind message."""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONTENT_TYPE = "application/cloudevents+json"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class EnvelopeError(ValueError):
+    """The bytes are not a CloudEvent we can read; retrying will not help."""
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 event. Unknown extension attributes are kept, never rejected."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    time: datetime
+    subject: str | None = None
+    datacontenttype: str = "application/json"
+    data: dict[str, Any]
+    # Extensions (CloudEvents names: lowercase alphanumerics).
+    accountid: str | None = None
+    correlationid: str | None = None
+    causationid: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> CloudEvent:
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError as exc:
+            raise EnvelopeError(str(exc)) from exc
+
+    def data_as(self, model: builtins.type[M]) -> M:
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as exc:
+            raise EnvelopeError(f"{self.type}: {exc}") from exc
+
+
+def new_event(
+    *,
+    source: str,
+    data: BaseModel,
+    event_type: str,
+    subject: str | None = None,
+    account_id: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> CloudEvent:
+    return CloudEvent(
+        id=event_id or str(uuid.uuid4()),
+        source=source,
+        type=event_type,
+        time=time or datetime.now(UTC),
+        subject=subject,
+        data=data.model_dump(mode="json"),
+        accountid=account_id,
+        correlationid=correlation_id,
+        causationid=causation_id,
+    )

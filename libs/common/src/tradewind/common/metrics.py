@@ -1,0 +1,29 @@
+"""Prometheus metrics shared by every service (default registry, served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HTTP_REQUESTS = Counter(
+    "tradewind_http_requests_total", "HTTP requests served.", ["method", "route", "status"]
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "tradewind_http_request_seconds", "HTTP request latency.", ["method", "route"]
+)
+MESSAGES_PUBLISHED = Counter(
+    "tradewind_messages_published_total",
+    "Messages published, by outcome (confirmed, rejected, unavailable).",
+    ["exchange", "outcome"],
+)
+MESSAGES_CONSUMED = Counter(
+    "tradewind_messages_consumed_total",
+    "Messages consumed, by outcome (acked, retried, requeued, parked).",
+    ["queue", "outcome"],
+)
+MESSAGE_HANDLER_SECONDS = Histogram(
+    "tradewind_message_handler_seconds", "Time spent handling one message.", ["queue"]
+)
+OUTBOX_PUBLISHED = Counter("tradewind_outbox_published_total", "Outbox rows published.")
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "tradewind_outbox_publish_failures_total", "Outbox publish attempts that failed."
+)

@@ -1,0 +1,257 @@
+"""Transactional outbox and inbox.
+
+The outbox makes "change state and emit an event" atomic: the event row is written in the same
+transaction as the state change, and a relay publishes committed rows with confirms. Rows a crash
+left behind are simply still unpublished, so the relay sends them on its next pass (at-least-once;
+consumers deduplicate with the inbox). The W3C trace context of the transaction that wrote a row
+is stored with it, so the published event continues the trace of the request that caused it.
+
+The inbox makes consuming idempotent: the consumer records the message id in the same transaction
+as the effect, and a redelivered message finds its id already there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tradewind.common.broker import Broker, BrokerUnavailable, PublishRejected
+from tradewind.common.envelope import CONTENT_TYPE, CloudEvent
+from tradewind.common.metrics import OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "tradewind_outbox"
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("message_id", String(64), nullable=False, unique=True),
+        Column("message_type", String(200), nullable=False),
+        Column("exchange", String(255), nullable=False),
+        Column("routing_key", String(255), nullable=False),
+        Column("body", LargeBinary, nullable=False),
+        Column("headers", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text),
+        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(200), primary_key=True),
+        Column("message_id", String(64), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+class Outbox:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def add(
+        self,
+        session: AsyncSession,
+        event: CloudEvent,
+        *,
+        exchange: str,
+        routing_key: str | None = None,
+    ) -> None:
+        """Stage ``event`` in the caller's transaction; the relay publishes it after commit."""
+        headers: dict[str, str] = {}
+        propagate.inject(headers)
+        await session.execute(
+            insert(self.table).values(
+                message_id=event.id,
+                message_type=event.type,
+                exchange=exchange,
+                routing_key=routing_key or event.type,
+                body=event.to_json(),
+                headers=headers,
+            )
+        )
+        # Delivered to listeners only when the transaction commits.
+        await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
+
+
+class Inbox:
+    def __init__(self, table: Table, consumer: str) -> None:
+        self.table = table
+        self.consumer = consumer
+
+    async def claim(self, session: AsyncSession, message_id: str) -> bool:
+        """Record ``message_id`` in the caller's transaction; False if it was processed before."""
+        result = await session.execute(
+            pg_insert(self.table)
+            .values(consumer=self.consumer, message_id=message_id)
+            .on_conflict_do_nothing()
+            .returning(self.table.c.message_id)
+        )
+        return result.first() is not None
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows; safe to run in every instance (SKIP LOCKED)."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        table: Table,
+        broker: Broker,
+        listen_dsn: str | None,
+        batch_size: int = 200,
+        poll_interval_s: float = 1.0,
+        retention: timedelta = timedelta(hours=1),
+    ) -> None:
+        self.sessions = sessions
+        self.table = table
+        self.broker = broker
+        self.listen_dsn = listen_dsn
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.retention = retention
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    async def run(self) -> None:
+        await self._listen()
+        passes = 0
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    published = await self.publish_pending()
+                except Exception:
+                    log.exception("outbox relay pass failed")
+                    published = 0
+                passes += 1
+                if passes % 600 == 0:
+                    await self._purge_published()
+                if published >= self.batch_size:
+                    continue
+                if self._listener is None or self._listener.is_closed():
+                    await self._listen()
+                # LISTEN/NOTIFY wakes us at once; the timeout is the safety net for lost notifies
+                # and for rows whose publish failed.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+        finally:
+            if self._listener is not None:
+                await self._listener.close()
+
+    async def publish_pending(self) -> int:
+        """One pass: publish up to ``batch_size`` rows; returns how many were confirmed."""
+        t = self.table
+        async with self.sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(t)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            outcomes = await asyncio.gather(
+                *(self._publish_row(row) for row in rows), return_exceptions=True
+            )
+            confirmed = [
+                row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None
+            ]
+            failed = [
+                (row.id, outcome)
+                for row, outcome in zip(rows, outcomes, strict=True)
+                if outcome is not None
+            ]
+            if confirmed:
+                await session.execute(
+                    update(t).where(t.c.id.in_(confirmed)).values(published_at=func.now())
+                )
+            for row_id, error in failed:
+                await session.execute(
+                    update(t)
+                    .where(t.c.id == row_id)
+                    .values(attempts=t.c.attempts + 1, last_error=repr(error)[:2000])
+                )
+        OUTBOX_PUBLISHED.inc(len(confirmed))
+        if failed:
+            OUTBOX_PUBLISH_FAILURES.inc(len(failed))
+            log.warning(
+                "outbox rows not published; will retry",
+                extra={"failed": len(failed), "error": repr(failed[0][1])},
+            )
+        return len(confirmed)
+
+    async def _publish_row(self, row: Any) -> None:
+        token = otel_context.attach(propagate.extract(row.headers))
+        try:
+            await self.broker.publish(
+                row.exchange,
+                row.routing_key,
+                row.body,
+                message_id=row.message_id,
+                message_type=row.message_type,
+                content_type=CONTENT_TYPE,
+            )
+        except (BrokerUnavailable, PublishRejected):
+            raise
+        finally:
+            otel_context.detach(token)
+
+    async def _purge_published(self) -> None:
+        t = self.table
+        async with self.sessions() as session, session.begin():
+            await session.execute(delete(t).where(t.c.published_at < func.now() - self.retention))
+
+    async def _listen(self) -> None:
+        if self.listen_dsn is None:
+            return
+        try:
+            self._listener = await asyncpg.connect(self.listen_dsn)
+            await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError) as exc:
+            self._listener = None
+            log.warning("outbox LISTEN unavailable; polling", extra={"error": repr(exc)})
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()

@@ -1,0 +1,40 @@
+"""Configuration shared by every service, read only from the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SharedSettings(BaseSettings):
+    """Settings every Tradewind process reads (prefix ``TRADEWIND_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_", extra="ignore")
+
+    namespace: str = Field(
+        default="tradewind",
+        pattern=r"^[a-z][a-z0-9_-]{0,40}$",
+        description="Prefix of every exchange, queue and Redis key (deployments share a broker).",
+    )
+    amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0")
+    log_level: str = Field(default="INFO")
+    log_json: bool = Field(default=True, description="JSON lines (true) or plain text (false).")
+    prefetch: int = Field(default=32, ge=1, le=10_000)
+    max_delivery_attempts: int = Field(
+        default=5, ge=1, description="Handler attempts before a message is parked."
+    )
+    retry_delays_ms: list[int] = Field(
+        default=[1_000, 5_000, 30_000],
+        description="Delayed-retry tiers; attempt n waits tier min(n, last).",
+    )
+    publish_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class HttpSettings(BaseSettings):
+    """Where a service's HTTP server listens; subclassed per service with its own prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)

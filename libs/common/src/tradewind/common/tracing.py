@@ -1,0 +1,72 @@
+"""OpenTelemetry: one tracer provider per process, OTLP export only when configured."""
+
+from __future__ import annotations
+
+import logging
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger(__name__)
+
+
+class TracingSettings(BaseSettings):
+    """The standard OpenTelemetry variables (no prefix)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP endpoint, e.g. http://localhost:4318; unset = no export",
+    )
+    otel_sdk_disabled: bool = False
+
+
+_configured = False
+
+
+def configure_tracing(service: str, settings: TracingSettings | None = None) -> None:
+    """Install the SDK provider and the library instrumentations, once per process.
+
+    Spans are always created (so trace context flows through HTTP, AMQP and the outbox even with no
+    collector); they are exported only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    """
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    settings = settings or TracingSettings()
+    if settings.otel_sdk_disabled:
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if settings.otel_exporter_otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        log.info("exporting traces", extra={"otlp_endpoint": endpoint})
+    trace.set_tracer_provider(provider)
+    AioPikaInstrumentor().instrument()
+    AioHttpClientInstrumentor().instrument()
+    HTTPXClientInstrumentor().instrument()
+    RedisInstrumentor().instrument()
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+
+
+def shutdown_tracing() -> None:
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()

@@ -1,0 +1,196 @@
+"""The broker client against a real RabbitMQ: confirms, routing, retry and park, reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aio_pika
+import pytest
+from opentelemetry import trace
+from pydantic import BaseModel
+
+from support.infra import Infra
+from support.polling import eventually
+from tradewind.common.broker import (
+    Binding,
+    Broker,
+    BrokerUnavailable,
+    Delivery,
+    PermanentFailure,
+    PublishRejected,
+    QueueSpec,
+    Topology,
+)
+from tradewind.common.envelope import CloudEvent, new_event
+from tradewind.common.tracing import configure_tracing
+
+
+class Ping(BaseModel):
+    n: int
+
+
+def ping(n: int, event_type: str = "test.ping") -> CloudEvent:
+    return new_event(source="/tests", data=Ping(n=n), event_type=event_type)
+
+
+def commands_queue(topology: Topology, name: str = "worker") -> QueueSpec:
+    return QueueSpec(
+        topology.queue_name("test", name), bindings=[Binding(topology.commands, "test.*")]
+    )
+
+
+async def count_messages(broker: Broker, queue: str) -> int:
+    connection = await aio_pika.connect(broker.url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
+
+
+async def test_published_command_is_consumed_and_acked(broker: Broker, topology: Topology) -> None:
+    received: list[tuple[CloudEvent, Delivery]] = []
+
+    async def handler(event: CloudEvent, delivery: Delivery) -> None:
+        received.append((event, delivery))
+
+    spec = commands_queue(topology)
+    await broker.consume(spec, handler)
+    sent = ping(1)
+    await broker.publish_command(sent)
+
+    await eventually(lambda: asyncio.sleep(0, received), message="command not consumed")
+    event, delivery = received[0]
+    assert event == sent
+    assert delivery.message_id == sent.id
+    assert delivery.attempt == 1
+    await eventually(
+        lambda: _is(count_messages(broker, spec.name), 0), message="message not acked"
+    )
+
+
+async def _is(awaitable: object, expected: int) -> bool:
+    assert asyncio.iscoroutine(awaitable)
+    return bool(await awaitable == expected)
+
+
+async def test_unroutable_command_is_an_error(broker: Broker) -> None:
+    with pytest.raises(PublishRejected):
+        await broker.publish_command(ping(1, event_type="nobody.listens"))
+
+
+async def test_event_without_subscribers_is_kept_not_returned(
+    broker: Broker, topology: Topology
+) -> None:
+    await broker.publish_event(ping(1, event_type="nobody.subscribes"))
+    assert await count_messages(broker, topology.unrouted_events) == 1
+
+
+async def test_poison_message_is_retried_with_backoff_then_parked_and_others_flow(
+    broker: Broker, topology: Topology
+) -> None:
+    attempts: list[int] = []
+    handled: list[int] = []
+
+    async def handler(event: CloudEvent, delivery: Delivery) -> None:
+        n = event.data_as(Ping).n
+        if n == 0:
+            attempts.append(delivery.attempt)
+            raise RuntimeError("poison")
+        handled.append(n)
+
+    spec = commands_queue(topology)
+    await broker.consume(spec, handler)
+    await broker.publish_command(ping(0))
+    for n in range(1, 6):
+        await broker.publish_command(ping(n))
+
+    await eventually(lambda: asyncio.sleep(0, sorted(handled) == [1, 2, 3, 4, 5]))
+    await eventually(
+        lambda: _is(count_messages(broker, spec.parking_lot), 1),
+        message="poison message not parked",
+    )
+    assert attempts == [1, 2, 3]
+
+
+async def test_permanent_failure_is_parked_without_retry(
+    broker: Broker, topology: Topology
+) -> None:
+    attempts: list[int] = []
+
+    async def handler(event: CloudEvent, delivery: Delivery) -> None:
+        attempts.append(delivery.attempt)
+        raise PermanentFailure("cannot ever work")
+
+    spec = commands_queue(topology)
+    await broker.consume(spec, handler)
+    await broker.publish_command(ping(1))
+    await eventually(lambda: _is(count_messages(broker, spec.parking_lot), 1))
+    assert attempts == [1]
+
+
+async def test_unreadable_envelope_is_parked(broker: Broker, topology: Topology) -> None:
+    async def handler(event: CloudEvent, delivery: Delivery) -> None:
+        raise AssertionError("must not be called")
+
+    spec = commands_queue(topology)
+    await broker.consume(spec, handler)
+    await broker.publish(
+        topology.commands, "test.garbage", b"{not json", message_id="x1", message_type="test.x"
+    )
+    await eventually(lambda: _is(count_messages(broker, spec.parking_lot), 1))
+
+
+async def test_consumers_resume_after_broker_closes_connections(
+    broker: Broker, topology: Topology, infra: Infra
+) -> None:
+    received: list[int] = []
+
+    async def handler(event: CloudEvent, delivery: Delivery) -> None:
+        received.append(event.data_as(Ping).n)
+
+    await broker.consume(commands_queue(topology), handler)
+    await broker.publish_command(ping(1))
+    await eventually(lambda: asyncio.sleep(0, received == [1]))
+
+    await asyncio.to_thread(infra.close_broker_connections)
+
+    async def publish_after_reconnect() -> bool:
+        try:
+            await broker.publish_command(ping(2))
+        except (BrokerUnavailable, PublishRejected):
+            return False
+        return True
+
+    await eventually(publish_after_reconnect, timeout=30, interval=0.2)
+    await eventually(lambda: asyncio.sleep(0, 2 in received), timeout=30)
+
+
+async def test_trace_context_travels_in_amqp_headers(broker: Broker, topology: Topology) -> None:
+    configure_tracing("test")
+    seen: list[str] = []
+
+    async def handler(event: CloudEvent, delivery: Delivery) -> None:
+        context = trace.get_current_span().get_span_context()
+        seen.append(format(context.trace_id, "032x"))
+
+    await broker.consume(commands_queue(topology), handler)
+    with trace.get_tracer("test").start_as_current_span("producer") as span:
+        expected = format(span.get_span_context().trace_id, "032x")
+        await broker.publish_command(ping(1))
+    await eventually(lambda: asyncio.sleep(0, seen))
+    assert seen == [expected]
+
+
+async def test_publish_while_broker_unreachable_raises_unavailable(
+    amqp_proxy: tuple[object, str], topology: Topology
+) -> None:
+    proxy, url = amqp_proxy
+    client = Broker(url, topology, service="test", publish_timeout_s=2)
+    await client.connect()
+    try:
+        proxy.cut()  # type: ignore[attr-defined]
+        with pytest.raises(BrokerUnavailable):
+            await client.publish_event(ping(uuid.uuid4().int % 1000))
+    finally:
+        await client.close()
