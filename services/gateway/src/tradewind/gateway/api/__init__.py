@@ -1,0 +1,1 @@
+"""Public HTTP routes of the gateway, one module per resource."""

@@ -1,0 +1,184 @@
+"""/api/v1/orders: writes become commands on the broker; reads are proxied to orders."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from tradewind.common.broker import BrokerUnavailable, PublishRejected
+from tradewind.common.contracts import CancelOrder
+from tradewind.common.envelope import new_event
+from tradewind.common.logging import request_id_var
+from tradewind.common.problems import Problem
+from tradewind.gateway.api.deps import BrokerDep, OrdersServiceDep, PendingOrdersDep
+from tradewind.gateway.auth import Principal, require_scope
+from tradewind.gateway.domain import pending_view, place_command
+from tradewind.gateway.schemas import Order, OrderPage, OrderRequest, StatusFilter, Symbol
+from tradewind.gateway.upstream import ServiceClient, relay_problem
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+SOURCE = "/tradewind/gateway"
+ReadOrders = Annotated[Principal, require_scope("orders:read")]
+WriteOrders = Annotated[Principal, require_scope("orders:write")]
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"content": {"application/problem+json": {}}, "description": text}
+    for code, text in {
+        401: "Missing or invalid API key",
+        404: "No such order for this account",
+        422: "Invalid request",
+        503: "A dependency is unavailable; retry after Retry-After seconds",
+    }.items()
+}
+
+
+def _broker_unavailable() -> Problem:
+    return Problem(
+        503,
+        "Service Unavailable",
+        "The order could not be submitted because the message broker is unreachable. "
+        "Nothing was placed; retry after the indicated delay.",
+        kind="broker-unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _find_order(
+    principal: Principal, order_id: UUID, orders: ServiceClient, pending: PendingOrdersDep
+) -> Order:
+    response = await orders.request(
+        "GET", f"/internal/v1/accounts/{principal.account_id}/orders/{order_id}"
+    )
+    if response.status == 200:
+        return Order.model_validate(response.body)
+    if response.status == 404:
+        waiting = await pending.get(principal.account_id, order_id)
+        if waiting is not None:
+            return waiting
+        raise Problem(
+            404, "Order not found", f"No order {order_id} in this account.", kind="not-found"
+        )
+    raise relay_problem(response)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Order,
+    responses=PROBLEM_RESPONSES,
+    summary="Place an order",
+)
+async def place_order(
+    body: OrderRequest,
+    principal: WriteOrders,
+    broker: BrokerDep,
+    pending: PendingOrdersDep,
+    response: Response,
+) -> Order:
+    command = place_command(body, account_id=principal.account_id, now=datetime.now(UTC))
+    envelope = new_event(
+        source=SOURCE,
+        data=command,
+        event_type=command.TYPE,
+        subject=str(command.order_id),
+        account_id=principal.account_id,
+        correlation_id=request_id_var.get(),
+    )
+    try:
+        await broker.publish_command(envelope)
+    except (BrokerUnavailable, PublishRejected) as exc:
+        log.warning(
+            "order not submitted", extra={"order_id": str(command.order_id), "error": str(exc)}
+        )
+        raise _broker_unavailable() from exc
+    view = pending_view(command)
+    try:
+        await pending.remember(principal.account_id, view)
+    except Exception:
+        # The command is already on its way; failing the request now would invite a duplicate.
+        log.exception("could not remember pending order", extra={"order_id": str(view.id)})
+    response.headers["Location"] = f"/api/v1/orders/{view.id}"
+    return view
+
+
+@router.get(
+    "/{order_id}", response_model=Order, responses=PROBLEM_RESPONSES, summary="Get an order"
+)
+async def get_order(
+    order_id: UUID, principal: ReadOrders, orders: OrdersServiceDep, pending: PendingOrdersDep
+) -> Order:
+    return await _find_order(principal, order_id, orders, pending)
+
+
+@router.get("", response_model=OrderPage, responses=PROBLEM_RESPONSES, summary="List orders")
+async def list_orders(
+    principal: ReadOrders,
+    orders: OrdersServiceDep,
+    status_filter: Annotated[StatusFilter, Query(alias="status")] = "all",
+    symbol: Annotated[Symbol | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    updated_since: Annotated[datetime | None, Query()] = None,
+) -> OrderPage:
+    params = {"status": str(status_filter), "limit": str(limit)}
+    if symbol:
+        params["symbol"] = symbol
+    if page_token:
+        params["page_token"] = page_token
+    if updated_since:
+        if updated_since.tzinfo is None:
+            updated_since = updated_since.replace(tzinfo=UTC)
+        params["updated_since"] = updated_since.isoformat()
+    response = await orders.request(
+        "GET", f"/internal/v1/accounts/{principal.account_id}/orders", params=params
+    )
+    if response.status != 200:
+        raise relay_problem(response)
+    return OrderPage.model_validate(response.body)
+
+
+@router.delete(
+    "/{order_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Order,
+    responses=PROBLEM_RESPONSES,
+    summary="Request cancellation of an order",
+)
+async def cancel_order(
+    order_id: UUID,
+    principal: WriteOrders,
+    broker: BrokerDep,
+    orders: OrdersServiceDep,
+    pending: PendingOrdersDep,
+) -> Order:
+    order = await _find_order(principal, order_id, orders, pending)
+    if order.status.is_terminal:
+        raise Problem(
+            422,
+            "Order cannot be canceled",
+            f"The order is already {order.status.value}.",
+            kind="order-not-cancelable",
+            order_status=order.status.value,
+        )
+    command = CancelOrder(
+        order_id=order_id, account_id=principal.account_id, requested_at=datetime.now(UTC)
+    )
+    envelope = new_event(
+        source=SOURCE,
+        data=command,
+        event_type=command.TYPE,
+        subject=str(order_id),
+        account_id=principal.account_id,
+        correlation_id=request_id_var.get(),
+    )
+    try:
+        await broker.publish_command(envelope)
+    except (BrokerUnavailable, PublishRejected) as exc:
+        raise _broker_unavailable() from exc
+    return order

@@ -1,0 +1,57 @@
+"""Create, list and revoke API keys: ``python -m tradewind.gateway.keys create --account ACME``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from redis.asyncio import Redis
+
+from tradewind.common.settings import SharedSettings
+from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
+
+
+async def _run(args: argparse.Namespace) -> int:
+    shared = SharedSettings()
+    redis = Redis.from_url(shared.redis_url)
+    store = ApiKeyStore(redis, shared.namespace)
+    try:
+        if args.command == "create":
+            scopes = frozenset(args.scope) if args.scope else ALL_SCOPES
+            issued = await store.create(args.account, scopes)
+            sys.stdout.write(
+                f"key_id: {issued.key_id}\napi_key: {issued.secret}\n"
+                "Store the api_key now: it is not kept and cannot be shown again.\n"
+            )
+        elif args.command == "list":
+            for key_id in await store.list_key_ids(args.account):
+                sys.stdout.write(f"{key_id}\n")
+        elif args.command == "revoke":
+            if not await store.revoke(args.account, args.key_id):
+                sys.stderr.write(f"no key {args.key_id} for account {args.account}\n")
+                return 1
+            sys.stdout.write(f"revoked {args.key_id}\n")
+    finally:
+        await redis.aclose()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tradewind.gateway.keys")
+    sub = parser.add_subparsers(dest="command", required=True)
+    create = sub.add_parser("create", help="issue a new key (printed once)")
+    create.add_argument("--account", required=True)
+    create.add_argument(
+        "--scope", action="append", choices=sorted(ALL_SCOPES), help="repeat; default: all"
+    )
+    listing = sub.add_parser("list", help="list an account's key ids")
+    listing.add_argument("--account", required=True)
+    revoke = sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("--account", required=True)
+    revoke.add_argument("key_id")
+    return asyncio.run(_run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

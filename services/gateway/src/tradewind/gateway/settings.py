@@ -1,0 +1,44 @@
+"""Gateway configuration (prefix ``TRADEWIND_GATEWAY_``)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tradewind.common.settings import SharedSettings
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_GATEWAY_", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds.")
+    port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")
+    orders_url: str = Field(
+        default="http://127.0.0.1:8001", description="Base URL of the orders service."
+    )
+    webhooks_url: str = Field(
+        default="http://127.0.0.1:8003", description="Base URL of the webhooks service."
+    )
+    upstream_attempt_timeout_s: float = Field(
+        default=1.5, gt=0, description="Timeout of one call to a service."
+    )
+    upstream_budget_s: float = Field(
+        default=3.0, gt=0, description="Total time a proxied read may take, retries included."
+    )
+    breaker_failure_threshold: int = Field(
+        default=5, ge=1, description="Consecutive failures that open a service's breaker."
+    )
+    breaker_recovery_s: float = Field(
+        default=5.0, gt=0, description="How long a breaker stays open before probing."
+    )
+    pending_order_ttl_s: int = Field(
+        default=86_400,
+        ge=60,
+        description="How long the gateway answers for an accepted-but-undecided order.",
+    )
+    demo_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TRADEWIND_DEMO_API_KEY"),
+        description="When set, provisioned at start for account `demo` with every scope.",
+    )
+    shared: SharedSettings = Field(default_factory=SharedSettings)

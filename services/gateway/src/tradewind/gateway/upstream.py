@@ -1,0 +1,121 @@
+"""Calls from the gateway to the services that own the data: timeouts, retries, breakers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from tradewind.common.problems import Problem
+from tradewind.common.resilience import CircuitBreaker, CircuitOpenError
+from tradewind.common.resilience.retry import HTTP_IDEMPOTENT, retry_async
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    status: int
+    body: Any
+
+
+class UpstreamFailure(ConnectionError):
+    """The service answered 5xx or not at all; worth retrying an idempotent call."""
+
+
+class ServiceClient:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        breaker: CircuitBreaker,
+        *,
+        attempt_timeout_s: float,
+        budget_s: float,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.breaker = breaker
+        self.timeout = aiohttp.ClientTimeout(total=attempt_timeout_s)
+        self.budget_s = budget_s
+
+    def unavailable(self, retry_after_s: float = 1.0) -> Problem:
+        return Problem(
+            503,
+            "Service Unavailable",
+            f"The {self.name} service is not answering; try again shortly.",
+            kind="upstream-unavailable",
+            headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))},
+        )
+
+    async def _attempt(
+        self, method: str, path: str, params: dict[str, str] | None, json: Any
+    ) -> UpstreamResponse:
+        async with self.breaker.guard() as permit:
+            try:
+                async with self.session.request(
+                    method,
+                    f"{self.base_url}{path}",
+                    params=params,
+                    json=json,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                ) as response:
+                    body = (
+                        await response.json(content_type=None)
+                        if response.content_length != 0
+                        else None
+                    )
+                    if response.status >= 500:
+                        permit.record_failure()
+                        raise UpstreamFailure(f"{self.name} answered {response.status}")
+                    return UpstreamResponse(response.status, body)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                permit.record_failure()
+                raise UpstreamFailure(f"{self.name}: {exc!r}") from exc
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+    ) -> UpstreamResponse:
+        """Call the service; idempotent methods are retried. Failures become a 503 problem."""
+        idempotent = method in {"GET", "HEAD", "PUT", "DELETE"}
+        try:
+            async with asyncio.timeout(self.budget_s):
+                if not idempotent:
+                    return await self._attempt(method, path, params, json)
+                return await retry_async(
+                    HTTP_IDEMPOTENT,
+                    lambda: self._attempt(method, path, params, json),
+                    retry_on=(UpstreamFailure,),
+                    name=f"{self.name} {method}",
+                )
+        except CircuitOpenError as exc:
+            raise self.unavailable(exc.retry_after) from exc
+        except (UpstreamFailure, TimeoutError) as exc:
+            log.warning("upstream call failed", extra={"upstream": self.name, "error": repr(exc)})
+            raise self.unavailable() from exc
+
+
+def relay_problem(response: UpstreamResponse) -> Problem:
+    """Turn a service's 4xx problem into the same problem for the client."""
+    body = response.body if isinstance(response.body, dict) else {}
+    return Problem(
+        response.status,
+        str(body.get("title", "Request failed")),
+        body.get("detail"),
+        kind=str(body["type"]).removeprefix("urn:tradewind:problem:")
+        if "type" in body and body["type"] != "about:blank"
+        else None,
+        **{k: v for k, v in body.items() if k in {"errors"}},
+    )

@@ -1,0 +1,177 @@
+"""Outbox and inbox against real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import MetaData, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from support.infra import Infra
+from support.polling import eventually
+from support.tcp_proxy import TcpProxy
+from tradewind.common.broker import Binding, Broker, Delivery, QueueSpec, Topology
+from tradewind.common.db import asyncpg_dsn, create_engine, session_factory
+from tradewind.common.envelope import CloudEvent, new_event
+from tradewind.common.outbox import Inbox, Outbox, OutboxRelay, inbox_table, outbox_table
+
+metadata = MetaData()
+OUTBOX = outbox_table(metadata)
+INBOX = inbox_table(metadata)
+
+
+class Note(BaseModel):
+    n: int
+
+
+def note(n: int) -> CloudEvent:
+    return new_event(source="/tests", data=Note(n=n), event_type="test.noted")
+
+
+@pytest.fixture(scope="module")
+async def engine(infra: Infra) -> AsyncIterator[AsyncEngine]:
+    url = await infra.create_database("common")
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sessions(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    async with engine.begin() as connection:
+        await connection.execute(OUTBOX.delete())
+        await connection.execute(INBOX.delete())
+    yield session_factory(engine)
+
+
+async def collect(broker: Broker, topology: Topology) -> list[int]:
+    received: list[int] = []
+
+    async def handler(event: CloudEvent, delivery: Delivery) -> None:
+        received.append(event.data_as(Note).n)
+
+    await broker.consume(
+        QueueSpec(topology.queue_name("test", "notes"), [Binding(topology.events, "test.noted")]),
+        handler,
+    )
+    return received
+
+
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[None]:
+    task = asyncio.create_task(relay.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_committed_rows_are_published_and_rolled_back_rows_are_not(
+    sessions: async_sessionmaker[AsyncSession], broker: Broker, topology: Topology, infra: Infra
+) -> None:
+    received = await collect(broker, topology)
+    outbox = Outbox(OUTBOX)
+    async with sessions() as session, session.begin():
+        await outbox.add(session, note(1), exchange=topology.events)
+    with contextlib.suppress(RuntimeError):
+        async with sessions() as session, session.begin():
+            await outbox.add(session, note(2), exchange=topology.events)
+            raise RuntimeError("the state change failed")
+    relay = OutboxRelay(
+        sessions=sessions,
+        table=OUTBOX,
+        broker=broker,
+        listen_dsn=asyncpg_dsn(infra.database_url("common")),
+    )
+    async with running(relay):
+        await eventually(lambda: asyncio.sleep(0, received))
+        async with sessions() as session, session.begin():
+            await outbox.add(session, note(3), exchange=topology.events)
+        await eventually(lambda: asyncio.sleep(0, sorted(received) == [1, 3]))
+    async with sessions() as session:
+        unpublished = await session.scalar(
+            select(func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
+        )
+    assert unpublished == 0
+    assert sorted(received) == [1, 3]
+
+
+async def test_rows_written_while_broker_unreachable_are_published_when_it_returns(
+    sessions: async_sessionmaker[AsyncSession],
+    broker: Broker,
+    topology: Topology,
+    amqp_proxy: tuple[TcpProxy, str],
+) -> None:
+    proxy, url = amqp_proxy
+    received = await collect(broker, topology)
+    relay_broker = Broker(url, topology, service="relay", publish_timeout_s=1)
+    await relay_broker.connect()
+    relay = OutboxRelay(
+        sessions=sessions, table=OUTBOX, broker=relay_broker, listen_dsn=None, poll_interval_s=0.1
+    )
+    outbox = Outbox(OUTBOX)
+    try:
+        async with running(relay):
+            proxy.cut()
+            for n in range(5):
+                async with sessions() as session, session.begin():
+                    await outbox.add(session, note(n), exchange=topology.events)
+
+            async def failed_attempts() -> int:
+                async with sessions() as session:
+                    return int(await session.scalar(select(func.max(OUTBOX.c.attempts))) or 0)
+
+            await eventually(failed_attempts, message="relay never tried while cut")
+            assert received == []
+            proxy.restore()
+            await eventually(
+                lambda: asyncio.sleep(0, sorted(received) == [0, 1, 2, 3, 4]), timeout=30
+            )
+    finally:
+        await relay_broker.close()
+
+
+async def test_rows_left_by_a_crash_are_published_by_the_next_relay(
+    sessions: async_sessionmaker[AsyncSession], broker: Broker, topology: Topology
+) -> None:
+    received = await collect(broker, topology)
+    outbox = Outbox(OUTBOX)
+    async with sessions() as session, session.begin():
+        for n in range(3):
+            await outbox.add(session, note(n), exchange=topology.events)
+    # No relay was running when they were committed (the process died): a new one sends them.
+    relay = OutboxRelay(sessions=sessions, table=OUTBOX, broker=broker, listen_dsn=None)
+    assert await relay.publish_pending() == 3
+    assert await relay.publish_pending() == 0
+    await eventually(lambda: asyncio.sleep(0, sorted(received) == [0, 1, 2]))
+
+
+async def test_inbox_claims_a_message_once(sessions: async_sessionmaker[AsyncSession]) -> None:
+    inbox = Inbox(INBOX, consumer="test")
+    async with sessions() as session, session.begin():
+        assert await inbox.claim(session, "m-1") is True
+    async with sessions() as session, session.begin():
+        assert await inbox.claim(session, "m-1") is False
+    other = Inbox(INBOX, consumer="other")
+    async with sessions() as session, session.begin():
+        assert await other.claim(session, "m-1") is True
+
+
+async def test_inbox_claim_rolls_back_with_the_effect(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    inbox = Inbox(INBOX, consumer="test")
+    with contextlib.suppress(RuntimeError):
+        async with sessions() as session, session.begin():
+            await inbox.claim(session, "m-2")
+            raise RuntimeError("effect failed")
+    async with sessions() as session, session.begin():
+        assert await inbox.claim(session, "m-2") is True
