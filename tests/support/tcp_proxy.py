@@ -36,7 +36,9 @@ class TcpProxy:
     def restore(self) -> None:
         self._cut = False
 
-    async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    async def _accept(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
         if self._cut:
             client_writer.transport.abort()
             return

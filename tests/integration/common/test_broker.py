@@ -9,9 +9,9 @@ import aio_pika
 import pytest
 from opentelemetry import trace
 from pydantic import BaseModel
-
 from support.infra import Infra
 from support.polling import eventually
+
 from tradewind.common.broker import (
     Binding,
     Broker,
@@ -64,9 +64,7 @@ async def test_published_command_is_consumed_and_acked(broker: Broker, topology:
     assert event == sent
     assert delivery.message_id == sent.id
     assert delivery.attempt == 1
-    await eventually(
-        lambda: _is(count_messages(broker, spec.name), 0), message="message not acked"
-    )
+    await eventually(lambda: _is(count_messages(broker, spec.name), 0), message="message not acked")
 
 
 async def _is(awaitable: object, expected: int) -> bool:

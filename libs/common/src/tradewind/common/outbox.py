@@ -97,6 +97,15 @@ class Outbox:
         """Stage ``event`` in the caller's transaction; the relay publishes it after commit."""
         headers: dict[str, str] = {}
         propagate.inject(headers)
+        if event.traceparent is None and "traceparent" in headers:
+            # The CloudEvents distributed-tracing extension: the trace survives even where AMQP
+            # headers do not (a webhook body, a parked message exported to a file).
+            event = event.model_copy(
+                update={
+                    "traceparent": headers["traceparent"],
+                    "tracestate": headers.get("tracestate") or None,
+                }
+            )
         await session.execute(
             insert(self.table).values(
                 message_id=event.id,

@@ -1,0 +1,61 @@
+# Tradewind — the commands a developer needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+PYTHON_SOURCES := libs services tests bench deploy
+
+.PHONY: help env run test lint typecheck unit integration e2e bench up down keys clean
+
+help: ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+env: $(UV) ## Create .venv from the lock file (Python 3.11)
+	$(UV) sync --frozen --all-packages
+
+run: env ## Start every service locally (needs PostgreSQL, Redis, RabbitMQ on localhost)
+	$(UV) run --frozen python deploy/local/run.py
+
+test: env lint typecheck ## Lint, type-check and run every test against the real services
+	$(UV) run --frozen pytest
+
+lint: env ## ruff lint and format check
+	$(UV) run --frozen ruff check $(PYTHON_SOURCES)
+	$(UV) run --frozen ruff format --check $(PYTHON_SOURCES)
+
+typecheck: env ## mypy (strict) over the code, tests and benchmarks
+	$(UV) run --frozen mypy libs/common/src services/gateway/src services/orders/src services/webhooks/src tests bench deploy/local
+
+unit: env ## Unit tests only (no services needed)
+	$(UV) run --frozen pytest tests/unit
+
+integration: env ## Integration tests (real PostgreSQL, Redis, RabbitMQ)
+	$(UV) run --frozen pytest tests/integration
+
+e2e: env ## End-to-end tests (services as processes)
+	$(UV) run --frozen pytest tests/e2e
+
+bench: env ## Benchmarks; figures go to stdout and bench/results/
+	$(UV) run --frozen python bench/orders_bench.py
+	$(UV) run --frozen python bench/webhooks_bench.py
+
+up: ## Everything in Docker (needs a Docker engine)
+	docker compose up -d --build
+
+down: ## Stop the Docker stack
+	docker compose down
+
+keys: env ## Create an API key: make keys ACCOUNT=acme
+	$(UV) run --frozen python -m tradewind.gateway.keys create --account $(ACCOUNT)
+
+clean: ## Remove the environment and caches
+	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
