@@ -31,7 +31,8 @@ class Problem(Exception):
         *,
         kind: str | None = None,
         headers: Mapping[str, str] | None = None,
-        **extensions: Any,
+        extensions: Mapping[str, Any] | None = None,
+        **more_extensions: Any,
     ) -> None:
         super().__init__(detail or title)
         self.status = status
@@ -39,7 +40,7 @@ class Problem(Exception):
         self.detail = detail
         self.kind = kind
         self.headers = dict(headers or {})
-        self.extensions = extensions
+        self.extensions = {**(extensions or {}), **more_extensions}
 
 
 def problem_response(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,13 +12,15 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from tradewind.common.app import create_service_app
-from tradewind.common.broker import Broker, Topology
+from tradewind.common.broker import Binding, Broker, QueueSpec, Topology
+from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
 from tradewind.common.health import Readiness
 from tradewind.common.resilience import CircuitBreaker
-from tradewind.gateway.api import orders
+from tradewind.gateway.api import market, orders, positions, stream
 from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
 from tradewind.gateway.pending import PendingOrders
 from tradewind.gateway.settings import GatewaySettings
+from tradewind.gateway.streaming.hub import StreamHub
 from tradewind.gateway.upstream import ServiceClient
 
 log = logging.getLogger(__name__)
@@ -30,13 +33,28 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
         redis = Redis.from_url(shared.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        topology = Topology(shared.namespace, shared.retry_delays_ms)
         broker = Broker(
             shared.amqp_url,
-            Topology(shared.namespace, shared.retry_delays_ms),
+            topology,
             service="gateway",
+            prefetch=shared.prefetch,
             publish_timeout_s=shared.publish_timeout_s,
         )
         await broker.connect()
+        hub = StreamHub()
+        # One exclusive queue per gateway process: every process sees every event it fans out.
+        await broker.consume(
+            QueueSpec(
+                topology.queue_name("gateway", f"stream.{uuid.uuid4().hex[:12]}"),
+                bindings=[
+                    Binding(topology.events, f"{QUOTE_ROUTING_PREFIX}*"),
+                    Binding(topology.events, "order.*"),
+                ],
+                exclusive=True,
+            ),
+            hub.on_event,
+        )
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
 
         async def check_redis() -> None:
@@ -45,6 +63,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         readiness.add("broker", broker.check)
         readiness.add("redis", check_redis)
         app.state.broker = broker
+        app.state.settings = settings
+        app.state.stream_hub = hub
         app.state.api_keys = ApiKeyStore(redis, shared.namespace)
         app.state.pending_orders = PendingOrders(
             redis, shared.namespace, settings.pending_order_ttl_s
@@ -61,6 +81,26 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             attempt_timeout_s=settings.upstream_attempt_timeout_s,
             budget_s=settings.upstream_budget_s,
         )
+        for name, url in (
+            ("market_data", settings.market_data_url),
+            ("webhooks", settings.webhooks_url),
+        ):
+            setattr(
+                app.state,
+                f"{name}_service",
+                ServiceClient(
+                    name.replace("_", "-"),
+                    url,
+                    http,
+                    CircuitBreaker(
+                        name,
+                        failure_threshold=settings.breaker_failure_threshold,
+                        recovery_timeout=settings.breaker_recovery_s,
+                    ),
+                    attempt_timeout_s=settings.upstream_attempt_timeout_s,
+                    budget_s=settings.upstream_budget_s,
+                ),
+            )
         if settings.demo_api_key is not None:
             await app.state.api_keys.create(
                 "demo", ALL_SCOPES, secret=settings.demo_api_key.get_secret_value()
@@ -79,6 +119,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         shared=shared,
         lifespan=lifespan,
-        routers=[orders.router],
+        routers=[orders.router, positions.router, market.router, stream.router],
         description="Place and manage orders. Errors are RFC 9457 problem details.",
     )

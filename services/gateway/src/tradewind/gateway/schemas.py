@@ -25,6 +25,16 @@ def _upper(value: Any) -> Any:
 Symbol = Annotated[str, BeforeValidator(_upper), Field(pattern=r"^[A-Z][A-Z0-9.]{0,15}$")]
 
 
+def _price_rule(required: bool, value: Any, order_type: Any) -> Any:
+    if not isinstance(order_type, OrderType):
+        return value  # the type itself is invalid and reported on its own
+    if required and value is None:
+        raise ValueError(f"is required for {order_type.value} orders")
+    if not required and value is not None:
+        raise ValueError(f"must not be set for {order_type.value} orders")
+    return value
+
+
 class OrderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,7 +46,12 @@ class OrderRequest(BaseModel):
         default=None,
         validate_default=True,
         examples=["189.50"],
-        description="Required for limit orders, forbidden for market orders.",
+        description="Required for limit and stop_limit orders, forbidden otherwise.",
+    )
+    stop_price: PositiveDecimalStr | None = Field(
+        default=None,
+        validate_default=True,
+        description="Required for stop and stop_limit orders, forbidden otherwise.",
     )
     time_in_force: TimeInForce = TimeInForce.DAY
     client_order_id: str | None = Field(default=None, min_length=1, max_length=128)
@@ -45,11 +60,27 @@ class OrderRequest(BaseModel):
     @classmethod
     def _limit_price_matches_type(cls, value: Any, info: ValidationInfo) -> Any:
         order_type = info.data.get("type")
-        if order_type == OrderType.LIMIT and value is None:
-            raise ValueError("is required for limit orders")
-        if order_type == OrderType.MARKET and value is not None:
-            raise ValueError("must not be set for market orders")
-        return value
+        required = isinstance(order_type, OrderType) and order_type.needs_limit_price
+        return _price_rule(required, value, order_type)
+
+    @field_validator("stop_price")
+    @classmethod
+    def _stop_price_matches_type(cls, value: Any, info: ValidationInfo) -> Any:
+        order_type = info.data.get("type")
+        required = isinstance(order_type, OrderType) and order_type.needs_stop_price
+        return _price_rule(required, value, order_type)
+
+
+class ReplaceRequest(BaseModel):
+    """PATCH body: what to change; at least one field. The order's type decides which prices fit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    qty: PositiveDecimalStr | None = None
+    limit_price: PositiveDecimalStr | None = None
+    stop_price: PositiveDecimalStr | None = None
+    time_in_force: TimeInForce | None = None
+    client_order_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class Order(BaseModel):
@@ -64,15 +95,22 @@ class Order(BaseModel):
     type: OrderType
     qty: DecimalStr
     limit_price: DecimalStr | None
+    stop_price: DecimalStr | None = None
     time_in_force: TimeInForce
     status: OrderStatus
     filled_qty: DecimalStr
+    filled_avg_price: DecimalStr | None = None
     submitted_at: UtcDateTime
     created_at: UtcDateTime
     updated_at: UtcDateTime
     accepted_at: UtcDateTime | None = None
     rejected_at: UtcDateTime | None = None
     canceled_at: UtcDateTime | None = None
+    filled_at: UtcDateTime | None = None
+    expired_at: UtcDateTime | None = None
+    replaced_at: UtcDateTime | None = None
+    replaces: UUID | None = None
+    replaced_by: UUID | None = None
     reject_reason: str | None = None
 
 
@@ -82,3 +120,17 @@ class OrderPage(BaseModel):
 
 
 StatusFilter = OrderStatus | Literal["open", "closed", "all"]
+
+
+class Position(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    symbol: str
+    qty: DecimalStr = Field(description="Signed: negative is short.")
+    avg_entry_price: DecimalStr
+    realized_pl: DecimalStr
+    updated_at: UtcDateTime
+
+
+class PositionList(BaseModel):
+    data: list[Position]

@@ -16,6 +16,9 @@ class GatewaySettings(BaseSettings):
     orders_url: str = Field(
         default="http://127.0.0.1:8001", description="Base URL of the orders service."
     )
+    market_data_url: str = Field(
+        default="http://127.0.0.1:8002", description="Base URL of the market-data service."
+    )
     webhooks_url: str = Field(
         default="http://127.0.0.1:8003", description="Base URL of the webhooks service."
     )
@@ -40,5 +43,16 @@ class GatewaySettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("TRADEWIND_DEMO_API_KEY"),
         description="When set, provisioned at start for account `demo` with every scope.",
+    )
+    stream_auth_timeout_s: float = Field(
+        default=10.0, gt=0, description="A WebSocket client must authenticate within this time."
+    )
+    stream_heartbeat_s: float = Field(
+        default=5.0, gt=0, description="Interval of WebSocket heartbeat messages."
+    )
+    stream_max_backlog: int = Field(
+        default=1_000,
+        ge=10,
+        description="Messages queued for one WebSocket client before it is closed as too slow.",
     )
     shared: SharedSettings = Field(default_factory=SharedSettings)

@@ -117,5 +117,12 @@ def relay_problem(response: UpstreamResponse) -> Problem:
         kind=str(body["type"]).removeprefix("urn:tradewind:problem:")
         if "type" in body and body["type"] != "about:blank"
         else None,
-        **{k: v for k, v in body.items() if k in {"errors"}},
+        extensions={k: v for k, v in body.items() if k in {"errors", "order_status"}},
     )
+
+
+def unwrap(response: UpstreamResponse) -> Any:
+    """The body of a 2xx answer; a 4xx becomes the same problem for the client."""
+    if 200 <= response.status < 300:
+        return response.body
+    raise relay_problem(response)

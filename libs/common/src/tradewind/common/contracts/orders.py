@@ -41,6 +41,7 @@ class PlaceOrder(Contract):
     type: OrderType
     qty: PositiveDecimalStr
     limit_price: PositiveDecimalStr | None = None
+    stop_price: PositiveDecimalStr | None = None
     time_in_force: TimeInForce = TimeInForce.DAY
     client_order_id: str | None = Field(default=None, max_length=128)
     submitted_at: UtcDateTime
@@ -51,6 +52,22 @@ class CancelOrder(Contract):
 
     order_id: UUID
     account_id: str
+    requested_at: UtcDateTime
+
+
+class ReplaceOrder(Contract):
+    """Replace an open order by a new one (Alpaca semantics): unset fields keep their values."""
+
+    TYPE: ClassVar[str] = "orders.replace"
+
+    order_id: UUID
+    new_order_id: UUID
+    account_id: str
+    qty: PositiveDecimalStr | None = None
+    limit_price: PositiveDecimalStr | None = None
+    stop_price: PositiveDecimalStr | None = None
+    time_in_force: TimeInForce | None = None
+    client_order_id: str | None = Field(default=None, max_length=128)
     requested_at: UtcDateTime
 
 
@@ -70,15 +87,23 @@ class OrderSnapshot(BaseModel):
     type: OrderType
     qty: DecimalStr
     limit_price: DecimalStr | None
+    stop_price: DecimalStr | None = None
     time_in_force: TimeInForce
     status: OrderStatus
     filled_qty: DecimalStr
+    filled_avg_price: DecimalStr | None = None
     submitted_at: UtcDateTime
     created_at: UtcDateTime
     updated_at: UtcDateTime
     accepted_at: UtcDateTime | None = None
     rejected_at: UtcDateTime | None = None
     canceled_at: UtcDateTime | None = None
+    filled_at: UtcDateTime | None = None
+    expired_at: UtcDateTime | None = None
+    replaced_at: UtcDateTime | None = None
+    stop_triggered_at: UtcDateTime | None = None
+    replaces: UUID | None = None
+    replaced_by: UUID | None = None
     reject_reason: str | None = None
     version: int = Field(description="Increases by one with every change of the order.")
 
@@ -104,6 +129,60 @@ class OrderRejected(Contract):
 class OrderCanceled(Contract):
     TYPE: ClassVar[str] = "order.canceled"
     order: OrderSnapshot
+
+
+class OrderFill(Contract):
+    """Common shape of a fill: the execution, the order's cumulative figures, the position after."""
+
+    order: OrderSnapshot
+    execution_id: UUID
+    qty: DecimalStr
+    price: DecimalStr
+    filled_qty: DecimalStr
+    filled_avg_price: DecimalStr
+    position_qty: DecimalStr
+    timestamp: UtcDateTime
+
+
+class OrderPartiallyFilled(OrderFill):
+    TYPE: ClassVar[str] = "order.partially_filled"
+
+
+class OrderFilled(OrderFill):
+    TYPE: ClassVar[str] = "order.filled"
+
+
+class OrderExpired(Contract):
+    """Day orders at session end; ioc/fok remainders that could not fill at once."""
+
+    TYPE: ClassVar[str] = "order.expired"
+    order: OrderSnapshot
+
+
+class OrderReplaced(Contract):
+    TYPE: ClassVar[str] = "order.replaced"
+    order: OrderSnapshot  # the replaced order (status replaced, replaced_by set)
+    replacement: OrderSnapshot  # the new order (replaces set)
+
+
+class ReplaceRejected(Contract):
+    """A replace that lost (to a fill, a cancel, a pending state); the order is unchanged."""
+
+    TYPE: ClassVar[str] = "order.replace_rejected"
+    order: OrderSnapshot
+    new_order_id: UUID
+    reason: str
+
+
+class PositionSnapshot(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    account_id: str
+    symbol: str
+    qty: DecimalStr = Field(description="Signed: negative is short.")
+    avg_entry_price: DecimalStr
+    realized_pl: DecimalStr
+    updated_at: UtcDateTime
 
 
 class CancelRejected(Contract):

@@ -79,6 +79,16 @@ class Side(StrEnum):
 class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+    @property
+    def needs_limit_price(self) -> bool:
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+
+    @property
+    def needs_stop_price(self) -> bool:
+        return self in (OrderType.STOP, OrderType.STOP_LIMIT)
 
 
 class TimeInForce(StrEnum):

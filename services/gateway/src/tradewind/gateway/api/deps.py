@@ -26,6 +26,18 @@ def _orders_service(request: Request) -> ServiceClient:
     return client
 
 
+def _market_data_service(request: Request) -> ServiceClient:
+    client: ServiceClient = request.app.state.market_data_service
+    return client
+
+
+def _webhooks_service(request: Request) -> ServiceClient:
+    client: ServiceClient = request.app.state.webhooks_service
+    return client
+
+
 BrokerDep = Annotated[Broker, Depends(_broker)]
 PendingOrdersDep = Annotated[PendingOrders, Depends(_pending)]
 OrdersServiceDep = Annotated[ServiceClient, Depends(_orders_service)]
+MarketDataServiceDep = Annotated[ServiceClient, Depends(_market_data_service)]
+WebhooksServiceDep = Annotated[ServiceClient, Depends(_webhooks_service)]

@@ -9,15 +9,28 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from tradewind.common.broker import BrokerUnavailable, PublishRejected
-from tradewind.common.contracts import CancelOrder
+from tradewind.common.broker import Broker, BrokerUnavailable, PublishRejected
+from tradewind.common.contracts import CancelOrder, Contract
 from tradewind.common.envelope import new_event
 from tradewind.common.logging import request_id_var
 from tradewind.common.problems import Problem
 from tradewind.gateway.api.deps import BrokerDep, OrdersServiceDep, PendingOrdersDep
 from tradewind.gateway.auth import Principal, require_scope
-from tradewind.gateway.domain import pending_view, place_command
-from tradewind.gateway.schemas import Order, OrderPage, OrderRequest, StatusFilter, Symbol
+from tradewind.gateway.domain import (
+    check_replace,
+    pending_replacement_view,
+    pending_view,
+    place_command,
+    replace_command,
+)
+from tradewind.gateway.schemas import (
+    Order,
+    OrderPage,
+    OrderRequest,
+    ReplaceRequest,
+    StatusFilter,
+    Symbol,
+)
 from tradewind.gateway.upstream import ServiceClient, relay_problem
 
 log = logging.getLogger(__name__)
@@ -182,3 +195,62 @@ async def cancel_order(
     except (BrokerUnavailable, PublishRejected) as exc:
         raise _broker_unavailable() from exc
     return order
+
+
+async def _submit(broker: Broker, command: Contract, *, account_id: str, subject: str) -> None:
+    envelope = new_event(
+        source=SOURCE,
+        data=command,
+        event_type=command.TYPE,
+        subject=subject,
+        account_id=account_id,
+        correlation_id=request_id_var.get(),
+    )
+    try:
+        await broker.publish_command(envelope)
+    except (BrokerUnavailable, PublishRejected) as exc:
+        log.warning("command not submitted", extra={"type": command.TYPE, "error": str(exc)})
+        raise _broker_unavailable() from exc
+
+
+@router.patch(
+    "/{order_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Order,
+    responses={**PROBLEM_RESPONSES, 409: {"description": "The order is still pending"}},
+    summary="Replace an order (returns the pending replacement)",
+)
+async def replace_order(
+    order_id: UUID,
+    body: ReplaceRequest,
+    principal: WriteOrders,
+    broker: BrokerDep,
+    orders: OrdersServiceDep,
+    pending: PendingOrdersDep,
+    response: Response,
+) -> Order:
+    order = await _find_order(principal, order_id, orders, pending)
+    refusal = check_replace(order, body)
+    if refusal is not None:
+        extensions: dict[str, object] = (
+            {"errors": [{"field": refusal.field, "in": "body", "message": refusal.detail}]}
+            if refusal.field
+            else {}
+        )
+        raise Problem(
+            refusal.status,
+            refusal.title,
+            refusal.detail,
+            kind="order-not-replaceable" if refusal.field is None else "validation-error",
+            order_status=order.status.value,
+            extensions=extensions,
+        )
+    command = replace_command(order, body, account_id=principal.account_id, now=datetime.now(UTC))
+    await _submit(broker, command, account_id=principal.account_id, subject=str(order_id))
+    view = pending_replacement_view(order, command)
+    try:
+        await pending.remember(principal.account_id, view)
+    except Exception:
+        log.exception("could not remember pending replacement", extra={"order_id": str(view.id)})
+    response.headers["Location"] = f"/api/v1/orders/{view.id}"
+    return view

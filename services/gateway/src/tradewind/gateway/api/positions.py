@@ -1,0 +1,36 @@
+"""/api/v1/positions: the account's positions, proxied to the orders service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+
+from tradewind.gateway.api.deps import OrdersServiceDep
+from tradewind.gateway.api.orders import PROBLEM_RESPONSES
+from tradewind.gateway.auth import Principal, require_scope
+from tradewind.gateway.schemas import Position, PositionList, Symbol
+from tradewind.gateway.upstream import unwrap
+
+router = APIRouter(prefix="/api/v1/positions", tags=["positions"])
+ReadPositions = Annotated[Principal, require_scope("positions:read")]
+
+
+@router.get("", response_model=PositionList, responses=PROBLEM_RESPONSES, summary="List positions")
+async def list_positions(principal: ReadPositions, orders: OrdersServiceDep) -> PositionList:
+    response = await orders.request(
+        "GET", f"/internal/v1/accounts/{principal.account_id}/positions"
+    )
+    return PositionList.model_validate(unwrap(response))
+
+
+@router.get(
+    "/{symbol}", response_model=Position, responses=PROBLEM_RESPONSES, summary="Get a position"
+)
+async def get_position(
+    symbol: Symbol, principal: ReadPositions, orders: OrdersServiceDep
+) -> Position:
+    response = await orders.request(
+        "GET", f"/internal/v1/accounts/{principal.account_id}/positions/{symbol}"
+    )
+    return Position.model_validate(unwrap(response))

@@ -1,0 +1,136 @@
+"""WebSocket /api/v1/stream: quotes and the account's own trade updates, in real time.
+
+Protocol (JSON text frames):
+  client → {"action": "auth", "key": "<api key>"}   (or an Authorization header at the handshake)
+  client → {"action": "subscribe" | "unsubscribe", "quotes": ["AAPL", "*"], "trade_updates": true}
+  server → {"seq": n, "type": "authenticated" | "subscription" | "quote" | "trade_update"
+            | "heartbeat" | "error", ...}
+Every server frame carries the connection's sequence number, increasing by one, without gaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.websockets import WebSocketState
+
+from tradewind.gateway.auth import ApiKeyStore, Principal
+from tradewind.gateway.settings import GatewaySettings
+from tradewind.gateway.streaming.hub import StreamHub
+from tradewind.gateway.streaming.session import StreamSession
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+
+
+class SubscriptionChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(pattern="^(subscribe|unsubscribe)$")
+    quotes: list[str] = Field(default_factory=list, max_length=500)
+    trade_updates: bool | None = None
+
+
+async def _close(ws: WebSocket, code: int, error: str, message: str) -> None:
+    if ws.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            await ws.send_text(json.dumps({"type": "error", "code": error, "message": message}))
+            await ws.close(code)
+
+
+async def _authenticate(ws: WebSocket, keys: ApiKeyStore, timeout_s: float) -> Principal | None:
+    header = ws.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        try:
+            async with asyncio.timeout(timeout_s):
+                first = json.loads(await ws.receive_text())
+        except TimeoutError:
+            await _close(ws, POLICY_VIOLATION, "auth_timeout", "Authenticate within the time.")
+            return None
+        except (json.JSONDecodeError, KeyError):
+            first = {}
+        if not isinstance(first, dict) or first.get("action") != "auth":
+            await _close(
+                ws, POLICY_VIOLATION, "auth_required", 'Send {"action": "auth", "key": ...}'
+            )
+            return None
+        token = str(first.get("key", ""))
+    principal = await keys.authenticate(token.strip())
+    if principal is None or "stream" not in principal.scopes:
+        await _close(ws, POLICY_VIOLATION, "unauthorized", "The API key is not valid for streams.")
+        return None
+    return principal
+
+
+async def _send_frames(ws: WebSocket, session: StreamSession) -> None:
+    while (frame := await session.next_frame()) is not None:
+        await ws.send_text(frame)
+    await ws.close(TRY_AGAIN_LATER)
+
+
+async def _heartbeats(session: StreamSession, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        session.push({"type": "heartbeat", "time": datetime.now(UTC).isoformat()})
+
+
+def _normalise(symbols: list[str]) -> list[str]:
+    return [s.strip().upper() for s in symbols if s.strip()]
+
+
+async def _receive_commands(ws: WebSocket, session: StreamSession) -> None:
+    while True:
+        raw = await ws.receive_text()
+        try:
+            message: Any = json.loads(raw)
+            change = SubscriptionChange.model_validate(message)
+        except (json.JSONDecodeError, ValidationError) as exc:
+            session.push({"type": "error", "code": "invalid_message", "message": str(exc)[:500]})
+            continue
+        quotes = _normalise(change.quotes)
+        if change.action == "subscribe":
+            session.subscribe(quotes, change.trade_updates)
+        else:
+            session.unsubscribe(quotes, change.trade_updates)
+        session.push(session.subscription())
+
+
+@router.websocket("/api/v1/stream")
+async def stream(ws: WebSocket) -> None:
+    settings: GatewaySettings = ws.app.state.settings
+    hub: StreamHub = ws.app.state.stream_hub
+    await ws.accept()
+    principal = await _authenticate(ws, ws.app.state.api_keys, settings.stream_auth_timeout_s)
+    if principal is None:
+        return
+    session = StreamSession(principal.account_id, settings.stream_max_backlog)
+    session.push({"type": "authenticated", "account_id": principal.account_id})
+    hub.add(session)
+    tasks = [
+        asyncio.create_task(_send_frames(ws, session)),
+        asyncio.create_task(_heartbeats(session, settings.stream_heartbeat_s)),
+        asyncio.create_task(_receive_commands(ws, session)),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hub.remove(session)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                await task
+        if ws.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await ws.close()

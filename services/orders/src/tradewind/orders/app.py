@@ -1,0 +1,112 @@
+"""The orders service assembled from libs/common: database, broker, outbox relay, HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from importlib.metadata import version
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from tradewind.common.app import create_service_app
+from tradewind.common.broker import Binding, Broker, QueueSpec, Topology
+from tradewind.common.contracts import CancelOrder, PlaceOrder
+from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
+from tradewind.common.health import Readiness
+from tradewind.common.outbox import OutboxRelay
+from tradewind.common.tracing import instrument_engine
+from tradewind.orders import api
+from tradewind.orders.domain import RiskRules
+from tradewind.orders.handlers import OrderCommandHandler
+from tradewind.orders.settings import OrdersSettings
+from tradewind.orders.store import outbox
+
+log = logging.getLogger(__name__)
+
+SERVICE = "orders"
+# services/orders: where alembic.ini and migrations/ live (for upgrade_database).
+SERVICE_DIR = Path(__file__).resolve().parents[3]
+
+
+def command_queue(topology: Topology) -> QueueSpec:
+    return QueueSpec(
+        topology.queue_name(SERVICE, "commands"),
+        bindings=[
+            Binding(topology.commands, PlaceOrder.TYPE),
+            Binding(topology.commands, CancelOrder.TYPE),
+        ],
+    )
+
+
+def create_app(settings: OrdersSettings | None = None) -> FastAPI:
+    settings = settings or OrdersSettings()
+    shared = settings.shared
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
+        topology = Topology(shared.namespace, tuple(shared.retry_delays_ms))
+        async with AsyncExitStack() as resources:
+            engine = create_engine(settings.database_url)
+            resources.push_async_callback(engine.dispose)
+            instrument_engine(engine)
+            sessions = session_factory(engine)
+
+            broker = Broker(
+                shared.amqp_url,
+                topology,
+                service=SERVICE,
+                prefetch=shared.prefetch,
+                max_attempts=shared.max_delivery_attempts,
+                publish_timeout_s=shared.publish_timeout_s,
+            )
+            resources.push_async_callback(broker.close)
+            await broker.connect()
+
+            relay = OutboxRelay(
+                sessions=sessions,
+                table=outbox,
+                broker=broker,
+                listen_dsn=asyncpg_dsn(settings.database_url),
+            )
+            relay_task = asyncio.create_task(relay.run(), name="orders-outbox-relay")
+            relay_task.add_done_callback(_report_relay_exit)
+            resources.push_async_callback(_cancel, relay_task)
+
+            handler = OrderCommandHandler(
+                sessions=sessions,
+                rules=RiskRules(symbols=settings.symbols, max_notional=settings.max_notional),
+                topology=topology,
+            )
+            await broker.consume(command_queue(topology), handler.handle)
+
+            readiness.add("postgres", lambda: check_database(engine))
+            readiness.add("broker", broker.check)
+            app.state.sessions = sessions
+            app.state.broker = broker
+            app.state.topology = topology
+            log.info("orders service started", extra={"namespace": topology.namespace})
+            yield
+
+    return create_service_app(
+        service=SERVICE,
+        title="Tradewind orders",
+        version=version("tradewind-orders"),
+        shared=shared,
+        lifespan=lifespan,
+        routers=[api.router],
+    )
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _report_relay_exit(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("outbox relay stopped; events will not be published", exc_info=task.exception())

@@ -1,0 +1,154 @@
+"""Command handlers of ``orders.commands``: load, call the domain, save, emit — in one transaction.
+
+The inbox claim, the order change and the outbox row commit together, so a redelivered command
+changes nothing and an event is published if and only if its change was committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tradewind.common.broker import Delivery, Topology
+from tradewind.common.contracts import CancelOrder, Contract, PlaceOrder
+from tradewind.common.contracts.types import utc_now
+from tradewind.common.envelope import CloudEvent, new_event
+from tradewind.common.outbox import Inbox, Outbox
+from tradewind.orders import domain
+from tradewind.orders.domain import Order, RiskRules
+from tradewind.orders.store import OrderStore, inbox, outbox
+
+log = logging.getLogger(__name__)
+
+EVENT_SOURCE = "/tradewind/orders"
+INBOX_CONSUMER = "orders.commands"
+
+
+class OrderNotFound(LookupError):
+    """No such order for the account (yet): a cancel may have overtaken its place command."""
+
+
+class OrderCommandHandler:
+    """Handles the commands bound to the ``orders.commands`` queue; pass ``handle`` to consume."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        rules: RiskRules,
+        topology: Topology,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.sessions = sessions
+        self.rules = rules
+        self.topology = topology
+        self.clock = clock
+        self.outbox = Outbox(outbox)
+        self.inbox = Inbox(inbox, consumer=INBOX_CONSUMER)
+
+    async def handle(self, command: CloudEvent, delivery: Delivery) -> None:
+        if command.type == PlaceOrder.TYPE:
+            await self.place(command, delivery)
+        elif command.type == CancelOrder.TYPE:
+            await self.cancel(command, delivery)
+        else:
+            log.debug(
+                "ignoring unknown command type",
+                extra={"command_type": command.type, "message_id": delivery.message_id},
+            )
+
+    async def place(self, command: CloudEvent, delivery: Delivery) -> None:
+        place_order = command.data_as(PlaceOrder)
+        async with self.sessions() as session, session.begin():
+            if not await self._claim(session, command, delivery):
+                return
+            store = OrderStore(session)
+            if await store.exists(place_order.order_id):
+                log.info(
+                    "order already placed; ignoring the repeated command",
+                    extra={"order_id": str(place_order.order_id)},
+                )
+                return
+            coid = place_order.client_order_id
+            # A concurrent place with the same client_order_id makes the insert violate the
+            # unique index; the error propagates, the broker retries, and the retry rejects.
+            coid_in_use = coid is not None and await store.client_order_id_in_use(
+                place_order.account_id, coid
+            )
+            now = self.clock()
+            placement = domain.place(
+                place_order, self.rules, client_order_id_in_use=coid_in_use, now=now
+            )
+            await store.insert(placement.order)
+            await self._emit(session, placement.event, placement.order, cause=command, now=now)
+        log.info(
+            "order placed",
+            extra={
+                "order_id": str(placement.order.id),
+                "account_id": placement.order.account_id,
+                "status": placement.order.status.value,
+                "reject_reason": placement.order.reject_reason,
+            },
+        )
+
+    async def cancel(self, command: CloudEvent, delivery: Delivery) -> None:
+        cancel_order = command.data_as(CancelOrder)
+        async with self.sessions() as session, session.begin():
+            if not await self._claim(session, command, delivery):
+                return
+            store = OrderStore(session)
+            order = await store.get(cancel_order.account_id, cancel_order.order_id, for_update=True)
+            if order is None:
+                raise OrderNotFound(
+                    f"order {cancel_order.order_id} not found for account "
+                    f"{cancel_order.account_id!r}; it may not have been placed yet"
+                )
+            now = self.clock()
+            outcome = domain.cancel(order, now)
+            if outcome.changed:
+                await store.update(outcome.order)
+            await self._emit(session, outcome.event, outcome.order, cause=command, now=now)
+        log.info(
+            "order canceled" if outcome.changed else "cancel refused",
+            extra={
+                "order_id": str(outcome.order.id),
+                "account_id": outcome.order.account_id,
+                "status": outcome.order.status.value,
+            },
+        )
+
+    async def _claim(self, session: AsyncSession, command: CloudEvent, delivery: Delivery) -> bool:
+        # Every Tradewind publisher sets message_id to the event id; the fallback keeps a bare
+        # message from sharing the empty id with every other one.
+        message_id = delivery.message_id or command.id
+        claimed = await self.inbox.claim(session, message_id)
+        if not claimed:
+            log.info(
+                "command already processed; ignoring the redelivery",
+                extra={"message_id": message_id, "command_type": command.type},
+            )
+        return claimed
+
+    async def _emit(
+        self,
+        session: AsyncSession,
+        data: Contract,
+        order: Order,
+        *,
+        cause: CloudEvent,
+        now: datetime,
+    ) -> None:
+        event = new_event(
+            source=EVENT_SOURCE,
+            data=data,
+            event_type=data.TYPE,
+            subject=str(order.id),
+            account_id=order.account_id,
+            correlation_id=cause.correlationid or cause.id,
+            causation_id=cause.id,
+            time=now,
+        )
+        await self.outbox.add(session, event, exchange=self.topology.events, routing_key=event.type)
