@@ -12,9 +12,9 @@ import aio_pika
 import httpx
 import pytest
 from redis.asyncio import Redis
+
 from support.infra import Infra
 from support.services import ServiceProcess, free_port
-
 from tradewind.common.envelope import CloudEvent
 from tradewind.common.migrations import upgrade_database
 from tradewind.gateway.auth import ApiKeyStore

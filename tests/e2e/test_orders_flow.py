@@ -14,11 +14,11 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import httpx
 import pytest
+
 from conftest import MAX_ATTEMPTS, Spy, System, auth
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
 from support.tcp_proxy import TcpProxy
-
 from tradewind.common.broker.topology import ATTEMPT_HEADER
 from tradewind.common.contracts import CancelOrder, PlaceOrder
 from tradewind.common.contracts.types import OrderType, Side

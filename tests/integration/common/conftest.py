@@ -4,9 +4,9 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
 from support.infra import Infra
 from support.tcp_proxy import TcpProxy
-
 from tradewind.common.broker import Broker, Topology
 
 FAST_RETRY_MS = (50, 100, 200)

@@ -9,9 +9,9 @@ import aio_pika
 import pytest
 from opentelemetry import trace
 from pydantic import BaseModel
+
 from support.infra import Infra
 from support.polling import eventually
-
 from tradewind.common.broker import (
     Binding,
     Broker,

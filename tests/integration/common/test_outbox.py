@@ -10,10 +10,10 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import MetaData, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
 from support.infra import Infra
 from support.polling import eventually
 from support.tcp_proxy import TcpProxy
-
 from tradewind.common.broker import Binding, Broker, Delivery, QueueSpec, Topology
 from tradewind.common.db import asyncpg_dsn, create_engine, session_factory
 from tradewind.common.envelope import CloudEvent, new_event

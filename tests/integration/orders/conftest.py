@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from support.infra import Infra
 
+from support.infra import Infra
 from tradewind.common.broker import Topology
 from tradewind.common.db import create_engine, session_factory
 from tradewind.common.migrations import upgrade_database

@@ -11,8 +11,8 @@ from uuid import UUID, uuid4
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from support.polling import eventually
 
+from support.polling import eventually
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.contracts import PlaceOrder
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, utc_now

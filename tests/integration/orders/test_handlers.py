@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from support.polling import eventually
 
+from support.polling import eventually
 from tradewind.common.broker import Delivery, Topology
 from tradewind.common.contracts import CancelOrder, PlaceOrder
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, utc_now
