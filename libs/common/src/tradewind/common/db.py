@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
     )
 
 

@@ -9,12 +9,16 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 from fastapi import FastAPI
-from redis.asyncio import Redis
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
 
 from tradewind.common.app import create_service_app
 from tradewind.common.broker import Binding, Broker, QueueSpec, Topology
 from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
 from tradewind.common.health import Readiness
+from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CircuitBreaker
 from tradewind.gateway.api import market, orders, positions, stream
 from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
@@ -32,7 +36,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
-        redis = Redis.from_url(shared.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        # Blocking pool: under a burst, requests wait briefly for a connection instead of failing.
+        redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                shared.redis_url,
+                max_connections=settings.redis_max_connections,
+                timeout=2,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+            )
+        )
         topology = Topology(shared.namespace, shared.retry_delays_ms)
         broker = Broker(
             shared.amqp_url,
@@ -113,7 +126,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await broker.close()
             await redis.aclose()
 
-    return create_service_app(
+    app = create_service_app(
         service="gateway",
         title="Tradewind API",
         version="0.1.0",
@@ -122,3 +135,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         routers=[orders.router, positions.router, market.router, stream.router],
         description="Place and manage orders. Errors are RFC 9457 problem details.",
     )
+
+    async def on_redis_error(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("redis unavailable", extra={"error": repr(exc), "path": request.url.path})
+        return problem_response(
+            503,
+            "Service Unavailable",
+            "A dependency of the gateway is unavailable; retry after the indicated delay.",
+            kind="dependency-unavailable",
+            instance=request.url.path,
+            headers={"Retry-After": "2"},
+        )
+
+    app.add_exception_handler(RedisError, on_redis_error)
+    return app

@@ -34,6 +34,9 @@ class GatewaySettings(BaseSettings):
     breaker_recovery_s: float = Field(
         default=5.0, gt=0, description="How long a breaker stays open before probing."
     )
+    redis_max_connections: int = Field(
+        default=64, ge=1, description="Redis connections the gateway process may open."
+    )
     pending_order_ttl_s: int = Field(
         default=86_400,
         ge=60,

@@ -1,0 +1,39 @@
+"""Baseline for the orders benchmark: a bare FastAPI endpoint publishing one message with a confirm.
+
+It does the least an order-entry endpoint must do (parse JSON, publish durably, wait for the
+broker's confirm) and nothing Tradewind adds (auth, validation, Redis, the orders service).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aio_pika
+from fastapi import FastAPI, Request
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    connection = await aio_pika.connect_robust(os.environ["BASELINE_AMQP_URL"])
+    channel = await connection.channel(publisher_confirms=True)
+    app.state.exchange = await channel.get_exchange(os.environ["BASELINE_EXCHANGE"])
+    yield
+    await connection.close()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.post("/orders", status_code=202)
+async def place(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    order_id = str(uuid.uuid4())
+    await app.state.exchange.publish(
+        aio_pika.Message(body, message_id=order_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+        routing_key="baseline.place",
+    )
+    return {"id": order_id}

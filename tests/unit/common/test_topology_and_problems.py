@@ -1,0 +1,137 @@
+"""Topology naming and retry tiers; RFC 9457 problem documents from the app factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel, Field
+
+from tradewind.common.app import create_service_app
+from tradewind.common.broker import QueueSpec, Topology
+from tradewind.common.health import Degraded, Readiness
+from tradewind.common.problems import Problem
+from tradewind.common.settings import SharedSettings
+
+
+def test_every_name_derives_from_the_namespace() -> None:
+    topology = Topology("acme", (100, 1_000))
+    assert topology.commands == "acme.commands"
+    assert topology.events == "acme.events"
+    assert topology.queue_name("orders", "commands") == "acme.orders.commands"
+    assert QueueSpec(topology.queue_name("orders", "commands")).parking_lot == (
+        "acme.orders.commands.parked"
+    )
+    assert topology.wait_queue(100) == "acme.retry.100ms"
+
+
+def test_retry_delays_grow_through_the_tiers_then_hold() -> None:
+    topology = Topology("t", (100, 1_000, 10_000))
+    assert [topology.delay_for_attempt(n) for n in range(1, 6)] == [
+        100,
+        1_000,
+        10_000,
+        10_000,
+        10_000,
+    ]
+
+
+class Body(BaseModel):
+    qty: int = Field(gt=0)
+    side: str
+
+
+router = APIRouter()
+
+
+@router.post("/things")
+async def create(body: Body) -> dict[str, int]:
+    return {"qty": body.qty}
+
+
+@router.get("/teapot")
+async def teapot() -> None:
+    raise Problem(418, "I'm a teapot", "Short and stout.", kind="teapot", flavour="earl grey")
+
+
+@router.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("secret internals: password=hunter2")
+
+
+def app(readiness_checks: dict[str, object] | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
+        for name, check in (readiness_checks or {}).items():
+            readiness.add(name, check)  # type: ignore[arg-type]
+        yield
+
+    return create_service_app(
+        service="test",
+        title="t",
+        version="0",
+        shared=SharedSettings(log_json=True),
+        lifespan=lifespan,
+        routers=[router],
+    )
+
+
+async def call(application: FastAPI, method: str, path: str, **kwargs: object) -> httpx.Response:
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_validation_errors_are_problems_listing_each_field() -> None:
+    response = await call(app(), "POST", "/things", json={"qty": 0})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:tradewind:problem:validation-error"
+    assert {e["field"] for e in problem["errors"]} == {"qty", "side"}
+    assert problem["instance"] == "/things"
+    assert problem["request_id"] == response.headers["x-request-id"]
+
+
+async def test_raised_problems_keep_their_extensions() -> None:
+    response = await call(app(), "GET", "/teapot")
+    assert response.status_code == 418
+    assert response.json()["flavour"] == "earl grey"
+
+
+async def test_unexpected_errors_reveal_no_internals() -> None:
+    response = await call(app(), "GET", "/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "hunter2" not in response.text
+    assert "RuntimeError" not in response.text
+
+
+async def test_unknown_route_is_a_404_problem() -> None:
+    response = await call(app(), "GET", "/nowhere")
+    assert response.status_code == 404
+    assert response.json()["title"] == "Not Found"
+
+
+async def test_readiness_reports_each_check() -> None:
+    async def up() -> None:
+        return None
+
+    async def down() -> None:
+        raise ConnectionError("refused")
+
+    async def degraded() -> None:
+        raise Degraded("serving stale data")
+
+    ok = await call(app({"db": up}), "GET", "/health/ready")
+    assert ok.status_code == 200
+    assert ok.json() == {"status": "up", "checks": {"db": {"status": "up"}}}
+    soft = await call(app({"db": up, "cache": degraded}), "GET", "/health/ready")
+    assert soft.status_code == 200
+    assert soft.json()["status"] == "degraded"
+    hard = await call(app({"db": down, "cache": degraded}), "GET", "/health/ready")
+    assert hard.status_code == 503
+    assert hard.json()["checks"]["db"] == {"status": "down", "detail": "refused"}
