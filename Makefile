@@ -33,7 +33,7 @@ lint: env ## ruff lint and format check
 	$(UV) run --frozen ruff format --check $(PYTHON_SOURCES)
 
 typecheck: env ## mypy (strict) over the code, tests and benchmarks
-	$(UV) run --frozen mypy libs/common/src services/gateway/src services/orders/src services/webhooks/src tests bench deploy/local
+	$(UV) run --frozen mypy libs/common/src services/*/src tests bench deploy/local
 
 unit: env ## Unit tests only (no services needed)
 	$(UV) run --frozen pytest tests/unit
@@ -46,6 +46,7 @@ e2e: env ## End-to-end tests (services as processes)
 
 bench: env ## Benchmarks; figures go to stdout and bench/results/
 	$(UV) run --frozen python bench/orders_bench.py
+	$(UV) run --frozen python bench/market_data_bench.py
 	$(UV) run --frozen python bench/webhooks_bench.py
 
 up: ## Everything in Docker (needs a Docker engine)

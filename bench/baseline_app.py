@@ -28,6 +28,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(lifespan=lifespan)
 
 
+@app.get("/health/ready")
+async def ready() -> dict[str, str]:
+    return {"status": "up"}
+
+
 @app.post("/orders", status_code=202)
 async def place(request: Request) -> dict[str, Any]:
     body = await request.body()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
 
@@ -32,7 +32,7 @@ class RunResult:
 
 
 async def fixed_rate(
-    rate: float, duration_s: float, fire: Callable[[int], Awaitable[None]]
+    rate: float, duration_s: float, fire: Callable[[int], Coroutine[None, None, None]]
 ) -> float:
     """Call ``fire(i)`` ``rate`` times a second for ``duration_s``; returns the elapsed time."""
     total = int(rate * duration_s)

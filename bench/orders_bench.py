@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -117,7 +116,7 @@ async def run_once(
 
 async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, RunResult]]:
     with provision() as infra:
-        processes: list[ServiceProcess | subprocess.Popen[bytes]] = []
+        processes: list[ServiceProcess] = []
         connections: list[aio_pika.abc.AbstractRobustConnection] = []
         try:
             orders_db = await infra.create_database("orders")
@@ -140,11 +139,16 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
             gateway = ServiceProcess("bench-gateway", "tradewind.gateway", gateway_port, env)
             processes.append(gateway.start())
             await gateway.wait_ready()
-            baseline = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
+            baseline = ServiceProcess(
+                "bench-baseline",
+                "uvicorn",
+                baseline_port,
+                {
+                    **env,
+                    "BASELINE_AMQP_URL": infra.amqp_url,
+                    "BASELINE_EXCHANGE": f"{infra.namespace}.commands",
+                },
+                args=[
                     "baseline_app:app",
                     "--app-dir",
                     str(ROOT / "bench"),
@@ -158,12 +162,8 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
                     "warning",
                     "--no-access-log",
                 ],
-                env={
-                    **env,
-                    "BASELINE_AMQP_URL": infra.amqp_url,
-                    "BASELINE_EXCHANGE": f"{infra.namespace}.commands",
-                },
-            )
+            ).start()
+            await baseline.wait_ready()
             processes.append(baseline)
 
             redis = Redis.from_url(infra.redis_url)
@@ -188,7 +188,6 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
 
             rows = []
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512)) as session:
-                await wait_http(session, f"http://127.0.0.1:{baseline_port}/docs")
                 headers = {"Authorization": f"Bearer {key}"}
                 gateway_url = f"http://127.0.0.1:{gateway_port}/api/v1/orders"
                 baseline_url = f"http://127.0.0.1:{baseline_port}/orders"
@@ -224,11 +223,7 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
             for connection in connections:
                 await connection.close()
             for process in reversed(processes):
-                if isinstance(process, ServiceProcess):
-                    process.stop()
-                else:
-                    process.terminate()
-                    process.wait(10)
+                process.stop()
             await infra.drop_databases()
             await infra.delete_redis_keys()
 
@@ -252,19 +247,6 @@ async def announce_instrument(infra: Infra) -> None:
             aio_pika.Message(event.to_json(), message_id=event.id, type=event.type),
             routing_key=event.type,
         )
-
-
-async def wait_http(session: aiohttp.ClientSession, url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            async with session.get(url) as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} not up")
 
 
 def main() -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import aio_pika
 import httpx
 import pytest
 from redis.asyncio import Redis
 
+from e2e.harness import MAX_ATTEMPTS, RETRY_DELAYS_MS, Spy, System
 from support.infra import Infra
 from support.services import ServiceProcess, free_port
 from tradewind.common.envelope import CloudEvent
@@ -21,20 +20,6 @@ from tradewind.gateway.auth import ApiKeyStore
 from tradewind.orders.app import SERVICE_DIR as ORDERS_DIR
 
 pytestmark = pytest.mark.e2e
-
-RETRY_DELAYS_MS = [100, 200, 400]
-MAX_ATTEMPTS = 4
-
-
-@dataclass
-class System:
-    infra: Infra
-    env: dict[str, str]
-    orders: ServiceProcess
-    gateway: ServiceProcess
-
-    def gateway_env(self, **overrides: str) -> dict[str, str]:
-        return {**self.env, **overrides}
 
 
 @pytest.fixture(scope="session")
@@ -77,28 +62,6 @@ async def api_keys(system: System) -> AsyncIterator[dict[str, str]]:
 async def client(system: System) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=system.gateway.url, timeout=10) as http:
         yield http
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-@dataclass
-class Spy:
-    """An outside consumer: an exclusive queue bound to an exchange, recording what arrives."""
-
-    messages: list[tuple[CloudEvent, dict[str, Any]]] = field(default_factory=list)
-
-    def events(self, event_type: str | None = None, subject: str | None = None) -> list[CloudEvent]:
-        return [
-            event
-            for event, _ in self.messages
-            if (event_type is None or event.type == event_type)
-            and (subject is None or event.subject == subject)
-        ]
-
-    def headers_of(self, event_id: str) -> dict[str, Any]:
-        return next(headers for event, headers in self.messages if event.id == event_id)
 
 
 async def _spy(infra: Infra, exchange: str, routing_key: str) -> AsyncIterator[Spy]:

@@ -15,7 +15,7 @@ import aio_pika
 import httpx
 import pytest
 
-from conftest import MAX_ATTEMPTS, Spy, System, auth
+from e2e.harness import MAX_ATTEMPTS, Spy, System, auth
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
 from support.tcp_proxy import TcpProxy

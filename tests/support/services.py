@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -26,9 +26,17 @@ def free_port() -> int:
 class ServiceProcess:
     """One service under ``python -m <module>``, its output kept in a log file for diagnosis."""
 
-    def __init__(self, name: str, module: str, port: int, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        port: int,
+        env: Mapping[str, str],
+        args: Sequence[str] = (),
+    ) -> None:
         self.name = name
         self.module = module
+        self.args = list(args)
         self.port = port
         self.env = {**os.environ, **env}
         self.process: subprocess.Popen[bytes] | None = None
@@ -41,7 +49,7 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         log_file = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
+            [sys.executable, "-m", self.module, *self.args],
             env=self.env,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -65,6 +65,8 @@ async def test_unsubscribe_removes_symbols_and_trade_updates() -> None:
 
 async def test_a_slow_client_gets_an_error_frame_then_a_close_and_nothing_more() -> None:
     session = StreamSession("a", max_backlog=5)
+    session.push({"type": "authenticated"})
+    assert await session.next_frame() is not None  # sent: its number stays taken
     for _ in range(50):
         session.push_json('{"type":"quote","data":{}}')
     assert session.overflowed
@@ -73,7 +75,8 @@ async def test_a_slow_client_gets_an_error_frame_then_a_close_and_nothing_more()
     error = frames[-2]
     assert error["type"] == "error"
     assert error["code"] == "slow_consumer"
-    assert error["seq"] == 6  # five queued frames were dropped; the error follows them in sequence
+    # The five queued frames were dropped unsent: the error takes the first unsent number.
+    assert [f["seq"] for f in frames[:-1]] == [2]
     session.push({"type": "heartbeat"})
     assert session.backlog == 0
 

@@ -65,8 +65,11 @@ class StreamSession:
 
     def _overflow(self) -> None:
         self.overflowed = True
+        # Queued frames were never sent: take their numbers back, so the client sees the error
+        # right after the last frame it could have received, without a gap.
         while not self._frames.empty():
             self._frames.get_nowait()
+            self._seq -= 1
         self._seq += 1
         error = {
             "seq": self._seq,

@@ -1,0 +1,1 @@
+"""Aggregated health of every Tradewind service and dependency, for operators."""

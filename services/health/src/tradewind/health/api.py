@@ -1,0 +1,60 @@
+"""HTTP routes: the status report as JSON and as a page. Thin: the poller does the work."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from tradewind.common.contracts.types import utc_now
+from tradewind.health.domain import StatusBoard
+from tradewind.health.page import CONTENT_SECURITY_POLICY, render_status_page
+from tradewind.health.schemas import StatusReport, build_report
+from tradewind.health.settings import HealthSettings
+
+router = APIRouter(tags=["status"])
+
+
+def _board(request: Request) -> StatusBoard:
+    board: StatusBoard = request.app.state.status_board
+    return board
+
+
+def _settings(request: Request) -> HealthSettings:
+    settings: HealthSettings = request.app.state.settings
+    return settings
+
+
+BoardDep = Annotated[StatusBoard, Depends(_board)]
+SettingsDep = Annotated[HealthSettings, Depends(_settings)]
+
+
+def _report(board: StatusBoard, settings: HealthSettings) -> StatusReport:
+    return build_report(
+        board,
+        service_urls=settings.service_urls(),
+        poll_interval_s=settings.poll_interval_s,
+        now=utc_now(),
+    )
+
+
+@router.get(
+    "/api/v1/status",
+    response_model=StatusReport,
+    summary="Aggregated status of every service and dependency",
+)
+async def status(board: BoardDep, settings: SettingsDep) -> StatusReport:
+    return _report(board, settings)
+
+
+@router.get("/", response_class=HTMLResponse, summary="Status page for operators")
+async def status_page(board: BoardDep, settings: SettingsDep) -> HTMLResponse:
+    return HTMLResponse(
+        render_status_page(_report(board, settings)),
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,0 +1,71 @@
+"""Settings of the health service, read from the environment.
+
+Prefix ``TRADEWIND_HEALTH_``; the shared settings keep their own prefix ``TRADEWIND_`` and give the
+RabbitMQ and Redis URLs this service checks.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, HttpUrl, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from tradewind.common.settings import HttpSettings, SharedSettings
+
+DEFAULT_SERVICES: dict[str, str] = {
+    "gateway": "http://127.0.0.1:8000",
+    "orders": "http://127.0.0.1:8001",
+    "market-data": "http://127.0.0.1:8002",
+    "webhooks": "http://127.0.0.1:8003",
+}
+DEFAULT_POSTGRES_DSNS: dict[str, str] = {
+    "postgresql": "postgresql://postgres@127.0.0.1:5432/postgres",
+}
+
+
+class HealthSettings(HttpSettings):
+    """Settings of the health service."""
+
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_HEALTH_", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds to.")
+    port: int = Field(default=8004, ge=1, le=65535, description="HTTP port.")
+    services: dict[str, HttpUrl] = Field(
+        default_factory=lambda: {name: HttpUrl(url) for name, url in DEFAULT_SERVICES.items()},
+        description=(
+            "The services to watch, as JSON: name -> base URL, e.g. "
+            '{"gateway": "http://127.0.0.1:8000"}. Each must serve /health/ready and /metrics.'
+        ),
+    )
+    postgres_dsns: dict[str, SecretStr] = Field(
+        default_factory=lambda: {
+            name: SecretStr(dsn) for name, dsn in DEFAULT_POSTGRES_DSNS.items()
+        },
+        description=(
+            "PostgreSQL servers to check with SELECT 1, as JSON: name -> DSN "
+            "(postgresql:// or postgresql+asyncpg://). {} checks none."
+        ),
+    )
+    poll_interval_s: float = Field(
+        default=5.0, gt=0, description="Seconds between the starts of two polling rounds."
+    )
+    check_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Time one check may take (one service's readiness, one dependency).",
+    )
+    transitions_kept: int = Field(
+        default=50, ge=1, le=10_000, description="Recent status changes kept for the status page."
+    )
+    shared: SharedSettings = Field(default_factory=SharedSettings)
+
+    def service_urls(self) -> dict[str, str]:
+        """Name -> base URL without the trailing slash HttpUrl adds."""
+        return {name: str(url).rstrip("/") for name, url in self.services.items()}
+
+    @field_validator("services", "postgres_dsns")
+    @classmethod
+    def _names_are_readable(cls, targets: dict[str, object]) -> dict[str, object]:
+        for name in targets:
+            if not name.strip() or len(name) > 64:
+                raise ValueError(f"a name must have 1 to 64 characters, not {name!r}")
+        return targets

@@ -1,0 +1,56 @@
+"""Announces every instrument as ``instrument.listed`` through the outbox, at start and then
+periodically, so that a subscriber that starts late (or lost its copy) converges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tradewind.common.contracts import Instrument, InstrumentListed
+from tradewind.common.envelope import new_event
+from tradewind.common.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+EVENT_SOURCE = "/tradewind/market-data"
+
+
+class InstrumentAnnouncer:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        exchange: str,
+        instruments: Sequence[Instrument],
+        interval_s: float,
+    ) -> None:
+        self.sessions = sessions
+        self.outbox = outbox
+        self.exchange = exchange
+        self.instruments = list(instruments)
+        self.interval_s = interval_s
+
+    async def announce(self) -> None:
+        """Stage one instrument.listed per instrument, in one transaction."""
+        async with self.sessions() as session, session.begin():
+            for instrument in self.instruments:
+                event = new_event(
+                    source=EVENT_SOURCE,
+                    data=InstrumentListed(instrument=instrument),
+                    event_type=InstrumentListed.TYPE,
+                    subject=instrument.symbol,
+                )
+                await self.outbox.add(session, event, exchange=self.exchange)
+        log.info("instruments announced", extra={"instruments": len(self.instruments)})
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.announce()
+            except Exception as exc:
+                log.warning("instrument announcement failed", extra={"error": repr(exc)})
+            await asyncio.sleep(self.interval_s)

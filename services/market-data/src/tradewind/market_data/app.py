@@ -1,0 +1,210 @@
+"""The market-data service assembled from libs/common: Redis, database, broker, background loops,
+HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from tradewind.common.app import create_service_app
+from tradewind.common.broker import Broker, Topology
+from tradewind.common.contracts.types import utc_now
+from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
+from tradewind.common.health import Readiness
+from tradewind.common.outbox import Outbox, OutboxRelay
+from tradewind.common.tracing import instrument_engine
+from tradewind.market_data import api
+from tradewind.market_data.announcer import InstrumentAnnouncer
+from tradewind.market_data.bar_writer import BarWriter
+from tradewind.market_data.latest import LatestQuotes
+from tradewind.market_data.pipeline import QuotePipeline
+from tradewind.market_data.settings import MarketDataSettings
+from tradewind.market_data.simulator import QuoteSimulator, SimulatorFeed
+from tradewind.market_data.store import outbox
+
+log = logging.getLogger(__name__)
+
+SERVICE = "market-data"
+# services/market-data: where alembic.ini and migrations/ live (for upgrade_database).
+SERVICE_DIR = Path(__file__).resolve().parents[3]
+CANCEL_RETRY_S = 0.5
+
+
+def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
+    settings = settings or MarketDataSettings()
+    shared = settings.shared
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
+        topology = Topology(shared.namespace, tuple(shared.retry_delays_ms))
+        instruments = {instrument.symbol: instrument for instrument in settings.instruments}
+        async with AsyncExitStack() as resources:
+            engine = create_engine(settings.database_url)
+            resources.push_async_callback(engine.dispose)
+            instrument_engine(engine)
+            sessions = session_factory(engine)
+
+            redis = Redis.from_url(
+                shared.redis_url,
+                decode_responses=True,
+                socket_timeout=settings.redis_timeout_s,
+                socket_connect_timeout=settings.redis_timeout_s,
+                # One immediate retry replaces a pooled connection Redis closed; more would only
+                # delay the fallback to memory.
+                retry=Retry(NoBackoff(), 1),
+            )
+            resources.push_async_callback(redis.aclose)
+            latest = LatestQuotes(
+                redis,
+                namespace=shared.namespace,
+                retry_interval_s=settings.redis_retry_interval_s,
+            )
+
+            broker = Broker(
+                shared.amqp_url,
+                topology,
+                service=SERVICE,
+                prefetch=shared.prefetch,
+                max_attempts=shared.max_delivery_attempts,
+                publish_timeout_s=shared.publish_timeout_s,
+            )
+            resources.push_async_callback(broker.close)
+            await broker.connect()
+
+            relay = OutboxRelay(
+                sessions=sessions,
+                table=outbox,
+                broker=broker,
+                listen_dsn=asyncpg_dsn(settings.database_url),
+            )
+            _start(resources, relay.run(), "market-data-outbox-relay")
+
+            bar_writer = BarWriter(
+                sessions,
+                flush_interval_s=settings.bar_flush_interval_s,
+                flush_max_quotes=settings.bar_flush_max_quotes,
+                buffer_limit=settings.bar_buffer_limit,
+                dedupe_retention=timedelta(seconds=settings.quote_dedupe_retention_s),
+                clock=utc_now,
+            )
+            # Registered before the loop so it runs after the loop is cancelled: the last quotes
+            # reach the bars on a clean shutdown.
+            resources.push_async_callback(_final_flush, bar_writer)
+            _start(resources, bar_writer.run(), "market-data-bar-writer")
+
+            pipeline = QuotePipeline(
+                instruments=instruments,
+                latest=latest,
+                broker=broker,
+                bars=bar_writer,
+                clock=utc_now,
+                max_future_skew=timedelta(seconds=settings.max_future_skew_s),
+            )
+
+            announcer = InstrumentAnnouncer(
+                sessions=sessions,
+                outbox=Outbox(outbox),
+                exchange=topology.events,
+                instruments=settings.instruments,
+                interval_s=settings.instrument_announce_interval_s,
+            )
+            _start(resources, announcer.run(), "market-data-instrument-announcer")
+
+            if settings.simulator_enabled:
+                seed = settings.simulator_seed
+                if seed is None:
+                    seed = secrets.randbelow(2**31)
+                simulator = QuoteSimulator(
+                    settings.simulated_instruments(),
+                    seed=seed,
+                    start_prices=settings.simulator_start_prices,
+                )
+                feed = SimulatorFeed(
+                    simulator,
+                    lambda quotes: pipeline.ingest(quotes, "simulator"),
+                    rate_hz=settings.simulator_rate_hz,
+                    clock=utc_now,
+                )
+                _start(resources, feed.run(), "market-data-simulator")
+
+            readiness.add("postgres", lambda: check_database(engine))
+            readiness.add("broker", broker.check)
+            readiness.add("redis", latest.check)
+            app.state.instruments = instruments
+            app.state.sessions = sessions
+            app.state.broker = broker
+            app.state.topology = topology
+            app.state.latest = latest
+            app.state.bar_writer = bar_writer
+            app.state.pipeline = pipeline
+            app.state.announcer = announcer
+            log.info(
+                "market-data service started",
+                extra={
+                    "namespace": topology.namespace,
+                    "instruments": list(instruments),
+                    "simulator_enabled": settings.simulator_enabled,
+                },
+            )
+            yield
+
+    return create_service_app(
+        service=SERVICE,
+        title="Tradewind market data",
+        version=_version(),
+        shared=shared,
+        lifespan=lifespan,
+        routers=[api.router],
+    )
+
+
+def _version() -> str:
+    try:
+        return version("tradewind-market-data")
+    except PackageNotFoundError:
+        # Run from source (PYTHONPATH) before the package is installed in the workspace.
+        return "0.0.0+source"
+
+
+def _start(resources: AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
+    task = asyncio.create_task(work, name=name)
+    task.add_done_callback(_report_exit)
+    resources.push_async_callback(_cancel, task)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    # Python 3.11's asyncio.wait_for loses a cancellation that races with the awaited result
+    # (aiormq publishes through it, the loops wait with it), and a loop that lost it runs on:
+    # cancel again until the task has really stopped.
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_RETRY_S)
+
+
+async def _final_flush(bar_writer: BarWriter) -> None:
+    try:
+        await bar_writer.flush()
+    except Exception as exc:
+        log.error(
+            "last bar write failed; buffered quotes are lost from the bars",
+            extra={"pending_quotes": bar_writer.pending, "error": repr(exc)},
+        )
+
+
+def _report_exit(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error(
+            "background task stopped", extra={"task": task.get_name()}, exc_info=task.exception()
+        )

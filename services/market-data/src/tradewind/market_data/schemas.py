@@ -1,0 +1,113 @@
+"""Request and response bodies of the internal HTTP API; decimals travel as strings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tradewind.common.contracts import Instrument
+from tradewind.common.contracts.types import DecimalStr, UtcDateTime
+from tradewind.market_data.bars import Timeframe
+from tradewind.market_data.latest import QuoteSource, StoredQuote
+from tradewind.market_data.quotes import QuoteInput
+from tradewind.market_data.store import BarRow
+
+MAX_BATCH_QUOTES = 1_000
+
+
+class QuoteIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    symbol: str = Field(min_length=1, max_length=16)
+    bid_price: DecimalStr
+    bid_size: DecimalStr
+    ask_price: DecimalStr
+    ask_size: DecimalStr
+    timestamp: UtcDateTime
+
+    def to_input(self) -> QuoteInput:
+        return QuoteInput(
+            symbol=self.symbol,
+            bid_price=self.bid_price,
+            bid_size=self.bid_size,
+            ask_price=self.ask_price,
+            ask_size=self.ask_size,
+            timestamp=self.timestamp,
+        )
+
+
+class QuoteBatchIn(BaseModel):
+    quotes: list[QuoteIn] = Field(min_length=1, max_length=MAX_BATCH_QUOTES)
+
+
+class IngestedQuote(BaseModel):
+    symbol: str
+    sequence: int
+    timestamp: datetime
+
+
+class IngestResponse(BaseModel):
+    accepted: int
+    quotes: list[IngestedQuote] = Field(description="Each quote's sequence number, in order.")
+
+
+class LatestQuote(BaseModel):
+    symbol: str
+    bid_price: DecimalStr
+    bid_size: DecimalStr
+    ask_price: DecimalStr
+    ask_size: DecimalStr
+    timestamp: datetime
+    sequence: int = Field(description="Per symbol, assigned by market-data, increasing.")
+    source: QuoteSource
+    stale: bool = Field(
+        description="True when Redis is unreachable and this is the last quote this instance knew."
+    )
+
+    @classmethod
+    def of(cls, stored: StoredQuote, *, stale: bool) -> LatestQuote:
+        quote = stored.quote
+        return cls(
+            symbol=quote.symbol,
+            bid_price=quote.bid_price,
+            bid_size=quote.bid_size,
+            ask_price=quote.ask_price,
+            ask_size=quote.ask_size,
+            timestamp=quote.timestamp,
+            sequence=stored.sequence,
+            source=stored.source,
+            stale=stale,
+        )
+
+
+class LatestQuotesResponse(BaseModel):
+    quotes: dict[str, LatestQuote] = Field(
+        description="By symbol; a symbol without any quote yet is absent."
+    )
+
+
+class BarOut(BaseModel):
+    t: datetime = Field(description="Start of the bar (UTC).")
+    o: DecimalStr
+    h: DecimalStr
+    l: DecimalStr  # noqa: E741 - Alpaca's field name
+    c: DecimalStr
+    v: int = Field(description="Tick volume: the number of distinct quotes in the bar.")
+
+    @classmethod
+    def of(cls, row: BarRow) -> BarOut:
+        return cls(t=row.start, o=row.open, h=row.high, l=row.low, c=row.close, v=row.volume)
+
+
+class BarPageResponse(BaseModel):
+    symbol: str
+    timeframe: Timeframe
+    data: list[BarOut]
+    next_page_token: str | None = Field(
+        description="Pass as page_token for the next page; null on the last page."
+    )
+
+
+class InstrumentsResponse(BaseModel):
+    data: list[Instrument]

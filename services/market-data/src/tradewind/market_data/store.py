@@ -1,0 +1,258 @@
+"""The market-data database: one-minute bars, quote identities for deduplication, the outbox."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    DateTime,
+    Index,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tradewind.common.outbox import outbox_table
+from tradewind.market_data.bars import (
+    BUCKET_ORIGIN,
+    Bar,
+    Timeframe,
+    aggregate,
+    bucket_ceil,
+    bucket_floor,
+    distinct_quotes,
+)
+from tradewind.market_data.quotes import QuoteInput
+
+metadata = MetaData()
+
+# Only one-minute bars are stored; longer timeframes are aggregated from them when read.
+bars_1min = Table(
+    "bars_1min",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("bucket_start", DateTime(timezone=True), primary_key=True),
+    Column("open", Numeric(asdecimal=True), nullable=False),
+    Column("high", Numeric(asdecimal=True), nullable=False),
+    Column("low", Numeric(asdecimal=True), nullable=False),
+    Column("close", Numeric(asdecimal=True), nullable=False),
+    Column("volume", BigInteger, nullable=False),
+    # The timestamps of the quotes that set open and close: what makes the upsert order-free.
+    Column("open_ts", DateTime(timezone=True), nullable=False),
+    Column("close_ts", DateTime(timezone=True), nullable=False),
+)
+
+# A quote counted in a bar: a replay of it (a feed resending a batch) is not counted again.
+quote_marks = Table(
+    "quote_marks",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("ts", DateTime(timezone=True), primary_key=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_quote_marks_recorded_at", "recorded_at"),
+)
+
+outbox = outbox_table(metadata)
+
+_MARK_NEW_QUOTES = text(
+    """
+    INSERT INTO quote_marks (symbol, ts)
+    SELECT * FROM unnest(CAST(:symbols AS text[]), CAST(:timestamps AS timestamptz[]))
+    ON CONFLICT DO NOTHING
+    RETURNING symbol, ts
+    """
+)
+# Bind parameters per statement stay far below PostgreSQL's 32767.
+_UPSERT_CHUNK = 1_000
+
+
+class InvalidPageToken(ValueError):
+    """The page token was not issued by us for this symbol and timeframe."""
+
+
+@dataclass(frozen=True)
+class BarCursor:
+    """Where a page of bars ended: its symbol, timeframe and last bar start."""
+
+    symbol: str
+    timeframe: Timeframe
+    last_start: datetime
+
+    def encode(self) -> str:
+        raw = json.dumps([self.symbol, self.timeframe.value, self.last_start.isoformat()])
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> BarCursor:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            symbol, timeframe, last_start = json.loads(raw)
+            cursor = cls(str(symbol), Timeframe(timeframe), datetime.fromisoformat(last_start))
+        except (binascii.Error, ValueError, TypeError) as exc:
+            raise InvalidPageToken("page_token is not a token this API issued") from exc
+        if cursor.last_start.tzinfo is None:
+            raise InvalidPageToken("page_token is not a token this API issued")
+        return cursor
+
+
+@dataclass(frozen=True)
+class BarRow:
+    start: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+
+
+@dataclass(frozen=True)
+class BarPage:
+    bars: Sequence[BarRow]
+    next_cursor: BarCursor | None
+
+
+class BarStore:
+    """Bar queries inside the caller's session; the caller owns the transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(self, quotes: Sequence[QuoteInput]) -> int:
+        """Count the quotes not counted before into their bars; returns how many were new."""
+        candidates = sorted(distinct_quotes(quotes), key=lambda q: (q.symbol, q.timestamp))
+        if not candidates:
+            return 0
+        marked = await self.session.execute(
+            _MARK_NEW_QUOTES,
+            {
+                "symbols": [quote.symbol for quote in candidates],
+                "timestamps": [quote.timestamp for quote in candidates],
+            },
+        )
+        new_keys = {(row.symbol, row.ts) for row in marked}
+        new_quotes = [q for q in candidates if (q.symbol, q.timestamp) in new_keys]
+        bars = aggregate(new_quotes)
+        for first in range(0, len(bars), _UPSERT_CHUNK):
+            await self._upsert(bars[first : first + _UPSERT_CHUNK])
+        return len(new_quotes)
+
+    async def _upsert(self, bars: Sequence[Bar]) -> None:
+        """Merge ``bars`` into the stored ones, as ``bars.merge`` does (rows in key order)."""
+        statement = pg_insert(bars_1min).values([_bar_values(bar) for bar in bars])
+        new = statement.excluded
+        stored = bars_1min.c
+        statement = statement.on_conflict_do_update(
+            index_elements=[stored.symbol, stored.bucket_start],
+            set_={
+                "open": case((new.open_ts < stored.open_ts, new.open), else_=stored.open),
+                "open_ts": func.least(stored.open_ts, new.open_ts),
+                "high": func.greatest(stored.high, new.high),
+                "low": func.least(stored.low, new.low),
+                "close": case((new.close_ts > stored.close_ts, new.close), else_=stored.close),
+                "close_ts": func.greatest(stored.close_ts, new.close_ts),
+                "volume": stored.volume + new.volume,
+            },
+        )
+        await self.session.execute(statement)
+
+    async def forget_quotes_recorded_before(self, moment: datetime) -> int:
+        result = await self.session.execute(
+            delete(quote_marks).where(quote_marks.c.recorded_at < moment)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def page(
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        cursor: BarCursor | None,
+    ) -> BarPage:
+        """Bars of ``timeframe`` whose start lies in [start, end], oldest first."""
+        length = timeframe.length
+        conditions: list[ColumnElement[bool]] = [bars_1min.c.symbol == symbol]
+        first_start = bucket_ceil(start, length) if start is not None else None
+        if cursor is not None:
+            after_cursor = cursor.last_start + length
+            first_start = after_cursor if first_start is None else max(first_start, after_cursor)
+        if first_start is not None:
+            conditions.append(bars_1min.c.bucket_start >= first_start)
+        if end is not None:
+            # Every minute of the last bar that starts at or before ``end``.
+            conditions.append(bars_1min.c.bucket_start < bucket_floor(end, length) + length)
+        bar_start = func.date_bin(
+            bindparam("length", length), bars_1min.c.bucket_start, literal(BUCKET_ORIGIN)
+        ).label("start")
+        c = bars_1min.c
+        first_open = func.array_agg(aggregate_order_by(c.open, c.open_ts.asc()))[1]
+        last_close = func.array_agg(aggregate_order_by(c.close, c.close_ts.desc()))[1]
+        query = (
+            select(
+                bar_start,
+                first_open.label("open"),
+                func.max(c.high).label("high"),
+                func.min(c.low).label("low"),
+                last_close.label("close"),
+                func.sum(c.volume).label("volume"),
+            )
+            .where(and_(*conditions))
+            .group_by(bar_start)
+            .order_by(bar_start)
+            .limit(limit + 1)  # one more than asked tells whether another page exists
+        )
+        rows = (await self.session.execute(query)).all()
+        page = [_bar_row(row._mapping) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = BarCursor(symbol, timeframe, page[-1].start)
+        return BarPage(page, next_cursor)
+
+
+def _bar_values(bar: Bar) -> dict[str, Any]:
+    return {
+        "symbol": bar.symbol,
+        "bucket_start": bar.start,
+        "open": bar.open,
+        "high": bar.high,
+        "low": bar.low,
+        "close": bar.close,
+        "volume": bar.volume,
+        "open_ts": bar.open_ts,
+        "close_ts": bar.close_ts,
+    }
+
+
+def _bar_row(row: Any) -> BarRow:
+    return BarRow(
+        start=row["start"],
+        open=row["open"],
+        high=row["high"],
+        low=row["low"],
+        close=row["close"],
+        volume=int(row["volume"]),
+    )

@@ -1,0 +1,46 @@
+"""What end-to-end tests share: the running system's handles, an outside consumer, auth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from support.infra import Infra
+from support.services import ServiceProcess
+from tradewind.common.envelope import CloudEvent
+
+RETRY_DELAYS_MS = [100, 200, 400]
+MAX_ATTEMPTS = 4
+
+
+@dataclass
+class System:
+    infra: Infra
+    env: dict[str, str]
+    orders: ServiceProcess
+    gateway: ServiceProcess
+
+    def gateway_env(self, **overrides: str) -> dict[str, str]:
+        return {**self.env, **overrides}
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@dataclass
+class Spy:
+    """An outside consumer: an exclusive queue bound to an exchange, recording what arrives."""
+
+    messages: list[tuple[CloudEvent, dict[str, Any]]] = field(default_factory=list)
+
+    def events(self, event_type: str | None = None, subject: str | None = None) -> list[CloudEvent]:
+        return [
+            event
+            for event, _ in self.messages
+            if (event_type is None or event.type == event_type)
+            and (subject is None or event.subject == subject)
+        ]
+
+    def headers_of(self, event_id: str) -> dict[str, Any]:
+        return next(headers for event, headers in self.messages if event.id == event_id)
