@@ -2,7 +2,6 @@ import base64
 import time
 
 import pytest
-from unit.webhooks.spec_verifier import VerificationError, verify
 
 from tradewind.webhooks.signing import (
     build_headers,
@@ -11,6 +10,7 @@ from tradewind.webhooks.signing import (
     sign,
     signature_header,
 )
+from unit.webhooks.spec_verifier import VerificationError, verify
 
 # Test vector from the reference library's suite (standard-webhooks/standard-webhooks,
 # libraries/python/tests/test_webhooks.py::test_sign_function); the spec document

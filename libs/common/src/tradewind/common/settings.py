@@ -16,11 +16,16 @@ class SharedSettings(BaseSettings):
         pattern=r"^[a-z][a-z0-9_-]{0,40}$",
         description="Prefix of every exchange, queue and Redis key (deployments share a broker).",
     )
-    amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/")
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0")
-    log_level: str = Field(default="INFO")
+    amqp_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/",
+        description="RabbitMQ URL (the path selects the vhost).",
+    )
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL.")
+    log_level: str = Field(default="INFO", description="Log level of every logger.")
     log_json: bool = Field(default=True, description="JSON lines (true) or plain text (false).")
-    prefetch: int = Field(default=32, ge=1, le=10_000)
+    prefetch: int = Field(
+        default=32, ge=1, le=10_000, description="Unacknowledged messages per consumer."
+    )
     max_delivery_attempts: int = Field(
         default=5, ge=1, description="Handler attempts before a message is parked."
     )
@@ -28,7 +33,9 @@ class SharedSettings(BaseSettings):
         default=[1_000, 5_000, 30_000],
         description="Delayed-retry tiers; attempt n waits tier min(n, last).",
     )
-    publish_timeout_s: float = Field(default=5.0, gt=0)
+    publish_timeout_s: float = Field(
+        default=5.0, gt=0, description="How long a publish waits for the broker's confirm."
+    )
 
 
 class HttpSettings(BaseSettings):
@@ -36,5 +43,5 @@ class HttpSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
+    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds.")
+    port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")

@@ -29,27 +29,36 @@ MAX_RETRY_AFTER = timedelta(hours=24)
 # Statuses the spec treats as "slow down" signals, for which Retry-After is honoured.
 THROTTLING_STATUSES = frozenset({429, 502, 503, 504})
 
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_SCHEDULE_ITEM = re.compile(r"(?P<amount>[0-9]+)(?P<unit>[smhd])")
+_UNIT_MILLISECONDS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_SCHEDULE_ITEM = re.compile(r"(?P<amount>[0-9]+)(?P<unit>ms|[smhd])")
 _DELTA_SECONDS = re.compile(r"[0-9]+")
 
 
+def parse_duration(text: str) -> timedelta:
+    """Parse one duration such as ``"200ms"``, ``"5s"``, ``"24h"`` or ``"5d"``."""
+    item = text.strip()
+    match = _SCHEDULE_ITEM.fullmatch(item)
+    if match is None:
+        raise ValueError(f"invalid duration {item!r}: expected <integer><ms|s|m|h|d>")
+    return timedelta(milliseconds=int(match["amount"]) * _UNIT_MILLISECONDS[match["unit"]])
+
+
 def parse_schedule(text: str) -> tuple[timedelta, ...]:
-    """Parse a configured schedule such as ``"5s,5m,30m,2h,1d"``."""
+    """Parse a configured schedule such as ``"5s,5m,30m,2h,1d"`` (``ms`` is for tests)."""
     items = [item.strip() for item in text.split(",")]
     if items == [""]:
         raise ValueError("retry schedule is empty")
     schedule: list[timedelta] = []
     for item in items:
-        match = _SCHEDULE_ITEM.fullmatch(item)
-        if match is None:
+        try:
+            delay = parse_duration(item)
+        except ValueError:
             raise ValueError(
-                f"invalid retry delay {item!r} in {text!r}: expected <integer><s|m|h|d>"
-            )
-        seconds = int(match["amount"]) * _UNIT_SECONDS[match["unit"]]
-        if seconds == 0:
+                f"invalid retry delay {item!r} in {text!r}: expected <integer><ms|s|m|h|d>"
+            ) from None
+        if delay <= timedelta(0):
             raise ValueError(f"retry delay {item!r} in {text!r} must be greater than zero")
-        schedule.append(timedelta(seconds=seconds))
+        schedule.append(delay)
     return tuple(schedule)
 
 

@@ -1,0 +1,419 @@
+"""Internal HTTP API: the gateway forwards the caller's account in the path; operators use
+``/internal/v1/operator``. Routes only translate HTTP to a use case and back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tradewind.common.problems import Problem
+from tradewind.webhooks.filters import validate_filter
+from tradewind.webhooks.handlers import EndpointDisabled, EndpointService, EndpointSpec
+from tradewind.webhooks.ssrf import DestinationRefused
+from tradewind.webhooks.store import (
+    Attempt,
+    Endpoint,
+    EndpointLimitReached,
+    EndpointNotFound,
+    MessageNotFound,
+    WebhookStore,
+)
+
+MAX_FILTERS = 50
+
+# --- request and response bodies ---
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _valid_filters(value: list[str] | None) -> list[str] | None:
+    if value is not None:
+        for event_filter in value:
+            validate_filter(event_filter)
+    return value
+
+
+class EndpointIn(_Body):
+    url: str = Field(max_length=2048, description="Where deliveries are POSTed (https).")
+    description: str = Field(default="", max_length=500)
+    event_types: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_FILTERS,
+        description='Exact types or wildcards ("order.*", "*"); empty = every event type.',
+    )
+    enabled: bool = True
+
+    _filters = field_validator("event_types")(_valid_filters)
+
+
+class EndpointPatch(_Body):
+    """Only the fields present change."""
+
+    url: str | None = Field(default=None, max_length=2048)
+    description: str | None = Field(default=None, max_length=500)
+    event_types: list[str] | None = Field(default=None, max_length=MAX_FILTERS)
+    enabled: bool | None = None
+
+    _filters = field_validator("event_types")(_valid_filters)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> EndpointPatch:
+        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f"{', '.join(sorted(nulls))} cannot be null; omit to keep")
+        return self
+
+
+class HealthOut(BaseModel):
+    circuit: str = Field(description="closed, open or half_open (one probe allowed).")
+    consecutive_failures: int
+    open_until: datetime | None
+    failing_since: datetime | None
+
+
+class EndpointOut(BaseModel):
+    id: str
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    health: HealthOut
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until then deliveries are also signed with the previous secret."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, endpoint: Endpoint, now: datetime | None = None) -> EndpointOut:
+        health = endpoint.health
+        return cls(
+            id=endpoint.id,
+            url=endpoint.url,
+            description=endpoint.description,
+            event_types=list(endpoint.event_types),
+            enabled=endpoint.enabled,
+            disabled_reason=endpoint.disabled_reason,
+            health=HealthOut(
+                circuit=health.effective_circuit(now or datetime.now(UTC)).value,
+                consecutive_failures=health.consecutive_failures,
+                open_until=health.open_until,
+                failing_since=health.failing_since,
+            ),
+            previous_secret_expires_at=endpoint.previous_secret_expires_at,
+            created_at=endpoint.created_at,
+            updated_at=endpoint.updated_at,
+        )
+
+
+class EndpointCreated(EndpointOut):
+    secret: str = Field(description="whsec_… signing secret; shown only in this response.")
+
+
+class EndpointList(BaseModel):
+    items: list[EndpointOut]
+
+
+class SecretRotated(BaseModel):
+    endpoint_id: str
+    secret: str = Field(description="The new whsec_… secret; shown only in this response.")
+    previous_secret_expires_at: datetime | None
+
+
+class MessageQueued(BaseModel):
+    message_id: str
+    endpoint_id: str
+    status: str
+
+
+class RecoverIn(_Body):
+    since: AwareDatetime = Field(description="Re-queue failed deliveries created at or after.")
+    until: AwareDatetime | None = Field(default=None, description="…and before (optional).")
+
+
+class RecoverOut(BaseModel):
+    endpoint_id: str
+    recovered: int
+
+
+class AttemptOut(BaseModel):
+    id: int
+    message_id: str
+    endpoint_id: str
+    attempt_number: int
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+    succeeded: bool
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> AttemptOut:
+        return cls(**asdict(attempt))
+
+
+class AttemptPage(BaseModel):
+    items: list[AttemptOut]
+    next_before: int | None = Field(description="Pass as ?before= for the next (older) page.")
+
+
+# --- dependencies ---
+
+
+def _service(request: Request) -> EndpointService:
+    service: EndpointService = request.app.state.endpoint_service
+    return service
+
+
+def _store(request: Request) -> WebhookStore:
+    store: WebhookStore = request.app.state.store
+    return store
+
+
+ServiceDep = Annotated[EndpointService, Depends(_service)]
+StoreDep = Annotated[WebhookStore, Depends(_store)]
+AccountId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+EndpointId = Annotated[str, Path(min_length=1, max_length=40)]
+MessageId = Annotated[str, Path(min_length=1, max_length=40)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Before = Annotated[int | None, Query(ge=1, description="Attempts older than this id.")]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _problems(route: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Translate use-case errors into RFC 9457 problems."""
+
+    @wraps(route)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await route(*args, **kwargs)
+        except EndpointNotFound:
+            raise Problem(404, "Webhook endpoint not found.", kind="not-found") from None
+        except MessageNotFound:
+            raise Problem(404, "Message not found.", kind="not-found") from None
+        except EndpointDisabled:
+            raise Problem(
+                409, "The endpoint is disabled.", "Enable it first.", kind="endpoint-disabled"
+            ) from None
+        except EndpointLimitReached as exc:
+            raise Problem(409, "Too many endpoints.", str(exc), kind="limit-reached") from None
+        except DestinationRefused as exc:
+            raise Problem(
+                422,
+                "Your request is not valid.",
+                "Invalid field(s): url.",
+                kind="validation-error",
+                errors=[{"field": "url", "in": "body", "message": exc.strerror}],
+            ) from None
+
+    return wrapper
+
+
+def _page(attempts: list[Attempt], limit: int) -> AttemptPage:
+    items = [AttemptOut.of(a) for a in attempts]
+    return AttemptPage(items=items, next_before=items[-1].id if len(items) == limit else None)
+
+
+# --- account routes ---
+
+accounts = APIRouter(prefix="/internal/v1/accounts/{account_id}/webhooks", tags=["webhooks"])
+
+
+@accounts.post("/endpoints", status_code=status.HTTP_201_CREATED, response_model=EndpointCreated)
+@_problems
+async def create_endpoint(
+    account_id: AccountId, body: EndpointIn, service: ServiceDep
+) -> EndpointCreated:
+    spec = EndpointSpec(body.url, body.description, body.event_types, body.enabled)
+    endpoint, secret = await service.create(account_id, spec)
+    return EndpointCreated(**EndpointOut.of(endpoint).model_dump(), secret=secret)
+
+
+@accounts.get("/endpoints", response_model=EndpointList)
+async def list_endpoints(account_id: AccountId, store: StoreDep) -> EndpointList:
+    endpoints = await store.list_endpoints(account_id)
+    return EndpointList(items=[EndpointOut.of(e) for e in endpoints])
+
+
+@accounts.get("/endpoints/{endpoint_id}", response_model=EndpointOut)
+@_problems
+async def get_endpoint(
+    account_id: AccountId, endpoint_id: EndpointId, store: StoreDep
+) -> EndpointOut:
+    return EndpointOut.of(await store.get_endpoint(endpoint_id, account_id))
+
+
+@accounts.patch("/endpoints/{endpoint_id}", response_model=EndpointOut)
+@_problems
+async def update_endpoint(
+    account_id: AccountId, endpoint_id: EndpointId, body: EndpointPatch, service: ServiceDep
+) -> EndpointOut:
+    changes = body.model_dump(exclude_unset=True)
+    return EndpointOut.of(await service.update(account_id, endpoint_id, changes))
+
+
+@accounts.delete("/endpoints/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
+@_problems
+async def delete_endpoint(
+    account_id: AccountId, endpoint_id: EndpointId, store: StoreDep
+) -> Response:
+    await store.delete_endpoint(endpoint_id, account_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@accounts.post("/endpoints/{endpoint_id}/rotate-secret", response_model=SecretRotated)
+@_problems
+async def rotate_secret(
+    account_id: AccountId, endpoint_id: EndpointId, service: ServiceDep
+) -> SecretRotated:
+    endpoint, secret = await service.rotate_secret(account_id, endpoint_id)
+    return SecretRotated(
+        endpoint_id=endpoint.id,
+        secret=secret,
+        previous_secret_expires_at=endpoint.previous_secret_expires_at,
+    )
+
+
+@accounts.post(
+    "/endpoints/{endpoint_id}/test",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageQueued,
+)
+@_problems
+async def send_test(
+    account_id: AccountId, endpoint_id: EndpointId, service: ServiceDep
+) -> MessageQueued:
+    message_id = await service.send_test(account_id, endpoint_id)
+    return MessageQueued(message_id=message_id, endpoint_id=endpoint_id, status="pending")
+
+
+@accounts.get("/endpoints/{endpoint_id}/attempts", response_model=AttemptPage)
+@_problems
+async def list_endpoint_attempts(
+    account_id: AccountId,
+    endpoint_id: EndpointId,
+    store: StoreDep,
+    message_id: str | None = None,
+    succeeded: bool | None = None,
+    before: Before = None,
+    limit: Limit = 50,
+) -> AttemptPage:
+    await store.get_endpoint(endpoint_id, account_id)
+    attempts = await store.list_attempts(
+        account_id=account_id,
+        endpoint_id=endpoint_id,
+        message_id=message_id,
+        succeeded=succeeded,
+        before=before,
+        limit=limit,
+    )
+    return _page(attempts, limit)
+
+
+@accounts.get("/messages/{message_id}/attempts", response_model=AttemptPage)
+@_problems
+async def list_message_attempts(
+    account_id: AccountId,
+    message_id: MessageId,
+    store: StoreDep,
+    before: Before = None,
+    limit: Limit = 50,
+) -> AttemptPage:
+    if not await store.message_exists(message_id, account_id):
+        raise MessageNotFound(message_id)
+    attempts = await store.list_attempts(
+        account_id=account_id, message_id=message_id, before=before, limit=limit
+    )
+    return _page(attempts, limit)
+
+
+@accounts.post(
+    "/endpoints/{endpoint_id}/messages/{message_id}/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageQueued,
+)
+@_problems
+async def resend_message(
+    account_id: AccountId, endpoint_id: EndpointId, message_id: MessageId, service: ServiceDep
+) -> MessageQueued:
+    state = await service.resend(account_id, endpoint_id, message_id)
+    return MessageQueued(message_id=message_id, endpoint_id=endpoint_id, status=state)
+
+
+@accounts.post("/endpoints/{endpoint_id}/recover", response_model=RecoverOut)
+@_problems
+async def recover_failed(
+    account_id: AccountId, endpoint_id: EndpointId, body: RecoverIn, service: ServiceDep
+) -> RecoverOut:
+    recovered = await service.recover(account_id, endpoint_id, body.since, body.until)
+    return RecoverOut(endpoint_id=endpoint_id, recovered=recovered)
+
+
+# --- operator routes (no account scope; the gateway must not expose them to accounts) ---
+
+operator = APIRouter(prefix="/internal/v1/operator/webhooks", tags=["webhooks operator"])
+
+
+@operator.get("/endpoints/{endpoint_id}", response_model=EndpointOut)
+@_problems
+async def operator_get_endpoint(endpoint_id: EndpointId, store: StoreDep) -> EndpointOut:
+    return EndpointOut.of(await store.get_endpoint(endpoint_id, None))
+
+
+@operator.get("/endpoints/{endpoint_id}/attempts", response_model=AttemptPage)
+@_problems
+async def operator_list_attempts(
+    endpoint_id: EndpointId,
+    store: StoreDep,
+    message_id: str | None = None,
+    succeeded: bool | None = None,
+    before: Before = None,
+    limit: Limit = 50,
+) -> AttemptPage:
+    await store.get_endpoint(endpoint_id, None)
+    attempts = await store.list_attempts(
+        account_id=None,
+        endpoint_id=endpoint_id,
+        message_id=message_id,
+        succeeded=succeeded,
+        before=before,
+        limit=limit,
+    )
+    return _page(attempts, limit)
+
+
+@operator.post(
+    "/endpoints/{endpoint_id}/messages/{message_id}/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageQueued,
+)
+@_problems
+async def operator_resend(
+    endpoint_id: EndpointId, message_id: MessageId, service: ServiceDep
+) -> MessageQueued:
+    state = await service.resend(None, endpoint_id, message_id)
+    return MessageQueued(message_id=message_id, endpoint_id=endpoint_id, status=state)
+
+
+@operator.post("/endpoints/{endpoint_id}/recover", response_model=RecoverOut)
+@_problems
+async def operator_recover(
+    endpoint_id: EndpointId, body: RecoverIn, service: ServiceDep
+) -> RecoverOut:
+    recovered = await service.recover(None, endpoint_id, body.since, body.until)
+    return RecoverOut(endpoint_id=endpoint_id, recovered=recovered)
+
+
+ROUTERS = (accounts, operator)

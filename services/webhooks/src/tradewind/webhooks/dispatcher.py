@@ -1,0 +1,195 @@
+"""The delivery worker: claims due deliveries, sends them concurrently, hands over each outcome.
+
+Concurrency is bounded twice: ``max_in_flight`` attempts per process, and ``endpoint_concurrency``
+attempts per endpoint across all processes (enforced by the claim), so an endpoint that hangs holds
+at most its own few slots and never delays deliveries to healthy endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from opentelemetry import propagate, trace
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tradewind.webhooks import delivery_queue as queue
+from tradewind.webhooks import metrics
+from tradewind.webhooks.delivery_queue import DeliveryJob
+from tradewind.webhooks.domain import signing_secrets
+from tradewind.webhooks.outcomes import OutcomeRecorder
+from tradewind.webhooks.sender import Sender
+from tradewind.webhooks.signing import build_headers
+from tradewind.webhooks.store import DELIVERIES_CHANNEL
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("tradewind.webhooks")
+
+_PURGE_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    max_in_flight: int
+    endpoint_concurrency: int
+    batch_size: int
+    poll_interval_s: float
+    lease: timedelta
+    retention: timedelta
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        sessions: async_sessionmaker[AsyncSession],
+        sender: Sender,
+        recorder: OutcomeRecorder,
+        policy: DispatchPolicy,
+        listen_dsn: str | None,
+    ) -> None:
+        self.pool = pool
+        self.sessions = sessions
+        self.sender = sender
+        self.recorder = recorder
+        self.policy = policy
+        self.listen_dsn = listen_dsn
+        self._wake = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._listener: asyncpg.Connection | None = None
+        self._last_purge = time.monotonic()
+
+    # --- the claim loop ---
+
+    async def run(self) -> None:
+        self.recorder.start()
+        await self._listen()
+        try:
+            while True:
+                self._wake.clear()
+                if await self._claim_pass():
+                    continue  # a full batch: more may be due right now
+                await self._purge_if_due()
+                if self._listener is None or self._listener.is_closed():
+                    await self._listen()
+                timeout = await self._idle_timeout()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+        finally:
+            if self._listener is not None:
+                await self._listener.close()
+                self._listener = None
+
+    async def drain(self, grace_s: float) -> None:
+        """After ``run`` was cancelled: let attempts in flight finish, then cancel the rest.
+
+        A cancelled attempt keeps its lease until it expires; then it is simply tried again.
+        """
+        if self._in_flight:
+            _done, pending = await asyncio.wait(self._in_flight, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.recorder.stop()
+
+    async def _claim_pass(self) -> bool:
+        """Claim what fits into the free slots; True if the claim came back full."""
+        free = self.policy.max_in_flight - len(self._in_flight)
+        if free <= 0:
+            return False
+        limit = min(free, self.policy.batch_size)
+        try:
+            async with self.pool.acquire() as connection:
+                jobs = await queue.claim(
+                    connection,
+                    limit=limit,
+                    per_endpoint=self.policy.endpoint_concurrency,
+                    lease=self.policy.lease,
+                )
+        except Exception:
+            log.exception("claiming deliveries failed")
+            return False
+        for job in jobs:
+            task = asyncio.create_task(self._deliver(job), name=f"deliver {job.delivery_id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+        metrics.IN_FLIGHT.set(len(self._in_flight))
+        return len(jobs) == limit
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        metrics.IN_FLIGHT.set(len(self._in_flight))
+        # A freed slot (and a freed per-endpoint slot) may let a waiting delivery go.
+        self._wake.set()
+
+    async def _idle_timeout(self) -> float:
+        timeout = self.policy.poll_interval_s
+        if len(self._in_flight) >= self.policy.max_in_flight:
+            return timeout
+        try:
+            async with self.pool.acquire() as connection:
+                next_due = await queue.seconds_until_next_due(connection)
+        except Exception:
+            log.exception("reading the next retry time failed")
+            return timeout
+        if next_due is not None:
+            timeout = min(timeout, max(next_due, 0.0))
+        return timeout
+
+    async def _purge_if_due(self) -> None:
+        if time.monotonic() - self._last_purge < _PURGE_EVERY_S:
+            return
+        self._last_purge = time.monotonic()
+        try:
+            async with self.sessions() as session, session.begin():
+                purged = await queue.purge_finished(session, self.policy.retention)
+        except Exception:
+            log.exception("purging finished messages failed")
+            return
+        if purged:
+            log.info("purged finished messages", extra={"messages": purged})
+
+    # --- one attempt ---
+
+    async def _deliver(self, job: DeliveryJob) -> None:
+        parent = propagate.extract(dict(job.trace_headers))
+        with tracer.start_as_current_span(
+            "webhook deliver", context=parent, kind=trace.SpanKind.CLIENT
+        ) as span:
+            span.set_attribute("webhook.endpoint_id", job.endpoint_id)
+            span.set_attribute("webhook.message_id", job.message_id)
+            span.set_attribute("webhook.attempt", job.attempt_number)
+            now = datetime.now(UTC)
+            secrets = signing_secrets(
+                job.secret, job.previous_secret, job.previous_secret_expires_at, now
+            )
+            headers = build_headers(secrets, job.message_id, int(now.timestamp()), job.payload)
+            outcome = await self.sender.post(job.url, job.payload, headers)
+            if outcome.result.status_code is not None:
+                span.set_attribute("http.response.status_code", outcome.result.status_code)
+            metrics.ATTEMPT_SECONDS.observe(outcome.duration_ms / 1000)
+            metrics.ATTEMPTS.labels(
+                outcome="succeeded" if outcome.result.succeeded else "failed"
+            ).inc()
+            await self.recorder.record(job, outcome)
+
+    # --- wake-ups ---
+
+    async def _listen(self) -> None:
+        if self.listen_dsn is None:
+            return
+        try:
+            self._listener = await asyncpg.connect(self.listen_dsn)
+            await self._listener.add_listener(DELIVERIES_CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError) as exc:
+            self._listener = None
+            log.warning("deliveries LISTEN unavailable; polling", extra={"error": repr(exc)})
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()

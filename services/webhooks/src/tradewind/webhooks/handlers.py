@@ -1,0 +1,196 @@
+"""Use cases: the event intake (bus → messages and deliveries) and endpoint management.
+
+Thin: load, apply the rules in ``domain``, save. HTTP lives in ``api``, SQL in ``store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from opentelemetry import propagate
+
+from tradewind.common.broker import Delivery
+from tradewind.common.envelope import CloudEvent
+from tradewind.webhooks.contracts import WebhookTest
+from tradewind.webhooks.domain import is_deliverable, subscribers, webhook_body
+from tradewind.webhooks.ids import new_endpoint_id, new_message_id
+from tradewind.webhooks.intake_store import IntakeStore
+from tradewind.webhooks.signing import generate_secret
+from tradewind.webhooks.ssrf import DestinationPolicy, check_url
+from tradewind.webhooks.store import Endpoint, NewMessage, WebhookStore
+
+log = logging.getLogger(__name__)
+
+
+class EndpointDisabled(Exception):
+    """The operation needs an enabled endpoint."""
+
+
+class EventIntake:
+    """Consumes domain events: one message per (account, event), one delivery per subscriber.
+
+    Inbox record, message and deliveries are written in one statement, so a redelivered
+    event changes nothing and a crash before the commit loses nothing (the broker redelivers).
+    """
+
+    def __init__(self, store: IntakeStore, *, max_payload_bytes: int, concurrency: int) -> None:
+        self.store = store
+        self.max_payload_bytes = max_payload_bytes
+        # The broker hands over up to a prefetch of events at once; more transactions at once
+        # than the pool holds would only queue for a connection.
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def __call__(self, event: CloudEvent, delivery: Delivery) -> None:
+        account_id = event.accountid
+        if account_id is None or not is_deliverable(event.type, account_id):
+            return
+        async with self._slots:
+            await self._fan_out(event, account_id)
+
+    async def _fan_out(self, event: CloudEvent, account_id: str) -> None:
+        async with self.store.connection() as connection:
+            targets = subscribers(
+                await self.store.subscriptions(connection, account_id), event.type
+            )
+            if not targets:
+                return
+            message = _message(
+                account_id=account_id,
+                event_id=event.id,
+                event_type=event.type,
+                timestamp=event.time,
+                data=event.data,
+                max_payload_bytes=self.max_payload_bytes,
+            )
+            stored = await self.store.fan_out(connection, message, [e.id for e in targets])
+        if not stored:
+            log.info("event already fanned out", extra={"event_id": event.id})
+
+
+def _message(
+    *,
+    account_id: str,
+    event_id: str,
+    event_type: str,
+    timestamp: datetime,
+    data: Mapping[str, Any],
+    max_payload_bytes: int,
+) -> NewMessage:
+    trace_headers: dict[str, str] = {}
+    propagate.inject(trace_headers)
+    return NewMessage(
+        id=new_message_id(),
+        account_id=account_id,
+        event_id=event_id,
+        event_type=event_type,
+        payload=webhook_body(
+            event_type=event_type,
+            timestamp=timestamp,
+            data=data,
+            event_id=event_id,
+            max_bytes=max_payload_bytes,
+        ),
+        trace_headers=trace_headers,
+    )
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    url: str
+    description: str
+    event_types: Sequence[str]
+    enabled: bool
+
+
+class EndpointService:
+    """Endpoint management for an account (``account_id``) or an operator (``None``)."""
+
+    def __init__(
+        self,
+        store: WebhookStore,
+        *,
+        policy: DestinationPolicy,
+        rotation_overlap: timedelta,
+        max_endpoints_per_account: int,
+        max_payload_bytes: int,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.rotation_overlap = rotation_overlap
+        self.max_endpoints_per_account = max_endpoints_per_account
+        self.max_payload_bytes = max_payload_bytes
+
+    async def create(self, account_id: str, spec: EndpointSpec) -> tuple[Endpoint, str]:
+        """The new endpoint and its secret, which is shown this once only."""
+        check_url(spec.url, self.policy)
+        secret = generate_secret()
+        endpoint = await self.store.create_endpoint(
+            endpoint_id=new_endpoint_id(),
+            account_id=account_id,
+            url=spec.url,
+            description=spec.description,
+            event_types=spec.event_types,
+            enabled=spec.enabled,
+            secret=secret,
+            limit=self.max_endpoints_per_account,
+        )
+        log.info("webhook endpoint created", extra={"endpoint_id": endpoint.id})
+        return endpoint, secret
+
+    async def update(
+        self, account_id: str, endpoint_id: str, changes: Mapping[str, Any]
+    ) -> Endpoint:
+        if "url" in changes:
+            check_url(changes["url"], self.policy)
+        return await self.store.update_endpoint(endpoint_id, account_id, changes)
+
+    async def rotate_secret(self, account_id: str, endpoint_id: str) -> tuple[Endpoint, str]:
+        secret = generate_secret()
+        endpoint = await self.store.rotate_secret(
+            endpoint_id, account_id, secret, self.rotation_overlap
+        )
+        log.info("webhook secret rotated", extra={"endpoint_id": endpoint_id})
+        return endpoint, secret
+
+    async def send_test(self, account_id: str, endpoint_id: str) -> str:
+        """Queue a ``webhook.test`` message for this one endpoint; its message id."""
+        endpoint = await self._enabled(account_id, endpoint_id)
+        test = WebhookTest(endpoint_id=endpoint.id)
+        message = _message(
+            account_id=account_id,
+            event_id=str(uuid.uuid4()),
+            event_type=WebhookTest.TYPE,
+            timestamp=datetime.now(UTC),
+            data=test.model_dump(mode="json"),
+            max_payload_bytes=self.max_payload_bytes,
+        )
+        async with self.store.transaction() as session:
+            await self.store.add_message(session, message, [endpoint.id])
+        return message.id
+
+    async def resend(self, account_id: str | None, endpoint_id: str, message_id: str) -> str:
+        await self._enabled(account_id, endpoint_id)
+        return await self.store.resend(endpoint_id, account_id, message_id)
+
+    async def recover(
+        self, account_id: str | None, endpoint_id: str, since: datetime, until: datetime | None
+    ) -> int:
+        await self._enabled(account_id, endpoint_id)
+        recovered = await self.store.recover(endpoint_id, account_id, since, until)
+        log.info(
+            "failed deliveries re-queued",
+            extra={"endpoint_id": endpoint_id, "recovered": recovered, "since": since.isoformat()},
+        )
+        return recovered
+
+    async def _enabled(self, account_id: str | None, endpoint_id: str) -> Endpoint:
+        endpoint = await self.store.get_endpoint(endpoint_id, account_id)
+        if not endpoint.enabled:
+            raise EndpointDisabled(endpoint_id)
+        return endpoint
