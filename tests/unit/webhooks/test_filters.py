@@ -1,6 +1,6 @@
 import pytest
 
-from tradewind.webhooks.filters import matches, validate_filter
+from tradewind.common.contracts.event_filters import matches, validate_filter
 
 
 def test_empty_filter_list_matches_everything() -> None:

@@ -19,7 +19,7 @@ from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
 from tradewind.common.health import Readiness
 from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CircuitBreaker
-from tradewind.gateway.api import market, orders, positions, stream
+from tradewind.gateway.api import market, orders, positions, stream, webhooks
 from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
 from tradewind.gateway.pending import PendingOrders
 from tradewind.gateway.settings import GatewaySettings
@@ -131,7 +131,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         shared=shared,
         lifespan=lifespan,
-        routers=[orders.router, positions.router, market.router, stream.router],
+        routers=[orders.router, positions.router, market.router, webhooks.router, stream.router],
         description="Place and manage orders. Errors are RFC 9457 problem details.",
     )
 

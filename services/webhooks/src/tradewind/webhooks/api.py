@@ -10,10 +10,22 @@ from functools import wraps
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tradewind.common.contracts.webhooks import (
+    AttemptOut,
+    AttemptPage,
+    EndpointCreated,
+    EndpointIn,
+    EndpointList,
+    EndpointOut,
+    EndpointPatch,
+    HealthOut,
+    MessageQueued,
+    RecoverIn,
+    RecoverOut,
+    SecretRotated,
+)
 from tradewind.common.problems import Problem
-from tradewind.webhooks.filters import validate_filter
 from tradewind.webhooks.handlers import EndpointDisabled, EndpointService, EndpointSpec
 from tradewind.webhooks.ssrf import DestinationRefused
 from tradewind.webhooks.store import (
@@ -25,146 +37,30 @@ from tradewind.webhooks.store import (
     WebhookStore,
 )
 
-MAX_FILTERS = 50
 
-# --- request and response bodies ---
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _valid_filters(value: list[str] | None) -> list[str] | None:
-    if value is not None:
-        for event_filter in value:
-            validate_filter(event_filter)
-    return value
-
-
-class EndpointIn(_Body):
-    url: str = Field(max_length=2048, description="Where deliveries are POSTed (https).")
-    description: str = Field(default="", max_length=500)
-    event_types: list[str] = Field(
-        default_factory=list,
-        max_length=MAX_FILTERS,
-        description='Exact types or wildcards ("order.*", "*"); empty = every event type.',
+def endpoint_out(endpoint: Endpoint, now: datetime | None = None) -> EndpointOut:
+    health = endpoint.health
+    return EndpointOut(
+        id=endpoint.id,
+        url=endpoint.url,
+        description=endpoint.description,
+        event_types=list(endpoint.event_types),
+        enabled=endpoint.enabled,
+        disabled_reason=endpoint.disabled_reason,
+        health=HealthOut(
+            circuit=health.effective_circuit(now or datetime.now(UTC)).value,
+            consecutive_failures=health.consecutive_failures,
+            open_until=health.open_until,
+            failing_since=health.failing_since,
+        ),
+        previous_secret_expires_at=endpoint.previous_secret_expires_at,
+        created_at=endpoint.created_at,
+        updated_at=endpoint.updated_at,
     )
-    enabled: bool = True
-
-    _filters = field_validator("event_types")(_valid_filters)
 
 
-class EndpointPatch(_Body):
-    """Only the fields present change."""
-
-    url: str | None = Field(default=None, max_length=2048)
-    description: str | None = Field(default=None, max_length=500)
-    event_types: list[str] | None = Field(default=None, max_length=MAX_FILTERS)
-    enabled: bool | None = None
-
-    _filters = field_validator("event_types")(_valid_filters)
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> EndpointPatch:
-        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
-        if nulls:
-            raise ValueError(f"{', '.join(sorted(nulls))} cannot be null; omit to keep")
-        return self
-
-
-class HealthOut(BaseModel):
-    circuit: str = Field(description="closed, open or half_open (one probe allowed).")
-    consecutive_failures: int
-    open_until: datetime | None
-    failing_since: datetime | None
-
-
-class EndpointOut(BaseModel):
-    id: str
-    url: str
-    description: str
-    event_types: list[str]
-    enabled: bool
-    disabled_reason: str | None
-    health: HealthOut
-    previous_secret_expires_at: datetime | None = Field(
-        description="Until then deliveries are also signed with the previous secret."
-    )
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, endpoint: Endpoint, now: datetime | None = None) -> EndpointOut:
-        health = endpoint.health
-        return cls(
-            id=endpoint.id,
-            url=endpoint.url,
-            description=endpoint.description,
-            event_types=list(endpoint.event_types),
-            enabled=endpoint.enabled,
-            disabled_reason=endpoint.disabled_reason,
-            health=HealthOut(
-                circuit=health.effective_circuit(now or datetime.now(UTC)).value,
-                consecutive_failures=health.consecutive_failures,
-                open_until=health.open_until,
-                failing_since=health.failing_since,
-            ),
-            previous_secret_expires_at=endpoint.previous_secret_expires_at,
-            created_at=endpoint.created_at,
-            updated_at=endpoint.updated_at,
-        )
-
-
-class EndpointCreated(EndpointOut):
-    secret: str = Field(description="whsec_… signing secret; shown only in this response.")
-
-
-class EndpointList(BaseModel):
-    items: list[EndpointOut]
-
-
-class SecretRotated(BaseModel):
-    endpoint_id: str
-    secret: str = Field(description="The new whsec_… secret; shown only in this response.")
-    previous_secret_expires_at: datetime | None
-
-
-class MessageQueued(BaseModel):
-    message_id: str
-    endpoint_id: str
-    status: str
-
-
-class RecoverIn(_Body):
-    since: AwareDatetime = Field(description="Re-queue failed deliveries created at or after.")
-    until: AwareDatetime | None = Field(default=None, description="…and before (optional).")
-
-
-class RecoverOut(BaseModel):
-    endpoint_id: str
-    recovered: int
-
-
-class AttemptOut(BaseModel):
-    id: int
-    message_id: str
-    endpoint_id: str
-    attempt_number: int
-    started_at: datetime
-    duration_ms: int
-    status_code: int | None
-    response_body: str | None
-    error: str | None
-    succeeded: bool
-
-    @classmethod
-    def of(cls, attempt: Attempt) -> AttemptOut:
-        return cls(**asdict(attempt))
-
-
-class AttemptPage(BaseModel):
-    items: list[AttemptOut]
-    next_before: int | None = Field(description="Pass as ?before= for the next (older) page.")
+def attempt_out(attempt: Attempt) -> AttemptOut:
+    return AttemptOut(**asdict(attempt))
 
 
 # --- dependencies ---
@@ -222,7 +118,7 @@ def _problems(route: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Corouti
 
 
 def _page(attempts: list[Attempt], limit: int) -> AttemptPage:
-    items = [AttemptOut.of(a) for a in attempts]
+    items = [attempt_out(a) for a in attempts]
     return AttemptPage(items=items, next_before=items[-1].id if len(items) == limit else None)
 
 
@@ -238,13 +134,13 @@ async def create_endpoint(
 ) -> EndpointCreated:
     spec = EndpointSpec(body.url, body.description, body.event_types, body.enabled)
     endpoint, secret = await service.create(account_id, spec)
-    return EndpointCreated(**EndpointOut.of(endpoint).model_dump(), secret=secret)
+    return EndpointCreated(**endpoint_out(endpoint).model_dump(), secret=secret)
 
 
 @accounts.get("/endpoints", response_model=EndpointList)
 async def list_endpoints(account_id: AccountId, store: StoreDep) -> EndpointList:
     endpoints = await store.list_endpoints(account_id)
-    return EndpointList(items=[EndpointOut.of(e) for e in endpoints])
+    return EndpointList(items=[endpoint_out(e) for e in endpoints])
 
 
 @accounts.get("/endpoints/{endpoint_id}", response_model=EndpointOut)
@@ -252,7 +148,7 @@ async def list_endpoints(account_id: AccountId, store: StoreDep) -> EndpointList
 async def get_endpoint(
     account_id: AccountId, endpoint_id: EndpointId, store: StoreDep
 ) -> EndpointOut:
-    return EndpointOut.of(await store.get_endpoint(endpoint_id, account_id))
+    return endpoint_out(await store.get_endpoint(endpoint_id, account_id))
 
 
 @accounts.patch("/endpoints/{endpoint_id}", response_model=EndpointOut)
@@ -261,7 +157,7 @@ async def update_endpoint(
     account_id: AccountId, endpoint_id: EndpointId, body: EndpointPatch, service: ServiceDep
 ) -> EndpointOut:
     changes = body.model_dump(exclude_unset=True)
-    return EndpointOut.of(await service.update(account_id, endpoint_id, changes))
+    return endpoint_out(await service.update(account_id, endpoint_id, changes))
 
 
 @accounts.delete("/endpoints/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -369,7 +265,7 @@ operator = APIRouter(prefix="/internal/v1/operator/webhooks", tags=["webhooks op
 @operator.get("/endpoints/{endpoint_id}", response_model=EndpointOut)
 @_problems
 async def operator_get_endpoint(endpoint_id: EndpointId, store: StoreDep) -> EndpointOut:
-    return EndpointOut.of(await store.get_endpoint(endpoint_id, None))
+    return endpoint_out(await store.get_endpoint(endpoint_id, None))
 
 
 @operator.get("/endpoints/{endpoint_id}/attempts", response_model=AttemptPage)

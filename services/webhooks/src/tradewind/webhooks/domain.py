@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from tradewind.webhooks.filters import matches
+from tradewind.common.contracts.event_filters import matches
 from tradewind.webhooks.schedule import delay_for_response
 
 GONE = 410
