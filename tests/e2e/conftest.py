@@ -5,28 +5,42 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aio_pika
+import asyncpg
 import httpx
 import pytest
 from redis.asyncio import Redis
 
-from e2e.harness import MAX_ATTEMPTS, RETRY_DELAYS_MS, Spy, System
+from e2e.harness import DEFAULT_SYMBOLS, MAX_ATTEMPTS, RETRY_DELAYS_MS, Spy, System
 from support.infra import Infra
+from support.polling import eventually
 from support.services import ServiceProcess, free_port
 from tradewind.common.envelope import CloudEvent
 from tradewind.common.migrations import upgrade_database
 from tradewind.gateway.auth import ApiKeyStore
+from tradewind.market_data.app import SERVICE_DIR as MARKET_DATA_DIR
 from tradewind.orders.app import SERVICE_DIR as ORDERS_DIR
+from tradewind.webhooks.app import SERVICE_DIR as WEBHOOKS_DIR
 
 pytestmark = pytest.mark.e2e
 
 
+async def _migrated(infra: Infra, service: str, service_dir: Path) -> str:
+    url = await infra.create_database(service)
+    await asyncio.to_thread(upgrade_database, service_dir, url)
+    return url
+
+
 @pytest.fixture(scope="session")
 async def system(infra: Infra) -> AsyncIterator[System]:
-    orders_db = await infra.create_database("orders")
-    await asyncio.to_thread(upgrade_database, ORDERS_DIR, orders_db)
-    orders_port, gateway_port = free_port(), free_port()
+    orders_db, market_db, webhooks_db = await asyncio.gather(
+        _migrated(infra, "orders", ORDERS_DIR),
+        _migrated(infra, "market_data", MARKET_DATA_DIR),
+        _migrated(infra, "webhooks", WEBHOOKS_DIR),
+    )
+    ports = {name: free_port() for name in ("orders", "market_data", "webhooks", "gateway")}
     env = {
         "TRADEWIND_NAMESPACE": infra.namespace,
         "TRADEWIND_AMQP_URL": infra.amqp_url,
@@ -34,19 +48,51 @@ async def system(infra: Infra) -> AsyncIterator[System]:
         "TRADEWIND_RETRY_DELAYS_MS": json.dumps(RETRY_DELAYS_MS),
         "TRADEWIND_MAX_DELIVERY_ATTEMPTS": str(MAX_ATTEMPTS),
         "TRADEWIND_ORDERS_DATABASE_URL": orders_db,
-        "TRADEWIND_ORDERS_PORT": str(orders_port),
-        "TRADEWIND_GATEWAY_PORT": str(gateway_port),
-        "TRADEWIND_GATEWAY_ORDERS_URL": f"http://127.0.0.1:{orders_port}",
+        "TRADEWIND_ORDERS_PORT": str(ports["orders"]),
+        "TRADEWIND_MARKET_DATA_DATABASE_URL": market_db,
+        "TRADEWIND_MARKET_DATA_PORT": str(ports["market_data"]),
+        # Tests drive prices themselves through the ingest endpoint.
+        "TRADEWIND_MARKET_DATA_SIMULATOR_ENABLED": "false",
+        "TRADEWIND_WEBHOOKS_DATABASE_URL": webhooks_db,
+        "TRADEWIND_WEBHOOKS_PORT": str(ports["webhooks"]),
+        "TRADEWIND_WEBHOOKS_MIGRATE_ON_START": "false",
+        "TRADEWIND_WEBHOOKS_ALLOW_SUBNETS": "127.0.0.0/8",
+        "TRADEWIND_WEBHOOKS_HTTPS_ONLY": "false",
+        "TRADEWIND_WEBHOOKS_RETRY_SCHEDULE": "200ms,400ms,800ms",
+        "TRADEWIND_GATEWAY_PORT": str(ports["gateway"]),
+        "TRADEWIND_GATEWAY_ORDERS_URL": f"http://127.0.0.1:{ports['orders']}",
+        "TRADEWIND_GATEWAY_MARKET_DATA_URL": f"http://127.0.0.1:{ports['market_data']}",
+        "TRADEWIND_GATEWAY_WEBHOOKS_URL": f"http://127.0.0.1:{ports['webhooks']}",
     }
-    orders = ServiceProcess("orders", "tradewind.orders", orders_port, env).start()
-    await orders.wait_ready()
-    gateway = ServiceProcess("gateway", "tradewind.gateway", gateway_port, env).start()
+    orders = ServiceProcess("orders", "tradewind.orders", ports["orders"], env).start()
+    webhooks = ServiceProcess("webhooks", "tradewind.webhooks", ports["webhooks"], env).start()
+    await asyncio.gather(orders.wait_ready(), webhooks.wait_ready())
+    # Orders trades only what market-data lists: start it once orders' queues exist.
+    market_data = ServiceProcess(
+        "market-data", "tradewind.market_data", ports["market_data"], env
+    ).start()
+    await market_data.wait_ready()
+    await _wait_for_instruments(orders_db)
+    gateway = ServiceProcess("gateway", "tradewind.gateway", ports["gateway"], env).start()
     await gateway.wait_ready()
     try:
-        yield System(infra, env, orders, gateway)
+        yield System(infra, env, orders, gateway, market_data, webhooks)
     finally:
-        gateway.stop()
-        orders.stop()
+        for process in (gateway, market_data, webhooks, orders):
+            process.stop()
+
+
+async def _wait_for_instruments(orders_db: str) -> None:
+    connection = await asyncpg.connect(orders_db.replace("postgresql+asyncpg", "postgresql"))
+    try:
+
+        async def listed() -> bool:
+            count = await connection.fetchval("SELECT count(*) FROM instruments")
+            return bool(count and count >= len(DEFAULT_SYMBOLS))
+
+        await eventually(listed, timeout=30, message="orders never learned the instruments")
+    finally:
+        await connection.close()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ from tradewind.common.envelope import CloudEvent
 
 RETRY_DELAYS_MS = [100, 200, 400]
 MAX_ATTEMPTS = 4
+# market-data's default instruments, which orders must know before it accepts orders.
+DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "SPY")
 
 
 @dataclass
@@ -19,6 +21,8 @@ class System:
     env: dict[str, str]
     orders: ServiceProcess
     gateway: ServiceProcess
+    market_data: ServiceProcess
+    webhooks: ServiceProcess
 
     def gateway_env(self, **overrides: str) -> dict[str, str]:
         return {**self.env, **overrides}

@@ -159,28 +159,28 @@ async def test_quotes_arrive_for_subscribed_symbols_in_order_without_gaps(
 ) -> None:
     client = await authenticated(stream_gateway, api_keys["alice"])
     async with client.ws:
-        await client.send({"action": "subscribe", "quotes": ["TSLA"]})
+        await client.send({"action": "subscribe", "quotes": ["WSQB"]})
         await client.next("subscription")
         for n in range(1, 21):
             await publish(
-                events_exchange, "market.quote", quote("GOOGL", n), routing_key="market.quote.GOOGL"
+                events_exchange, "market.quote", quote("WSQA", n), routing_key="market.quote.WSQA"
             )
             await publish(
-                events_exchange, "market.quote", quote("TSLA", n), routing_key="market.quote.TSLA"
+                events_exchange, "market.quote", quote("WSQB", n), routing_key="market.quote.WSQB"
             )
         received: list[int] = []
         while len(received) < 20:
             frame = await client.next("quote")
-            assert frame["data"]["symbol"] == "TSLA"
+            assert frame["data"]["symbol"] == "WSQB"
             received.append(frame["data"]["sequence"])
         assert received == list(range(1, 21))
         await client.send({"action": "subscribe", "quotes": ["*"]})
-        await client.next("subscription", quotes=["*", "TSLA"])
+        await client.next("subscription", quotes=["*", "WSQB"])
         await publish(
-            events_exchange, "market.quote", quote("SPY", 1), routing_key="market.quote.SPY"
+            events_exchange, "market.quote", quote("WSQC", 1), routing_key="market.quote.WSQC"
         )
         frame = await client.next("quote")
-        assert frame["data"]["symbol"] == "SPY"
+        assert frame["data"]["symbol"] == "WSQC"
 
 
 async def test_trade_updates_reach_only_their_own_account(
@@ -256,14 +256,14 @@ async def test_a_slow_client_gets_an_error_frame_and_is_closed(
     # No compression: the padding below must really occupy the socket buffers.
     async with connect(ws_url(stream_gateway), sock=sock, max_queue=1, compression=None) as ws:
         await ws.send(json.dumps({"action": "auth", "key": api_keys["alice"]}))
-        await ws.send(json.dumps({"action": "subscribe", "quotes": ["AMZN"]}))
+        await ws.send(json.dumps({"action": "subscribe", "quotes": ["WSQD"]}))
         padding = "x" * 20_000  # 1,000 frames of 20 kB: 20 MB, far beyond any socket buffer
         for n in range(1, 1_001):
             await publish(
                 events_exchange,
                 "market.quote",
-                quote("AMZN", n) | {"padding": padding},
-                routing_key="market.quote.AMZN",
+                quote("WSQD", n) | {"padding": padding},
+                routing_key="market.quote.WSQD",
             )
         frames, close_code = await read_until_closed(ws)
         assert frames[-1]["type"] == "error"

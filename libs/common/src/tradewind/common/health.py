@@ -25,7 +25,8 @@ class Readiness:
 
     async def _run(self, check: Check) -> dict[str, Any]:
         try:
-            await asyncio.wait_for(check(), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                await check()
         except Degraded as exc:
             return {"status": "degraded", "detail": str(exc)}
         except Exception as exc:

@@ -180,8 +180,11 @@ class OutboxRelay:
                     await self._listen()
                 # LISTEN/NOTIFY wakes us at once; the timeout is the safety net for lost notifies
                 # and for rows whose publish failed.
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races with the wake-up, and shutdown would then wait forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+                    async with asyncio.timeout(self.poll_interval_s):
+                        await self._wake.wait()
         finally:
             if self._listener is not None:
                 await self._listener.close()

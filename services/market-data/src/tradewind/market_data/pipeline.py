@@ -101,4 +101,7 @@ class QuotePipeline:
             subject=quote.symbol,
             time=quote.timestamp,
         )
-        await self.broker.publish_event(event, routing_key=quote_routing_key(quote.symbol))
+        # Quotes are superseded within seconds: not worth a disk write in classic queues.
+        await self.broker.publish_event(
+            event, routing_key=quote_routing_key(quote.symbol), persistent=False
+        )

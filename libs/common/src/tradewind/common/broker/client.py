@@ -213,8 +213,13 @@ class Broker:
         content_type: str = CONTENT_TYPE,
         timestamp: datetime | None = None,
         correlation_id: str | None = None,
+        persistent: bool = True,
     ) -> None:
-        """Publish and wait for the broker's confirm. Unroutable messages raise PublishRejected."""
+        """Publish and wait for the broker's confirm. Unroutable messages raise PublishRejected.
+
+        ``persistent=False`` suits data worthless after a broker restart (quotes): classic queues
+        then keep it in memory only. Quorum queues persist every message regardless.
+        """
         all_headers: dict[str, Any] = dict(headers or {})
         propagate.inject(all_headers)
         message = aio_pika.Message(
@@ -226,7 +231,11 @@ class Broker:
             correlation_id=correlation_id,
             app_id=self.service,
             headers=all_headers,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            delivery_mode=(
+                aio_pika.DeliveryMode.PERSISTENT
+                if persistent
+                else aio_pika.DeliveryMode.NOT_PERSISTENT
+            ),
         )
         target = self._exchanges.get(exchange)
         if target is None or not self.is_connected:
@@ -252,6 +261,7 @@ class Broker:
         exchange: str | None = None,
         routing_key: str | None = None,
         headers: Mapping[str, Any] | None = None,
+        persistent: bool = True,
     ) -> None:
         await self.publish(
             exchange or self.topology.events,
@@ -262,6 +272,7 @@ class Broker:
             headers=headers,
             timestamp=event.time,
             correlation_id=event.correlationid,
+            persistent=persistent,
         )
 
     async def publish_command(self, command: CloudEvent) -> None:

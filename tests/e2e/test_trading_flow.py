@@ -1,0 +1,207 @@
+"""Issue 3 end to end: quotes ingested by market-data drive fills in orders, seen everywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from websockets.asyncio.client import ClientConnection, connect
+
+from e2e.harness import Spy, System, auth
+from support.polling import eventually
+from tradewind.gateway.auth import ApiKeyStore
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def trader(system: System) -> str:
+    """A fresh account per test: its positions start empty."""
+    redis = Redis.from_url(system.infra.redis_url)
+    key = (
+        await ApiKeyStore(redis, system.infra.namespace).create(f"t-{uuid.uuid4().hex[:8]}")
+    ).secret
+    await redis.aclose()
+    return key
+
+
+async def ingest(system: System, *quotes: dict[str, Any]) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=system.market_data.url, timeout=10) as market:
+        response = await market.post("/internal/v1/quotes:batch", json={"quotes": list(quotes)})
+    assert response.status_code in (200, 202), response.text
+    accepted: list[dict[str, Any]] = response.json()["quotes"]
+    return accepted
+
+
+_clock = datetime.now(UTC)
+
+
+def quote(
+    symbol: str, bid: str, ask: str, bid_size: str = "100", ask_size: str = "100"
+) -> dict[str, Any]:
+    # Strictly increasing timestamps: each quote is newer than the last, across tests.
+    global _clock
+    _clock = max(_clock + timedelta(milliseconds=1), datetime.now(UTC))
+    return {
+        "symbol": symbol,
+        "bid_price": bid,
+        "bid_size": bid_size,
+        "ask_price": ask,
+        "ask_size": ask_size,
+        "timestamp": _clock.isoformat(),
+    }
+
+
+async def order_in(
+    client: httpx.AsyncClient, key: str, order_id: str, status: str, timeout: float = 10
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        body: dict[str, Any] = (
+            await client.get(f"/api/v1/orders/{order_id}", headers=auth(key))
+        ).json()
+        return body if body["status"] == status else None
+
+    return await eventually(probe, timeout=timeout, message=f"order never {status}")
+
+
+async def stream(system: System, key: str, **subscription: Any) -> ClientConnection:
+    ws = await connect(f"ws://127.0.0.1:{system.gateway.port}/api/v1/stream")
+    await ws.send(json.dumps({"action": "auth", "key": key}))
+    await ws.send(json.dumps({"action": "subscribe", **subscription}))
+    while json.loads(await ws.recv())["type"] != "subscription":
+        pass
+    return ws
+
+
+async def next_frame(ws: ClientConnection, kind: str, timeout: float = 10) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            frame: dict[str, Any] = json.loads(await ws.recv())
+            if frame["type"] == kind:
+                return frame
+
+
+async def test_resting_limit_order_fills_when_quotes_cross_and_everyone_sees_the_same_fill(
+    system: System, client: httpx.AsyncClient, trader: str, events_spy: Spy
+) -> None:
+    ws = await stream(system, trader, trade_updates=True)
+    async with ws:
+        response = await client.post(
+            "/api/v1/orders",
+            json={
+                "symbol": "TSLA",
+                "side": "buy",
+                "type": "limit",
+                "qty": "10",
+                "limit_price": "250.00",
+                "time_in_force": "gtc",
+            },
+            headers=auth(trader),
+        )
+        order_id = response.json()["id"]
+        await order_in(client, trader, order_id, "new")
+        assert (await next_frame(ws, "trade_update"))["event"] == "new"
+
+        await ingest(system, quote("TSLA", "250.50", "251.00"))  # above the limit: rests
+        await ingest(system, quote("TSLA", "249.00", "249.50"))  # crosses: fills at the ask
+
+        filled = await order_in(client, trader, order_id, "filled")
+        assert Decimal(filled["filled_qty"]) == 10
+        assert Decimal(filled["filled_avg_price"]) == Decimal("249.50")
+
+        position = (await client.get("/api/v1/positions/TSLA", headers=auth(trader))).json()
+        assert Decimal(position["qty"]) == 10
+        assert Decimal(position["avg_entry_price"]) == Decimal("249.50")
+
+        events = await eventually(
+            lambda: asyncio.sleep(0, events_spy.events("order.filled", subject=order_id))
+        )
+        fill = events[0].data
+        assert Decimal(fill["price"]) == Decimal("249.50")
+        assert Decimal(fill["qty"]) == 10
+        assert Decimal(fill["position_qty"]) == 10
+        assert Decimal(fill["filled_avg_price"]) == Decimal("249.50")
+
+        update = await next_frame(ws, "trade_update")
+        assert update["event"] == "fill"
+        assert update["data"]["execution_id"] == fill["execution_id"]
+        assert Decimal(update["data"]["price"]) == Decimal("249.50")
+        assert Decimal(update["data"]["position_qty"]) == 10
+
+
+async def test_partial_fill_then_fill_with_a_volume_weighted_average(
+    system: System, client: httpx.AsyncClient, trader: str
+) -> None:
+    ws = await stream(system, trader, trade_updates=True)
+    async with ws:
+        response = await client.post(
+            "/api/v1/orders",
+            json={
+                "symbol": "AMZN",
+                "side": "sell",
+                "type": "limit",
+                "qty": "10",
+                "limit_price": "180.00",
+                "time_in_force": "gtc",
+            },
+            headers=auth(trader),
+        )
+        order_id = response.json()["id"]
+        await order_in(client, trader, order_id, "new")
+        await ingest(system, quote("AMZN", "181.00", "181.10", bid_size="4"))
+        partial = await order_in(client, trader, order_id, "partially_filled")
+        assert Decimal(partial["filled_qty"]) == 4
+        await ingest(system, quote("AMZN", "182.00", "182.10", bid_size="50"))
+        filled = await order_in(client, trader, order_id, "filled")
+        # (4 x 181 + 6 x 182) / 10
+        assert Decimal(filled["filled_avg_price"]) == Decimal("181.6")
+        events: list[str] = []
+        while len(events) < 3:
+            events.append((await next_frame(ws, "trade_update"))["event"])
+        assert events == ["new", "partial_fill", "fill"]
+        position = (await client.get("/api/v1/positions/AMZN", headers=auth(trader))).json()
+        assert Decimal(position["qty"]) == -10
+
+
+async def test_latest_quotes_bars_and_the_quote_stream_agree(
+    system: System, client: httpx.AsyncClient, trader: str
+) -> None:
+    ws = await stream(system, trader, quotes=["MSFT"])
+    async with ws:
+        accepted = await ingest(
+            system, quote("MSFT", "420.00", "420.10"), quote("MSFT", "420.20", "420.30")
+        )
+        last_sequence = accepted[-1]["sequence"]
+        frames = [await next_frame(ws, "quote"), await next_frame(ws, "quote")]
+        assert [f["data"]["sequence"] for f in frames] == [a["sequence"] for a in accepted]
+
+    latest = (await client.get("/api/v1/market/quotes/MSFT/latest", headers=auth(trader))).json()
+    assert latest["sequence"] == last_sequence
+    assert Decimal(latest["ask_price"]) == Decimal("420.30")
+    assert latest["stale"] is False
+    many = (
+        await client.get("/api/v1/market/quotes/latest?symbols=MSFT,TSLA", headers=auth(trader))
+    ).json()
+    assert set(many["quotes"]) >= {"MSFT"}
+
+    async def bar_closes() -> list[Decimal] | None:
+        body = (
+            await client.get("/api/v1/market/bars/MSFT?timeframe=1Min", headers=auth(trader))
+        ).json()
+        return [Decimal(b["c"]) for b in body["data"]] or None
+
+    closes = await eventually(bar_closes, message="no bar written")
+    assert closes[-1] == Decimal("420.25")  # the mid of the latest quote
+
+    instruments = (await client.get("/api/v1/instruments", headers=auth(trader))).json()
+    assert {i["symbol"] for i in instruments["data"]} >= {"AAPL", "MSFT", "TSLA"}
+    unknown = await client.get("/api/v1/market/quotes/NOPE/latest", headers=auth(trader))
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"

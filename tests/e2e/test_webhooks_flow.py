@@ -1,0 +1,102 @@
+"""Issue 4 end to end: an endpoint registered through the gateway receives signed order events."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from redis.asyncio import Redis
+
+from e2e.harness import System, auth
+from support.polling import eventually
+from support.services import free_port
+from tradewind.gateway.auth import ApiKeyStore
+from unit.webhooks.spec_verifier import verify
+
+pytestmark = pytest.mark.e2e
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self.port = free_port()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.deliveries.append((dict(request.headers), await request.read()))
+        return web.Response(status=204)
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.deliveries]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", receiver.port).start()
+    yield receiver
+    await runner.cleanup()
+
+
+async def test_order_events_arrive_signed_at_the_partner_endpoint(
+    system: System, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    redis = Redis.from_url(system.infra.redis_url)
+    store = ApiKeyStore(redis, system.infra.namespace)
+    key = (await store.create(f"w-{uuid.uuid4().hex[:8]}")).secret
+    stranger = (await store.create(f"s-{uuid.uuid4().hex[:8]}")).secret
+    await redis.aclose()
+
+    created = await client.post(
+        "/api/v1/webhooks/endpoints",
+        json={"url": f"http://127.0.0.1:{receiver.port}/hook", "event_types": ["order.*"]},
+        headers=auth(key),
+    )
+    assert created.status_code == 201, created.text
+    endpoint = created.json()
+    assert endpoint["secret"].startswith("whsec_")
+
+    order = await client.post(
+        "/api/v1/orders",
+        json={"symbol": "SPY", "side": "buy", "type": "limit", "qty": "1", "limit_price": "1.00"},
+        headers=auth(key),
+    )
+    order_id = order.json()["id"]
+
+    async def accepted_delivery() -> tuple[dict[str, str], bytes] | None:
+        for headers, body in receiver.deliveries:
+            payload = json.loads(body)
+            if payload["type"] == "order.accepted" and payload["data"]["order"]["id"] == order_id:
+                return headers, body
+        return None
+
+    headers, body = await eventually(accepted_delivery, timeout=15)
+    verify(endpoint["secret"], headers, body)  # raises unless the signature is valid
+
+    attempts = await client.get(
+        f"/api/v1/webhooks/endpoints/{endpoint['id']}/attempts", headers=auth(key)
+    )
+    assert attempts.status_code == 200
+    assert any(a["succeeded"] for a in attempts.json()["items"])
+
+    hidden = await client.get(
+        f"/api/v1/webhooks/endpoints/{endpoint['id']}", headers=auth(stranger)
+    )
+    assert hidden.status_code == 404
+    assert hidden.headers["content-type"] == "application/problem+json"
+
+    refused = await client.post(
+        "/api/v1/webhooks/endpoints",
+        json={"url": "http://10.0.0.1/hook"},
+        headers=auth(key),
+    )
+    assert refused.status_code == 422
+    assert {e["field"] for e in refused.json()["errors"]} == {"url"}
