@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
+from tradewind.common.contracts.orders import OrderView
 from tradewind.common.contracts.types import (
     DecimalStr,
     OrderStatus,
@@ -83,35 +83,8 @@ class ReplaceRequest(BaseModel):
     client_order_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
-class Order(BaseModel):
-    """An order as clients see it (Alpaca's field and status names)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: UUID
-    client_order_id: str | None
-    symbol: str
-    side: Side
-    type: OrderType
-    qty: DecimalStr
-    limit_price: DecimalStr | None
-    stop_price: DecimalStr | None = None
-    time_in_force: TimeInForce
-    status: OrderStatus
-    filled_qty: DecimalStr
-    filled_avg_price: DecimalStr | None = None
-    submitted_at: UtcDateTime
-    created_at: UtcDateTime
-    updated_at: UtcDateTime
-    accepted_at: UtcDateTime | None = None
-    rejected_at: UtcDateTime | None = None
-    canceled_at: UtcDateTime | None = None
-    filled_at: UtcDateTime | None = None
-    expired_at: UtcDateTime | None = None
-    replaced_at: UtcDateTime | None = None
-    replaces: UUID | None = None
-    replaced_by: UUID | None = None
-    reject_reason: str | None = None
+# The public order is the contracts' OrderView: one definition for the API and the events.
+Order = OrderView
 
 
 class OrderPage(BaseModel):

@@ -74,13 +74,12 @@ class ReplaceOrder(Contract):
 # --- events (exchange: <ns>.events, routing key = TYPE) ---
 
 
-class OrderSnapshot(BaseModel):
-    """The order as it stands after the event: enough for a client to reconcile without a read."""
+class OrderView(BaseModel):
+    """An order as its owner sees it (Alpaca's field and status names): the public API's shape."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: UUID
-    account_id: str
     client_order_id: str | None
     symbol: str
     side: Side
@@ -105,6 +104,12 @@ class OrderSnapshot(BaseModel):
     replaces: UUID | None = None
     replaced_by: UUID | None = None
     reject_reason: str | None = None
+
+
+class OrderSnapshot(OrderView):
+    """The order as it stands after an event: enough for a consumer to reconcile without a read."""
+
+    account_id: str
     version: int = Field(description="Increases by one with every change of the order.")
 
 
