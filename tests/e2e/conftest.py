@@ -35,14 +35,13 @@ async def _migrated(infra: Infra, service: str, service_dir: Path) -> str:
 
 @pytest.fixture(scope="session")
 async def system(infra: Infra) -> AsyncIterator[System]:
-    orders_db, market_db, webhooks_db = await asyncio.gather(
-        _migrated(infra, "orders", ORDERS_DIR),
-        _migrated(infra, "market_data", MARKET_DATA_DIR),
-        _migrated(infra, "webhooks", WEBHOOKS_DIR),
-    )
+    # One after another: Alembic's migration context is process-global, not thread-safe.
+    orders_db = await _migrated(infra, "orders", ORDERS_DIR)
+    market_db = await _migrated(infra, "market_data", MARKET_DATA_DIR)
+    webhooks_db = await _migrated(infra, "webhooks", WEBHOOKS_DIR)
     ports = {name: free_port() for name in ("orders", "market_data", "webhooks", "gateway")}
     env = {
-        "TRADEWIND_NAMESPACE": infra.namespace,
+        "TRADEWIND_NAMESPACE": f"{infra.namespace}-e2e",
         "TRADEWIND_AMQP_URL": infra.amqp_url,
         "TRADEWIND_REDIS_URL": infra.redis_url,
         "TRADEWIND_RETRY_DELAYS_MS": json.dumps(RETRY_DELAYS_MS),
@@ -98,7 +97,7 @@ async def _wait_for_instruments(orders_db: str) -> None:
 @pytest.fixture(scope="session")
 async def api_keys(system: System) -> AsyncIterator[dict[str, str]]:
     redis = Redis.from_url(system.infra.redis_url)
-    store = ApiKeyStore(redis, system.infra.namespace)
+    store = ApiKeyStore(redis, system.namespace)
     keys = {account: (await store.create(account)).secret for account in ("alice", "bob")}
     yield keys
     await redis.aclose()
@@ -130,13 +129,13 @@ async def _spy(infra: Infra, exchange: str, routing_key: str) -> AsyncIterator[S
 
 @pytest.fixture
 async def events_spy(system: System) -> AsyncIterator[Spy]:
-    async for spy in _spy(system.infra, f"{system.infra.namespace}.events", "#"):
+    async for spy in _spy(system.infra, f"{system.namespace}.events", "#"):
         yield spy
 
 
 @pytest.fixture
 async def commands_spy(system: System) -> AsyncIterator[Spy]:
-    async for spy in _spy(system.infra, f"{system.infra.namespace}.commands", "#"):
+    async for spy in _spy(system.infra, f"{system.namespace}.commands", "#"):
         yield spy
 
 

@@ -24,6 +24,11 @@ class System:
     market_data: ServiceProcess
     webhooks: ServiceProcess
 
+    @property
+    def namespace(self) -> str:
+        """The running services' own namespace, apart from the in-process integration tests'."""
+        return self.env["TRADEWIND_NAMESPACE"]
+
     def gateway_env(self, **overrides: str) -> dict[str, str]:
         return {**self.env, **overrides}
 

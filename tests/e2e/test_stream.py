@@ -47,7 +47,7 @@ async def stream_gateway(system: System) -> AsyncIterator[ServiceProcess]:
 async def events_exchange(system: System) -> AsyncIterator[aio_pika.abc.AbstractExchange]:
     connection = await aio_pika.connect(system.infra.amqp_url)
     channel = await connection.channel(publisher_confirms=True)
-    yield await channel.get_exchange(f"{system.infra.namespace}.events")
+    yield await channel.get_exchange(f"{system.namespace}.events")
     await connection.close()
 
 

@@ -25,9 +25,7 @@ pytestmark = pytest.mark.e2e
 async def trader(system: System) -> str:
     """A fresh account per test: its positions start empty."""
     redis = Redis.from_url(system.infra.redis_url)
-    key = (
-        await ApiKeyStore(redis, system.infra.namespace).create(f"t-{uuid.uuid4().hex[:8]}")
-    ).secret
+    key = (await ApiKeyStore(redis, system.namespace).create(f"t-{uuid.uuid4().hex[:8]}")).secret
     await redis.aclose()
     return key
 

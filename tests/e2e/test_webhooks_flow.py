@@ -50,7 +50,7 @@ async def test_order_events_arrive_signed_at_the_partner_endpoint(
     system: System, client: httpx.AsyncClient, receiver: Receiver
 ) -> None:
     redis = Redis.from_url(system.infra.redis_url)
-    store = ApiKeyStore(redis, system.infra.namespace)
+    store = ApiKeyStore(redis, system.namespace)
     key = (await store.create(f"w-{uuid.uuid4().hex[:8]}")).secret
     stranger = (await store.create(f"s-{uuid.uuid4().hex[:8]}")).secret
     await redis.aclose()

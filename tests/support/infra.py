@@ -100,7 +100,8 @@ class Infra:
     async def delete_redis_keys(self) -> None:
         client = aioredis.from_url(self.redis_url)
         try:
-            async for key in client.scan_iter(match=f"{self.namespace}:*", count=1000):
+            # A prefix match: derived namespaces (the e2e services' own) are removed too.
+            async for key in client.scan_iter(match=f"{self.namespace}*", count=1000):
                 await client.delete(key)
         finally:
             await client.aclose()

@@ -1,30 +1,52 @@
-"""The orders database of this test run (migrated once), sessions on it, and the command handler."""
+"""The orders database of this test run (migrated once), sessions on it, and the handlers.
+
+The default symbols are listed once, as market-data's instrument.listed events would; a test that
+feeds quotes lists a symbol of its own, so that no other test's orders or sequences share it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from integration.orders.flows import Desk
 from support.infra import Infra
 from tradewind.common.broker import Topology
+from tradewind.common.contracts import Instrument
+from tradewind.common.contracts.types import utc_now
 from tradewind.common.db import create_engine, session_factory
 from tradewind.common.migrations import upgrade_database
 from tradewind.common.settings import SharedSettings
 from tradewind.orders.app import SERVICE_DIR, create_app
 from tradewind.orders.domain import RiskRules
 from tradewind.orders.handlers import OrderCommandHandler
-from tradewind.orders.settings import DEFAULT_SYMBOLS, OrdersSettings
+from tradewind.orders.market import InstrumentHandler, QuoteHandler
+from tradewind.orders.settings import DEFAULT_REFERENCE_PRICES, OrdersSettings
+from tradewind.orders.store import MarketStore
 
 
 @pytest.fixture(scope="session")
 async def orders_database_url(infra: Infra) -> str:
     url = await infra.create_database("orders")
     await asyncio.to_thread(upgrade_database, SERVICE_DIR, url)
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            for symbol in DEFAULT_REFERENCE_PRICES:
+                await MarketStore(session).record_listing(
+                    Instrument(
+                        symbol=symbol, name=symbol, tick_size=Decimal("0.01"), lot_size=Decimal(1)
+                    ),
+                    listed_at=utc_now(),
+                )
+    finally:
+        await engine.dispose()
     return url
 
 
@@ -42,7 +64,9 @@ def orders_sessions(orders_engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 
 @pytest.fixture(scope="session")
 def orders_rules() -> RiskRules:
-    return RiskRules(symbols=DEFAULT_SYMBOLS, max_notional=OrdersSettings().max_notional)
+    return RiskRules(
+        reference_prices=DEFAULT_REFERENCE_PRICES, max_notional=OrdersSettings().max_notional
+    )
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +83,18 @@ def orders_handler(
     return OrderCommandHandler(
         sessions=orders_sessions, rules=orders_rules, topology=orders_topology
     )
+
+
+@pytest.fixture
+def quote_handler(
+    orders_sessions: async_sessionmaker[AsyncSession], orders_topology: Topology
+) -> QuoteHandler:
+    return QuoteHandler(sessions=orders_sessions, topology=orders_topology)
+
+
+@pytest.fixture
+def instrument_handler(orders_sessions: async_sessionmaker[AsyncSession]) -> InstrumentHandler:
+    return InstrumentHandler(sessions=orders_sessions)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +114,16 @@ async def orders_client(orders_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]
     transport = httpx.ASGITransport(app=orders_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://orders") as client:
         yield client
+
+
+@pytest.fixture
+async def desk(
+    orders_handler: OrderCommandHandler,
+    quote_handler: QuoteHandler,
+    instrument_handler: InstrumentHandler,
+    orders_sessions: async_sessionmaker[AsyncSession],
+) -> Desk:
+    """A symbol of this test's own, listed, traded through the real handlers."""
+    desk = Desk(orders_handler, quote_handler, instrument_handler, orders_sessions)
+    await desk.list()
+    return desk

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from support.polling import eventually
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.contracts import PlaceOrder
-from tradewind.common.contracts.types import OrderStatus, OrderType, Side, utc_now
+from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce, utc_now
 from tradewind.common.envelope import CloudEvent, new_event
-from tradewind.orders.domain import Order, RiskRules, cancel, place
+from tradewind.orders.domain import MarketView, Order, RiskRules, cancel, place
 from tradewind.orders.store import OrderStore
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -42,6 +42,8 @@ def place_order(account_id: str, **overrides: Any) -> PlaceOrder:
         "type": OrderType.LIMIT,
         "qty": Decimal("10.5"),
         "limit_price": Decimal("189.25"),
+        # gtc: the running service expires day orders submitted before the last session end
+        "time_in_force": TimeInForce.GTC,
         "submitted_at": T0,
     }
     fields.update(overrides)
@@ -59,7 +61,11 @@ async def given_order(
 ) -> Order:
     """An order stored as the handlers would have stored it."""
     order = place(
-        place_order(account_id, **overrides), rules, client_order_id_in_use=False, now=created_at
+        place_order(account_id, **overrides),
+        rules,
+        MarketView(listed=overrides.get("symbol") != "NOPE"),
+        client_order_id_in_use=False,
+        now=created_at,
     ).order
     if canceled:
         order = cancel(order, created_at + timedelta(seconds=1)).order

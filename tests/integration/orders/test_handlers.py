@@ -17,7 +17,7 @@ from tradewind.common.broker import Delivery, Topology
 from tradewind.common.contracts import CancelOrder, PlaceOrder
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, utc_now
 from tradewind.common.envelope import CloudEvent, EnvelopeError, new_event
-from tradewind.orders.domain import Order, RiskRules, place
+from tradewind.orders.domain import MarketView, Order, RiskRules, place
 from tradewind.orders.handlers import INBOX_CONSUMER, OrderCommandHandler, OrderNotFound
 from tradewind.orders.store import OrderStore, inbox, orders, outbox
 
@@ -284,6 +284,7 @@ async def test_a_concurrent_duplicate_client_order_id_fails_then_the_retry_rejec
     racing = place(
         place_command(account, client_order_id="race").data_as(PlaceOrder),
         orders_rules,
+        MarketView(listed=True),
         client_order_id_in_use=False,
         now=utc_now(),
     ).order
@@ -437,7 +438,7 @@ async def test_an_unreadable_command_propagates_and_writes_nothing(
 async def test_an_unknown_command_type_is_ignored(
     orders_handler: OrderCommandHandler, orders_sessions: Sessions
 ) -> None:
-    command = place_command(new_account()).model_copy(update={"type": "orders.replace"})
+    command = place_command(new_account()).model_copy(update={"type": "orders.amend"})
 
     await orders_handler.handle(command, delivery_of(command))
 

@@ -1,4 +1,4 @@
-"""Internal HTTP API the gateway proxies order reads to."""
+"""Internal HTTP API: the orders and positions the gateway proxies, and the listed instruments."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tradewind.common.contracts import OrderSnapshot
+from tradewind.common.contracts import Instrument, OrderSnapshot, PositionSnapshot
 from tradewind.common.contracts.types import UtcDateTime
 from tradewind.common.problems import MEDIA_TYPE, Problem
-from tradewind.orders.domain import Order
+from tradewind.orders.domain import Order, Position, to_position_snapshot, to_snapshot
 from tradewind.orders.store import (
+    ExecutionStore,
     InvalidPageToken,
+    MarketStore,
     OrderStore,
     PageCursor,
     StatusFilter,
@@ -38,12 +40,26 @@ async def _store(session: SessionDep) -> OrderStore:
 StoreDep = Annotated[OrderStore, Depends(_store)]
 
 
+async def _execution_store(session: SessionDep) -> ExecutionStore:
+    return ExecutionStore(session)
+
+
+ExecutionStoreDep = Annotated[ExecutionStore, Depends(_execution_store)]
+
+
+async def _market_store(session: SessionDep) -> MarketStore:
+    return MarketStore(session)
+
+
+MarketStoreDep = Annotated[MarketStore, Depends(_market_store)]
+
+
 class OrderResponse(OrderSnapshot):
     """An order as it stands now; decimals are strings."""
 
     @classmethod
     def of(cls, order: Order) -> OrderResponse:
-        return cls.model_validate(order, from_attributes=True)
+        return cls.model_validate(to_snapshot(order), from_attributes=True)
 
 
 class OrderPageResponse(BaseModel):
@@ -112,3 +128,82 @@ async def list_orders(
         data=[OrderResponse.of(order) for order in page.orders],
         next_page_token=page.next_cursor.encode() if page.next_cursor else None,
     )
+
+
+class PositionResponse(PositionSnapshot):
+    """A position as it stands now: qty signed (negative is short), decimals are strings."""
+
+    @classmethod
+    def of(cls, position: Position) -> PositionResponse:
+        return cls.model_validate(to_position_snapshot(position), from_attributes=True)
+
+
+class PositionListResponse(BaseModel):
+    data: list[PositionResponse]
+
+
+positions_router = APIRouter(
+    prefix="/internal/v1/accounts/{account_id}/positions", tags=["positions"]
+)
+
+
+@positions_router.get("", summary="The account's positions, by symbol")
+async def list_positions(
+    account_id: str,
+    store: ExecutionStoreDep,
+    include_closed: Annotated[
+        bool, Query(description="Also list flat positions (qty 0), which keep their realized P&L.")
+    ] = False,
+) -> PositionListResponse:
+    held = await store.account_positions(account_id, include_flat=include_closed)
+    return PositionListResponse(data=[PositionResponse.of(position) for position in held])
+
+
+@positions_router.get(
+    "/{symbol}",
+    summary="The account's position in one symbol (flat if it traded and closed it)",
+    responses={404: {"description": "The account never traded the symbol", **_PROBLEM}},
+)
+async def get_position(
+    account_id: str, symbol: Annotated[str, Path(max_length=32)], store: ExecutionStoreDep
+) -> PositionResponse:
+    position = await store.position(account_id, symbol)
+    if position is None:
+        raise Problem(
+            404,
+            "Position not found",
+            f"Account {account_id!r} has no position in {symbol!r}.",
+            kind="not-found",
+        )
+    return PositionResponse.of(position)
+
+
+class InstrumentListResponse(BaseModel):
+    data: list[Instrument]
+
+
+instruments_router = APIRouter(prefix="/internal/v1/instruments", tags=["instruments"])
+
+
+@instruments_router.get("", summary="The instruments this service accepts orders for")
+async def list_instruments(store: MarketStoreDep) -> InstrumentListResponse:
+    return InstrumentListResponse(data=await store.listed_instruments())
+
+
+@instruments_router.get(
+    "/{symbol}",
+    summary="One instrument this service accepts orders for",
+    responses={404: {"description": "The symbol has not been listed here", **_PROBLEM}},
+)
+async def get_instrument(
+    symbol: Annotated[str, Path(max_length=32)], store: MarketStoreDep
+) -> Instrument:
+    instrument = await store.instrument(symbol)
+    if instrument is None:
+        raise Problem(
+            404,
+            "Instrument not found",
+            f"No instrument.listed event has announced {symbol!r} to this service.",
+            kind="not-found",
+        )
+    return instrument

@@ -14,14 +14,17 @@ from fastapi import FastAPI
 
 from tradewind.common.app import create_service_app
 from tradewind.common.broker import Binding, Broker, QueueSpec, Topology
-from tradewind.common.contracts import CancelOrder, PlaceOrder
+from tradewind.common.contracts import CancelOrder, InstrumentListed, PlaceOrder, ReplaceOrder
+from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
 from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
 from tradewind.common.health import Readiness
 from tradewind.common.outbox import OutboxRelay
 from tradewind.common.tracing import instrument_engine
 from tradewind.orders import api
 from tradewind.orders.domain import RiskRules
+from tradewind.orders.expiry import DayOrderExpiry, run_every
 from tradewind.orders.handlers import OrderCommandHandler
+from tradewind.orders.market import InstrumentHandler, QuoteHandler
 from tradewind.orders.settings import OrdersSettings
 from tradewind.orders.store import outbox
 
@@ -38,7 +41,22 @@ def command_queue(topology: Topology) -> QueueSpec:
         bindings=[
             Binding(topology.commands, PlaceOrder.TYPE),
             Binding(topology.commands, CancelOrder.TYPE),
+            Binding(topology.commands, ReplaceOrder.TYPE),
         ],
+    )
+
+
+def instrument_queue(topology: Topology) -> QueueSpec:
+    return QueueSpec(
+        topology.queue_name(SERVICE, "instruments"),
+        bindings=[Binding(topology.events, InstrumentListed.TYPE)],
+    )
+
+
+def quote_queue(topology: Topology) -> QueueSpec:
+    return QueueSpec(
+        topology.queue_name(SERVICE, "quotes"),
+        bindings=[Binding(topology.events, f"{QUOTE_ROUTING_PREFIX}*")],
     )
 
 
@@ -50,7 +68,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
         topology = Topology(shared.namespace, tuple(shared.retry_delays_ms))
         async with AsyncExitStack() as resources:
-            engine = create_engine(settings.database_url)
+            engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
             resources.push_async_callback(engine.dispose)
             instrument_engine(engine)
             sessions = session_factory(engine)
@@ -76,19 +94,42 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
             relay_task.add_done_callback(_report_relay_exit)
             resources.push_async_callback(_cancel, relay_task)
 
-            handler = OrderCommandHandler(
-                sessions=sessions,
-                rules=RiskRules(symbols=settings.symbols, max_notional=settings.max_notional),
-                topology=topology,
+            rules = RiskRules(
+                reference_prices=settings.reference_prices, max_notional=settings.max_notional
             )
-            await broker.consume(command_queue(topology), handler.handle)
+            commands = OrderCommandHandler(sessions=sessions, rules=rules, topology=topology)
+            quotes = QuoteHandler(sessions=sessions, topology=topology)
+            instruments = InstrumentHandler(sessions=sessions)
+            await broker.consume(instrument_queue(topology), instruments.handle)
+            await broker.consume(command_queue(topology), commands.handle)
+            await broker.consume(quote_queue(topology), quotes.handle)
+
+            expiry = DayOrderExpiry(
+                sessions=sessions, topology=topology, session_end=settings.session_end
+            )
+            for name, interval_s, work in (
+                ("day-order-expiry", settings.expiry_sweep_interval_s, expiry.expire_due),
+                (
+                    "quote-inbox-cleanup",
+                    settings.quote_inbox_retention_s / 10,
+                    lambda: quotes.forget_older_than(settings.quote_inbox_retention_s),
+                ),
+            ):
+                task = asyncio.create_task(run_every(interval_s, name, work), name=f"orders-{name}")
+                resources.push_async_callback(_cancel, task)
 
             readiness.add("postgres", lambda: check_database(engine))
             readiness.add("broker", broker.check)
             app.state.sessions = sessions
             app.state.broker = broker
             app.state.topology = topology
-            log.info("orders service started", extra={"namespace": topology.namespace})
+            log.info(
+                "orders service started",
+                extra={
+                    "namespace": topology.namespace,
+                    "session_end": settings.session_end.isoformat(),
+                },
+            )
             yield
 
     return create_service_app(
@@ -97,7 +138,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         version=version("tradewind-orders"),
         shared=shared,
         lifespan=lifespan,
-        routers=[api.router],
+        routers=[api.router, api.positions_router, api.instruments_router],
     )
 
 

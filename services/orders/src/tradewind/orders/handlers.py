@@ -1,7 +1,9 @@
 """Command handlers of ``orders.commands``: load, call the domain, save, emit — in one transaction.
 
 The inbox claim, the order change and the outbox row commit together, so a redelivered command
-changes nothing and an event is published if and only if its change was committed.
+changes nothing and an event is published if and only if its change was committed. Cancel and
+replace lock the order row (FOR UPDATE), as quote processing does before it fills: whichever
+commits first wins, and the other sees its outcome.
 """
 
 from __future__ import annotations
@@ -13,17 +15,19 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tradewind.common.broker import Delivery, Topology
-from tradewind.common.contracts import CancelOrder, Contract, PlaceOrder
+from tradewind.common.contracts import CancelOrder, PlaceOrder, ReplaceOrder
 from tradewind.common.contracts.types import utc_now
-from tradewind.common.envelope import CloudEvent, new_event
-from tradewind.common.outbox import Inbox, Outbox
+from tradewind.common.envelope import CloudEvent
+from tradewind.common.outbox import Inbox
 from tradewind.orders import domain
-from tradewind.orders.domain import Order, RiskRules
-from tradewind.orders.store import OrderStore, inbox, outbox
+from tradewind.orders.domain import RiskRules
+from tradewind.orders.events import EVENT_SOURCE, OrderEvents
+from tradewind.orders.store import MarketStore, OrderStore, inbox
 
 log = logging.getLogger(__name__)
 
-EVENT_SOURCE = "/tradewind/orders"
+__all__ = ["EVENT_SOURCE", "INBOX_CONSUMER", "OrderCommandHandler", "OrderNotFound"]
+
 INBOX_CONSUMER = "orders.commands"
 
 
@@ -44,9 +48,8 @@ class OrderCommandHandler:
     ) -> None:
         self.sessions = sessions
         self.rules = rules
-        self.topology = topology
         self.clock = clock
-        self.outbox = Outbox(outbox)
+        self.events = OrderEvents(topology)
         self.inbox = Inbox(inbox, consumer=INBOX_CONSUMER)
 
     async def handle(self, command: CloudEvent, delivery: Delivery) -> None:
@@ -54,6 +57,8 @@ class OrderCommandHandler:
             await self.place(command, delivery)
         elif command.type == CancelOrder.TYPE:
             await self.cancel(command, delivery)
+        elif command.type == ReplaceOrder.TYPE:
+            await self.replace(command, delivery)
         else:
             log.debug(
                 "ignoring unknown command type",
@@ -78,12 +83,15 @@ class OrderCommandHandler:
             coid_in_use = coid is not None and await store.client_order_id_in_use(
                 place_order.account_id, coid
             )
+            market = await _market_view(session, place_order.symbol)
             now = self.clock()
             placement = domain.place(
-                place_order, self.rules, client_order_id_in_use=coid_in_use, now=now
+                place_order, self.rules, market, client_order_id_in_use=coid_in_use, now=now
             )
             await store.insert(placement.order)
-            await self._emit(session, placement.event, placement.order, cause=command, now=now)
+            await self.events.stage(
+                session, placement.event, placement.order, now=now, cause=command
+            )
         log.info(
             "order placed",
             extra={
@@ -110,11 +118,69 @@ class OrderCommandHandler:
             outcome = domain.cancel(order, now)
             if outcome.changed:
                 await store.update(outcome.order)
-            await self._emit(session, outcome.event, outcome.order, cause=command, now=now)
+            await self.events.stage(session, outcome.event, outcome.order, now=now, cause=command)
         log.info(
             "order canceled" if outcome.changed else "cancel refused",
             extra={
                 "order_id": str(outcome.order.id),
+                "account_id": outcome.order.account_id,
+                "status": outcome.order.status.value,
+            },
+        )
+
+    async def replace(self, command: CloudEvent, delivery: Delivery) -> None:
+        replace_order = command.data_as(ReplaceOrder)
+        async with self.sessions() as session, session.begin():
+            if not await self._claim(session, command, delivery):
+                return
+            store = OrderStore(session)
+            if await store.exists(replace_order.new_order_id):
+                log.info(
+                    "replacement already exists; ignoring the repeated command",
+                    extra={"new_order_id": str(replace_order.new_order_id)},
+                )
+                return
+            order = await store.get(
+                replace_order.account_id, replace_order.order_id, for_update=True
+            )
+            if order is None:
+                raise OrderNotFound(
+                    f"order {replace_order.order_id} not found for account "
+                    f"{replace_order.account_id!r}; it may not have been placed yet"
+                )
+            if order.replaced_by == replace_order.new_order_id:
+                # The same command, republished, raced the first copy here and lost the lock.
+                log.info(
+                    "order already replaced by this command; ignoring the repeat",
+                    extra={"new_order_id": str(replace_order.new_order_id)},
+                )
+                return
+            coid = replace_order.client_order_id
+            coid_in_use = (
+                coid is not None
+                and coid != order.client_order_id
+                and await store.client_order_id_in_use(order.account_id, coid)
+            )
+            market = await _market_view(session, order.symbol)
+            now = self.clock()
+            outcome = domain.replace(
+                order,
+                replace_order,
+                self.rules,
+                market,
+                client_order_id_in_use=coid_in_use,
+                now=now,
+            )
+            if outcome.replacement is not None:
+                # The old order gives up its client_order_id before the replacement takes it.
+                await store.update(outcome.order)
+                await store.insert(outcome.replacement)
+            await self.events.stage(session, outcome.event, outcome.order, now=now, cause=command)
+        log.info(
+            "order replaced" if outcome.changed else "replace refused",
+            extra={
+                "order_id": str(outcome.order.id),
+                "new_order_id": str(replace_order.new_order_id),
                 "account_id": outcome.order.account_id,
                 "status": outcome.order.status.value,
             },
@@ -132,23 +198,8 @@ class OrderCommandHandler:
             )
         return claimed
 
-    async def _emit(
-        self,
-        session: AsyncSession,
-        data: Contract,
-        order: Order,
-        *,
-        cause: CloudEvent,
-        now: datetime,
-    ) -> None:
-        event = new_event(
-            source=EVENT_SOURCE,
-            data=data,
-            event_type=data.TYPE,
-            subject=str(order.id),
-            account_id=order.account_id,
-            correlation_id=cause.correlationid or cause.id,
-            causation_id=cause.id,
-            time=now,
-        )
-        await self.outbox.add(session, event, exchange=self.topology.events, routing_key=event.type)
+
+async def _market_view(session: AsyncSession, symbol: str) -> domain.MarketView:
+    market = MarketStore(session)
+    book = await market.book(symbol)
+    return book.market_view(listed=await market.is_listed(symbol))

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from tradewind.common.settings import HttpSettings, SharedSettings
 
 PositivePrice = Annotated[Decimal, Field(gt=0)]
 
-DEFAULT_SYMBOLS: dict[str, Decimal] = {
+DEFAULT_REFERENCE_PRICES: dict[str, Decimal] = {
     "AAPL": Decimal("190"),
     "MSFT": Decimal("420"),
     "GOOGL": Decimal("170"),
@@ -33,11 +34,18 @@ class OrdersSettings(HttpSettings):
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/tradewind_orders",
         description="SQLAlchemy URL (asyncpg driver) of the orders database.",
     )
-    symbols: dict[str, PositivePrice] = Field(
-        default_factory=lambda: dict(DEFAULT_SYMBOLS),
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Connections kept to the database; as many again may be opened under load.",
+    )
+    reference_prices: dict[str, PositivePrice] = Field(
+        default_factory=lambda: dict(DEFAULT_REFERENCE_PRICES),
         description=(
-            "Tradable symbols with the reference price used for the notional check of market "
-            'orders, as JSON, e.g. {"AAPL": "190"}. Orders for other symbols are rejected.'
+            "Price per symbol that values a market or stop order for the notional check while no "
+            'quote has been seen for the symbol, as JSON, e.g. {"AAPL": "190"}. Which symbols '
+            "are tradable is decided by instrument.listed events, not by this list."
         ),
     )
     max_notional: Decimal = Field(
@@ -45,7 +53,35 @@ class OrdersSettings(HttpSettings):
         gt=0,
         description="Largest notional (qty x price) a single order may have.",
     )
+    session_end: time = Field(
+        default=time(20, 0, 0),
+        description=(
+            "Time of day the trading session ends, in UTC unless it carries an offset, e.g. "
+            "20:00:00: working day orders submitted before the most recent session end expire."
+        ),
+    )
+    expiry_sweep_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the service looks for day orders to expire.",
+    )
+    quote_inbox_retention_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description=(
+            "How long processed quote ids stay in the inbox. Older redeliveries are still "
+            "ignored: their sequence is not newer than the symbol's last one."
+        ),
+    )
     shared: SharedSettings = Field(
         default_factory=SharedSettings,
         description="Settings every Tradewind process shares (prefix TRADEWIND_).",
     )
+
+    @field_validator("session_end")
+    @classmethod
+    def _session_end_in_utc(cls, value: time) -> time:
+        if value.tzinfo is None:
+            return value
+        # A fixed offset only: any date gives the same UTC time of day.
+        return datetime.combine(date(2000, 1, 1), value).astimezone(UTC).time()

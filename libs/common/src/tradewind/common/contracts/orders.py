@@ -117,6 +117,8 @@ class RejectReason(StrEnum):
     UNKNOWN_SYMBOL = "unknown_symbol"
     DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
     NOTIONAL_LIMIT_EXCEEDED = "notional_limit_exceeded"
+    INVALID_ORDER = "invalid_order"  # prices contradict the order type
+    PRICE_UNAVAILABLE = "price_unavailable"  # no quote nor reference price values the order
 
 
 class OrderAccepted(Contract):
@@ -158,7 +160,7 @@ class OrderFilled(OrderFill):
 
 
 class OrderExpired(Contract):
-    """Day orders at session end; ioc/fok remainders that could not fill at once."""
+    """Day orders at the session end (ioc/fok remainders are order.canceled)."""
 
     TYPE: ClassVar[str] = "order.expired"
     order: OrderSnapshot

@@ -1,0 +1,446 @@
+"""The order and its commands: place (with risk checks), cancel, replace, expire.
+
+Pure: no I/O and no clock; the handlers pass in what the database knows and the time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal, localcontext
+from uuid import UUID
+
+from tradewind.common.contracts import (
+    CancelRejected,
+    Contract,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderRejected,
+    OrderReplaced,
+    OrderSnapshot,
+    PlaceOrder,
+    RejectReason,
+    ReplaceOrder,
+    ReplaceRejected,
+)
+from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
+from tradewind.orders.domain.decimals import EXACT, contract_decimal
+
+WORKING_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+"""Statuses in which an order can still fill (and be canceled, replaced or expired)."""
+
+
+@dataclass(frozen=True)
+class Order:
+    id: UUID
+    account_id: str
+    client_order_id: str | None
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal
+    limit_price: Decimal | None
+    time_in_force: TimeInForce
+    status: OrderStatus
+    submitted_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    stop_price: Decimal | None = None
+    filled_qty: Decimal = Decimal(0)
+    filled_notional: Decimal = Decimal(0)
+    """Sum of qty x price over the order's executions, exact: the average derives from it."""
+    accepted_at: datetime | None = None
+    rejected_at: datetime | None = None
+    canceled_at: datetime | None = None
+    filled_at: datetime | None = None
+    expired_at: datetime | None = None
+    replaced_at: datetime | None = None
+    stop_triggered_at: datetime | None = None
+    replaces: UUID | None = None
+    replaced_by: UUID | None = None
+    reject_reason: str | None = None
+    version: int = 1
+
+    @property
+    def is_open(self) -> bool:
+        return not self.status.is_terminal
+
+    @property
+    def is_working(self) -> bool:
+        return self.status in WORKING_STATUSES
+
+    @property
+    def remaining_qty(self) -> Decimal:
+        with localcontext(EXACT):
+            return self.qty - self.filled_qty
+
+    @property
+    def filled_avg_price(self) -> Decimal | None:
+        """Volume-weighted average fill price, rounded to what a contract carries."""
+        if not self.filled_qty:
+            return None
+        with localcontext(EXACT):
+            return contract_decimal(self.filled_notional / self.filled_qty)
+
+    @property
+    def stop_pending(self) -> bool:
+        """A stop or stop-limit order whose stop price has not been reached yet."""
+        return self.type.needs_stop_price and self.stop_triggered_at is None
+
+
+def to_snapshot(order: Order) -> OrderSnapshot:
+    return OrderSnapshot(
+        id=order.id,
+        account_id=order.account_id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        qty=order.qty,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+        time_in_force=order.time_in_force,
+        status=order.status,
+        filled_qty=order.filled_qty,
+        filled_avg_price=order.filled_avg_price,
+        submitted_at=order.submitted_at,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+        accepted_at=order.accepted_at,
+        rejected_at=order.rejected_at,
+        canceled_at=order.canceled_at,
+        filled_at=order.filled_at,
+        expired_at=order.expired_at,
+        replaced_at=order.replaced_at,
+        stop_triggered_at=order.stop_triggered_at,
+        replaces=order.replaces,
+        replaced_by=order.replaced_by,
+        reject_reason=order.reject_reason,
+        version=order.version,
+    )
+
+
+# --- risk checks ---
+
+
+@dataclass(frozen=True)
+class RiskRules:
+    """What an order must satisfy to be accepted."""
+
+    reference_prices: Mapping[str, Decimal]
+    """Price that values a market or stop order of a symbol no quote has been seen for yet."""
+    max_notional: Decimal
+
+
+@dataclass(frozen=True)
+class MarketView:
+    """What the service knows of the order's symbol when the order arrives."""
+
+    listed: bool
+    """An ``instrument.listed`` event announced the symbol: it is tradable."""
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    """The last quote seen for the symbol, if any."""
+
+
+def rejection_event(order: Order, reason: RejectReason, message: str) -> OrderRejected:
+    return OrderRejected(order=to_snapshot(order), reason=reason, message=message)
+
+
+def notional(qty: Decimal, price: Decimal) -> Decimal:
+    with localcontext(EXACT):
+        return qty * price
+
+
+def inconsistency(
+    order_type: OrderType, limit_price: Decimal | None, stop_price: Decimal | None
+) -> str | None:
+    """Why these prices do not fit the order type, or None. The gateway checks this too."""
+    if order_type.needs_limit_price and limit_price is None:
+        return f"{order_type.value} orders need a limit_price"
+    if not order_type.needs_limit_price and limit_price is not None:
+        return f"{order_type.value} orders have no limit_price"
+    if order_type.needs_stop_price and stop_price is None:
+        return f"{order_type.value} orders need a stop_price"
+    if not order_type.needs_stop_price and stop_price is not None:
+        return f"{order_type.value} orders have no stop_price"
+    return None
+
+
+def valuation_price(order: Order, rules: RiskRules, market: MarketView) -> Decimal | None:
+    """The price the notional check values ``order`` at, or None if there is none.
+
+    Limit and stop-limit orders cannot trade worse than their limit. Market and stop orders trade
+    at the quote: the last one seen (ask for a buy, bid for a sell), else the configured reference
+    price. A buy stop fills only once the ask reaches its stop, so it is valued at no less than its
+    stop price; a stop with neither quote nor reference price is valued at its stop price.
+    """
+    if order.limit_price is not None:
+        return order.limit_price
+    quoted = market.ask if order.side is Side.BUY else market.bid
+    price = quoted if quoted is not None else rules.reference_prices.get(order.symbol)
+    if order.type is OrderType.STOP and order.stop_price is not None:
+        if price is None:
+            return order.stop_price
+        if order.side is Side.BUY:
+            return max(price, order.stop_price)
+    return price
+
+
+def first_violation(
+    order: Order, rules: RiskRules, market: MarketView, *, client_order_id_in_use: bool
+) -> tuple[RejectReason, str] | None:
+    """The first rule ``order`` breaks, in the order they are checked, or None."""
+    if not market.listed:
+        return RejectReason.UNKNOWN_SYMBOL, f"symbol {order.symbol!r} is not traded here"
+    problem = inconsistency(order.type, order.limit_price, order.stop_price)
+    if problem is not None:
+        return RejectReason.INVALID_ORDER, problem
+    if client_order_id_in_use:
+        return (
+            RejectReason.DUPLICATE_CLIENT_ORDER_ID,
+            f"client_order_id {order.client_order_id!r} is already used by another order",
+        )
+    price = valuation_price(order, rules, market)
+    if price is None:
+        return (
+            RejectReason.PRICE_UNAVAILABLE,
+            f"no quote and no reference price for {order.symbol!r} to value the order at",
+        )
+    value = notional(order.qty, price)
+    if value > rules.max_notional:
+        return (
+            RejectReason.NOTIONAL_LIMIT_EXCEEDED,
+            f"order notional {value:f} exceeds the limit of {rules.max_notional:f} per order",
+        )
+    return None
+
+
+# --- place ---
+
+
+@dataclass(frozen=True)
+class Placement:
+    order: Order
+    event: Contract
+    """OrderAccepted, or an ``order.rejected`` event."""
+
+
+def place(
+    command: PlaceOrder,
+    rules: RiskRules,
+    market: MarketView,
+    *,
+    client_order_id_in_use: bool,
+    now: datetime,
+) -> Placement:
+    """Accept the order as ``new`` or reject it, naming the first rule it breaks."""
+    order = Order(
+        id=command.order_id,
+        account_id=command.account_id,
+        client_order_id=command.client_order_id,
+        symbol=command.symbol,
+        side=command.side,
+        type=command.type,
+        qty=command.qty,
+        limit_price=command.limit_price,
+        stop_price=command.stop_price,
+        time_in_force=command.time_in_force,
+        status=OrderStatus.NEW,
+        submitted_at=command.submitted_at,
+        created_at=now,
+        updated_at=now,
+        accepted_at=now,
+    )
+    violation = first_violation(order, rules, market, client_order_id_in_use=client_order_id_in_use)
+    if violation is None:
+        return Placement(order, OrderAccepted(order=to_snapshot(order)))
+    reason, message = violation
+    rejected = dataclasses.replace(
+        order,
+        status=OrderStatus.REJECTED,
+        accepted_at=None,
+        rejected_at=now,
+        reject_reason=reason.value,
+    )
+    return Placement(rejected, rejection_event(rejected, reason, message))
+
+
+# --- cancel ---
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    order: Order
+    event: OrderCanceled | CancelRejected
+
+    @property
+    def changed(self) -> bool:
+        return isinstance(self.event, OrderCanceled)
+
+
+def cancel(order: Order, now: datetime) -> CancelOutcome:
+    """Cancel an open order; a terminal one stays as it is and the cancel is refused.
+
+    A partially filled order keeps what it filled: only the remainder is canceled.
+    """
+    if not order.is_open:
+        return CancelOutcome(
+            order,
+            CancelRejected(
+                order=to_snapshot(order), reason=f"order is already {order.status.value}"
+            ),
+        )
+    canceled = dataclasses.replace(
+        order,
+        status=OrderStatus.CANCELED,
+        canceled_at=now,
+        updated_at=now,
+        version=order.version + 1,
+    )
+    return CancelOutcome(canceled, OrderCanceled(order=to_snapshot(canceled)))
+
+
+# --- replace ---
+
+
+@dataclass(frozen=True)
+class ReplaceOutcome:
+    order: Order
+    """The order named by the command: replaced, or unchanged when the replace is refused."""
+    replacement: Order | None
+    event: OrderReplaced | ReplaceRejected
+
+    @property
+    def changed(self) -> bool:
+        return self.replacement is not None
+
+
+def replace(
+    order: Order,
+    command: ReplaceOrder,
+    rules: RiskRules,
+    market: MarketView,
+    *,
+    client_order_id_in_use: bool,
+    now: datetime,
+) -> ReplaceOutcome:
+    """Replace a working order by a new one, or refuse and leave the order as it is.
+
+    ``command.qty`` is the new total of the order: what it has filled stays with the replaced
+    order, and the replacement is for the rest (new total minus filled quantity). Fields the
+    command leaves unset keep their values. The replacement passes the same risk checks as a new
+    order and joins the back of the queue (time priority restarts).
+    """
+    refusal = _replace_refusal(order, command)
+    if refusal is not None:
+        return _refused(order, command, refusal)
+    new_total = command.qty or order.qty
+    with localcontext(EXACT):
+        replacement_qty = new_total - order.filled_qty
+    if replacement_qty <= 0:
+        return _refused(
+            order,
+            command,
+            f"qty {new_total:f} does not exceed the {order.filled_qty:f} already filled",
+        )
+    stop_price = command.stop_price or order.stop_price
+    replacement = Order(
+        id=command.new_order_id,
+        account_id=order.account_id,
+        client_order_id=command.client_order_id or order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        qty=replacement_qty,
+        limit_price=command.limit_price or order.limit_price,
+        stop_price=stop_price,
+        time_in_force=command.time_in_force or order.time_in_force,
+        status=OrderStatus.NEW,
+        submitted_at=command.requested_at,
+        created_at=now,
+        updated_at=now,
+        accepted_at=now,
+        # A stop that has triggered stays triggered unless the stop price itself changes.
+        stop_triggered_at=order.stop_triggered_at if stop_price == order.stop_price else None,
+        replaces=order.id,
+    )
+    violation = first_violation(
+        replacement, rules, market, client_order_id_in_use=client_order_id_in_use
+    )
+    if violation is not None:
+        reason, message = violation
+        return _refused(order, command, f"{reason.value}: {message}")
+    replaced = dataclasses.replace(
+        order,
+        status=OrderStatus.REPLACED,
+        replaced_at=now,
+        replaced_by=replacement.id,
+        updated_at=now,
+        version=order.version + 1,
+    )
+    return ReplaceOutcome(
+        replaced,
+        replacement,
+        OrderReplaced(order=to_snapshot(replaced), replacement=to_snapshot(replacement)),
+    )
+
+
+def _replace_refusal(order: Order, command: ReplaceOrder) -> str | None:
+    if order.status is OrderStatus.PENDING_NEW:
+        return "order is pending_new; replace it once it is accepted"
+    if not order.is_open:
+        return f"order is already {order.status.value}"
+    if command.limit_price is not None and not order.type.needs_limit_price:
+        return f"{order.type.value} orders have no limit_price"
+    if command.stop_price is not None and not order.type.needs_stop_price:
+        return f"{order.type.value} orders have no stop_price"
+    return None
+
+
+def _refused(order: Order, command: ReplaceOrder, reason: str) -> ReplaceOutcome:
+    return ReplaceOutcome(
+        order,
+        None,
+        ReplaceRejected(order=to_snapshot(order), new_order_id=command.new_order_id, reason=reason),
+    )
+
+
+# --- day orders at the session end ---
+
+
+def latest_session_end(now: datetime, session_end: time) -> datetime:
+    """The most recent session end at or before ``now``; ``session_end`` is a UTC time of day."""
+    now = now.astimezone(UTC)
+    today = datetime.combine(now.date(), session_end.replace(tzinfo=None), tzinfo=UTC)
+    return today if today <= now else today - timedelta(days=1)
+
+
+def expires_at_session_end(order: Order, session_end_at: datetime) -> bool:
+    """A working day order submitted before the session that ended at ``session_end_at``."""
+    return (
+        order.time_in_force is TimeInForce.DAY
+        and order.is_working
+        and order.submitted_at < session_end_at
+    )
+
+
+@dataclass(frozen=True)
+class Expiry:
+    order: Order
+    event: OrderExpired
+
+
+def expire(order: Order, now: datetime) -> Expiry:
+    """The order expired: what it filled stays, the remainder will not trade."""
+    expired = dataclasses.replace(
+        order,
+        status=OrderStatus.EXPIRED,
+        expired_at=now,
+        updated_at=now,
+        version=order.version + 1,
+    )
+    return Expiry(expired, OrderExpired(order=to_snapshot(expired)))

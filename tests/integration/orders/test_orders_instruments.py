@@ -1,0 +1,146 @@
+"""The service's copy of the listed instruments decides what it accepts orders for."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from integration.orders.flows import (
+    Sessions,
+    delivery_of,
+    listing_event,
+    new_account,
+    new_symbol,
+    place_command,
+    stored_order,
+)
+from support.polling import eventually
+from tradewind.common.broker import Broker
+from tradewind.common.contracts.types import OrderStatus, utc_now
+from tradewind.orders.handlers import OrderCommandHandler
+from tradewind.orders.market import InstrumentHandler
+from tradewind.orders.store import MarketStore, instruments
+
+
+async def place(handler: OrderCommandHandler, account_id: str, symbol: str) -> UUID:
+    command = place_command(account_id, symbol)
+    await handler.handle(command, delivery_of(command))
+    return UUID(command.data["order_id"])
+
+
+async def listed_name(sessions: Sessions, symbol: str) -> str | None:
+    async with sessions() as session:
+        return await session.scalar(
+            select(instruments.c.name).where(instruments.c.symbol == symbol)
+        )
+
+
+async def test_a_listing_makes_a_symbol_tradable(
+    orders_handler: OrderCommandHandler,
+    instrument_handler: InstrumentHandler,
+    orders_sessions: Sessions,
+) -> None:
+    account, symbol = new_account(), new_symbol()
+    before = await place(orders_handler, account, symbol)
+    listing = listing_event(symbol)
+
+    await instrument_handler.handle(listing, delivery_of(listing))
+    after = await place(orders_handler, account, symbol)
+
+    rejected = await stored_order(orders_sessions, account, before)
+    assert rejected.status is OrderStatus.REJECTED
+    assert rejected.reject_reason == "unknown_symbol"
+    assert (await stored_order(orders_sessions, account, after)).status is OrderStatus.NEW
+
+
+async def test_symbols_are_matched_exactly(
+    orders_handler: OrderCommandHandler,
+    instrument_handler: InstrumentHandler,
+    orders_sessions: Sessions,
+) -> None:
+    account, symbol = new_account(), new_symbol()
+    listing = listing_event(symbol)
+    await instrument_handler.handle(listing, delivery_of(listing))
+
+    order_id = await place(orders_handler, account, symbol.lower())
+
+    assert (await stored_order(orders_sessions, account, order_id)).reject_reason == (
+        "unknown_symbol"
+    )
+
+
+async def test_listings_are_idempotent_and_an_older_one_never_wins(
+    instrument_handler: InstrumentHandler, orders_sessions: Sessions
+) -> None:
+    symbol = new_symbol()
+    now = utc_now()
+    current = listing_event(symbol, time=now, name="Current Name")
+    stale = listing_event(symbol, time=now - timedelta(minutes=5), name="Old Name")
+
+    await instrument_handler.handle(current, delivery_of(current))
+    await instrument_handler.handle(current, delivery_of(current, attempt=2))
+    await instrument_handler.handle(stale, delivery_of(stale))
+
+    assert await listed_name(orders_sessions, symbol) == "Current Name"
+    renamed = listing_event(symbol, time=now + timedelta(minutes=5), name="New Name")
+    await instrument_handler.handle(renamed, delivery_of(renamed))
+    assert await listed_name(orders_sessions, symbol) == "New Name"
+    async with orders_sessions() as session:
+        rows = (
+            await session.execute(select(instruments).where(instruments.c.symbol == symbol))
+        ).all()
+    assert len(rows) == 1
+
+
+async def test_a_listing_on_the_broker_makes_the_running_service_accept_the_symbol(
+    orders_app: FastAPI, orders_client: httpx.AsyncClient, orders_sessions: Sessions
+) -> None:
+    broker: Broker = orders_app.state.broker
+    account, symbol = new_account(), new_symbol()
+
+    await broker.publish_event(listing_event(symbol))
+
+    async def listed() -> bool:
+        async with orders_sessions() as session:
+            return await MarketStore(session).is_listed(symbol)
+
+    await eventually(listed, message="the listing was not consumed")
+    command = place_command(account, symbol)
+    await broker.publish_command(command)
+
+    async def status() -> str | None:
+        response = await orders_client.get(
+            f"/internal/v1/accounts/{account}/orders/{command.data['order_id']}"
+        )
+        return str(response.json()["status"]) if response.status_code == 200 else None
+
+    assert await eventually(status, message="the order was not placed") == "new"
+
+
+async def test_the_api_shows_the_services_copy_of_the_instruments(
+    orders_client: httpx.AsyncClient, instrument_handler: InstrumentHandler
+) -> None:
+    symbol = new_symbol()
+    listing = listing_event(symbol, name="Listed Here")
+    await instrument_handler.handle(listing, delivery_of(listing))
+
+    one = await orders_client.get(f"/internal/v1/instruments/{symbol}")
+    every = await orders_client.get("/internal/v1/instruments")
+    missing = await orders_client.get(f"/internal/v1/instruments/{new_symbol()}")
+
+    assert one.status_code == 200
+    assert one.json() == {
+        "symbol": symbol,
+        "name": "Listed Here",
+        "tick_size": "0.01",
+        "lot_size": "1",
+        "currency": "USD",
+    }
+    assert one.json() in every.json()["data"]
+    assert {"AAPL", symbol} <= {instrument["symbol"] for instrument in every.json()["data"]}
+    assert missing.status_code == 404
+    assert missing.json()["title"] == "Instrument not found"

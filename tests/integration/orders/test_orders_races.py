@@ -1,0 +1,173 @@
+"""Commands and quotes racing on one order, run concurrently on separate database sessions.
+
+Each race runs many times. Two rounds in three are gated: a third transaction holds the order's
+row while both contenders start, one after the other, and block on it; releasing it lets them go
+at once, so they truly contend (and each side goes first in turn). Every third round runs free,
+with a varying head start. Whoever wins, the outcome is exactly one of the allowed ones and the
+order is never filled twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Coroutine
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+from sqlalchemy import select, text
+
+from integration.orders.flows import (
+    Desk,
+    Sessions,
+    cancel_command,
+    delivery_of,
+    event_types,
+    executions_of,
+    new_account,
+    order_exists,
+    replace_command,
+)
+from support.polling import eventually
+from tradewind.common.contracts.types import OrderStatus
+from tradewind.common.envelope import CloudEvent
+from tradewind.orders.store import orders
+
+ROUNDS = 30
+
+Contender = Coroutine[Any, Any, None]
+
+
+async def backends_waiting_on_locks(sessions: Sessions, count: int) -> bool:
+    async with sessions() as session:
+        waiting = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting == count)
+
+
+async def race(
+    sessions: Sessions, order_id: UUID, first: Contender, second: Contender, round_number: int
+) -> None:
+    """Run both contenders concurrently; see the module's docstring for how."""
+    if round_number % 2:
+        first, second = second, first
+    if round_number % 3 == 2:
+        await asyncio.gather(first, _after_yields(round_number % 7, second))
+        return
+    async with sessions() as gate, gate.begin():
+        await gate.execute(select(orders.c.id).where(orders.c.id == order_id).with_for_update())
+        started = [asyncio.create_task(first)]
+        await eventually(lambda: backends_waiting_on_locks(sessions, 1), message="first not held")
+        started.append(asyncio.create_task(second))
+        await eventually(lambda: backends_waiting_on_locks(sessions, 2), message="second not held")
+    await asyncio.gather(*started)
+
+
+async def _after_yields(count: int, contender: Contender) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+    await contender
+
+
+async def test_a_cancel_racing_a_fill_has_exactly_one_winner(desk: Desk) -> None:
+    winners: Counter[OrderStatus] = Counter()
+    for round_number in range(ROUNDS):
+        account = new_account()
+        order_id = await desk.place(account, qty=Decimal("10"), limit_price=Decimal("100"))
+        cancel = cancel_command(account, order_id)
+        quote = desk.next_quote(ask="99", ask_size="1000")
+
+        await race(
+            desk.sessions,
+            order_id,
+            desk.commands.handle(cancel, delivery_of(cancel)),
+            desk.quotes.handle(quote, delivery_of(quote)),
+            round_number,
+        )
+
+        order = await desk.order(account, order_id)
+        fills = await executions_of(desk.sessions, order_id)
+        events = await event_types(desk.sessions, order_id)
+        if order.status is OrderStatus.CANCELED:
+            assert fills == []
+            assert order.filled_qty == 0
+            assert events == ["order.accepted", "order.canceled"]
+        else:
+            assert order.status is OrderStatus.FILLED
+            assert [fill.qty for fill in fills] == [Decimal("10")]
+            assert order.filled_qty == Decimal("10")
+            assert events == ["order.accepted", "order.filled", "order.cancel_rejected"]
+        winners[order.status] += 1
+    assert set(winners) == {OrderStatus.CANCELED, OrderStatus.FILLED}, winners
+
+
+@pytest.mark.parametrize("ask_size", ["1000", "4"], ids=["full-fill", "partial-fill"])
+async def test_a_replace_racing_a_fill_never_has_both_win(desk: Desk, ask_size: str) -> None:
+    winners: Counter[str] = Counter()
+    for round_number in range(ROUNDS):
+        account = new_account()
+        order_id = await desk.place(account, qty=Decimal("10"), limit_price=Decimal("100"))
+        # The replacement's limit is out of reach of the racing quote: only the original can fill.
+        replace = replace_command(account, order_id, limit_price=Decimal("98"))
+        new_id = UUID(replace.data["new_order_id"])
+        quote = desk.next_quote(ask="99", ask_size=ask_size)
+
+        await race(
+            desk.sessions,
+            order_id,
+            desk.commands.handle(replace, delivery_of(replace)),
+            desk.quotes.handle(quote, delivery_of(quote)),
+            round_number,
+        )
+
+        old = await desk.order(account, order_id)
+        fills = await executions_of(desk.sessions, order_id)
+        assert sum(fill.qty for fill in fills) == old.filled_qty
+        assert len(fills) <= 1, "one quote fills an order at most once"
+        events = await event_types(desk.sessions, order_id)
+        if old.status is OrderStatus.FILLED:
+            assert not await order_exists(desk.sessions, new_id)
+            assert events == ["order.accepted", "order.filled", "order.replace_rejected"]
+            winners["fill"] += 1
+            continue
+        assert old.status is OrderStatus.REPLACED
+        assert old.replaced_by == new_id
+        new = await desk.order(account, new_id)
+        assert new.status is OrderStatus.NEW
+        assert new.filled_qty == 0
+        assert new.qty + old.filled_qty == Decimal("10"), "the total stays 10"
+        if fills:
+            assert events == ["order.accepted", "order.partially_filled", "order.replaced"]
+            winners["partial fill, then replace"] += 1
+        else:
+            assert events == ["order.accepted", "order.replaced"]
+            winners["replace"] += 1
+    expected = (
+        {"fill", "replace"} if ask_size == "1000" else {"partial fill, then replace", "replace"}
+    )
+    assert set(winners) == expected, winners
+
+
+async def test_a_replace_racing_its_own_republished_copy_replaces_once(desk: Desk) -> None:
+    account = new_account()
+    order_id = await desk.place(account)
+    replace = replace_command(account, order_id, qty=Decimal("4"))
+    copy = CloudEvent.model_validate({**replace.model_dump(), "id": "republished-replace"})
+
+    await race(
+        desk.sessions,
+        order_id,
+        desk.commands.handle(replace, delivery_of(replace)),
+        desk.commands.handle(copy, delivery_of(copy)),
+        round_number=0,
+    )
+
+    assert await event_types(desk.sessions, order_id) == ["order.accepted", "order.replaced"]
+    new = await desk.order(account, UUID(replace.data["new_order_id"]))
+    assert new.qty == Decimal("4")
