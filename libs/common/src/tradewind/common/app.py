@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -119,6 +119,15 @@ def create_service_app(
     return app
 
 
-async def request_readiness(request: Request) -> Readiness:
-    readiness: Readiness = request.app.state.readiness
-    return readiness
+def from_state(attribute: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency returning ``app.state.<attribute>``, set up by the service's lifespan.
+
+    Async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per
+    request for what is an attribute read. Use it typed: ``Annotated[Broker, Depends(...)]``.
+    """
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, attribute)
+
+    dependency.__name__ = f"state_{attribute}"
+    return dependency

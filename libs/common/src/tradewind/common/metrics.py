@@ -12,7 +12,7 @@ HTTP_REQUEST_SECONDS = Histogram(
 )
 MESSAGES_PUBLISHED = Counter(
     "tradewind_messages_published_total",
-    "Messages published, by outcome (confirmed, rejected, unavailable).",
+    "Messages published, by outcome (confirmed, rejected, unavailable, unconfirmed).",
     ["exchange", "outcome"],
 )
 MESSAGES_CONSUMED = Counter(

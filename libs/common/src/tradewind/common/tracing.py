@@ -13,6 +13,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,7 +30,14 @@ class TracingSettings(BaseSettings):
         default=None,
         description="OTLP/HTTP endpoint, e.g. http://localhost:4318; unset = no export",
     )
-    otel_sdk_disabled: bool = False
+    otel_sdk_disabled: bool = Field(
+        default=False, description="Turn the OpenTelemetry SDK off entirely (no trace context)."
+    )
+    otel_traces_sampler: str | None = Field(
+        default=None,
+        description="Standard sampler name (e.g. parentbased_traceidratio); default: record every "
+        "span when exporting, none otherwise.",
+    )
 
 
 _configured = False
@@ -48,8 +56,14 @@ def configure_tracing(service: str, settings: TracingSettings | None = None) -> 
     settings = settings or TracingSettings()
     if settings.otel_sdk_disabled:
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    if settings.otel_exporter_otlp_endpoint:
+    # With nowhere to send spans, recording them is pure cost (a span per SQL statement adds up).
+    # A dropping sampler still gives every span a context: trace ids keep flowing through HTTP,
+    # AMQP, the outbox and the logs. OTEL_TRACES_SAMPLER, when set, decides instead.
+    exporting = bool(settings.otel_exporter_otlp_endpoint)
+    sampler = None if exporting or settings.otel_traces_sampler else ALWAYS_OFF
+    provider = TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
+    if exporting:
+        assert settings.otel_exporter_otlp_endpoint is not None
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"

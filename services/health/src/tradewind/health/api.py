@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
+from tradewind.common.app import from_state
 from tradewind.common.contracts.types import utc_now
 from tradewind.health.domain import StatusBoard
 from tradewind.health.page import CONTENT_SECURITY_POLICY, render_status_page
@@ -16,18 +17,8 @@ from tradewind.health.settings import HealthSettings
 router = APIRouter(tags=["status"])
 
 
-def _board(request: Request) -> StatusBoard:
-    board: StatusBoard = request.app.state.status_board
-    return board
-
-
-def _settings(request: Request) -> HealthSettings:
-    settings: HealthSettings = request.app.state.settings
-    return settings
-
-
-BoardDep = Annotated[StatusBoard, Depends(_board)]
-SettingsDep = Annotated[HealthSettings, Depends(_settings)]
+BoardDep = Annotated[StatusBoard, Depends(from_state("status_board"))]
+SettingsDep = Annotated[HealthSettings, Depends(from_state("settings"))]
 
 
 def _report(board: StatusBoard, settings: HealthSettings) -> StatusReport:

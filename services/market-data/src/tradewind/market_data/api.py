@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tradewind.common.app import from_state
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import UtcDateTime
 from tradewind.common.problems import MEDIA_TYPE, Problem
@@ -32,30 +33,15 @@ MAX_BARS_PER_PAGE = 10_000
 # --- dependencies ---
 
 
-def _instruments(request: Request) -> Mapping[str, Instrument]:
-    instruments: Mapping[str, Instrument] = request.app.state.instruments
-    return instruments
-
-
-def _pipeline(request: Request) -> QuotePipeline:
-    pipeline: QuotePipeline = request.app.state.pipeline
-    return pipeline
-
-
-def _latest(request: Request) -> LatestQuotes:
-    latest: LatestQuotes = request.app.state.latest
-    return latest
-
-
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         yield session
 
 
-InstrumentsDep = Annotated[Mapping[str, Instrument], Depends(_instruments)]
-PipelineDep = Annotated[QuotePipeline, Depends(_pipeline)]
-LatestDep = Annotated[LatestQuotes, Depends(_latest)]
+InstrumentsDep = Annotated[Mapping[str, Instrument], Depends(from_state("instruments"))]
+PipelineDep = Annotated[QuotePipeline, Depends(from_state("pipeline"))]
+LatestDep = Annotated[LatestQuotes, Depends(from_state("latest"))]
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 SymbolPath = Annotated[str, Path(max_length=16, description="Instrument symbol, e.g. AAPL.")]
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Annotated, Any, ParamSpec, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
+from tradewind.common.app import from_state
 from tradewind.common.contracts.webhooks import (
     AttemptOut,
     AttemptPage,
@@ -66,18 +67,8 @@ def attempt_out(attempt: Attempt) -> AttemptOut:
 # --- dependencies ---
 
 
-def _service(request: Request) -> EndpointService:
-    service: EndpointService = request.app.state.endpoint_service
-    return service
-
-
-def _store(request: Request) -> WebhookStore:
-    store: WebhookStore = request.app.state.store
-    return store
-
-
-ServiceDep = Annotated[EndpointService, Depends(_service)]
-StoreDep = Annotated[WebhookStore, Depends(_store)]
+ServiceDep = Annotated[EndpointService, Depends(from_state("endpoint_service"))]
+StoreDep = Annotated[WebhookStore, Depends(from_state("store"))]
 AccountId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
 EndpointId = Annotated[str, Path(min_length=1, max_length=40)]
 MessageId = Annotated[str, Path(min_length=1, max_length=40)]

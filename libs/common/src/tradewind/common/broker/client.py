@@ -240,10 +240,20 @@ class Broker:
         target = self._exchanges.get(exchange)
         if target is None or not self.is_connected:
             raise BrokerUnavailable("not connected to the broker")
+        # Never cancel a publish inside aiormq: it counts the delivery tag before the frame is
+        # queued, so a cancellation there leaves the channel's tags out of step with the broker's
+        # and no later confirm matches. The publish is shielded; the caller's wait is bounded.
+        publishing = asyncio.ensure_future(target.publish(message, routing_key, mandatory=True))
         try:
-            await target.publish(
-                message, routing_key, mandatory=True, timeout=self.publish_timeout_s
-            )
+            async with asyncio.timeout(self.publish_timeout_s):
+                await asyncio.shield(publishing)
+        except TimeoutError as exc:
+            publishing.add_done_callback(_late_publish_outcome)
+            MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="unconfirmed").inc()
+            raise BrokerUnavailable(
+                f"no confirm for {message_type} within {self.publish_timeout_s}s; the broker "
+                "may still route it"
+            ) from exc
         except aiormq.exceptions.DeliveryError as exc:
             MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="rejected").inc()
             raise PublishRejected(
@@ -397,6 +407,17 @@ class Broker:
         if self._publish_channel is None:
             raise BrokerUnavailable("connect() has not been called")
         return self._publish_channel
+
+
+def _late_publish_outcome(publishing: asyncio.Future[Any]) -> None:
+    """Retrieve the result of a publish whose caller stopped waiting, and say what became of it."""
+    if publishing.cancelled():
+        return
+    error = publishing.exception()
+    log.warning(
+        "publish confirmed after its caller gave up" if error is None else "late publish failed",
+        extra={"error": repr(error)} if error else {},
+    )
 
 
 def _int_header(value: Any, *, default: int) -> int:
