@@ -192,3 +192,22 @@ async def test_publish_while_broker_unreachable_raises_unavailable(
             await client.publish_event(ping(uuid.uuid4().int % 1000))
     finally:
         await client.close()
+
+
+async def test_publishes_that_time_out_leave_the_channel_able_to_confirm(
+    infra: Infra, topology: Topology
+) -> None:
+    # A timeout that cancelled aiormq mid-publish used to desynchronise the channel's delivery
+    # tags: every later publish then waited for a confirm that never matched.
+    client = Broker(infra.amqp_url, topology, service="test", publish_timeout_s=0.0005)
+    await client.connect()
+    try:
+        outcomes = await asyncio.gather(
+            *(client.publish_event(ping(n)) for n in range(300)), return_exceptions=True
+        )
+        assert any(isinstance(outcome, BrokerUnavailable) for outcome in outcomes)
+        client.publish_timeout_s = 5
+        for n in range(20):
+            await client.publish_event(ping(n))  # raises unless confirmed
+    finally:
+        await client.close()
