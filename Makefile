@@ -47,6 +47,7 @@ e2e: env ## End-to-end tests (services as processes)
 bench: env ## Benchmarks; figures go to stdout and bench/results/
 	$(UV) run --frozen python bench/orders_bench.py
 	$(UV) run --frozen python bench/market_data_bench.py
+	$(UV) run --frozen python bench/stream_bench.py
 	$(UV) run --frozen python bench/webhooks_bench.py
 
 up: ## Everything in Docker (needs a Docker engine)
