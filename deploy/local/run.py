@@ -178,6 +178,9 @@ def main() -> int:
     processes: list[tuple[Service, subprocess.Popen[bytes]]] = []
 
     def stop_all(*_: object) -> None:
+        # Ctrl-C reaches us more than once (uv forwards it too): stopping must not be interrupted.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for _service, process in reversed(processes):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -188,7 +191,10 @@ def main() -> int:
                 log.warning("%s did not stop in time; killing it", service.name)
                 process.kill()
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Both signals stop everything in order. SIGINT explicitly too: a shell starting us in the
+    # background hands it down ignored, and Python then never raises KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         for service in services:
             # Own process group: Ctrl-C reaches us once, and we stop children in order.

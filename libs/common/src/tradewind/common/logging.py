@@ -59,9 +59,12 @@ def configure_logging(service: str, *, level: str = "INFO", json_lines: bool = T
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # No access log: requests are counted in metrics and traced; a line per health probe is noise.
+    logging.getLogger("uvicorn.access").handlers[:] = []
+    logging.getLogger("uvicorn.access").propagate = False
     # aiormq logs every reconnect attempt at ERROR with a traceback; our broker logs them once.
     logging.getLogger("aiormq").setLevel(logging.CRITICAL)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
