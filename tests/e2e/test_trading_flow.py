@@ -117,6 +117,8 @@ async def test_resting_limit_order_fills_when_quotes_cross_and_everyone_sees_the
         position = (await client.get("/api/v1/positions/TSLA", headers=auth(trader))).json()
         assert Decimal(position["qty"]) == 10
         assert Decimal(position["avg_entry_price"]) == Decimal("249.50")
+        listed = (await client.get("/api/v1/positions", headers=auth(trader))).json()
+        assert [(p["symbol"], Decimal(p["qty"])) for p in listed["data"]] == [("TSLA", Decimal(10))]
 
         events = await eventually(
             lambda: asyncio.sleep(0, events_spy.events("order.filled", subject=order_id))
@@ -203,3 +205,49 @@ async def test_latest_quotes_bars_and_the_quote_stream_agree(
     unknown = await client.get("/api/v1/market/quotes/NOPE/latest", headers=auth(trader))
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == "application/problem+json"
+
+
+async def test_replace_through_the_gateway_links_the_old_and_the_new_order(
+    client: httpx.AsyncClient, trader: str
+) -> None:
+    placed = await client.post(
+        "/api/v1/orders",
+        json={
+            "symbol": "SPY",
+            "side": "buy",
+            "type": "limit",
+            "qty": "5",
+            "limit_price": "100.00",
+            "time_in_force": "gtc",
+        },
+        headers=auth(trader),
+    )
+    old_id = placed.json()["id"]
+    await order_in(client, trader, old_id, "new")
+
+    replaced = await client.patch(
+        f"/api/v1/orders/{old_id}", json={"qty": "7", "limit_price": "101.00"}, headers=auth(trader)
+    )
+    assert replaced.status_code == 202, replaced.text
+    pending = replaced.json()
+    new_id = pending["id"]
+    assert new_id != old_id
+    assert pending["replaces"] == old_id
+    assert pending["status"] == "pending_new"
+    assert replaced.headers["location"] == f"/api/v1/orders/{new_id}"
+
+    old = await order_in(client, trader, old_id, "replaced")
+    assert old["replaced_by"] == new_id
+    new = await order_in(client, trader, new_id, "new")
+    assert new["replaces"] == old_id
+    assert Decimal(new["qty"]) == 7
+    assert Decimal(new["limit_price"]) == Decimal("101.00")
+
+    again = await client.patch(f"/api/v1/orders/{old_id}", json={"qty": "1"}, headers=auth(trader))
+    assert again.status_code == 422
+    assert again.json()["order_status"] == "replaced"
+    wrong = await client.patch(
+        f"/api/v1/orders/{new_id}", json={"stop_price": "99"}, headers=auth(trader)
+    )
+    assert wrong.status_code == 422
+    assert {e["field"] for e in wrong.json()["errors"]} == {"stop_price"}
