@@ -46,13 +46,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             )
         )
         topology = Topology(shared.namespace, shared.retry_delays_ms)
-        broker = Broker(
-            shared.amqp_url,
-            topology,
-            service="gateway",
-            prefetch=shared.prefetch,
-            publish_timeout_s=shared.publish_timeout_s,
-        )
+        broker = Broker.from_settings(shared, service="gateway")
         await broker.connect()
         hub = StreamHub()
         # One exclusive queue per gateway process: every process sees every event it fans out.

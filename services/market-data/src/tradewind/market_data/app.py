@@ -3,15 +3,13 @@ HTTP API."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -24,6 +22,7 @@ from tradewind.common.contracts.types import utc_now
 from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
 from tradewind.common.health import Readiness
 from tradewind.common.outbox import Outbox, OutboxRelay
+from tradewind.common.tasks import start_background
 from tradewind.common.tracing import instrument_engine
 from tradewind.market_data import api
 from tradewind.market_data.announcer import InstrumentAnnouncer
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 SERVICE = "market-data"
 # services/market-data: where alembic.ini and migrations/ live (for upgrade_database).
 SERVICE_DIR = Path(__file__).resolve().parents[3]
-CANCEL_RETRY_S = 0.5
 
 
 def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
@@ -72,14 +70,7 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
                 retry_interval_s=settings.redis_retry_interval_s,
             )
 
-            broker = Broker(
-                shared.amqp_url,
-                topology,
-                service=SERVICE,
-                prefetch=shared.prefetch,
-                max_attempts=shared.max_delivery_attempts,
-                publish_timeout_s=shared.publish_timeout_s,
-            )
+            broker = Broker.from_settings(shared, service=SERVICE)
             resources.push_async_callback(broker.close)
             await broker.connect()
 
@@ -89,7 +80,7 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
                 broker=broker,
                 listen_dsn=asyncpg_dsn(settings.database_url),
             )
-            _start(resources, relay.run(), "market-data-outbox-relay")
+            start_background(resources, relay.run(), "market-data-outbox-relay")
 
             bar_writer = BarWriter(
                 sessions,
@@ -102,7 +93,7 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
             # Registered before the loop so it runs after the loop is cancelled: the last quotes
             # reach the bars on a clean shutdown.
             resources.push_async_callback(_final_flush, bar_writer)
-            _start(resources, bar_writer.run(), "market-data-bar-writer")
+            start_background(resources, bar_writer.run(), "market-data-bar-writer")
 
             pipeline = QuotePipeline(
                 instruments=instruments,
@@ -120,7 +111,7 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
                 instruments=settings.instruments,
                 interval_s=settings.instrument_announce_interval_s,
             )
-            _start(resources, announcer.run(), "market-data-instrument-announcer")
+            start_background(resources, announcer.run(), "market-data-instrument-announcer")
 
             if settings.simulator_enabled:
                 seed = settings.simulator_seed
@@ -137,7 +128,7 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
                     rate_hz=settings.simulator_rate_hz,
                     clock=utc_now,
                 )
-                _start(resources, feed.run(), "market-data-simulator")
+                start_background(resources, feed.run(), "market-data-simulator")
 
             readiness.add("postgres", lambda: check_database(engine))
             readiness.add("broker", broker.check)
@@ -178,21 +169,6 @@ def _version() -> str:
         return "0.0.0+source"
 
 
-def _start(resources: AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
-    task = asyncio.create_task(work, name=name)
-    task.add_done_callback(_report_exit)
-    resources.push_async_callback(_cancel, task)
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    # Python 3.11's asyncio.wait_for loses a cancellation that races with the awaited result
-    # (aiormq publishes through it, the loops wait with it), and a loop that lost it runs on:
-    # cancel again until the task has really stopped.
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=CANCEL_RETRY_S)
-
-
 async def _final_flush(bar_writer: BarWriter) -> None:
     try:
         await bar_writer.flush()
@@ -200,11 +176,4 @@ async def _final_flush(bar_writer: BarWriter) -> None:
         log.error(
             "last bar write failed; buffered quotes are lost from the bars",
             extra={"pending_quotes": bar_writer.pending, "error": repr(exc)},
-        )
-
-
-def _report_exit(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error(
-            "background task stopped", extra={"task": task.get_name()}, exc_info=task.exception()
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,10 +17,11 @@ from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
 from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
 from tradewind.common.health import Readiness
 from tradewind.common.outbox import OutboxRelay
+from tradewind.common.tasks import run_every, start_background
 from tradewind.common.tracing import instrument_engine
 from tradewind.orders import api
 from tradewind.orders.domain import RiskRules
-from tradewind.orders.expiry import DayOrderExpiry, run_every
+from tradewind.orders.expiry import DayOrderExpiry
 from tradewind.orders.handlers import OrderCommandHandler
 from tradewind.orders.market import InstrumentHandler, QuoteHandler
 from tradewind.orders.settings import OrdersSettings
@@ -73,14 +72,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
             instrument_engine(engine)
             sessions = session_factory(engine)
 
-            broker = Broker(
-                shared.amqp_url,
-                topology,
-                service=SERVICE,
-                prefetch=shared.prefetch,
-                max_attempts=shared.max_delivery_attempts,
-                publish_timeout_s=shared.publish_timeout_s,
-            )
+            broker = Broker.from_settings(shared, service=SERVICE)
             resources.push_async_callback(broker.close)
             await broker.connect()
 
@@ -90,9 +82,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
                 broker=broker,
                 listen_dsn=asyncpg_dsn(settings.database_url),
             )
-            relay_task = asyncio.create_task(relay.run(), name="orders-outbox-relay")
-            relay_task.add_done_callback(_report_relay_exit)
-            resources.push_async_callback(_cancel, relay_task)
+            start_background(resources, relay.run(), "orders-outbox-relay")
 
             rules = RiskRules(
                 reference_prices=settings.reference_prices, max_notional=settings.max_notional
@@ -115,8 +105,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
                     lambda: quotes.forget_older_than(settings.quote_inbox_retention_s),
                 ),
             ):
-                task = asyncio.create_task(run_every(interval_s, name, work), name=f"orders-{name}")
-                resources.push_async_callback(_cancel, task)
+                start_background(resources, run_every(interval_s, name, work), f"orders-{name}")
 
             readiness.add("postgres", lambda: check_database(engine))
             readiness.add("broker", broker.check)
@@ -140,14 +129,3 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[api.router, api.positions_router, api.instruments_router],
     )
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-def _report_relay_exit(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("outbox relay stopped; events will not be published", exc_info=task.exception())

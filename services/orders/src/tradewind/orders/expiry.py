@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -70,13 +69,3 @@ class DayOrderExpiry:
                 extra={"count": len(expired), "session_end": session_end_at.isoformat()},
             )
         return len(expired), len(due) == self.batch_size
-
-
-async def run_every(interval_s: float, name: str, work: Callable[[], Awaitable[object]]) -> None:
-    """Run ``work`` every ``interval_s`` seconds until cancelled; a failed run is logged."""
-    while True:
-        try:
-            await work()
-        except Exception:
-            log.exception("background task failed; trying again", extra={"task": name})
-        await asyncio.sleep(interval_s)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from tradewind.common.health import Readiness
 from tradewind.common.migrations import upgrade_database
 from tradewind.common.outbox import Outbox, OutboxRelay
 from tradewind.common.resilience import CONNECT, retry_async
+from tradewind.common.tasks import cancel_and_wait
 from tradewind.common.tracing import instrument_engine
 from tradewind.webhooks import tables
 from tradewind.webhooks.api import ROUTERS
@@ -102,14 +102,7 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
         instrument_engine(engine)
         sessions = session_factory(engine)
         topology = Topology(shared.namespace, shared.retry_delays_ms)
-        broker = Broker(
-            shared.amqp_url,
-            topology,
-            service=SERVICE,
-            prefetch=shared.prefetch,
-            max_attempts=shared.max_delivery_attempts,
-            publish_timeout_s=shared.publish_timeout_s,
-        )
+        broker = Broker.from_settings(shared, service=SERVICE)
         sender = Sender(
             settings.destination_policy,
             timeout_s=settings.request_timeout_s,
@@ -156,8 +149,8 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
             )
             await broker.consume(events_queue(topology), intake)
             background = [
-                asyncio.create_task(relay.run(), name="outbox relay"),
-                asyncio.create_task(dispatcher.run(), name="webhook dispatcher"),
+                asyncio.create_task(relay.run(), name="webhooks-outbox-relay"),
+                asyncio.create_task(dispatcher.run(), name="webhooks-dispatcher"),
             ]
             log.info("webhooks service started", extra={"namespace": shared.namespace})
             yield
@@ -194,10 +187,7 @@ async def _shut_down(
     # Stop taking work first (consuming, claiming), then let attempts in flight finish.
     await broker.close()
     for task in background:
-        task.cancel()
-    for task in background:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
     await dispatcher.drain(grace_s)
     await sender.close()
     await pool.close()

@@ -37,6 +37,7 @@ from tradewind.common.metrics import (
     MESSAGES_PUBLISHED,
 )
 from tradewind.common.resilience.retry import CONNECT, retry_async
+from tradewind.common.settings import SharedSettings
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("tradewind.broker")
@@ -88,6 +89,18 @@ class Broker:
         self._exchanges: dict[str, AbstractExchange] = {}
         self._consumer_channels: list[AbstractChannel] = []
         self._publish_lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, shared: SharedSettings, *, service: str) -> Broker:
+        """The broker client as every service configures it (TRADEWIND_* settings)."""
+        return cls(
+            shared.amqp_url,
+            Topology(shared.namespace, tuple(shared.retry_delays_ms)),
+            service=service,
+            prefetch=shared.prefetch,
+            max_attempts=shared.max_delivery_attempts,
+            publish_timeout_s=shared.publish_timeout_s,
+        )
 
     # --- lifecycle ---
 

@@ -1,0 +1,52 @@
+"""Background work beside a service's HTTP server: started, watched and stopped the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CANCEL_RETRY_S = 0.5
+
+
+def start_background(
+    resources: AsyncExitStack, work: Coroutine[Any, Any, None], name: str
+) -> asyncio.Task[None]:
+    """Run ``work`` as a task that ``resources`` stops on exit; an unexpected end is logged."""
+    task = asyncio.create_task(work, name=name)
+    task.add_done_callback(_report_exit)
+    resources.push_async_callback(cancel_and_wait, task)
+    return task
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has really stopped.
+
+    On Python 3.11 ``asyncio.wait_for`` can lose a cancellation that races with the result it
+    awaits (libraries use it inside), and a loop that lost it just runs on: cancel again until the
+    task is done.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_RETRY_S)
+
+
+async def run_every(interval_s: float, name: str, work: Callable[[], Awaitable[object]]) -> None:
+    """Run ``work`` every ``interval_s`` seconds until cancelled; a failed run is logged."""
+    while True:
+        try:
+            await work()
+        except Exception:
+            log.exception("background task failed; trying again", extra={"task": name})
+        await asyncio.sleep(interval_s)
+
+
+def _report_exit(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error(
+            "background task stopped", extra={"task": task.get_name()}, exc_info=task.exception()
+        )
