@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -108,6 +108,35 @@ def _problems(route: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Corouti
     return wrapper
 
 
+@dataclass(frozen=True)
+class AttemptQuery:
+    """Filters and paging of an endpoint's attempts (query parameters)."""
+
+    message_id: str | None = None
+    succeeded: bool | None = None
+    before: Before = None
+    limit: Limit = 50
+
+
+AttemptQueryDep = Annotated[AttemptQuery, Depends()]
+
+
+async def _endpoint_attempts(
+    store: WebhookStore, account_id: str | None, endpoint_id: str, query: AttemptQuery
+) -> AttemptPage:
+    """``account_id`` None: an operator's view, across accounts."""
+    await store.get_endpoint(endpoint_id, account_id)
+    attempts = await store.list_attempts(
+        account_id=account_id,
+        endpoint_id=endpoint_id,
+        message_id=query.message_id,
+        succeeded=query.succeeded,
+        before=query.before,
+        limit=query.limit,
+    )
+    return _page(attempts, query.limit)
+
+
 def _page(attempts: list[Attempt], limit: int) -> AttemptPage:
     items = [attempt_out(a) for a in attempts]
     return AttemptPage(items=items, next_before=items[-1].id if len(items) == limit else None)
@@ -189,24 +218,9 @@ async def send_test(
 @accounts.get("/endpoints/{endpoint_id}/attempts", response_model=AttemptPage)
 @_problems
 async def list_endpoint_attempts(
-    account_id: AccountId,
-    endpoint_id: EndpointId,
-    store: StoreDep,
-    message_id: str | None = None,
-    succeeded: bool | None = None,
-    before: Before = None,
-    limit: Limit = 50,
+    account_id: AccountId, endpoint_id: EndpointId, store: StoreDep, query: AttemptQueryDep
 ) -> AttemptPage:
-    await store.get_endpoint(endpoint_id, account_id)
-    attempts = await store.list_attempts(
-        account_id=account_id,
-        endpoint_id=endpoint_id,
-        message_id=message_id,
-        succeeded=succeeded,
-        before=before,
-        limit=limit,
-    )
-    return _page(attempts, limit)
+    return await _endpoint_attempts(store, account_id, endpoint_id, query)
 
 
 @accounts.get("/messages/{message_id}/attempts", response_model=AttemptPage)
@@ -262,23 +276,9 @@ async def operator_get_endpoint(endpoint_id: EndpointId, store: StoreDep) -> End
 @operator.get("/endpoints/{endpoint_id}/attempts", response_model=AttemptPage)
 @_problems
 async def operator_list_attempts(
-    endpoint_id: EndpointId,
-    store: StoreDep,
-    message_id: str | None = None,
-    succeeded: bool | None = None,
-    before: Before = None,
-    limit: Limit = 50,
+    endpoint_id: EndpointId, store: StoreDep, query: AttemptQueryDep
 ) -> AttemptPage:
-    await store.get_endpoint(endpoint_id, None)
-    attempts = await store.list_attempts(
-        account_id=None,
-        endpoint_id=endpoint_id,
-        message_id=message_id,
-        succeeded=succeeded,
-        before=before,
-        limit=limit,
-    )
-    return _page(attempts, limit)
+    return await _endpoint_attempts(store, None, endpoint_id, query)
 
 
 @operator.post(
