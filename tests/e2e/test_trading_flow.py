@@ -69,6 +69,27 @@ async def order_in(
     return await eventually(probe, timeout=timeout, message=f"order never {status}")
 
 
+async def working_limit_order(
+    client: httpx.AsyncClient, key: str, symbol: str, side: str, qty: str, limit_price: str
+) -> str:
+    """Place a gtc limit order through the gateway and wait until it works (status new)."""
+    response = await client.post(
+        "/api/v1/orders",
+        json={
+            "symbol": symbol,
+            "side": side,
+            "type": "limit",
+            "qty": qty,
+            "limit_price": limit_price,
+            "time_in_force": "gtc",
+        },
+        headers=auth(key),
+    )
+    order_id: str = response.json()["id"]
+    await order_in(client, key, order_id, "new")
+    return order_id
+
+
 async def stream(system: System, key: str, **subscription: Any) -> ClientConnection:
     ws = await connect(f"ws://127.0.0.1:{system.gateway.port}/api/v1/stream")
     await ws.send(json.dumps({"action": "auth", "key": key}))
@@ -91,20 +112,7 @@ async def test_resting_limit_order_fills_when_quotes_cross_and_everyone_sees_the
 ) -> None:
     ws = await stream(system, trader, trade_updates=True)
     async with ws:
-        response = await client.post(
-            "/api/v1/orders",
-            json={
-                "symbol": "TSLA",
-                "side": "buy",
-                "type": "limit",
-                "qty": "10",
-                "limit_price": "250.00",
-                "time_in_force": "gtc",
-            },
-            headers=auth(trader),
-        )
-        order_id = response.json()["id"]
-        await order_in(client, trader, order_id, "new")
+        order_id = await working_limit_order(client, trader, "TSLA", "buy", "10", "250.00")
         assert (await next_frame(ws, "trade_update"))["event"] == "new"
 
         await ingest(system, quote("TSLA", "250.50", "251.00"))  # above the limit: rests
@@ -141,20 +149,7 @@ async def test_partial_fill_then_fill_with_a_volume_weighted_average(
 ) -> None:
     ws = await stream(system, trader, trade_updates=True)
     async with ws:
-        response = await client.post(
-            "/api/v1/orders",
-            json={
-                "symbol": "AMZN",
-                "side": "sell",
-                "type": "limit",
-                "qty": "10",
-                "limit_price": "180.00",
-                "time_in_force": "gtc",
-            },
-            headers=auth(trader),
-        )
-        order_id = response.json()["id"]
-        await order_in(client, trader, order_id, "new")
+        order_id = await working_limit_order(client, trader, "AMZN", "sell", "10", "180.00")
         await ingest(system, quote("AMZN", "181.00", "181.10", bid_size="4"))
         partial = await order_in(client, trader, order_id, "partially_filled")
         assert Decimal(partial["filled_qty"]) == 4
@@ -210,20 +205,7 @@ async def test_latest_quotes_bars_and_the_quote_stream_agree(
 async def test_replace_through_the_gateway_links_the_old_and_the_new_order(
     client: httpx.AsyncClient, trader: str
 ) -> None:
-    placed = await client.post(
-        "/api/v1/orders",
-        json={
-            "symbol": "SPY",
-            "side": "buy",
-            "type": "limit",
-            "qty": "5",
-            "limit_price": "100.00",
-            "time_in_force": "gtc",
-        },
-        headers=auth(trader),
-    )
-    old_id = placed.json()["id"]
-    await order_in(client, trader, old_id, "new")
+    old_id = await working_limit_order(client, trader, "SPY", "buy", "5", "100.00")
 
     replaced = await client.patch(
         f"/api/v1/orders/{old_id}", json={"qty": "7", "limit_price": "101.00"}, headers=auth(trader)

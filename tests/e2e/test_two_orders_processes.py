@@ -15,8 +15,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from e2e.harness import Spy, System, auth
-from e2e.test_trading_flow import ingest, order_in, quote
+from e2e.harness import Spy, System
+from e2e.test_trading_flow import ingest, quote, working_limit_order
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
 from tradewind.gateway.auth import ApiKeyStore
@@ -70,23 +70,8 @@ async def test_fills_stay_exact_with_two_orders_processes_consuming_quotes(
     key = (await ApiKeyStore(redis, system.namespace).create(account)).secret
     await redis.aclose()
 
-    order_ids = []
     for _ in range(ORDERS):
-        response = await client.post(
-            "/api/v1/orders",
-            json={
-                "symbol": SYMBOL,
-                "side": "buy",
-                "type": "limit",
-                "qty": str(QTY),
-                "limit_price": "171.00",
-                "time_in_force": "gtc",
-            },
-            headers=auth(key),
-        )
-        order_ids.append(response.json()["id"])
-    for order_id in order_ids:
-        await order_in(client, key, order_id, "new")
+        await working_limit_order(client, key, SYMBOL, "buy", str(QTY), "171.00")
 
     # 40 crossing quotes of 2 shares each, in concurrent batches: both processes take some.
     batches = [
