@@ -1,0 +1,42 @@
+"""Every service publishes a complete OpenAPI document; public routes document their bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from tradewind.gateway.app import create_app as gateway_app
+from tradewind.health.app import create_app as health_app
+from tradewind.market_data.app import create_app as market_data_app
+from tradewind.orders.app import create_app as orders_app
+from tradewind.webhooks.app import create_app as webhooks_app
+
+
+@pytest.mark.parametrize(
+    "factory", [gateway_app, orders_app, market_data_app, webhooks_app, health_app]
+)
+def test_openapi_document_builds(factory: Callable[[], FastAPI]) -> None:
+    document = factory().openapi()
+    assert document["paths"]
+    assert "/health/ready" in document["paths"]
+
+
+def test_every_public_gateway_route_documents_its_success_body_and_problems() -> None:
+    document: dict[str, Any] = gateway_app().openapi()
+    for path, operations in document["paths"].items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            success = [code for code in responses if code.startswith("2")]
+            assert success, f"{method} {path} documents no success response"
+            for code in success:
+                if code != "204":
+                    assert "application/json" in responses[code].get("content", {}), (
+                        f"{method} {path} {code} has no body schema"
+                    )
+            assert "401" in responses, f"{method} {path} does not document 401"
+            assert "503" in responses, f"{method} {path} does not document 503"
