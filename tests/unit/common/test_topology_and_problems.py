@@ -135,3 +135,18 @@ async def test_readiness_reports_each_check() -> None:
     hard = await call(app({"db": down, "cache": degraded}), "GET", "/health/ready")
     assert hard.status_code == 503
     assert hard.json()["checks"]["db"] == {"status": "down", "detail": "refused"}
+
+
+async def test_malformed_json_is_a_400_problem_saying_where() -> None:
+    response = await call(
+        app(),
+        "POST",
+        "/things",
+        content=b'{"qty": 1,',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:tradewind:problem:malformed-json"
+    assert "at character 10" in problem["detail"]

@@ -105,6 +105,20 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        malformed = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if malformed is not None:
+            # A syntax error, not a semantic one: 400, and the position instead of a "field".
+            location = malformed.get("loc", ())
+            position = location[-1] if len(location) > 1 else None
+            reason = malformed.get("ctx", {}).get("error", "invalid JSON")
+            return problem_response(
+                400,
+                "Malformed JSON",
+                f"The body is not valid JSON: {reason}"
+                + (f" (at character {position})." if position is not None else "."),
+                kind="malformed-json",
+                instance=request.url.path,
+            )
         errors = validation_errors(exc.errors())
         fields = sorted({e["field"] for e in errors})
         return problem_response(
