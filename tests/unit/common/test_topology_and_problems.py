@@ -150,3 +150,23 @@ async def test_malformed_json_is_a_400_problem_saying_where() -> None:
     problem = response.json()
     assert problem["type"] == "urn:tradewind:problem:malformed-json"
     assert "at character 10" in problem["detail"]
+
+
+async def test_a_body_over_the_limit_is_a_413_problem_declared_or_streamed() -> None:
+    huge = b'{"qty": 1, "side": "' + b"x" * 2_000_000 + b'"}'
+    declared = await call(
+        app(), "POST", "/things", content=huge, headers={"content-type": "application/json"}
+    )
+    assert declared.status_code == 413
+    assert declared.headers["content-type"] == "application/problem+json"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(huge), 65_536):
+            yield huge[start : start + 65_536]
+
+    streamed = await call(
+        app(), "POST", "/things", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    small = await call(app(), "POST", "/things", json={"qty": 1, "side": "buy"})
+    assert small.status_code == 200

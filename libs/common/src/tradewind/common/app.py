@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tradewind.common.health import Readiness
 from tradewind.common.logging import configure_logging, request_id_var
 from tradewind.common.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
-from tradewind.common.problems import install_problem_handlers
+from tradewind.common.problems import install_problem_handlers, problem_response
 from tradewind.common.settings import SharedSettings
 from tradewind.common.tracing import configure_tracing, shutdown_tracing
 
@@ -64,6 +64,62 @@ class RequestContextMiddleware:
                 time.perf_counter() - started
             )
             request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over ``max_bytes`` with a 413 problem, declared or streamed (chunked).
+
+    A declared length is checked up front. A body without one is read here, up to the limit, and
+    replayed to the app: FastAPI turns any error raised while it reads a body into its own 400.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away; the app will see that on its own receive
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413,
+            "Content Too Large",
+            f"The request body exceeds {self.max_bytes} bytes.",
+            kind="body-too-large",
+        )
+        await response(scope, receive, send)
 
 
 def _operations_router(readiness: Readiness) -> APIRouter:
@@ -114,6 +170,7 @@ def create_service_app(
     app.include_router(_operations_router(readiness))
     for router in routers:
         app.include_router(router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=shared.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="health/live,health/ready,metrics")
     return app

@@ -33,6 +33,9 @@ class SharedSettings(BaseSettings):
         default=[1_000, 5_000, 30_000],
         description="Delayed-retry tiers; attempt n waits tier min(n, last).",
     )
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1_024, description="Largest HTTP request body a service accepts."
+    )
     publish_timeout_s: float = Field(
         default=5.0, gt=0, description="How long a publish waits for the broker's confirm."
     )
