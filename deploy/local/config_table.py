@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, SecretStr
@@ -67,11 +68,24 @@ def rows() -> Iterator[tuple[str, str, str, str]]:
             yield section, env_name(settings, name, field), default_text(field), description
 
 
+TABLE_HEADER = "| service | variable | default | meaning |"
+
+
 def table() -> str:
-    lines = ["| service | variable | default | meaning |", "|---|---|---|---|"]
+    lines = [TABLE_HEADER, "|---|---|---|---|"]
     lines += [f"| {s} | `{e}` | {d} | {m} |" for s, e, d, m in rows()]
     return "\n".join(lines)
 
 
+def write_readme(readme: Path) -> None:
+    text = readme.read_text()
+    start = text.index(TABLE_HEADER)
+    end = text.index("\n\n", start)
+    readme.write_text(text[:start] + table() + text[end:])
+
+
 if __name__ == "__main__":
-    sys.stdout.write(table() + "\n")
+    if sys.argv[1:] == ["--write"]:
+        write_readme(Path(__file__).resolve().parents[2] / "README.md")
+    else:
+        sys.stdout.write(table() + "\n")

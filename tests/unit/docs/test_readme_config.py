@@ -19,5 +19,5 @@ def test_readme_configuration_table_is_current() -> None:
     readme = (ROOT / "README.md").read_text()
     assert module.table() in readme, (
         "README.md's configuration table is stale: regenerate it with "
-        "`uv run python deploy/local/config_table.py`"
+        "`uv run python deploy/local/config_table.py --write`"
     )
