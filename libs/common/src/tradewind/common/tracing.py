@@ -28,7 +28,7 @@ class TracingSettings(BaseSettings):
 
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
-        description="OTLP/HTTP endpoint, e.g. http://localhost:4318; unset = no export",
+        description="OTLP/HTTP endpoint, e.g. http://localhost:4318; unset: nothing is exported.",
     )
     otel_sdk_disabled: bool = Field(
         default=False, description="Turn the OpenTelemetry SDK off entirely (no trace context)."
