@@ -87,8 +87,6 @@ class Broker:
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
-        self._consumer_channels: list[AbstractChannel] = []
-        self._publish_lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, shared: SharedSettings, *, service: str) -> Broker:
@@ -312,7 +310,6 @@ class Broker:
         connection = self._require_connection()
         channel = await connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self.prefetch)
-        self._consumer_channels.append(channel)
         queue = await self.declare_queue(spec, channel)
         await queue.consume(functools.partial(self._deliver, spec, handler))
         log.info("consuming", extra={"queue": spec.name})
