@@ -20,6 +20,7 @@ from tradewind.common.contracts.types import utc_now
 from tradewind.common.envelope import CloudEvent
 from tradewind.common.outbox import Inbox
 from tradewind.orders import domain
+from tradewind.orders.command_store import CommandStore
 from tradewind.orders.domain import RiskRules
 from tradewind.orders.events import EVENT_SOURCE, OrderEvents
 from tradewind.orders.store import MarketStore, OrderStore, inbox
@@ -67,30 +68,40 @@ class OrderCommandHandler:
 
     async def place(self, command: CloudEvent, delivery: Delivery) -> None:
         place_order = command.data_as(PlaceOrder)
-        async with self.sessions() as session, session.begin():
-            if not await self._claim(session, command, delivery):
+        message_id = _message_id(command, delivery)
+        async with (
+            self.sessions() as session,
+            CommandStore.transaction(session, INBOX_CONSUMER) as store,
+        ):
+            # A concurrent place with the same client_order_id makes the insert violate the
+            # unique index; the error propagates, the broker retries, and the retry rejects.
+            known = await store.place_context(
+                message_id,
+                place_order.order_id,
+                place_order.account_id,
+                place_order.client_order_id,
+                place_order.symbol,
+            )
+            if not known.claimed:
+                _log_redelivery(command, message_id)
                 return
-            store = OrderStore(session)
-            if await store.exists(place_order.order_id):
+            if known.order_exists:
                 log.info(
                     "order already placed; ignoring the repeated command",
                     extra={"order_id": str(place_order.order_id)},
                 )
                 return
-            coid = place_order.client_order_id
-            # A concurrent place with the same client_order_id makes the insert violate the
-            # unique index; the error propagates, the broker retries, and the retry rejects.
-            coid_in_use = coid is not None and await store.client_order_id_in_use(
-                place_order.account_id, coid
-            )
-            market = await _market_view(session, place_order.symbol)
             now = self.clock()
             placement = domain.place(
-                place_order, self.rules, market, client_order_id_in_use=coid_in_use, now=now
+                place_order,
+                self.rules,
+                known.market,
+                client_order_id_in_use=known.client_order_id_in_use,
+                now=now,
             )
-            await store.insert(placement.order)
-            await self.events.stage(
-                session, placement.event, placement.order, now=now, cause=command
+            await store.insert_and_stage(
+                placement.order,
+                self.events.outbox_row(placement.event, placement.order, now=now, cause=command),
             )
         log.info(
             "order placed",
@@ -104,11 +115,15 @@ class OrderCommandHandler:
 
     async def cancel(self, command: CloudEvent, delivery: Delivery) -> None:
         cancel_order = command.data_as(CancelOrder)
-        async with self.sessions() as session, session.begin():
-            if not await self._claim(session, command, delivery):
+        message_id = _message_id(command, delivery)
+        async with (
+            self.sessions() as session,
+            CommandStore.transaction(session, INBOX_CONSUMER) as store,
+        ):
+            if not await store.claim(message_id):
+                _log_redelivery(command, message_id)
                 return
-            store = OrderStore(session)
-            order = await store.get(cancel_order.account_id, cancel_order.order_id, for_update=True)
+            order = await store.lock(cancel_order.account_id, cancel_order.order_id)
             if order is None:
                 raise OrderNotFound(
                     f"order {cancel_order.order_id} not found for account "
@@ -116,9 +131,11 @@ class OrderCommandHandler:
                 )
             now = self.clock()
             outcome = domain.cancel(order, now)
+            event = self.events.outbox_row(outcome.event, outcome.order, now=now, cause=command)
             if outcome.changed:
-                await store.update(outcome.order)
-            await self.events.stage(session, outcome.event, outcome.order, now=now, cause=command)
+                await store.update_and_stage(outcome.order, event)
+            else:
+                await store.stage(event)
         log.info(
             "order canceled" if outcome.changed else "cancel refused",
             extra={
@@ -187,16 +204,24 @@ class OrderCommandHandler:
         )
 
     async def _claim(self, session: AsyncSession, command: CloudEvent, delivery: Delivery) -> bool:
-        # Every Tradewind publisher sets message_id to the event id; the fallback keeps a bare
-        # message from sharing the empty id with every other one.
-        message_id = delivery.message_id or command.id
+        message_id = _message_id(command, delivery)
         claimed = await self.inbox.claim(session, message_id)
         if not claimed:
-            log.info(
-                "command already processed; ignoring the redelivery",
-                extra={"message_id": message_id, "command_type": command.type},
-            )
+            _log_redelivery(command, message_id)
         return claimed
+
+
+def _message_id(command: CloudEvent, delivery: Delivery) -> str:
+    # Every Tradewind publisher sets message_id to the event id; the fallback keeps a bare
+    # message from sharing the empty id with every other one.
+    return delivery.message_id or command.id
+
+
+def _log_redelivery(command: CloudEvent, message_id: str) -> None:
+    log.info(
+        "command already processed; ignoring the redelivery",
+        extra={"message_id": message_id, "command_type": command.type},
+    )
 
 
 async def _market_view(session: AsyncSession, symbol: str) -> domain.MarketView:

@@ -248,7 +248,7 @@ class OrderStore:
         if for_update:
             query = query.with_for_update()
         row = (await self.session.execute(query)).first()
-        return None if row is None else _order_from_row(row._mapping)
+        return None if row is None else order_from_row(row._mapping)
 
     async def exists(self, order_id: UUID) -> bool:
         query = select(exists().where(orders.c.id == order_id))
@@ -259,13 +259,13 @@ class OrderStore:
             exists().where(
                 orders.c.account_id == account_id,
                 orders.c.client_order_id == client_order_id,
-                orders.c.status.not_in(_STATUSES_RELEASING_CLIENT_ORDER_ID),
+                orders.c.status.not_in(STATUSES_RELEASING_CLIENT_ORDER_ID),
             )
         )
         return bool(await self.session.scalar(query))
 
     async def insert(self, order: Order) -> None:
-        await self.session.execute(insert(orders).values(_order_values(order)))
+        await self.session.execute(insert(orders).values(order_values(order)))
 
     async def update(self, order: Order, *, previous_version: int | None = None) -> None:
         """Write ``order`` over the stored one, which must be at ``previous_version``.
@@ -276,7 +276,7 @@ class OrderStore:
         result = await self.session.execute(
             update(orders)
             .where(orders.c.id == order.id, orders.c.version == expected)
-            .values(_order_values(order))
+            .values(order_values(order))
             .returning(orders.c.id)
         )
         if result.first() is None:
@@ -290,7 +290,7 @@ class OrderStore:
             .order_by(orders.c.created_at, orders.c.id)
             .with_for_update()
         )
-        return [_order_from_row(row._mapping) for row in await self.session.execute(query)]
+        return [order_from_row(row._mapping) for row in await self.session.execute(query)]
 
     async def day_orders_due(self, session_end_at: datetime, limit: int) -> list[Order]:
         """Working day orders submitted before ``session_end_at``, locked; rows another
@@ -306,7 +306,7 @@ class OrderStore:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [_order_from_row(row._mapping) for row in await self.session.execute(query)]
+        return [order_from_row(row._mapping) for row in await self.session.execute(query)]
 
     async def list_orders(
         self,
@@ -342,7 +342,7 @@ class OrderStore:
             .limit(limit + 1)  # one more than asked tells whether another page exists
         )
         rows = (await self.session.execute(query)).all()
-        page = [_order_from_row(row._mapping) for row in rows[:limit]]
+        page = [order_from_row(row._mapping) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = page[-1]
@@ -351,7 +351,7 @@ class OrderStore:
 
 
 _WORKING_STATUSES = sorted(status.value for status in WORKING_STATUSES)
-_STATUSES_RELEASING_CLIENT_ORDER_ID = [OrderStatus.REJECTED.value, OrderStatus.REPLACED.value]
+STATUSES_RELEASING_CLIENT_ORDER_ID = [OrderStatus.REJECTED.value, OrderStatus.REPLACED.value]
 
 
 def _status_condition(status_filter: StatusFilter) -> ColumnElement[bool] | None:
@@ -365,7 +365,7 @@ def _status_condition(status_filter: StatusFilter) -> ColumnElement[bool] | None
     return orders.c.status == status_filter.value
 
 
-def _order_values(order: Order) -> dict[str, Any]:
+def order_values(order: Order) -> dict[str, Any]:
     return {
         "id": order.id,
         "account_id": order.account_id,
@@ -397,7 +397,7 @@ def _order_values(order: Order) -> dict[str, Any]:
     }
 
 
-def _order_from_row(row: RowMapping) -> Order:
+def order_from_row(row: RowMapping) -> Order:
     return Order(
         id=row["id"],
         account_id=row["account_id"],
