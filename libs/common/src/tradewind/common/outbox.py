@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -95,29 +97,58 @@ class Outbox:
         routing_key: str | None = None,
     ) -> None:
         """Stage ``event`` in the caller's transaction; the relay publishes it after commit."""
-        headers: dict[str, str] = {}
-        propagate.inject(headers)
-        if event.traceparent is None and "traceparent" in headers:
-            # The CloudEvents distributed-tracing extension: the trace survives even where AMQP
-            # headers do not (a webhook body, a parked message exported to a file).
-            event = event.model_copy(
-                update={
-                    "traceparent": headers["traceparent"],
-                    "tracestate": headers.get("tracestate") or None,
-                }
-            )
-        await session.execute(
-            insert(self.table).values(
-                message_id=event.id,
-                message_type=event.type,
-                exchange=exchange,
-                routing_key=routing_key or event.type,
-                body=event.to_json(),
-                headers=headers,
-            )
-        )
+        message = outbox_message(event, exchange=exchange, routing_key=routing_key)
+        await session.execute(insert(self.table).values(**asdict(message)))
         # Delivered to listeners only when the transaction commits.
         await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """An outbox row's values (columns in table order), for writers that bypass ``Outbox.add``."""
+
+    message_id: str
+    message_type: str
+    exchange: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, str]
+
+    def sql_params(self) -> tuple[str, str, str, str, bytes, str]:
+        """Positional parameters for a raw INSERT (headers as JSON text)."""
+        return (
+            self.message_id,
+            self.message_type,
+            self.exchange,
+            self.routing_key,
+            self.body,
+            json.dumps(self.headers),
+        )
+
+
+def outbox_message(
+    event: CloudEvent, *, exchange: str, routing_key: str | None = None
+) -> OutboxMessage:
+    """``event`` as an outbox row, under the trace context of the transaction writing it."""
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    if event.traceparent is None and "traceparent" in headers:
+        # The CloudEvents distributed-tracing extension: the trace survives even where AMQP
+        # headers do not (a webhook body, a parked message exported to a file).
+        event = event.model_copy(
+            update={
+                "traceparent": headers["traceparent"],
+                "tracestate": headers.get("tracestate") or None,
+            }
+        )
+    return OutboxMessage(
+        message_id=event.id,
+        message_type=event.type,
+        exchange=exchange,
+        routing_key=routing_key or event.type,
+        body=event.to_json(),
+        headers=headers,
+    )
 
 
 class Inbox:

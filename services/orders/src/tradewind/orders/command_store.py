@@ -17,10 +17,9 @@ import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tradewind.common.outbox import NOTIFY_CHANNEL
+from tradewind.common.outbox import NOTIFY_CHANNEL, OutboxMessage
 from tradewind.orders import domain
 from tradewind.orders.domain import Order
-from tradewind.orders.events import OutboxRow
 from tradewind.orders.store import (
     STATUSES_RELEASING_CLIENT_ORDER_ID,
     StaleOrder,
@@ -147,24 +146,24 @@ class CommandStore:
             ),
         )
 
-    async def insert_and_stage(self, order: Order, event: OutboxRow) -> None:
-        await self.connection.execute(_PLACE_WRITE, *_order_params(order), *event)
+    async def insert_and_stage(self, order: Order, event: OutboxMessage) -> None:
+        await self.connection.execute(_PLACE_WRITE, *_order_params(order), *event.sql_params())
 
     async def lock(self, account_id: str, order_id: UUID) -> Order | None:
         row = await self.connection.fetchrow(_LOCK_ORDER, order_id, account_id)
         return None if row is None else order_from_row(row)
 
-    async def update_and_stage(self, order: Order, event: OutboxRow) -> None:
+    async def update_and_stage(self, order: Order, event: OutboxMessage) -> None:
         """Write ``order`` over the stored one (at the version before it) and stage ``event``."""
         expected = order.version - 1
         changed = await self.connection.fetchval(
-            _UPDATE_WRITE, *_order_params(order), *event, expected, column=1
+            _UPDATE_WRITE, *_order_params(order), *event.sql_params(), expected, column=1
         )
         if not changed:
             raise StaleOrder(f"order {order.id} is not at version {expected}")
 
-    async def stage(self, event: OutboxRow) -> None:
-        await self.connection.execute(_STAGE_WRITE, *event)
+    async def stage(self, event: OutboxMessage) -> None:
+        await self.connection.execute(_STAGE_WRITE, *event.sql_params())
 
 
 def _order_params(order: Order) -> Sequence[Any]:

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import NamedTuple
 
-from opentelemetry import propagate
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradewind.common.broker import Topology
 from tradewind.common.contracts import Contract
 from tradewind.common.envelope import CloudEvent, new_event
-from tradewind.common.outbox import Outbox
+from tradewind.common.outbox import Outbox, OutboxMessage, outbox_message
 from tradewind.orders.domain import Order
 from tradewind.orders.store import outbox
 
 EVENT_SOURCE = "/tradewind/orders"
-
-
-class OutboxRow(NamedTuple):
-    """An outbox row's values, in the column order the raw command path inserts them."""
-
-    message_id: str
-    message_type: str
-    exchange: str
-    routing_key: str
-    body: bytes
-    headers: str
-    """JSON of the W3C trace context of the transaction that wrote the row."""
 
 
 class OrderEvents:
@@ -54,30 +39,10 @@ class OrderEvents:
 
     def outbox_row(
         self, data: Contract, order: Order, *, now: datetime, cause: CloudEvent | None = None
-    ) -> OutboxRow:
-        """The row ``stage`` would write, for the raw command path (which also must NOTIFY).
-
-        As ``Outbox.add``: the current trace context goes into the headers and, unless the event
-        has its own, into the CloudEvent's traceparent extension.
-        """
+    ) -> OutboxMessage:
+        """The row ``stage`` would write, for the raw command path (which also must NOTIFY)."""
         event = self._event(data, order, now=now, cause=cause, event_id=None)
-        headers: dict[str, str] = {}
-        propagate.inject(headers)
-        if event.traceparent is None and "traceparent" in headers:
-            event = event.model_copy(
-                update={
-                    "traceparent": headers["traceparent"],
-                    "tracestate": headers.get("tracestate") or None,
-                }
-            )
-        return OutboxRow(
-            message_id=event.id,
-            message_type=event.type,
-            exchange=self.topology.events,
-            routing_key=event.type,
-            body=event.to_json(),
-            headers=json.dumps(headers),
-        )
+        return outbox_message(event, exchange=self.topology.events, routing_key=event.type)
 
     def _event(
         self,

@@ -23,6 +23,7 @@ from tradewind.gateway.domain import (
     place_command,
     replace_command,
 )
+from tradewind.gateway.pending import PendingOrders
 from tradewind.gateway.schemas import (
     Order,
     OrderPage,
@@ -95,29 +96,8 @@ async def place_order(
     response: Response,
 ) -> Order:
     command = place_command(body, account_id=principal.account_id, now=datetime.now(UTC))
-    envelope = new_event(
-        source=SOURCE,
-        data=command,
-        event_type=command.TYPE,
-        subject=str(command.order_id),
-        account_id=principal.account_id,
-        correlation_id=request_id_var.get(),
-    )
-    try:
-        await broker.publish_command(envelope)
-    except (BrokerUnavailable, PublishRejected) as exc:
-        log.warning(
-            "order not submitted", extra={"order_id": str(command.order_id), "error": str(exc)}
-        )
-        raise _broker_unavailable() from exc
-    view = pending_view(command)
-    try:
-        await pending.remember(principal.account_id, view)
-    except Exception:
-        # The command is already on its way; failing the request now would invite a duplicate.
-        log.exception("could not remember pending order", extra={"order_id": str(view.id)})
-    response.headers["Location"] = f"/api/v1/orders/{view.id}"
-    return view
+    await _submit(broker, command, account_id=principal.account_id, subject=str(command.order_id))
+    return await _accepted(pending, principal.account_id, pending_view(command), response)
 
 
 @router.get(
@@ -182,18 +162,7 @@ async def cancel_order(
     command = CancelOrder(
         order_id=order_id, account_id=principal.account_id, requested_at=datetime.now(UTC)
     )
-    envelope = new_event(
-        source=SOURCE,
-        data=command,
-        event_type=command.TYPE,
-        subject=str(order_id),
-        account_id=principal.account_id,
-        correlation_id=request_id_var.get(),
-    )
-    try:
-        await broker.publish_command(envelope)
-    except (BrokerUnavailable, PublishRejected) as exc:
-        raise _broker_unavailable() from exc
+    await _submit(broker, command, account_id=principal.account_id, subject=str(order_id))
     return order
 
 
@@ -211,6 +180,19 @@ async def _submit(broker: Broker, command: Contract, *, account_id: str, subject
     except (BrokerUnavailable, PublishRejected) as exc:
         log.warning("command not submitted", extra={"type": command.TYPE, "error": str(exc)})
         raise _broker_unavailable() from exc
+
+
+async def _accepted(
+    pending: PendingOrders, account_id: str, view: Order, response: Response
+) -> Order:
+    """Remember the order as pending (reads never 404 before orders decides) and answer 202."""
+    try:
+        await pending.remember(account_id, view)
+    except Exception:
+        # The command is already on its way; failing the request now would invite a duplicate.
+        log.exception("could not remember pending order", extra={"order_id": str(view.id)})
+    response.headers["Location"] = f"/api/v1/orders/{view.id}"
+    return view
 
 
 @router.patch(
@@ -248,9 +230,4 @@ async def replace_order(
     command = replace_command(order, body, account_id=principal.account_id, now=datetime.now(UTC))
     await _submit(broker, command, account_id=principal.account_id, subject=str(order_id))
     view = pending_replacement_view(order, command)
-    try:
-        await pending.remember(principal.account_id, view)
-    except Exception:
-        log.exception("could not remember pending replacement", extra={"order_id": str(view.id)})
-    response.headers["Location"] = f"/api/v1/orders/{view.id}"
-    return view
+    return await _accepted(pending, principal.account_id, view, response)
