@@ -1,0 +1,335 @@
+"""`make bench` (orders under saturation): how many orders/s the system accepts end to end.
+
+Three measurements, one run, one machine:
+
+1. **Raw broker** (baseline): one aio-pika publisher, confirms pipelined, into a quorum queue.
+2. **Bare endpoint** (baseline): ``wrk -t2 -c64`` on a bare FastAPI endpoint (uvloop, httptools)
+   doing one confirmed publish into a quorum queue; no auth, no validation, no consumer.
+3. **System**: ``wrk -t2 -c64`` on the gateway's POST /api/v1/orders (API key, validation,
+   confirmed command, pending view), with the orders and webhooks services consuming as under
+   `make run`. A consumer here counts ``order.accepted`` events: the rate orders become
+   accepted is the figure, and the ratio to (1) says how close the system comes to the broker.
+   CPU seconds of every process over the window give the CPU cost per order of each.
+
+Then an open-loop run at half the accepted rate gives the place → ``order.accepted`` latency.
+
+    uv run python bench/orders_saturation_bench.py [--seconds 10] [--connections 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aio_pika
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from loadgen import fixed_rate  # noqa: E402
+from stack import CpuMeter, Stack, list_instrument  # noqa: E402
+
+from support.infra import Infra, provision  # noqa: E402
+from support.services import ServiceProcess, free_port  # noqa: E402
+
+ORDER = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "150"}
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_s: float
+    non_2xx: int
+    requests: int
+    duration_s: float
+
+
+def run_wrk(url: str, headers: dict[str, str], seconds: float, connections: int) -> WrkResult:
+    """POST ``ORDER`` to ``url`` in a closed loop (each connection waits for its answer)."""
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(ORDER))}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    lines.append('wrk.headers["Content-Type"] = "application/json"')
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lines) + "\n")
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    Path(script.name).unlink()
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    total = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
+    assert total is not None, output
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    duration = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
+    return WrkResult(rate, int(non_2xx.group(1)) if non_2xx else 0, int(total.group(1)), duration)
+
+
+async def raw_publish_rate(infra: Infra, seconds: float, window: int = 256) -> float:
+    """Confirmed publishes/s into a quorum queue from one publisher keeping ``window`` in flight."""
+    connection = await aio_pika.connect(infra.amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        queue = await channel.declare_queue(
+            f"{infra.namespace}.bench.raw", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        body = json.dumps(ORDER).encode() * 4  # about the size of a place command
+        confirmed = 0
+        deadline = time.perf_counter() + seconds
+        in_flight: set[asyncio.Future[object]] = set()
+        started = time.perf_counter()
+        while time.perf_counter() < deadline:
+            while len(in_flight) < window:
+                message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+                in_flight.add(
+                    asyncio.ensure_future(
+                        channel.default_exchange.publish(message, routing_key=queue.name)
+                    )
+                )
+            done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            confirmed += len(done)
+        await asyncio.gather(*in_flight)
+        confirmed += len(in_flight)
+        elapsed = time.perf_counter() - started
+        await queue.delete(if_unused=False, if_empty=False)
+    return confirmed / elapsed
+
+
+class AcceptedCounter:
+    """Counts ``order.accepted`` events and remembers when each order's arrived."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.connection: aio_pika.abc.AbstractRobustConnection | None = None
+
+    async def start(self, infra: Infra) -> None:
+        self.connection = await aio_pika.connect_robust(infra.amqp_url)
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=2000)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(f"{infra.namespace}.events", "order.accepted")
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            order_id = json.loads(message.body)["data"]["order"]["id"]
+            self.arrived[order_id] = time.perf_counter()
+            await message.ack()
+
+        await queue.consume(on_message, no_ack=False)
+
+    def between(self, start: float, end: float) -> int:
+        return sum(1 for at in self.arrived.values() if start <= at <= end)
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+
+
+async def wait_until(predicate: object, timeout: float) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if predicate():  # type: ignore[operator]
+            break
+        await asyncio.sleep(0.05)
+    return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    rate: float
+    sent: int
+    accepted: int
+    p50_ms: float
+    p99_ms: float
+
+
+async def open_loop_latency(
+    url: str, key: str, counter: AcceptedCounter, rate: float, seconds: float
+) -> LatencyResult:
+    started_at: dict[str, float] = {}
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512)) as session:
+
+        async def fire(_: int) -> None:
+            t0 = time.perf_counter()
+            async with session.post(
+                url, json=ORDER, headers={"Authorization": f"Bearer {key}"}
+            ) as response:
+                body = await response.json()
+                if response.status == 202:
+                    started_at[body["id"]] = t0
+
+        await fixed_rate(rate, seconds, fire)
+    await wait_until(lambda: set(started_at) <= counter.arrived.keys(), 30)
+    latencies = sorted(
+        (counter.arrived[key] - t0) * 1000
+        for key, t0 in started_at.items()
+        if key in counter.arrived
+    )
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0
+
+    return LatencyResult(rate, int(rate * seconds), len(latencies), pct(0.5), pct(0.99))
+
+
+def system_pids() -> dict[str, list[int]]:
+    """PostgreSQL and RabbitMQ server processes, whose CPU the system's work also costs."""
+
+    def pids(pattern: str) -> list[int]:
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+        return [int(pid) for pid in found.split()]
+
+    return {"postgres": pids("postgres"), "rabbitmq": pids("beam.smp")}
+
+
+def start_profilers(
+    stack: Stack, seconds: float, into: Path | None
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy on every service process for the measured window, raw (collapsed) stacks."""
+    if into is None:
+        return []
+    into.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "-f",
+                "raw",
+                "-r",
+                "200",
+                "-d",
+                str(int(seconds)),
+                "-p",
+                str(stack.pid(name)),
+                "-o",
+                str(into / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in stack.processes
+    ]
+
+
+async def bench(seconds: float, connections: int, profile: Path | None) -> str:
+    with provision() as infra:
+        stack = await Stack.start(infra, services=("orders", "webhooks", "gateway"))
+        baseline_port = free_port()
+        baseline = ServiceProcess(
+            "bench-baseline",
+            "uvicorn",
+            baseline_port,
+            {
+                **stack.env,
+                "BASELINE_AMQP_URL": infra.amqp_url,
+                "BASELINE_EXCHANGE": f"{infra.namespace}.commands",
+                "BASELINE_QUEUE": f"{infra.namespace}.bench.baseline",
+            },
+            args=[
+                "baseline_app:app",
+                "--app-dir",
+                str(ROOT / "bench"),
+                "--port",
+                str(baseline_port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+        ).start()
+        counter = AcceptedCounter()
+        try:
+            await baseline.wait_ready()
+            await counter.start(infra)
+            await list_instrument(infra)
+            key = await stack.api_key()
+            gateway_url = f"{stack.url('gateway')}/api/v1/orders"
+            auth = {"Authorization": f"Bearer {key}"}
+            # Warm-up: connections, caches, the instrument listing; then let it drain.
+            warmup = await asyncio.to_thread(run_wrk, gateway_url, auth, 2, 8)
+            warm = warmup.requests - warmup.non_2xx
+            await wait_until(lambda: len(counter.arrived) >= warm, 60)
+
+            raw = await raw_publish_rate(infra, seconds / 2)
+            bare = await asyncio.to_thread(
+                run_wrk, f"{baseline.url}/orders", {}, seconds, connections
+            )
+
+            before = len(counter.arrived)
+            pids = {name: [stack.pid(name)] for name in ("gateway", "orders", "webhooks")}
+            pids.update(system_pids())
+            meter = CpuMeter.of_groups(pids)
+            meter.start()
+            profilers = start_profilers(stack, seconds, profile)
+            t0 = time.perf_counter()
+            system = await asyncio.to_thread(run_wrk, gateway_url, auth, seconds, connections)
+            t1 = time.perf_counter()
+            for profiler in profilers:
+                await asyncio.to_thread(profiler.wait)
+            cpu = meter.stop()
+            in_window = counter.between(t0, t1)
+            answered = system.requests - system.non_2xx
+            drain = await wait_until(lambda: len(counter.arrived) - before >= answered, 120)
+            accepted_total = len(counter.arrived) - before
+            accepted_rate = in_window / (t1 - t0)
+
+            latency = await open_loop_latency(
+                gateway_url, key, counter, max(1.0, accepted_rate / 2), seconds
+            )
+        finally:
+            await counter.close()
+            baseline.stop()
+            stack.stop()
+            await infra.drop_databases()
+            await infra.delete_redis_keys()
+
+    per_order = {name: 1000 * used / max(1, in_window) for name, used in cpu.items()}
+    lines = [
+        f"raw confirmed publishes into a quorum queue: {raw:,.0f}/s",
+        f"bare FastAPI + confirmed quorum publish (wrk -c{connections}): "
+        f"{bare.requests_per_s:,.0f} req/s ({bare.non_2xx} non-2xx)",
+        f"gateway POST /api/v1/orders (wrk -c{connections}): {system.requests_per_s:,.0f} req/s, "
+        f"{system.non_2xx} non-2xx; "
+        f"ratio to bare endpoint {system.requests_per_s / bare.requests_per_s:.2f}",
+        f"orders accepted end to end while loaded: {accepted_rate:,.0f}/s "
+        f"(ratio to raw publishes {accepted_rate / raw:.3f}); "
+        f"all {accepted_total} of {answered} accepted {drain:.1f}s after the load ended",
+        "CPU ms per accepted order: "
+        + ", ".join(f"{name} {ms:.2f}" for name, ms in per_order.items())
+        + f" (total {sum(per_order.values()):.2f})",
+        f"open loop at {latency.rate:,.0f}/s: place → order.accepted p50 {latency.p50_ms:.1f} ms, "
+        f"p99 {latency.p99_ms:.1f} ms ({latency.accepted}/{latency.sent} accepted)",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--profile", type=Path, help="write py-spy profiles (raw) of every service here"
+    )
+    args = parser.parse_args()
+    report = asyncio.run(bench(args.seconds, args.connections, args.profile))
+    sys.stdout.write("\n" + report + "\n")
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "orders_saturation.txt").write_text(report + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""The services a benchmark runs: real processes in this run's own namespace, vhost, databases.
+
+Also what several benchmarks need around them: a demo API key, an instrument listing, CPU time per
+process (read from /proc, so a figure is "CPU milliseconds per order", not a guess), and quotes
+published straight to the events exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import aio_pika
+from redis.asyncio import Redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.infra import Infra  # noqa: E402
+from support.services import ServiceProcess, free_port  # noqa: E402
+from tradewind.common.contracts import Instrument, InstrumentListed, Quote  # noqa: E402
+from tradewind.common.contracts.market import quote_routing_key  # noqa: E402
+from tradewind.common.envelope import new_event  # noqa: E402
+from tradewind.common.migrations import upgrade_database  # noqa: E402
+from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore  # noqa: E402
+from tradewind.orders.app import SERVICE_DIR as ORDERS_DIR  # noqa: E402
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def _cpu_or_zero(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds used by named groups of processes over a measured window."""
+
+    groups: dict[str, list[int]]
+    started: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of_groups(cls, groups: dict[str, list[int]]) -> CpuMeter:
+        return cls(groups)
+
+    def _now(self) -> dict[str, float]:
+        return {name: sum(_cpu_or_zero(pid) for pid in pids) for name, pids in self.groups.items()}
+
+    def start(self) -> None:
+        self.started = self._now()
+
+    def stop(self) -> dict[str, float]:
+        now = self._now()
+        return {name: now[name] - self.started[name] for name in self.groups}
+
+
+@dataclass
+class Stack:
+    infra: Infra
+    env: dict[str, str]
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @classmethod
+    async def start(
+        cls,
+        infra: Infra,
+        services: Iterable[str] = ("orders", "gateway"),
+        extra_env: dict[str, str] | None = None,
+    ) -> Stack:
+        wanted = list(services)
+        env = {
+            "TRADEWIND_NAMESPACE": infra.namespace,
+            "TRADEWIND_AMQP_URL": infra.amqp_url,
+            "TRADEWIND_REDIS_URL": infra.redis_url,
+            "TRADEWIND_LOG_LEVEL": "WARNING",
+            "OTEL_SDK_DISABLED": "false",
+        }
+        ports = {name: free_port() for name in ("orders", "gateway", "webhooks")}
+        env["TRADEWIND_ORDERS_PORT"] = str(ports["orders"])
+        env["TRADEWIND_GATEWAY_PORT"] = str(ports["gateway"])
+        env["TRADEWIND_WEBHOOKS_PORT"] = str(ports["webhooks"])
+        env["TRADEWIND_GATEWAY_ORDERS_URL"] = f"http://127.0.0.1:{ports['orders']}"
+        env["TRADEWIND_GATEWAY_WEBHOOKS_URL"] = f"http://127.0.0.1:{ports['webhooks']}"
+        orders_db = await infra.create_database("orders")
+        await asyncio.to_thread(upgrade_database, ORDERS_DIR, orders_db)
+        env["TRADEWIND_ORDERS_DATABASE_URL"] = orders_db
+        if "webhooks" in wanted:
+            env["TRADEWIND_WEBHOOKS_DATABASE_URL"] = await infra.create_database("webhooks")
+            env["TRADEWIND_WEBHOOKS_MIGRATE_ON_START"] = "true"
+        env.update(extra_env or {})
+        stack = cls(infra, env)
+        # Owners of queues first, the gateway last (as `make run` starts them).
+        for name in ("orders", "webhooks", "gateway"):
+            if name in wanted:
+                module = f"tradewind.{name}"
+                process = ServiceProcess(f"bench-{name}", module, ports[name], env).start()
+                stack.processes[name] = process
+                await process.wait_ready(60)
+        return stack
+
+    def url(self, name: str) -> str:
+        return self.processes[name].url
+
+    def pid(self, name: str) -> int:
+        process = self.processes[name].process
+        assert process is not None
+        return process.pid
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+
+    async def api_key(self, account: str = "bench") -> str:
+        redis = Redis.from_url(self.infra.redis_url)
+        try:
+            store = ApiKeyStore(redis, self.infra.namespace)
+            return (await store.create(account, ALL_SCOPES)).secret
+        finally:
+            await redis.aclose()
+
+
+async def list_instrument(infra: Infra, symbol: str = "AAPL") -> None:
+    """Orders trades only symbols market-data announced; announce ours directly."""
+    listed = InstrumentListed(
+        instrument=Instrument(
+            symbol=symbol,
+            name=f"{symbol} (benchmark)",
+            tick_size=Decimal("0.01"),
+            lot_size=Decimal("1"),
+        )
+    )
+    event = new_event(source="/bench", data=listed, event_type=listed.TYPE, subject=symbol)
+    connection = await aio_pika.connect(infra.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(f"{infra.namespace}.events")
+        await exchange.publish(
+            aio_pika.Message(event.to_json(), message_id=event.id, type=event.type),
+            routing_key=event.type,
+        )
+
+
+class QuotePublisher:
+    """Publishes quotes of one symbol straight to the events exchange, as market-data does."""
+
+    def __init__(self, infra: Infra, symbol: str = "AAPL") -> None:
+        self.infra = infra
+        self.symbol = symbol
+        self.sequence = 0
+        self._connection: aio_pika.abc.AbstractConnection | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    async def open(self) -> QuotePublisher:
+        self._connection = await aio_pika.connect(self.infra.amqp_url)
+        channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await channel.get_exchange(f"{self.infra.namespace}.events")
+        return self
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def publish(
+        self, bid: Decimal, ask: Decimal, size: Decimal = Decimal(1_000_000)
+    ) -> Quote:
+        assert self._exchange is not None
+        self.sequence += 1
+        quote = Quote(
+            symbol=self.symbol,
+            bid_price=bid,
+            bid_size=size,
+            ask_price=ask,
+            ask_size=size,
+            timestamp=datetime.now(UTC),
+            sequence=self.sequence,
+        )
+        event = new_event(
+            source="/bench/market-data", data=quote, event_type=Quote.TYPE, subject=self.symbol
+        )
+        await self._exchange.publish(
+            aio_pika.Message(event.to_json(), message_id=event.id, type=event.type),
+            routing_key=quote_routing_key(self.symbol),
+        )
+        return quote
