@@ -329,6 +329,8 @@ def test_the_book_after_a_quote_holds_it() -> None:
         ask_price=Decimal("99.5"),
         ask_size=Decimal("1000"),
         quoted_at=quote(3).timestamp,
+        bid_available=Decimal("7"),
+        ask_available=Decimal("1000"),
     )
 
 

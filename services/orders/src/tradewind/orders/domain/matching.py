@@ -5,15 +5,20 @@ a replay of the same quotes gives the same executions (with the same ids).
 
 The rules (docs/orders.md has the long form):
 
-- Orders are worked in time priority, oldest first (created_at, then id).
+- Orders are worked in price-time priority: the best price first (for buys the highest limit, for
+  sells the lowest; a market order, or a triggered stop, before any limit), then the oldest
+  (created_at, then id).
 - A buy trades at the ask, a sell at the bid. A market order (or a triggered stop) takes whatever
   the quote offers; a limit buy trades when ask <= limit, a limit sell when bid >= limit, at the
   quote's price, which is never worse than the limit.
 - A stop (or stop-limit) order waits until the quote crosses its stop (buy: ask >= stop; sell:
   bid <= stop); from that quote on it is a market (or limit) order.
 - The quote's size is the liquidity: ask_size for buys, bid_size for sells, shared by the symbol's
-  orders in time priority. An order that gets less than its remainder is partially filled and
-  keeps working.
+  orders in priority. An order that gets less than its remainder is partially filled and keeps
+  working. What the quote still offers after its orders stays on the book (``bid_available``,
+  ``ask_available``) for orders that arrive while it is the latest quote.
+- An order that arrives while the latest quote is fresh meets that quote at once (execution on
+  arrival); otherwise it waits for the next quote.
 - ioc fills what it can on the first quote it meets and cancels the rest; fok fills entirely on
   that quote or is canceled. A stop with ioc/fok meets its first quote when it triggers.
 """
@@ -24,7 +29,7 @@ import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from uuid import UUID
 
@@ -41,11 +46,12 @@ from tradewind.orders.domain.orders import MarketView, Order, cancel, to_snapsho
 from tradewind.orders.domain.positions import Position, apply_fill
 
 ZERO = Decimal(0)
+_INFINITY = Decimal("Infinity")
 
 
 @dataclass(frozen=True)
 class SymbolBook:
-    """The last quote processed for a symbol."""
+    """The last quote processed for a symbol, and what of its size is still available."""
 
     symbol: str
     last_sequence: int = 0
@@ -54,6 +60,10 @@ class SymbolBook:
     ask_price: Decimal | None = None
     ask_size: Decimal | None = None
     quoted_at: datetime | None = None
+    bid_available: Decimal | None = None
+    """What is left of ``bid_size`` after the sells that traded on this quote."""
+    ask_available: Decimal | None = None
+    """What is left of ``ask_size`` after the buys that traded on this quote."""
 
     def is_older_than(self, quote: Quote) -> bool:
         """Whether ``quote`` is news: a redelivered or overtaken quote is not."""
@@ -61,6 +71,10 @@ class SymbolBook:
 
     def market_view(self, *, listed: bool) -> MarketView:
         return MarketView(listed=listed, bid=self.bid_price, ask=self.ask_price)
+
+    def is_fresh(self, now: datetime, max_age: timedelta) -> bool:
+        """Whether the last quote is recent enough for an arriving order to trade on it."""
+        return _fresh_prices(self, now, max_age) is not None
 
     def after(self, quote: Quote) -> SymbolBook:
         return SymbolBook(
@@ -71,7 +85,26 @@ class SymbolBook:
             ask_price=quote.ask_price,
             ask_size=quote.ask_size,
             quoted_at=quote.timestamp,
+            bid_available=max(quote.bid_size, ZERO),
+            ask_available=max(quote.ask_size, ZERO),
         )
+
+    def with_available(self, liquidity: Mapping[Side, Decimal]) -> SymbolBook:
+        return dataclasses.replace(
+            self, bid_available=liquidity[Side.SELL], ask_available=liquidity[Side.BUY]
+        )
+
+
+@dataclass(frozen=True)
+class _TopOfBook:
+    """The prices an order meets: a new quote's, or the latest one's on arrival."""
+
+    sequence: int
+    bid_price: Decimal
+    ask_price: Decimal
+
+    def price_for(self, side: Side) -> Decimal:
+        return self.ask_price if side is Side.BUY else self.bid_price
 
 
 @dataclass(frozen=True)
@@ -109,7 +142,7 @@ class OrderChange:
 class Match:
     quote_sequence: int
     book: SymbolBook
-    """The book after the quote."""
+    """The book after the quote, with what its orders left of the sizes."""
     changes: tuple[OrderChange, ...]
 
     @property
@@ -121,53 +154,151 @@ def time_priority(order: Order) -> tuple[datetime, UUID]:
     return order.created_at, order.id
 
 
+def limit_rank(order: Order) -> Decimal:
+    """Where the order's price ranks on its side, best (lowest) first.
+
+    Buys rank by descending limit, sells by ascending limit; a market order (or a triggered stop)
+    has no limit and ranks before every limit. The store's matching indexes sort by the same key.
+    """
+    if order.side is Side.BUY:
+        return -order.limit_price if order.limit_price is not None else -_INFINITY
+    return order.limit_price if order.limit_price is not None else -_INFINITY
+
+
+def price_time_priority(order: Order) -> tuple[Decimal, datetime, UUID]:
+    return limit_rank(order), order.created_at, order.id
+
+
+def can_execute(order: Order, quote: Quote) -> bool:
+    """Whether ``quote`` changes ``order``: the candidates the store loads for a quote.
+
+    A pending stop the quote crosses triggers; an ioc or fok order is decided by the first quote
+    it meets; a day or gtc order changes only if it can trade (its limit reached).
+    """
+    if not order.is_working or order.symbol != quote.symbol:
+        return False
+    prices = _TopOfBook(quote.sequence, quote.bid_price, quote.ask_price)
+    if order.stop_pending:
+        return _stop_reached(order, prices)
+    if order.time_in_force in _DECIDED_BY_FIRST_QUOTE:
+        return True
+    return _marketable(order, prices)
+
+
 def match_quote(book: SymbolBook, quote: Quote, working: Iterable[Order], now: datetime) -> Match:
-    """Work the symbol's orders against ``quote``, which must be newer than ``book``."""
+    """Work the symbol's orders against ``quote``, which must be newer than ``book``.
+
+    ``working`` may be every working order of the symbol or only those that ``can_execute`` on
+    the quote (in priority, as many as its size can fill): the outcome is the same.
+    """
     if not book.is_older_than(quote):
         raise ValueError(
             f"quote {quote.sequence} of {quote.symbol} is not newer than {book.last_sequence}"
         )
-    liquidity = {
-        Side.BUY: max(quote.ask_size, ZERO),
-        Side.SELL: max(quote.bid_size, ZERO),
-    }
+    after = book.after(quote)
+    prices = _TopOfBook(quote.sequence, quote.bid_price, quote.ask_price)
+    liquidity = _liquidity(after)
     changes: list[OrderChange] = []
-    for order in sorted(working, key=time_priority):
+    for order, triggered in _triggered_in_priority(working, prices, now):
         if order.symbol != quote.symbol or not order.is_working:
             continue
-        change = _work(order, quote, liquidity, now)
+        change = _work(order, prices, liquidity, now, triggered=triggered)
         if change is not None:
             changes.append(change)
-    return Match(quote.sequence, book.after(quote), tuple(changes))
+    return Match(quote.sequence, after.with_available(liquidity), tuple(changes))
 
 
-def _stop_reached(order: Order, quote: Quote) -> bool:
+def execute_on_arrival(
+    order: Order, book: SymbolBook, now: datetime, *, max_quote_age: timedelta
+) -> Match | None:
+    """Meet a newly accepted order with the latest quote, if that quote is fresh.
+
+    The order trades as it would have on that quote, on what the quote still offers; a stop the
+    quote already crosses triggers. Returns None when there is no fresh quote: the order rests
+    and meets the next one. The match's book is the book after the order.
+    """
+    prices = _fresh_prices(book, now, max_quote_age)
+    if not order.is_working or prices is None:
+        return None
+    liquidity = _liquidity(book)
+    ((order, triggered),) = _triggered_in_priority([order], prices, now)
+    change = _work(order, prices, liquidity, now, triggered=triggered)
+    changes = () if change is None else (change,)
+    return Match(book.last_sequence, book.with_available(liquidity), changes)
+
+
+def liquidity_covered(resting: Iterable[Order], available: Decimal) -> bool:
+    """Whether day/gtc orders loaded in priority already ask for all the size ``available``.
+
+    Such orders take min(what is left, their remainder) in turn and never skip, so once their
+    remainders add up to the size, every order behind them would get nothing.
+    """
+    with localcontext(EXACT):
+        return sum((order.remaining_qty for order in resting), ZERO) >= available
+
+
+_DECIDED_BY_FIRST_QUOTE = frozenset({TimeInForce.IOC, TimeInForce.FOK})
+
+
+def _fresh_prices(book: SymbolBook, now: datetime, max_age: timedelta) -> _TopOfBook | None:
+    """The latest quote's prices, if it is at most ``max_age`` old."""
+    if book.quoted_at is None or book.bid_price is None or book.ask_price is None:
+        return None
+    if now - book.quoted_at > max_age:
+        return None
+    return _TopOfBook(book.last_sequence, book.bid_price, book.ask_price)
+
+
+def _liquidity(book: SymbolBook) -> dict[Side, Decimal]:
+    return {Side.BUY: book.ask_available or ZERO, Side.SELL: book.bid_available or ZERO}
+
+
+def _triggered_in_priority(
+    orders: Iterable[Order], prices: _TopOfBook, now: datetime
+) -> list[tuple[Order, bool]]:
+    """Orders in priority as they stand on this quote, each with whether the quote triggered it.
+
+    A stop the quote crosses is triggered first and works from the same quote on, ranked by its
+    own price and age.
+    """
+    worked = [
+        (dataclasses.replace(order, stop_triggered_at=now), True)
+        if order.stop_pending and _stop_reached(order, prices)
+        else (order, False)
+        for order in orders
+    ]
+    return sorted(worked, key=lambda pair: price_time_priority(pair[0]))
+
+
+def _stop_reached(order: Order, prices: _TopOfBook) -> bool:
     assert order.stop_price is not None
     if order.side is Side.BUY:
-        return quote.ask_price >= order.stop_price
-    return quote.bid_price <= order.stop_price
+        return prices.ask_price >= order.stop_price
+    return prices.bid_price <= order.stop_price
 
 
-def _marketable(order: Order, quote: Quote) -> bool:
+def _marketable(order: Order, prices: _TopOfBook) -> bool:
     if order.limit_price is None:
         return True
     if order.side is Side.BUY:
-        return quote.ask_price <= order.limit_price
-    return quote.bid_price >= order.limit_price
+        return prices.ask_price <= order.limit_price
+    return prices.bid_price >= order.limit_price
 
 
 def _work(
-    order: Order, quote: Quote, liquidity: dict[Side, Decimal], now: datetime
+    order: Order,
+    prices: _TopOfBook,
+    liquidity: dict[Side, Decimal],
+    now: datetime,
+    *,
+    triggered: bool,
 ) -> OrderChange | None:
-    previous_version = order.version
-    triggered = False
+    """What the quote does to ``order``; a stop it crosses arrives here already triggered."""
     if order.stop_pending:
-        if not _stop_reached(order, quote):
-            return None
-        order = dataclasses.replace(order, stop_triggered_at=now)
-        triggered = True
+        return None
+    previous_version = order.version
     remaining = order.remaining_qty
-    available = liquidity[order.side] if _marketable(order, quote) else ZERO
+    available = liquidity[order.side] if _marketable(order, prices) else ZERO
     fill_qty = min(available, remaining)
     if order.time_in_force is TimeInForce.FOK and fill_qty < remaining:
         fill_qty = ZERO
@@ -176,20 +307,20 @@ def _work(
     if fill_qty > 0:
         with localcontext(EXACT):
             liquidity[order.side] = available - fill_qty
-        price = quote.ask_price if order.side is Side.BUY else quote.bid_price
+        price = prices.price_for(order.side)
         execution = Execution(
-            id=execution_id(order.id, quote.sequence),
+            id=execution_id(order.id, prices.sequence),
             order_id=order.id,
             account_id=order.account_id,
             symbol=order.symbol,
             side=order.side,
             qty=fill_qty,
             price=price,
-            quote_sequence=quote.sequence,
+            quote_sequence=prices.sequence,
             executed_at=now,
         )
         order = filled = _with_execution(order, fill_qty, price, now)
-    cancel_rest = order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK) and order.is_working
+    cancel_rest = order.time_in_force in _DECIDED_BY_FIRST_QUOTE and order.is_working
     if cancel_rest:
         order = cancel(order, now).order
     elif filled is None:
