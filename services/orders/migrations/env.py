@@ -1,4 +1,4 @@
 from tradewind.common.migrations import run_alembic_env
-from tradewind.orders.store import metadata
+from tradewind.orders.adapters.tables import metadata
 
 run_alembic_env(metadata)

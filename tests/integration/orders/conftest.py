@@ -1,4 +1,4 @@
-"""The orders database of this test run (migrated once), sessions on it, and the handlers.
+"""The orders database of this test run (migrated once), a pool on it, and the handlers.
 
 The default symbols are listed once, as market-data's instrument.listed events would; a test that
 feeds quotes lists a symbol of its own, so that no other test's orders or sequences share it.
@@ -10,56 +10,55 @@ import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from integration.orders.flows import Desk
+from integration.orders.flows import ARRIVAL_QUOTE_AGE, Desk
 from support.infra import Infra
 from tradewind.common.broker import Topology
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import utc_now
-from tradewind.common.db import create_engine, session_factory
+from tradewind.common.db import create_pool
 from tradewind.common.migrations import upgrade_database
 from tradewind.common.settings import SharedSettings
+from tradewind.orders.adapters import OrderReads, OrdersUnitOfWork
 from tradewind.orders.app import SERVICE_DIR, create_app
 from tradewind.orders.domain import RiskRules
-from tradewind.orders.handlers import OrderCommandHandler
-from tradewind.orders.market import InstrumentHandler, QuoteHandler
+from tradewind.orders.handlers import InstrumentHandler, OrderCommandHandler, QuoteHandler
 from tradewind.orders.settings import DEFAULT_REFERENCE_PRICES, OrdersSettings
-from tradewind.orders.store import MarketStore
 
 
 @pytest.fixture(scope="session")
 async def orders_database_url(infra: Infra) -> str:
     url = await infra.create_database("orders")
     await asyncio.to_thread(upgrade_database, SERVICE_DIR, url)
-    engine = create_engine(url, pool_size=1)
+    pool = await create_pool(url, max_size=1)
     try:
-        async with session_factory(engine)() as session, session.begin():
+        async with OrdersUnitOfWork.begin(pool) as unit:
             for symbol in DEFAULT_REFERENCE_PRICES:
-                await MarketStore(session).record_listing(
+                await unit.record_listing(
                     Instrument(
                         symbol=symbol, name=symbol, tick_size=Decimal("0.01"), lot_size=Decimal(1)
                     ),
                     listed_at=utc_now(),
                 )
     finally:
-        await engine.dispose()
+        await pool.close()
     return url
 
 
 @pytest.fixture(scope="session")
-async def orders_engine(orders_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(orders_database_url, pool_size=4)
-    yield engine
-    await engine.dispose()
+async def orders_pool(orders_database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(orders_database_url, max_size=8)
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture(scope="session")
-def orders_sessions(orders_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return session_factory(orders_engine)
+def orders_reads(orders_pool: asyncpg.Pool) -> OrderReads:
+    return OrderReads(orders_pool)
 
 
 @pytest.fixture(scope="session")
@@ -76,25 +75,24 @@ def orders_topology(infra: Infra) -> Topology:
 
 @pytest.fixture
 def orders_handler(
-    orders_sessions: async_sessionmaker[AsyncSession],
-    orders_rules: RiskRules,
-    orders_topology: Topology,
+    orders_pool: asyncpg.Pool, orders_rules: RiskRules, orders_topology: Topology
 ) -> OrderCommandHandler:
     return OrderCommandHandler(
-        sessions=orders_sessions, rules=orders_rules, topology=orders_topology
+        pool=orders_pool,
+        rules=orders_rules,
+        topology=orders_topology,
+        max_quote_age=ARRIVAL_QUOTE_AGE,
     )
 
 
 @pytest.fixture
-def quote_handler(
-    orders_sessions: async_sessionmaker[AsyncSession], orders_topology: Topology
-) -> QuoteHandler:
-    return QuoteHandler(sessions=orders_sessions, topology=orders_topology)
+def quote_handler(orders_pool: asyncpg.Pool, orders_topology: Topology) -> QuoteHandler:
+    return QuoteHandler(pool=orders_pool, topology=orders_topology)
 
 
 @pytest.fixture
-def instrument_handler(orders_sessions: async_sessionmaker[AsyncSession]) -> InstrumentHandler:
-    return InstrumentHandler(sessions=orders_sessions)
+def instrument_handler(orders_pool: asyncpg.Pool) -> InstrumentHandler:
+    return InstrumentHandler(pool=orders_pool)
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +119,9 @@ async def desk(
     orders_handler: OrderCommandHandler,
     quote_handler: QuoteHandler,
     instrument_handler: InstrumentHandler,
-    orders_sessions: async_sessionmaker[AsyncSession],
+    orders_pool: asyncpg.Pool,
 ) -> Desk:
     """A symbol of this test's own, listed, traded through the real handlers."""
-    desk = Desk(orders_handler, quote_handler, instrument_handler, orders_sessions)
+    desk = Desk(orders_handler, quote_handler, instrument_handler, orders_pool)
     await desk.list()
     return desk

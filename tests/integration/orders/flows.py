@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from asyncpg import Pool as Pool
 
-from tradewind.common.broker import Delivery
+from tradewind.common.broker import Delivery, Incoming
 from tradewind.common.contracts import (
     CancelOrder,
     Contract,
@@ -25,12 +24,12 @@ from tradewind.common.contracts import (
 )
 from tradewind.common.contracts.types import OrderType, Side, TimeInForce, utc_now
 from tradewind.common.envelope import CloudEvent, new_event
+from tradewind.orders.adapters import OrderReads
 from tradewind.orders.domain import Execution, Order, Position
-from tradewind.orders.handlers import OrderCommandHandler
-from tradewind.orders.market import InstrumentHandler, QuoteHandler
-from tradewind.orders.store import ExecutionStore, OrderStore, executions, orders, outbox
+from tradewind.orders.handlers import InstrumentHandler, OrderCommandHandler, QuoteHandler
 
-Sessions = async_sessionmaker[AsyncSession]
+ARRIVAL_QUOTE_AGE = timedelta(seconds=2)
+"""How fresh the latest quote must be for an order to trade on arrival, in these tests."""
 
 
 def new_account() -> str:
@@ -102,7 +101,9 @@ def quote_event(
     ask: str = "100.5",
     bid_size: str = "1000",
     ask_size: str = "1000",
+    age_s: float = 0.0,
 ) -> CloudEvent:
+    """A quote of the market as it is now, or ``age_s`` seconds ago."""
     return message(
         Quote(
             symbol=symbol,
@@ -110,7 +111,7 @@ def quote_event(
             bid_size=Decimal(bid_size),
             ask_price=Decimal(ask),
             ask_size=Decimal(ask_size),
-            timestamp=utc_now(),
+            timestamp=utc_now() - timedelta(seconds=age_s),
             sequence=sequence,
         )
     )
@@ -139,77 +140,75 @@ def order_id_of(command: CloudEvent) -> UUID:
     return UUID(command.data["order_id"])
 
 
+async def handle_one(
+    handler: OrderCommandHandler, command: CloudEvent, delivery: Delivery | None = None
+) -> None:
+    """Hand one command to the batch handler as the consumer would hand a batch of one; what
+    the handler leaves out of its commit (to retry or to park) is raised, as it would fail."""
+    outcome = await handler([Incoming(command, delivery or delivery_of(command), {})])
+    for failures in (outcome.park, outcome.retry):
+        if failures:
+            raise failures[0]
+
+
 # --- the database's view ---
 
 
-async def stored_order(sessions: Sessions, account_id: str, order_id: UUID) -> Order:
-    async with sessions() as session:
-        order = await OrderStore(session).get(account_id, order_id)
+async def stored_order(pool: Pool, account_id: str, order_id: UUID) -> Order:
+    order = await OrderReads(pool).order(account_id, order_id)
     assert order is not None, f"order {order_id} is not stored"
     return order
 
 
-async def order_exists(sessions: Sessions, order_id: UUID) -> bool:
-    async with sessions() as session:
-        return await OrderStore(session).exists(order_id)
+async def order_exists(pool: Pool, order_id: UUID) -> bool:
+    return bool(await pool.fetchval("SELECT count(*) FROM orders WHERE id = $1", order_id))
 
 
-async def executions_of(sessions: Sessions, order_id: UUID) -> list[Execution]:
-    async with sessions() as session:
-        return await ExecutionStore(session).order_executions(order_id)
+async def executions_of(pool: Pool, order_id: UUID) -> list[Execution]:
+    return await OrderReads(pool).order_executions(order_id)
 
 
-async def position_of(sessions: Sessions, account_id: str, symbol: str) -> Position | None:
-    async with sessions() as session:
-        return await ExecutionStore(session).position(account_id, symbol)
+async def position_of(pool: Pool, account_id: str, symbol: str) -> Position | None:
+    return await OrderReads(pool).position(account_id, symbol)
 
 
-async def events_about(sessions: Sessions, order_id: UUID) -> list[CloudEvent]:
+async def events_about(pool: Pool, order_id: UUID) -> list[CloudEvent]:
     """The events staged in the outbox about ``order_id``, oldest first."""
-    async with sessions() as session:
-        # The subject is inside the JSON body; narrowing by its bytes keeps this fast as the
-        # outbox of the test run grows.
-        rows = (
-            await session.execute(
-                select(outbox.c.body)
-                .where(outbox.c.body.like(b"%" + str(order_id).encode() + b"%"))
-                .order_by(outbox.c.id)
-            )
-        ).all()
-    events = [CloudEvent.from_json(row.body) for row in rows]
+    # The subject is inside the JSON body; narrowing by its bytes keeps this fast as the outbox
+    # of the test run grows.
+    rows = await pool.fetch(
+        "SELECT body FROM outbox WHERE position($1::bytea in body) > 0 ORDER BY id",
+        str(order_id).encode(),
+    )
+    events = [CloudEvent.from_json(row["body"]) for row in rows]
     return [event for event in events if event.subject == str(order_id)]
 
 
-async def event_types(sessions: Sessions, order_id: UUID) -> list[str]:
-    return [event.type for event in await events_about(sessions, order_id)]
+async def event_types(pool: Pool, order_id: UUID) -> list[str]:
+    return [event.type for event in await events_about(pool, order_id)]
 
 
-async def symbol_orders(sessions: Sessions, symbol: str) -> list[Order]:
-    async with sessions() as session:
-        rows = await session.execute(
-            select(orders.c.id, orders.c.account_id).where(orders.c.symbol == symbol)
-        )
-        keys = rows.all()
-    return [await stored_order(sessions, row.account_id, row.id) for row in keys]
+async def symbol_orders(pool: Pool, symbol: str) -> list[Order]:
+    rows = await pool.fetch("SELECT id, account_id FROM orders WHERE symbol = $1", symbol)
+    return [await stored_order(pool, row["account_id"], row["id"]) for row in rows]
 
 
-async def symbol_executions(sessions: Sessions, symbol: str) -> list[Execution]:
-    async with sessions() as session:
-        order_ids = (
-            await session.scalars(
-                select(executions.c.order_id).where(executions.c.symbol == symbol).distinct()
-            )
-        ).all()
+async def symbol_executions(pool: Pool, symbol: str) -> list[Execution]:
+    rows = await pool.fetch("SELECT DISTINCT order_id FROM executions WHERE symbol = $1", symbol)
     found: list[Execution] = []
-    for order_id in order_ids:
-        found += await executions_of(sessions, order_id)
+    for row in rows:
+        found += await executions_of(pool, row["order_id"])
     return found
 
 
-async def execution_count(sessions: Sessions, symbol: str) -> int:
-    async with sessions() as session:
-        count = await session.scalar(select(func.count()).where(executions.c.symbol == symbol))
+async def execution_count(pool: Pool, symbol: str) -> int:
+    count = await pool.fetchval("SELECT count(*) FROM executions WHERE symbol = $1", symbol)
     return int(count or 0)
+
+
+async def last_sequence(pool: Pool, symbol: str) -> int:
+    value = await pool.fetchval("SELECT last_sequence FROM symbol_books WHERE symbol = $1", symbol)
+    return int(value or 0)
 
 
 # --- one symbol of one test, driven through the handlers ---
@@ -222,7 +221,7 @@ class Desk:
     commands: OrderCommandHandler
     quotes: QuoteHandler
     instruments: InstrumentHandler
-    sessions: Sessions
+    pool: Pool
     symbol: str = field(default_factory=new_symbol)
     sequences: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -232,26 +231,26 @@ class Desk:
 
     async def place(self, account_id: str, **fields: Any) -> UUID:
         command = place_command(account_id, self.symbol, **fields)
-        await self.commands.handle(command, delivery_of(command))
+        await handle_one(self.commands, command)
         return order_id_of(command)
 
     async def cancel(self, account_id: str, order_id: UUID) -> CloudEvent:
         command = cancel_command(account_id, order_id)
-        await self.commands.handle(command, delivery_of(command))
+        await handle_one(self.commands, command)
         return command
 
     async def replace(self, account_id: str, order_id: UUID, **changes: Any) -> CloudEvent:
         command = replace_command(account_id, order_id, **changes)
-        await self.commands.handle(command, delivery_of(command))
+        await handle_one(self.commands, command)
         return command
 
-    def next_quote(self, **prices: str) -> CloudEvent:
-        return quote_event(self.symbol, next(self.sequences), **prices)
+    def next_quote(self, *, age_s: float = 0.0, **prices: str) -> CloudEvent:
+        return quote_event(self.symbol, next(self.sequences), age_s=age_s, **prices)
 
-    async def quote(self, **prices: str) -> CloudEvent:
-        event = self.next_quote(**prices)
+    async def quote(self, *, age_s: float = 0.0, **prices: str) -> CloudEvent:
+        event = self.next_quote(age_s=age_s, **prices)
         await self.quotes.handle(event, delivery_of(event))
         return event
 
     async def order(self, account_id: str, order_id: UUID) -> Order:
-        return await stored_order(self.sessions, account_id, order_id)
+        return await stored_order(self.pool, account_id, order_id)

@@ -10,17 +10,15 @@ from uuid import UUID, uuid4
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from integration.orders.flows import Pool
 from support.polling import eventually
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.contracts import PlaceOrder
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce, utc_now
 from tradewind.common.envelope import CloudEvent, new_event
+from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import MarketView, Order, RiskRules, cancel, place
-from tradewind.orders.store import OrderStore
-
-Sessions = async_sessionmaker[AsyncSession]
 
 T0 = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
 
@@ -51,7 +49,7 @@ def place_order(account_id: str, **overrides: Any) -> PlaceOrder:
 
 
 async def given_order(
-    sessions: Sessions,
+    pool: Pool,
     rules: RiskRules,
     account_id: str,
     *,
@@ -69,8 +67,8 @@ async def given_order(
     ).order
     if canceled:
         order = cancel(order, created_at + timedelta(seconds=1)).order
-    async with sessions() as session, session.begin():
-        await OrderStore(session).insert(order)
+    async with OrdersUnitOfWork.begin(pool) as unit:
+        unit.add(order)
     return order
 
 
@@ -82,10 +80,10 @@ def ids(body: dict[str, Any]) -> list[str]:
 
 
 async def test_get_returns_the_accounts_order_with_decimal_strings(
-    orders_client: httpx.AsyncClient, orders_sessions: Sessions, orders_rules: RiskRules
+    orders_client: httpx.AsyncClient, orders_pool: Pool, orders_rules: RiskRules
 ) -> None:
     account = new_account()
-    order = await given_order(orders_sessions, orders_rules, account, client_order_id="c-1")
+    order = await given_order(orders_pool, orders_rules, account, client_order_id="c-1")
 
     response = await orders_client.get(f"{orders_path(account)}/{order.id}")
 
@@ -103,9 +101,9 @@ async def test_get_returns_the_accounts_order_with_decimal_strings(
 
 
 async def test_get_of_another_accounts_order_is_a_404_problem(
-    orders_client: httpx.AsyncClient, orders_sessions: Sessions, orders_rules: RiskRules
+    orders_client: httpx.AsyncClient, orders_pool: Pool, orders_rules: RiskRules
 ) -> None:
-    order = await given_order(orders_sessions, orders_rules, new_account())
+    order = await given_order(orders_pool, orders_rules, new_account())
 
     response = await orders_client.get(f"{orders_path(new_account())}/{order.id}")
 
@@ -121,15 +119,15 @@ async def test_get_of_another_accounts_order_is_a_404_problem(
 
 
 async def test_list_filters_by_status_and_symbol(
-    orders_client: httpx.AsyncClient, orders_sessions: Sessions, orders_rules: RiskRules
+    orders_client: httpx.AsyncClient, orders_pool: Pool, orders_rules: RiskRules
 ) -> None:
     account = new_account()
-    open_aapl = await given_order(orders_sessions, orders_rules, account)
+    open_aapl = await given_order(orders_pool, orders_rules, account)
     canceled_msft = await given_order(
-        orders_sessions, orders_rules, account, symbol="MSFT", canceled=True
+        orders_pool, orders_rules, account, symbol="MSFT", canceled=True
     )
-    rejected = await given_order(orders_sessions, orders_rules, account, symbol="NOPE")
-    await given_order(orders_sessions, orders_rules, new_account())  # someone else's
+    rejected = await given_order(orders_pool, orders_rules, account, symbol="NOPE")
+    await given_order(orders_pool, orders_rules, new_account())  # someone else's
 
     async def listed(**params: str) -> set[str]:
         response = await orders_client.get(orders_path(account), params=params)
@@ -148,12 +146,12 @@ async def test_list_filters_by_status_and_symbol(
 
 
 async def test_list_filters_by_update_time(
-    orders_client: httpx.AsyncClient, orders_sessions: Sessions, orders_rules: RiskRules
+    orders_client: httpx.AsyncClient, orders_pool: Pool, orders_rules: RiskRules
 ) -> None:
     account = new_account()
-    await given_order(orders_sessions, orders_rules, account, created_at=T0)
+    await given_order(orders_pool, orders_rules, account, created_at=T0)
     recent = await given_order(
-        orders_sessions, orders_rules, account, created_at=T0 + timedelta(hours=1)
+        orders_pool, orders_rules, account, created_at=T0 + timedelta(hours=1)
     )
 
     response = await orders_client.get(
@@ -165,13 +163,13 @@ async def test_list_filters_by_update_time(
 
 
 async def test_pages_return_every_order_once_newest_first(
-    orders_client: httpx.AsyncClient, orders_sessions: Sessions, orders_rules: RiskRules
+    orders_client: httpx.AsyncClient, orders_pool: Pool, orders_rules: RiskRules
 ) -> None:
     account = new_account()
     # Pairs share a creation time, so the id must break ties for the pages to be exact.
     stored = [
         await given_order(
-            orders_sessions, orders_rules, account, created_at=T0 + timedelta(seconds=n // 2)
+            orders_pool, orders_rules, account, created_at=T0 + timedelta(seconds=n // 2)
         )
         for n in range(7)
     ]
@@ -195,11 +193,11 @@ async def test_pages_return_every_order_once_newest_first(
 
 
 async def test_an_exactly_full_last_page_has_no_next_token(
-    orders_client: httpx.AsyncClient, orders_sessions: Sessions, orders_rules: RiskRules
+    orders_client: httpx.AsyncClient, orders_pool: Pool, orders_rules: RiskRules
 ) -> None:
     account = new_account()
     for n in range(2):
-        await given_order(orders_sessions, orders_rules, account, created_at=T0 + timedelta(n))
+        await given_order(orders_pool, orders_rules, account, created_at=T0 + timedelta(n))
 
     body = (await orders_client.get(orders_path(account), params={"limit": 2})).json()
 

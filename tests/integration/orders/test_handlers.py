@@ -7,22 +7,18 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from integration.orders.flows import Pool, handle_one
 from support.polling import eventually
 from tradewind.common.broker import Delivery, Topology
 from tradewind.common.contracts import CancelOrder, PlaceOrder
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, utc_now
 from tradewind.common.envelope import CloudEvent, EnvelopeError, new_event
+from tradewind.orders.adapters import OrderReads, OrdersUnitOfWork
 from tradewind.orders.domain import MarketView, Order, RiskRules, place
 from tradewind.orders.handlers import INBOX_CONSUMER, OrderCommandHandler, OrderNotFound
-from tradewind.orders.store import OrderStore, inbox, orders, outbox
-
-Sessions = async_sessionmaker[AsyncSession]
-
 
 # --- commands and deliveries ---
 
@@ -80,38 +76,33 @@ def order_id_of(command: CloudEvent) -> UUID:
 # --- what the database holds ---
 
 
-async def stored_order(sessions: Sessions, account_id: str, order_id: UUID) -> Order | None:
-    async with sessions() as session:
-        return await OrderStore(session).get(account_id, order_id)
+async def stored_order(pool: Pool, account_id: str, order_id: UUID) -> Order | None:
+    return await OrderReads(pool).order(account_id, order_id)
 
 
-async def order_rows(sessions: Sessions, order_id: UUID) -> int:
-    async with sessions() as session:
-        count = await session.scalar(select(func.count()).where(orders.c.id == order_id))
-    return int(count or 0)
+async def order_rows(pool: Pool, order_id: UUID) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM orders WHERE id = $1", order_id))
 
 
-async def emitted_events(sessions: Sessions, order_id: UUID) -> list[CloudEvent]:
+async def emitted_events(pool: Pool, order_id: UUID) -> list[CloudEvent]:
     """The events staged in the outbox about ``order_id``, oldest first."""
-    async with sessions() as session:
-        rows = (await session.execute(select(outbox).order_by(outbox.c.id))).all()
-    events = [CloudEvent.from_json(row.body) for row in rows]
+    rows = await pool.fetch("SELECT body FROM outbox ORDER BY id")
+    events = [CloudEvent.from_json(row["body"]) for row in rows]
     return [event for event in events if event.subject == str(order_id)]
 
 
-async def inbox_has(sessions: Sessions, message_id: str) -> bool:
-    async with sessions() as session:
-        count = await session.scalar(
-            select(func.count()).where(
-                inbox.c.consumer == INBOX_CONSUMER, inbox.c.message_id == message_id
-            )
-        )
-    return count == 1
+async def inbox_has(pool: Pool, message_id: str) -> bool:
+    count = await pool.fetchval(
+        "SELECT count(*) FROM inbox WHERE consumer = $1 AND message_id = $2",
+        INBOX_CONSUMER,
+        message_id,
+    )
+    return bool(count == 1)
 
 
 async def place_accepted(handler: OrderCommandHandler, account_id: str) -> UUID:
     command = place_command(account_id)
-    await handler.handle(command, delivery_of(command))
+    await handle_one(handler, command, delivery_of(command))
     return order_id_of(command)
 
 
@@ -119,21 +110,21 @@ async def place_accepted(handler: OrderCommandHandler, account_id: str) -> UUID:
 
 
 async def test_place_accepts_the_order_and_stages_its_event_and_inbox_row(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions, orders_topology: Topology
+    orders_handler: OrderCommandHandler, orders_pool: Pool, orders_topology: Topology
 ) -> None:
     account = new_account()
     command = place_command(account, qty=Decimal("10.125"))
     order_id = order_id_of(command)
 
-    await orders_handler.handle(command, delivery_of(command))
+    await handle_one(orders_handler, command, delivery_of(command))
 
-    order = await stored_order(orders_sessions, account, order_id)
+    order = await stored_order(orders_pool, account, order_id)
     assert order is not None
     assert order.status is OrderStatus.NEW
     assert order.qty == Decimal("10.125")
     assert order.accepted_at is not None
     assert order.version == 1
-    (event,) = await emitted_events(orders_sessions, order_id)
+    (event,) = await emitted_events(orders_pool, order_id)
     assert event.type == "order.accepted"
     assert event.source == "/tradewind/orders"
     assert event.accountid == account
@@ -141,16 +132,12 @@ async def test_place_accepts_the_order_and_stages_its_event_and_inbox_row(
     assert event.causationid == command.id
     assert event.data["order"]["status"] == "new"
     assert event.data["order"]["qty"] == "10.125"
-    assert await inbox_has(orders_sessions, command.id)
-    async with orders_sessions() as session:
-        exchange, routing_key = (
-            await session.execute(
-                select(outbox.c.exchange, outbox.c.routing_key).where(
-                    outbox.c.message_id == event.id
-                )
-            )
-        ).one()
-    assert (exchange, routing_key) == (orders_topology.events, "order.accepted")
+    assert await inbox_has(orders_pool, command.id)
+    row = await orders_pool.fetchrow(
+        "SELECT exchange, routing_key FROM outbox WHERE message_id = $1", event.id
+    )
+    assert row is not None
+    assert (row["exchange"], row["routing_key"]) == (orders_topology.events, "order.accepted")
 
 
 @pytest.mark.parametrize(
@@ -166,28 +153,28 @@ async def test_place_accepts_the_order_and_stages_its_event_and_inbox_row(
 )
 async def test_place_rejects_an_order_that_breaks_a_rule(
     orders_handler: OrderCommandHandler,
-    orders_sessions: Sessions,
+    orders_pool: Pool,
     overrides: dict[str, Any],
     reason: str,
 ) -> None:
     account = new_account()
     command = place_command(account, **overrides)
 
-    await orders_handler.handle(command, delivery_of(command))
+    await handle_one(orders_handler, command, delivery_of(command))
 
-    order = await stored_order(orders_sessions, account, order_id_of(command))
+    order = await stored_order(orders_pool, account, order_id_of(command))
     assert order is not None
     assert order.status is OrderStatus.REJECTED
     assert order.reject_reason == reason
     assert order.rejected_at is not None
-    (event,) = await emitted_events(orders_sessions, order_id_of(command))
+    (event,) = await emitted_events(orders_pool, order_id_of(command))
     assert event.type == "order.rejected"
     assert event.data["reason"] == reason
     assert event.data["message"]
 
 
 async def test_place_rejects_a_client_order_id_the_account_already_uses(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     account = new_account()
     first = place_command(account, client_order_id="mine-1")
@@ -195,68 +182,68 @@ async def test_place_rejects_a_client_order_id_the_account_already_uses(
     other_account = place_command(new_account(), client_order_id="mine-1")
 
     for command in (first, second, other_account):
-        await orders_handler.handle(command, delivery_of(command))
+        await handle_one(orders_handler, command, delivery_of(command))
 
-    duplicate = await stored_order(orders_sessions, account, order_id_of(second))
+    duplicate = await stored_order(orders_pool, account, order_id_of(second))
     assert duplicate is not None
     assert duplicate.reject_reason == "duplicate_client_order_id"
-    (event,) = await emitted_events(orders_sessions, order_id_of(second))
+    (event,) = await emitted_events(orders_pool, order_id_of(second))
     assert event.type == "order.rejected"
     assert event.data["reason"] == "duplicate_client_order_id"
     other = await stored_order(
-        orders_sessions, other_account.data["account_id"], order_id_of(other_account)
+        orders_pool, other_account.data["account_id"], order_id_of(other_account)
     )
     assert other is not None
     assert other.status is OrderStatus.NEW, "client order ids are per account"
 
 
 async def test_a_rejected_order_does_not_hold_its_client_order_id(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     account = new_account()
     rejected = place_command(account, client_order_id="retry-me", symbol="NOPE")
     corrected = place_command(account, client_order_id="retry-me")
 
     for command in (rejected, corrected):
-        await orders_handler.handle(command, delivery_of(command))
+        await handle_one(orders_handler, command, delivery_of(command))
 
-    order = await stored_order(orders_sessions, account, order_id_of(corrected))
+    order = await stored_order(orders_pool, account, order_id_of(corrected))
     assert order is not None
     assert order.status is OrderStatus.NEW
     assert order.client_order_id == "retry-me"
 
 
 async def test_the_same_message_twice_places_one_order_and_one_event(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     command = place_command(new_account())
     delivery = delivery_of(command)
 
-    await orders_handler.handle(command, delivery)
-    await orders_handler.handle(command, delivery_of(command, attempt=2))
+    await handle_one(orders_handler, command, delivery)
+    await handle_one(orders_handler, command, delivery_of(command, attempt=2))
 
-    assert await order_rows(orders_sessions, order_id_of(command)) == 1
-    assert len(await emitted_events(orders_sessions, order_id_of(command))) == 1
+    assert await order_rows(orders_pool, order_id_of(command)) == 1
+    assert len(await emitted_events(orders_pool, order_id_of(command))) == 1
 
 
 async def test_a_redelivery_after_commit_but_before_ack_changes_nothing(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     account = new_account()
     command = place_command(account)
     delivery = delivery_of(command)
-    await orders_handler.handle(command, delivery)
-    before = await stored_order(orders_sessions, account, order_id_of(command))
+    await handle_one(orders_handler, command, delivery)
+    before = await stored_order(orders_pool, account, order_id_of(command))
 
     # The broker never saw the ack, so it hands the very same message over again.
-    await orders_handler.handle(command, delivery)
+    await handle_one(orders_handler, command, delivery)
 
-    assert await stored_order(orders_sessions, account, order_id_of(command)) == before
-    assert len(await emitted_events(orders_sessions, order_id_of(command))) == 1
+    assert await stored_order(orders_pool, account, order_id_of(command)) == before
+    assert len(await emitted_events(orders_pool, order_id_of(command))) == 1
 
 
 async def test_the_same_order_under_another_message_id_places_one_order(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     account = new_account()
     command = place_command(account)
@@ -267,18 +254,18 @@ async def test_the_same_order_under_another_message_id_places_one_order(
         account_id=account,
     )
 
-    await orders_handler.handle(command, delivery_of(command))
-    await orders_handler.handle(resent, delivery_of(resent))
+    await handle_one(orders_handler, command, delivery_of(command))
+    await handle_one(orders_handler, resent, delivery_of(resent))
 
     assert resent.id != command.id
-    assert await order_rows(orders_sessions, order_id_of(command)) == 1
-    (event,) = await emitted_events(orders_sessions, order_id_of(command))
+    assert await order_rows(orders_pool, order_id_of(command)) == 1
+    (event,) = await emitted_events(orders_pool, order_id_of(command))
     assert event.causationid == command.id
-    assert await inbox_has(orders_sessions, resent.id)
+    assert await inbox_has(orders_pool, resent.id)
 
 
 async def test_a_concurrent_duplicate_client_order_id_fails_then_the_retry_rejects(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions, orders_rules: RiskRules
+    orders_handler: OrderCommandHandler, orders_pool: Pool, orders_rules: RiskRules
 ) -> None:
     account = new_account()
     racing = place(
@@ -289,34 +276,33 @@ async def test_a_concurrent_duplicate_client_order_id_fails_then_the_retry_rejec
         now=utc_now(),
     ).order
     late = place_command(account, client_order_id="race")
-    async with orders_sessions() as racing_session:
-        async with racing_session.begin():
+    async with orders_pool.acquire() as racing_connection:
+        async with racing_connection.transaction():
             # The racing order is written but not committed when the late one checks the id.
-            await OrderStore(racing_session).insert(racing)
-            attempt = asyncio.create_task(orders_handler.handle(late, delivery_of(late)))
+            racing_unit = OrdersUnitOfWork(racing_connection)
+            racing_unit.add(racing)
+            await racing_unit.flush()
+            attempt = asyncio.create_task(handle_one(orders_handler, late, delivery_of(late)))
             await eventually(
-                lambda: backend_waiting_on_a_lock(orders_sessions),
+                lambda: backend_waiting_on_a_lock(orders_pool),
                 message="the late insert never waited for the racing transaction",
             )
-        with pytest.raises(IntegrityError):
+        with pytest.raises(asyncpg.UniqueViolationError):
             await attempt
 
-    assert await order_rows(orders_sessions, order_id_of(late)) == 0
-    assert not await inbox_has(orders_sessions, late.id), "the claim rolled back with the insert"
-    await orders_handler.handle(late, delivery_of(late, attempt=2))
-    order = await stored_order(orders_sessions, account, order_id_of(late))
+    assert await order_rows(orders_pool, order_id_of(late)) == 0
+    assert not await inbox_has(orders_pool, late.id), "the claim rolled back with the insert"
+    await handle_one(orders_handler, late, delivery_of(late, attempt=2))
+    order = await stored_order(orders_pool, account, order_id_of(late))
     assert order is not None
     assert order.reject_reason == "duplicate_client_order_id"
 
 
-async def backend_waiting_on_a_lock(sessions: Sessions) -> bool:
-    async with sessions() as session:
-        waiting = await session.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
+async def backend_waiting_on_a_lock(pool: Pool) -> bool:
+    waiting = await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
     return bool(waiting)
 
 
@@ -324,21 +310,21 @@ async def backend_waiting_on_a_lock(sessions: Sessions) -> bool:
 
 
 async def test_cancel_cancels_an_open_order(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     account = new_account()
     order_id = await place_accepted(orders_handler, account)
     command = cancel_command(account, order_id)
 
-    await orders_handler.handle(command, delivery_of(command))
+    await handle_one(orders_handler, command, delivery_of(command))
 
-    order = await stored_order(orders_sessions, account, order_id)
+    order = await stored_order(orders_pool, account, order_id)
     assert order is not None
     assert order.status is OrderStatus.CANCELED
     assert order.canceled_at is not None
     assert order.updated_at == order.canceled_at
     assert order.version == 2
-    accepted, canceled = await emitted_events(orders_sessions, order_id)
+    accepted, canceled = await emitted_events(orders_pool, order_id)
     assert (accepted.type, canceled.type) == ("order.accepted", "order.canceled")
     assert canceled.data["order"]["status"] == "canceled"
     assert canceled.data["order"]["version"] == 2
@@ -346,19 +332,19 @@ async def test_cancel_cancels_an_open_order(
 
 
 async def test_cancel_of_a_canceled_order_changes_nothing_and_says_why(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     account = new_account()
     order_id = await place_accepted(orders_handler, account)
     first = cancel_command(account, order_id)
-    await orders_handler.handle(first, delivery_of(first))
-    canceled = await stored_order(orders_sessions, account, order_id)
+    await handle_one(orders_handler, first, delivery_of(first))
+    canceled = await stored_order(orders_pool, account, order_id)
     second = cancel_command(account, order_id)
 
-    await orders_handler.handle(second, delivery_of(second))
+    await handle_one(orders_handler, second, delivery_of(second))
 
-    assert await stored_order(orders_sessions, account, order_id) == canceled
-    events = await emitted_events(orders_sessions, order_id)
+    assert await stored_order(orders_pool, account, order_id) == canceled
+    events = await emitted_events(orders_pool, order_id)
     assert [event.type for event in events] == [
         "order.accepted",
         "order.canceled",
@@ -369,50 +355,50 @@ async def test_cancel_of_a_canceled_order_changes_nothing_and_says_why(
 
 
 async def test_a_redelivered_cancel_emits_once(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     account = new_account()
     order_id = await place_accepted(orders_handler, account)
     command = cancel_command(account, order_id)
 
-    await orders_handler.handle(command, delivery_of(command))
-    await orders_handler.handle(command, delivery_of(command, attempt=2))
+    await handle_one(orders_handler, command, delivery_of(command))
+    await handle_one(orders_handler, command, delivery_of(command, attempt=2))
 
-    events = await emitted_events(orders_sessions, order_id)
+    events = await emitted_events(orders_pool, order_id)
     assert [event.type for event in events] == ["order.accepted", "order.canceled"]
 
 
 async def test_cancel_naming_another_account_fails_and_changes_nothing(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     owner = new_account()
     order_id = await place_accepted(orders_handler, owner)
-    before = await stored_order(orders_sessions, owner, order_id)
+    before = await stored_order(orders_pool, owner, order_id)
     command = cancel_command(new_account(), order_id)
 
     with pytest.raises(OrderNotFound):
-        await orders_handler.handle(command, delivery_of(command))
+        await handle_one(orders_handler, command, delivery_of(command))
 
-    assert await stored_order(orders_sessions, owner, order_id) == before
-    assert len(await emitted_events(orders_sessions, order_id)) == 1
-    assert not await inbox_has(orders_sessions, command.id)
+    assert await stored_order(orders_pool, owner, order_id) == before
+    assert len(await emitted_events(orders_pool, order_id)) == 1
+    assert not await inbox_has(orders_pool, command.id)
 
 
 async def test_a_cancel_that_overtakes_its_place_fails_until_the_order_exists(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     account = new_account()
     placing = place_command(account)
     canceling = cancel_command(account, order_id_of(placing))
 
     with pytest.raises(OrderNotFound):
-        await orders_handler.handle(canceling, delivery_of(canceling))
-    assert not await inbox_has(orders_sessions, canceling.id), "a retry must not be a duplicate"
+        await handle_one(orders_handler, canceling, delivery_of(canceling))
+    assert not await inbox_has(orders_pool, canceling.id), "a retry must not be a duplicate"
 
-    await orders_handler.handle(placing, delivery_of(placing))
-    await orders_handler.handle(canceling, delivery_of(canceling, attempt=2))
+    await handle_one(orders_handler, placing, delivery_of(placing))
+    await handle_one(orders_handler, canceling, delivery_of(canceling, attempt=2))
 
-    order = await stored_order(orders_sessions, account, order_id_of(placing))
+    order = await stored_order(orders_pool, account, order_id_of(placing))
     assert order is not None
     assert order.status is OrderStatus.CANCELED
 
@@ -421,7 +407,7 @@ async def test_a_cancel_that_overtakes_its_place_fails_until_the_order_exists(
 
 
 async def test_an_unreadable_command_propagates_and_writes_nothing(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     command = new_event(
         source="/tradewind/gateway",
@@ -430,17 +416,17 @@ async def test_an_unreadable_command_propagates_and_writes_nothing(
     )
 
     with pytest.raises(EnvelopeError):
-        await orders_handler.handle(command, delivery_of(command))
+        await handle_one(orders_handler, command, delivery_of(command))
 
-    assert not await inbox_has(orders_sessions, command.id)
+    assert not await inbox_has(orders_pool, command.id)
 
 
 async def test_an_unknown_command_type_is_ignored(
-    orders_handler: OrderCommandHandler, orders_sessions: Sessions
+    orders_handler: OrderCommandHandler, orders_pool: Pool
 ) -> None:
     command = place_command(new_account()).model_copy(update={"type": "orders.amend"})
 
-    await orders_handler.handle(command, delivery_of(command))
+    await handle_one(orders_handler, command, delivery_of(command))
 
-    assert await order_rows(orders_sessions, order_id_of(command)) == 0
-    assert not await inbox_has(orders_sessions, command.id)
+    assert await order_rows(orders_pool, order_id_of(command)) == 0
+    assert not await inbox_has(orders_pool, command.id)

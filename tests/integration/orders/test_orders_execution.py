@@ -6,7 +6,6 @@ from decimal import Decimal
 from uuid import UUID
 
 import pytest
-from sqlalchemy import select
 
 from integration.orders.flows import (
     Desk,
@@ -14,6 +13,8 @@ from integration.orders.flows import (
     event_types,
     events_about,
     executions_of,
+    handle_one,
+    last_sequence,
     new_account,
     order_exists,
     place_command,
@@ -24,7 +25,6 @@ from integration.orders.flows import (
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.common.envelope import CloudEvent
 from tradewind.orders.handlers import OrderNotFound
-from tradewind.orders.store import symbol_books
 
 # --- a resting limit order, then a crossing quote ---
 
@@ -43,18 +43,18 @@ async def test_a_limit_order_rests_then_a_crossing_quote_fills_it(desk: Desk) ->
     assert order.filled_qty == Decimal("10")
     assert order.filled_avg_price == Decimal("99.75"), "filled at the ask, better than the limit"
     assert order.filled_at is not None
-    (execution,) = await executions_of(desk.sessions, order_id)
+    (execution,) = await executions_of(desk.pool, order_id)
     assert (execution.qty, execution.price, execution.side) == (
         Decimal(10),
         Decimal("99.75"),
         Side.BUY,
     )
     assert execution.quote_sequence == 2
-    position = await position_of(desk.sessions, account, desk.symbol)
+    position = await position_of(desk.pool, account, desk.symbol)
     assert position is not None
     assert position.qty == Decimal("10")
     assert position.avg_entry_price == Decimal("99.75")
-    accepted, filled = await events_about(desk.sessions, order_id)
+    accepted, filled = await events_about(desk.pool, order_id)
     assert (accepted.type, filled.type) == ("order.accepted", "order.filled")
     assert filled.id == str(execution.id)
     assert filled.causationid == crossing.id
@@ -84,33 +84,35 @@ async def test_a_partial_fill_then_the_rest(desk: Desk) -> None:
     order = await desk.order(account, order_id)
     assert order.status is OrderStatus.FILLED
     assert order.filled_avg_price == Decimal("50.2")  # (4 x 50.5 + 6 x 50) / 10
-    fills = await executions_of(desk.sessions, order_id)
+    fills = await executions_of(desk.pool, order_id)
     assert [(fill.qty, fill.price) for fill in fills] == [
         (Decimal(4), Decimal("50.5")),
         (Decimal(6), Decimal(50)),
     ]
     assert sum(fill.qty for fill in fills) == order.filled_qty
-    events = await events_about(desk.sessions, order_id)
+    events = await events_about(desk.pool, order_id)
     assert [event.type for event in events] == [
         "order.accepted",
         "order.partially_filled",
         "order.filled",
     ]
     assert [event.data["position_qty"] for event in events[1:]] == ["-4", "-10"]
-    position = await position_of(desk.sessions, account, desk.symbol)
+    position = await position_of(desk.pool, account, desk.symbol)
     assert position is not None
     assert position.qty == Decimal("-10")
 
 
-async def test_a_market_order_waits_for_the_next_quote(desk: Desk) -> None:
+async def test_a_market_order_waits_for_the_next_quote_when_the_latest_is_stale(
+    desk: Desk,
+) -> None:
     account = new_account()
-    await desk.quote(ask="100.5")
+    await desk.quote(ask="100.5", age_s=5)
 
     order_id = await desk.place(account, type=OrderType.MARKET, limit_price=None)
     before = await desk.order(account, order_id)
     await desk.quote(ask="101")
 
-    assert before.status is OrderStatus.NEW, "the quote seen before it arrived does not fill it"
+    assert before.status is OrderStatus.NEW, "a stale quote seen before it arrived does not fill it"
     order = await desk.order(account, order_id)
     assert order.status is OrderStatus.FILLED
     assert order.filled_avg_price == Decimal("101")
@@ -141,7 +143,7 @@ async def test_ioc_fills_what_the_quote_offers_and_cancels_the_rest(desk: Desk) 
     assert order.status is OrderStatus.CANCELED
     assert order.filled_qty == Decimal("3")
     assert order.canceled_at is not None
-    assert await event_types(desk.sessions, order_id) == [
+    assert await event_types(desk.pool, order_id) == [
         "order.accepted",
         "order.partially_filled",
         "order.canceled",
@@ -157,21 +159,22 @@ async def test_ioc_that_cannot_trade_is_canceled_by_its_first_quote(desk: Desk) 
     order = await desk.order(account, order_id)
     assert order.status is OrderStatus.CANCELED
     assert order.filled_qty == 0
-    assert await executions_of(desk.sessions, order_id) == []
+    assert await executions_of(desk.pool, order_id) == []
 
 
 async def test_fok_fills_entirely_or_not_at_all(desk: Desk) -> None:
     account = new_account()
     killed = await desk.place(account, qty=Decimal("10"), time_in_force=TimeInForce.FOK)
-    await desk.quote(ask="99", ask_size="9")
+    # Dated: the next fok must wait for the next quote, not be decided on arrival against this.
+    await desk.quote(ask="99", ask_size="9", age_s=60)
     filled = await desk.place(account, qty=Decimal("10"), time_in_force=TimeInForce.FOK)
     await desk.quote(ask="99", ask_size="10")
 
     assert (await desk.order(account, killed)).status is OrderStatus.CANCELED
-    assert await executions_of(desk.sessions, killed) == []
-    assert await event_types(desk.sessions, killed) == ["order.accepted", "order.canceled"]
+    assert await executions_of(desk.pool, killed) == []
+    assert await event_types(desk.pool, killed) == ["order.accepted", "order.canceled"]
     assert (await desk.order(account, filled)).status is OrderStatus.FILLED
-    assert [e.qty for e in await executions_of(desk.sessions, filled)] == [Decimal(10)]
+    assert [e.qty for e in await executions_of(desk.pool, filled)] == [Decimal(10)]
 
 
 async def test_a_stop_triggers_when_the_quote_crosses_it(desk: Desk) -> None:
@@ -195,7 +198,7 @@ async def test_a_stop_triggers_when_the_quote_crosses_it(desk: Desk) -> None:
     assert order.stop_triggered_at is not None
     assert order.status is OrderStatus.FILLED
     assert order.filled_avg_price == Decimal("94.9")
-    (_, filled) = await events_about(desk.sessions, order_id)
+    (_, filled) = await events_about(desk.pool, order_id)
     assert filled.data["order"]["stop_triggered_at"] is not None
     assert filled.data["order"]["stop_price"] == "95"
 
@@ -228,7 +231,7 @@ async def test_positions_net_buys_and_sells_and_realize_pl(desk: Desk) -> None:
     await desk.place(account, side=Side.SELL, qty=Decimal("15"), limit_price=Decimal("105"))
     await desk.quote(bid="106", ask="106.5")
 
-    position = await position_of(desk.sessions, account, desk.symbol)
+    position = await position_of(desk.pool, account, desk.symbol)
 
     assert position is not None
     assert position.qty == Decimal("-5")
@@ -249,7 +252,7 @@ async def test_a_redelivered_quote_changes_nothing(desk: Desk) -> None:
     await desk.quotes.handle(quote, delivery_of(quote, attempt=2))
 
     assert await desk.order(account, order_id) == after_first
-    assert len(await executions_of(desk.sessions, order_id)) == 1
+    assert len(await executions_of(desk.pool, order_id)) == 1
 
 
 async def test_the_same_quote_under_another_message_id_is_skipped_by_its_sequence(
@@ -264,7 +267,7 @@ async def test_the_same_quote_under_another_message_id_is_skipped_by_its_sequenc
     await desk.quotes.handle(again, delivery_of(again))
 
     assert (await desk.order(account, order_id)).filled_qty == Decimal("4")
-    assert len(await executions_of(desk.sessions, order_id)) == 1
+    assert len(await executions_of(desk.pool, order_id)) == 1
 
 
 async def test_a_quote_older_than_the_last_one_processed_is_skipped(desk: Desk) -> None:
@@ -277,11 +280,7 @@ async def test_a_quote_older_than_the_last_one_processed_is_skipped(desk: Desk) 
     await desk.quotes.handle(late, delivery_of(late))
 
     assert (await desk.order(account, order_id)).status is OrderStatus.NEW
-    async with desk.sessions() as session:
-        last_sequence = await session.scalar(
-            select(symbol_books.c.last_sequence).where(symbol_books.c.symbol == desk.symbol)
-        )
-    assert last_sequence == 2
+    assert await last_sequence(desk.pool, desk.symbol) == 2
 
 
 # --- risk checks that use the market ---
@@ -306,7 +305,7 @@ async def test_a_symbol_without_quote_or_reference_price_takes_limit_orders_only
     limit = await desk.place(account)
 
     assert (await desk.order(account, market)).reject_reason == "price_unavailable"
-    (rejected,) = await events_about(desk.sessions, market)
+    (rejected,) = await events_about(desk.pool, market)
     assert rejected.type == "order.rejected"
     assert rejected.data["reason"] == "price_unavailable"
     assert (await desk.order(account, limit)).status is OrderStatus.NEW
@@ -320,7 +319,7 @@ async def test_an_order_whose_prices_contradict_its_type_is_rejected(desk: Desk)
     order = await desk.order(account, order_id)
     assert order.status is OrderStatus.REJECTED
     assert order.reject_reason == "invalid_order"
-    (rejected,) = await events_about(desk.sessions, order_id)
+    (rejected,) = await events_about(desk.pool, order_id)
     assert rejected.data["reason"] == "invalid_order"
     assert rejected.data["message"] == "market orders have no limit_price"
 
@@ -339,7 +338,7 @@ async def test_canceling_a_partially_filled_order_keeps_its_fill(desk: Desk) -> 
     order = await desk.order(account, order_id)
     assert order.status is OrderStatus.CANCELED
     assert order.filled_qty == Decimal("4")
-    assert len(await executions_of(desk.sessions, order_id)) == 1
+    assert len(await executions_of(desk.pool, order_id)) == 1
 
 
 async def test_replace_links_the_orders_and_the_replacement_trades(desk: Desk) -> None:
@@ -359,14 +358,14 @@ async def test_replace_links_the_orders_and_the_replacement_trades(desk: Desk) -
     assert new.client_order_id == "keep-me"
     assert new.status is OrderStatus.FILLED
     assert new.filled_avg_price == Decimal("99.5")
-    assert await executions_of(desk.sessions, order_id) == []
-    (_, replaced) = await events_about(desk.sessions, order_id)
+    assert await executions_of(desk.pool, order_id) == []
+    (_, replaced) = await events_about(desk.pool, order_id)
     assert replaced.type == "order.replaced"
     assert replaced.causationid == command.id
     assert replaced.data["order"]["replaced_by"] == str(new_id)
     assert replaced.data["replacement"]["id"] == str(new_id)
     assert replaced.data["replacement"]["limit_price"] == "99.5"
-    assert await event_types(desk.sessions, new_id) == ["order.filled"]
+    assert await event_types(desk.pool, new_id) == ["order.filled"]
 
 
 async def test_replacing_a_partially_filled_order_sets_a_new_total(desk: Desk) -> None:
@@ -381,7 +380,7 @@ async def test_replacing_a_partially_filled_order_sets_a_new_total(desk: Desk) -
     new = await desk.order(account, UUID(command.data["new_order_id"]))
     assert (old.status, old.filled_qty) == (OrderStatus.REPLACED, Decimal(4))
     assert (new.qty, new.filled_qty, new.status) == (Decimal(8), Decimal(8), OrderStatus.FILLED)
-    position = await position_of(desk.sessions, account, desk.symbol)
+    position = await position_of(desk.pool, account, desk.symbol)
     assert position is not None
     assert position.qty == Decimal("12"), "the new total, as asked"
 
@@ -394,8 +393,8 @@ async def test_a_replace_of_a_filled_order_is_rejected_and_creates_nothing(desk:
     command = await desk.replace(account, order_id, limit_price=Decimal("98"))
 
     assert (await desk.order(account, order_id)).status is OrderStatus.FILLED
-    assert not await order_exists(desk.sessions, UUID(command.data["new_order_id"]))
-    (*_, rejected) = await events_about(desk.sessions, order_id)
+    assert not await order_exists(desk.pool, UUID(command.data["new_order_id"]))
+    (*_, rejected) = await events_about(desk.pool, order_id)
     assert rejected.type == "order.replace_rejected"
     assert rejected.data["reason"] == "order is already filled"
     assert rejected.data["new_order_id"] == command.data["new_order_id"]
@@ -408,12 +407,12 @@ async def test_a_redelivered_replace_changes_nothing(desk: Desk) -> None:
     new_id = UUID(command.data["new_order_id"])
     before = await desk.order(account, new_id)
 
-    await desk.commands.handle(command, delivery_of(command, attempt=2))
+    await handle_one(desk.commands, command, delivery_of(command, attempt=2))
     resent = CloudEvent.model_validate({**command.model_dump(), "id": "resent-replace"})
-    await desk.commands.handle(resent, delivery_of(resent))
+    await handle_one(desk.commands, resent, delivery_of(resent))
 
     assert await desk.order(account, new_id) == before
-    assert await event_types(desk.sessions, order_id) == ["order.accepted", "order.replaced"]
+    assert await event_types(desk.pool, order_id) == ["order.accepted", "order.replaced"]
 
 
 async def test_a_replace_that_overtakes_its_place_fails_until_the_order_exists(
@@ -424,9 +423,9 @@ async def test_a_replace_that_overtakes_its_place_fails_until_the_order_exists(
     replacing = replace_command(account, UUID(placing.data["order_id"]), qty=Decimal("3"))
 
     with pytest.raises(OrderNotFound):
-        await desk.commands.handle(replacing, delivery_of(replacing))
-    await desk.commands.handle(placing, delivery_of(placing))
-    await desk.commands.handle(replacing, delivery_of(replacing, attempt=2))
+        await handle_one(desk.commands, replacing, delivery_of(replacing))
+    await handle_one(desk.commands, placing, delivery_of(placing))
+    await handle_one(desk.commands, replacing, delivery_of(replacing, attempt=2))
 
     new = await desk.order(account, UUID(replacing.data["new_order_id"]))
     assert new.qty == Decimal("3")
@@ -440,5 +439,5 @@ async def test_a_replacement_may_not_take_a_client_order_id_in_use(desk: Desk) -
     await desk.replace(account, order_id, client_order_id="taken")
 
     assert (await desk.order(account, order_id)).status is OrderStatus.NEW
-    (*_, rejected) = await events_about(desk.sessions, order_id)
+    (*_, rejected) = await events_about(desk.pool, order_id)
     assert rejected.data["reason"].startswith("duplicate_client_order_id")

@@ -7,11 +7,11 @@ from uuid import UUID
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from integration.orders.flows import (
-    Sessions,
+    Pool,
     delivery_of,
+    handle_one,
     listing_event,
     new_account,
     new_symbol,
@@ -21,28 +21,25 @@ from integration.orders.flows import (
 from support.polling import eventually
 from tradewind.common.broker import Broker
 from tradewind.common.contracts.types import OrderStatus, utc_now
-from tradewind.orders.handlers import OrderCommandHandler
-from tradewind.orders.market import InstrumentHandler
-from tradewind.orders.store import MarketStore, instruments
+from tradewind.orders.adapters import OrderReads
+from tradewind.orders.handlers import InstrumentHandler, OrderCommandHandler
 
 
 async def place(handler: OrderCommandHandler, account_id: str, symbol: str) -> UUID:
     command = place_command(account_id, symbol)
-    await handler.handle(command, delivery_of(command))
+    await handle_one(handler, command, delivery_of(command))
     return UUID(command.data["order_id"])
 
 
-async def listed_name(sessions: Sessions, symbol: str) -> str | None:
-    async with sessions() as session:
-        return await session.scalar(
-            select(instruments.c.name).where(instruments.c.symbol == symbol)
-        )
+async def listed_name(pool: Pool, symbol: str) -> str | None:
+    instrument = await OrderReads(pool).instrument(symbol)
+    return None if instrument is None else instrument.name
 
 
 async def test_a_listing_makes_a_symbol_tradable(
     orders_handler: OrderCommandHandler,
     instrument_handler: InstrumentHandler,
-    orders_sessions: Sessions,
+    orders_pool: Pool,
 ) -> None:
     account, symbol = new_account(), new_symbol()
     before = await place(orders_handler, account, symbol)
@@ -51,16 +48,16 @@ async def test_a_listing_makes_a_symbol_tradable(
     await instrument_handler.handle(listing, delivery_of(listing))
     after = await place(orders_handler, account, symbol)
 
-    rejected = await stored_order(orders_sessions, account, before)
+    rejected = await stored_order(orders_pool, account, before)
     assert rejected.status is OrderStatus.REJECTED
     assert rejected.reject_reason == "unknown_symbol"
-    assert (await stored_order(orders_sessions, account, after)).status is OrderStatus.NEW
+    assert (await stored_order(orders_pool, account, after)).status is OrderStatus.NEW
 
 
 async def test_symbols_are_matched_exactly(
     orders_handler: OrderCommandHandler,
     instrument_handler: InstrumentHandler,
-    orders_sessions: Sessions,
+    orders_pool: Pool,
 ) -> None:
     account, symbol = new_account(), new_symbol()
     listing = listing_event(symbol)
@@ -68,13 +65,11 @@ async def test_symbols_are_matched_exactly(
 
     order_id = await place(orders_handler, account, symbol.lower())
 
-    assert (await stored_order(orders_sessions, account, order_id)).reject_reason == (
-        "unknown_symbol"
-    )
+    assert (await stored_order(orders_pool, account, order_id)).reject_reason == ("unknown_symbol")
 
 
 async def test_listings_are_idempotent_and_an_older_one_never_wins(
-    instrument_handler: InstrumentHandler, orders_sessions: Sessions
+    instrument_handler: InstrumentHandler, orders_pool: Pool
 ) -> None:
     symbol = new_symbol()
     now = utc_now()
@@ -85,19 +80,16 @@ async def test_listings_are_idempotent_and_an_older_one_never_wins(
     await instrument_handler.handle(current, delivery_of(current, attempt=2))
     await instrument_handler.handle(stale, delivery_of(stale))
 
-    assert await listed_name(orders_sessions, symbol) == "Current Name"
+    assert await listed_name(orders_pool, symbol) == "Current Name"
     renamed = listing_event(symbol, time=now + timedelta(minutes=5), name="New Name")
     await instrument_handler.handle(renamed, delivery_of(renamed))
-    assert await listed_name(orders_sessions, symbol) == "New Name"
-    async with orders_sessions() as session:
-        rows = (
-            await session.execute(select(instruments).where(instruments.c.symbol == symbol))
-        ).all()
+    assert await listed_name(orders_pool, symbol) == "New Name"
+    rows = await orders_pool.fetch("SELECT * FROM instruments WHERE symbol = $1", symbol)
     assert len(rows) == 1
 
 
 async def test_a_listing_on_the_broker_makes_the_running_service_accept_the_symbol(
-    orders_app: FastAPI, orders_client: httpx.AsyncClient, orders_sessions: Sessions
+    orders_app: FastAPI, orders_client: httpx.AsyncClient, orders_pool: Pool
 ) -> None:
     broker: Broker = orders_app.state.broker
     account, symbol = new_account(), new_symbol()
@@ -105,8 +97,7 @@ async def test_a_listing_on_the_broker_makes_the_running_service_accept_the_symb
     await broker.publish_event(listing_event(symbol))
 
     async def listed() -> bool:
-        async with orders_sessions() as session:
-            return await MarketStore(session).is_listed(symbol)
+        return await listed_name(orders_pool, symbol) is not None
 
     await eventually(listed, message="the listing was not consumed")
     command = place_command(account, symbol)

@@ -17,15 +17,15 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from sqlalchemy import select, text
 
 from integration.orders.flows import (
     Desk,
-    Sessions,
+    Pool,
     cancel_command,
     delivery_of,
     event_types,
     executions_of,
+    handle_one,
     new_account,
     order_exists,
     replace_command,
@@ -33,26 +33,26 @@ from integration.orders.flows import (
 from support.polling import eventually
 from tradewind.common.contracts.types import OrderStatus
 from tradewind.common.envelope import CloudEvent
-from tradewind.orders.store import orders
 
 ROUNDS = 30
+GATE = "SELECT id FROM orders WHERE id = $1 FOR UPDATE"
+# The racing quotes are dated in the past: the next round's order must rest, not trade on arrival
+# against the last round's quote (which a fresh quote would make it do).
+STALE_S = 60
 
 Contender = Coroutine[Any, Any, None]
 
 
-async def backends_waiting_on_locks(sessions: Sessions, count: int) -> bool:
-    async with sessions() as session:
-        waiting = await session.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
+async def backends_waiting_on_locks(pool: Pool, count: int) -> bool:
+    waiting = await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
     return bool(waiting == count)
 
 
 async def race(
-    sessions: Sessions, order_id: UUID, first: Contender, second: Contender, round_number: int
+    pool: Pool, order_id: UUID, first: Contender, second: Contender, round_number: int
 ) -> None:
     """Run both contenders concurrently; see the module's docstring for how."""
     if round_number % 2:
@@ -60,12 +60,12 @@ async def race(
     if round_number % 3 == 2:
         await asyncio.gather(first, _after_yields(round_number % 7, second))
         return
-    async with sessions() as gate, gate.begin():
-        await gate.execute(select(orders.c.id).where(orders.c.id == order_id).with_for_update())
+    async with pool.acquire() as gate, gate.transaction():
+        await gate.execute(GATE, order_id)
         started = [asyncio.create_task(first)]
-        await eventually(lambda: backends_waiting_on_locks(sessions, 1), message="first not held")
+        await eventually(lambda: backends_waiting_on_locks(pool, 1), message="first not held")
         started.append(asyncio.create_task(second))
-        await eventually(lambda: backends_waiting_on_locks(sessions, 2), message="second not held")
+        await eventually(lambda: backends_waiting_on_locks(pool, 2), message="second not held")
     await asyncio.gather(*started)
 
 
@@ -81,19 +81,19 @@ async def test_a_cancel_racing_a_fill_has_exactly_one_winner(desk: Desk) -> None
         account = new_account()
         order_id = await desk.place(account, qty=Decimal("10"), limit_price=Decimal("100"))
         cancel = cancel_command(account, order_id)
-        quote = desk.next_quote(ask="99", ask_size="1000")
+        quote = desk.next_quote(ask="99", ask_size="1000", age_s=STALE_S)
 
         await race(
-            desk.sessions,
+            desk.pool,
             order_id,
-            desk.commands.handle(cancel, delivery_of(cancel)),
+            handle_one(desk.commands, cancel, delivery_of(cancel)),
             desk.quotes.handle(quote, delivery_of(quote)),
             round_number,
         )
 
         order = await desk.order(account, order_id)
-        fills = await executions_of(desk.sessions, order_id)
-        events = await event_types(desk.sessions, order_id)
+        fills = await executions_of(desk.pool, order_id)
+        events = await event_types(desk.pool, order_id)
         if order.status is OrderStatus.CANCELED:
             assert fills == []
             assert order.filled_qty == 0
@@ -116,23 +116,23 @@ async def test_a_replace_racing_a_fill_never_has_both_win(desk: Desk, ask_size: 
         # The replacement's limit is out of reach of the racing quote: only the original can fill.
         replace = replace_command(account, order_id, limit_price=Decimal("98"))
         new_id = UUID(replace.data["new_order_id"])
-        quote = desk.next_quote(ask="99", ask_size=ask_size)
+        quote = desk.next_quote(ask="99", ask_size=ask_size, age_s=STALE_S)
 
         await race(
-            desk.sessions,
+            desk.pool,
             order_id,
-            desk.commands.handle(replace, delivery_of(replace)),
+            handle_one(desk.commands, replace, delivery_of(replace)),
             desk.quotes.handle(quote, delivery_of(quote)),
             round_number,
         )
 
         old = await desk.order(account, order_id)
-        fills = await executions_of(desk.sessions, order_id)
+        fills = await executions_of(desk.pool, order_id)
         assert sum(fill.qty for fill in fills) == old.filled_qty
         assert len(fills) <= 1, "one quote fills an order at most once"
-        events = await event_types(desk.sessions, order_id)
+        events = await event_types(desk.pool, order_id)
         if old.status is OrderStatus.FILLED:
-            assert not await order_exists(desk.sessions, new_id)
+            assert not await order_exists(desk.pool, new_id)
             assert events == ["order.accepted", "order.filled", "order.replace_rejected"]
             winners["fill"] += 1
             continue
@@ -161,13 +161,13 @@ async def test_a_replace_racing_its_own_republished_copy_replaces_once(desk: Des
     copy = CloudEvent.model_validate({**replace.model_dump(), "id": "republished-replace"})
 
     await race(
-        desk.sessions,
+        desk.pool,
         order_id,
-        desk.commands.handle(replace, delivery_of(replace)),
-        desk.commands.handle(copy, delivery_of(copy)),
+        handle_one(desk.commands, replace, delivery_of(replace)),
+        handle_one(desk.commands, copy, delivery_of(copy)),
         round_number=0,
     )
 
-    assert await event_types(desk.sessions, order_id) == ["order.accepted", "order.replaced"]
+    assert await event_types(desk.pool, order_id) == ["order.accepted", "order.replaced"]
     new = await desk.order(account, UUID(replace.data["new_order_id"]))
     assert new.qty == Decimal("4")

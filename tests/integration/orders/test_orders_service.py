@@ -14,18 +14,20 @@ from uuid import UUID, uuid4
 
 from aio_pika.abc import AbstractIncomingMessage
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from integration.orders.flows import (
-    Sessions,
+    Pool,
     cancel_command,
     delivery_of,
     executions_of,
+    handle_one,
+    last_sequence,
     listing_event,
     new_account,
     new_symbol,
     order_id_of,
     place_command,
+    position_of,
     quote_event,
     stored_order,
     symbol_orders,
@@ -37,10 +39,10 @@ from tradewind.common.contracts import quote_routing_key
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce, utc_now
 from tradewind.common.envelope import CloudEvent
 from tradewind.common.settings import SharedSettings
+from tradewind.orders.adapters import OrderReads
 from tradewind.orders.app import create_app, quote_queue
 from tradewind.orders.handlers import OrderCommandHandler
 from tradewind.orders.settings import OrdersSettings
-from tradewind.orders.store import ExecutionStore, MarketStore, symbol_books
 
 
 def service_settings(infra: Infra, database_url: str, **overrides: Any) -> OrdersSettings:
@@ -48,6 +50,8 @@ def service_settings(infra: Infra, database_url: str, **overrides: Any) -> Order
     return OrdersSettings(
         database_url=database_url,
         database_pool_size=3,
+        api_pool_size=1,
+        quote_concurrency=2,
         shared=SharedSettings(
             namespace=infra.namespace, amqp_url=infra.amqp_url, log_json=False, prefetch=8
         ),
@@ -94,17 +98,8 @@ class EventSpy:
         return [event for event in self.events if event.type == event_type]
 
 
-async def last_sequence(sessions: Sessions, symbol: str) -> int:
-    async with sessions() as session:
-        value = await session.scalar(
-            select(symbol_books.c.last_sequence).where(symbol_books.c.symbol == symbol)
-        )
-    return int(value or 0)
-
-
-async def is_listed(sessions: Sessions, symbol: str) -> bool:
-    async with sessions() as session:
-        return await MarketStore(session).is_listed(symbol)
+async def is_listed(pool: Pool, symbol: str) -> bool:
+    return await OrderReads(pool).instrument(symbol) is not None
 
 
 def random_order(rng: random.Random, account_id: str, symbol: str) -> CloudEvent:
@@ -123,7 +118,7 @@ def random_order(rng: random.Random, account_id: str, symbol: str) -> CloudEvent
 
 
 async def test_two_instances_on_the_same_queues_never_fill_an_order_twice(
-    infra: Infra, orders_database_url: str, orders_sessions: Sessions
+    infra: Infra, orders_database_url: str, orders_pool: Pool
 ) -> None:
     rng = random.Random(20250303)
     symbol = new_symbol()
@@ -135,23 +130,23 @@ async def test_two_instances_on_the_same_queues_never_fill_an_order_twice(
         consumers = await broker.declare_queue(quote_queue(first.state.topology))
         assert consumers.declaration_result.consumer_count == 2
 
-        async def publish_quote(sequence: int, **prices: str) -> None:
+        async def publish_quote(sequence: int, **prices: Any) -> None:
             quote = quote_event(symbol, sequence, **prices)
             await broker.publish_event(quote, routing_key=quote_routing_key(symbol))
 
         await broker.publish_event(listing_event(symbol))
-        await eventually(lambda: is_listed(orders_sessions, symbol), message="never listed")
+        await eventually(lambda: is_listed(orders_pool, symbol), message="never listed")
         await publish_quote(1, bid="99.95", ask="100.05", bid_size="0", ask_size="0")
 
         async def first_quote_processed() -> bool:
-            return await last_sequence(orders_sessions, symbol) == 1
+            return await last_sequence(orders_pool, symbol) == 1
 
         await eventually(first_quote_processed, message="the first quote was not processed")
         places = [random_order(rng, rng.choice(accounts), symbol) for _ in range(40)]
         await asyncio.gather(*(broker.publish_command(place) for place in places))
 
         async def all_placed() -> bool:
-            return len(await symbol_orders(orders_sessions, symbol)) == len(places)
+            return len(await symbol_orders(orders_pool, symbol)) == len(places)
 
         await eventually(all_placed, message="not every order was placed")
 
@@ -173,18 +168,18 @@ async def test_two_instances_on_the_same_queues_never_fill_an_order_twice(
         await publish_quote(final_sequence, bid_size="100000", ask_size="100000")
 
         async def settled() -> bool:
-            if await last_sequence(orders_sessions, symbol) != final_sequence:
+            if await last_sequence(orders_pool, symbol) != final_sequence:
                 return False
-            stored = await symbol_orders(orders_sessions, symbol)
+            stored = await symbol_orders(orders_pool, symbol)
             return all(order.status.is_terminal for order in stored)
 
         await eventually(settled, timeout=30, message="the orders did not all settle")
 
-        orders = await symbol_orders(orders_sessions, symbol)
+        orders = await symbol_orders(orders_pool, symbol)
         signed_by_account: dict[str, Decimal] = defaultdict(Decimal)
         execution_ids: set[str] = set()
         for order in orders:
-            fills = await executions_of(orders_sessions, order.id)
+            fills = await executions_of(orders_pool, order.id)
             assert sum(fill.qty for fill in fills) == order.filled_qty, order
             assert order.filled_qty <= order.qty
             assert len({fill.quote_sequence for fill in fills}) == len(fills)
@@ -199,12 +194,10 @@ async def test_two_instances_on_the_same_queues_never_fill_an_order_twice(
                 )
                 execution_ids.add(str(fill.id))
         assert execution_ids, "the quotes filled something"
-        async with orders_sessions() as session:
-            store = ExecutionStore(session)
-            for account in accounts:
-                position = await store.position(account, symbol)
-                held = Decimal(0) if position is None else position.qty
-                assert held == signed_by_account[account], account
+        for account in accounts:
+            position = await position_of(orders_pool, account, symbol)
+            held = Decimal(0) if position is None else position.qty
+            assert held == signed_by_account[account], account
 
         async def every_fill_published() -> bool:
             published = {event.id for event in spy.events if event.subject}
@@ -219,7 +212,7 @@ async def test_two_instances_on_the_same_queues_never_fill_an_order_twice(
 async def test_day_orders_expire_at_the_configured_session_end(
     infra: Infra,
     orders_database_url: str,
-    orders_sessions: Sessions,
+    orders_pool: Pool,
     orders_handler: OrderCommandHandler,
 ) -> None:
     session_end = utc_now() + timedelta(seconds=2)
@@ -233,20 +226,20 @@ async def test_day_orders_expire_at_the_configured_session_end(
     day = place_command(account, "AAPL", time_in_force=TimeInForce.DAY)
     gtc = place_command(account, "AAPL", time_in_force=TimeInForce.GTC)
     for command in (day, gtc):
-        await orders_handler.handle(command, delivery_of(command))
+        await handle_one(orders_handler, command, delivery_of(command))
 
     async with running(settings, instances=1) as (app,):
         spy = await EventSpy.start(app, ["order.expired"])
 
         async def expired() -> Any:
-            order = await stored_order(orders_sessions, account, order_id_of(day))
+            order = await stored_order(orders_pool, account, order_id_of(day))
             return order if order.status is OrderStatus.EXPIRED else None
 
         order = await eventually(expired, timeout=10, message="the day order did not expire")
         assert order.expired_at is not None
         assert order.expired_at >= session_end
         assert order.expired_at == order.updated_at
-        still = await stored_order(orders_sessions, account, order_id_of(gtc))
+        still = await stored_order(orders_pool, account, order_id_of(gtc))
         assert still.status is OrderStatus.NEW
 
         async def announced() -> list[CloudEvent]:

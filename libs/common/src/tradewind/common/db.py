@@ -1,7 +1,8 @@
-"""Async SQLAlchemy engine and sessions for a service's own PostgreSQL database."""
+"""A service's own PostgreSQL database: SQLAlchemy engine and sessions, or a plain asyncpg pool."""
 
 from __future__ import annotations
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -30,3 +31,17 @@ def asyncpg_dsn(url: str) -> str:
 async def check_database(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A plain asyncpg pool on ``url`` (a SQLAlchemy URL is accepted), for raw-SQL adapters."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        asyncpg_dsn(url), min_size=min_size, max_size=max_size
+    )
+    return pool
+
+
+async def check_pool(pool: asyncpg.Pool) -> None:
+    """Readiness probe: raises unless the database answers."""
+    async with pool.acquire() as connection:
+        await connection.fetchval("SELECT 1")

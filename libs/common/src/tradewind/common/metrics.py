@@ -21,7 +21,15 @@ MESSAGES_CONSUMED = Counter(
     ["queue", "outcome"],
 )
 MESSAGE_HANDLER_SECONDS = Histogram(
-    "tradewind_message_handler_seconds", "Time spent handling one message.", ["queue"]
+    "tradewind_message_handler_seconds",
+    "Time spent in one handler call: one message, or one batch on a batch consumer.",
+    ["queue"],
+)
+MESSAGE_BATCH_SIZE = Histogram(
+    "tradewind_message_batch_size",
+    "Messages handled together in one batch (one transaction) by a batch consumer.",
+    ["queue"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 OUTBOX_PUBLISHED = Counter("tradewind_outbox_published_total", "Outbox rows published.")
 OUTBOX_PUBLISH_FAILURES = Counter(

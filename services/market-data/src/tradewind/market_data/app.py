@@ -19,7 +19,13 @@ from redis.backoff import NoBackoff
 from tradewind.common.app import create_service_app
 from tradewind.common.broker import Broker, Topology
 from tradewind.common.contracts.types import utc_now
-from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
+from tradewind.common.db import (
+    asyncpg_dsn,
+    check_database,
+    create_engine,
+    create_pool,
+    session_factory,
+)
 from tradewind.common.health import Readiness
 from tradewind.common.outbox import Outbox, OutboxRelay
 from tradewind.common.tasks import start_background
@@ -74,11 +80,11 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
             resources.push_async_callback(broker.close)
             await broker.connect()
 
+            # The outbox relay runs on plain asyncpg (libs/common); two connections are plenty.
+            relay_pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+            resources.push_async_callback(relay_pool.close)
             relay = OutboxRelay(
-                sessions=sessions,
-                table=outbox,
-                broker=broker,
-                listen_dsn=asyncpg_dsn(settings.database_url),
+                pool=relay_pool, broker=broker, listen_dsn=asyncpg_dsn(settings.database_url)
             )
             start_background(resources, relay.run(), "market-data-outbox-relay")
 

@@ -2,56 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tradewind.common.app import from_state
 from tradewind.common.contracts import Instrument, OrderSnapshot, PositionSnapshot
 from tradewind.common.contracts.types import UtcDateTime
 from tradewind.common.problems import MEDIA_TYPE, Problem
+from tradewind.orders.adapters import InvalidPageToken, OrderReads, PageCursor, StatusFilter
 from tradewind.orders.domain import Order, Position, to_position_snapshot, to_snapshot
-from tradewind.orders.store import (
-    ExecutionStore,
-    InvalidPageToken,
-    MarketStore,
-    OrderStore,
-    PageCursor,
-    StatusFilter,
-)
 
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    async with sessions() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(_session)]
-
-
-async def _store(session: SessionDep) -> OrderStore:
-    return OrderStore(session)
-
-
-StoreDep = Annotated[OrderStore, Depends(_store)]
-
-
-async def _execution_store(session: SessionDep) -> ExecutionStore:
-    return ExecutionStore(session)
-
-
-ExecutionStoreDep = Annotated[ExecutionStore, Depends(_execution_store)]
-
-
-async def _market_store(session: SessionDep) -> MarketStore:
-    return MarketStore(session)
-
-
-MarketStoreDep = Annotated[MarketStore, Depends(_market_store)]
+ReadsDep = Annotated[OrderReads, Depends(from_state("reads"))]
 
 
 class OrderResponse(OrderSnapshot):
@@ -79,8 +43,8 @@ router = APIRouter(prefix="/internal/v1/accounts/{account_id}/orders", tags=["or
     summary="One order of the account",
     responses={404: {"description": "No such order for this account", **_PROBLEM}},
 )
-async def get_order(account_id: str, order_id: UUID, store: StoreDep) -> OrderResponse:
-    order = await store.get(account_id, order_id)
+async def get_order(account_id: str, order_id: UUID, reads: ReadsDep) -> OrderResponse:
+    order = await reads.order(account_id, order_id)
     if order is None:
         raise Problem(
             404,
@@ -98,7 +62,7 @@ async def get_order(account_id: str, order_id: UUID, store: StoreDep) -> OrderRe
 )
 async def list_orders(
     account_id: str,
-    store: StoreDep,
+    reads: ReadsDep,
     status: Annotated[
         StatusFilter,
         Query(description="An order status, or open (not terminal), closed (terminal) or all."),
@@ -116,7 +80,7 @@ async def list_orders(
             cursor = PageCursor.decode(page_token)
         except InvalidPageToken as exc:
             raise Problem(400, "Invalid page token", str(exc), kind="invalid-page-token") from exc
-    page = await store.list_orders(
+    page = await reads.list_orders(
         account_id,
         status_filter=status,
         symbol=symbol,
@@ -150,12 +114,12 @@ positions_router = APIRouter(
 @positions_router.get("", summary="The account's positions, by symbol")
 async def list_positions(
     account_id: str,
-    store: ExecutionStoreDep,
+    reads: ReadsDep,
     include_closed: Annotated[
         bool, Query(description="Also list flat positions (qty 0), which keep their realized P&L.")
     ] = False,
 ) -> PositionListResponse:
-    held = await store.account_positions(account_id, include_flat=include_closed)
+    held = await reads.account_positions(account_id, include_flat=include_closed)
     return PositionListResponse(data=[PositionResponse.of(position) for position in held])
 
 
@@ -165,9 +129,9 @@ async def list_positions(
     responses={404: {"description": "The account never traded the symbol", **_PROBLEM}},
 )
 async def get_position(
-    account_id: str, symbol: Annotated[str, Path(max_length=32)], store: ExecutionStoreDep
+    account_id: str, symbol: Annotated[str, Path(max_length=32)], reads: ReadsDep
 ) -> PositionResponse:
-    position = await store.position(account_id, symbol)
+    position = await reads.position(account_id, symbol)
     if position is None:
         raise Problem(
             404,
@@ -186,8 +150,8 @@ instruments_router = APIRouter(prefix="/internal/v1/instruments", tags=["instrum
 
 
 @instruments_router.get("", summary="The instruments this service accepts orders for")
-async def list_instruments(store: MarketStoreDep) -> InstrumentListResponse:
-    return InstrumentListResponse(data=await store.listed_instruments())
+async def list_instruments(reads: ReadsDep) -> InstrumentListResponse:
+    return InstrumentListResponse(data=await reads.listed_instruments())
 
 
 @instruments_router.get(
@@ -196,9 +160,9 @@ async def list_instruments(store: MarketStoreDep) -> InstrumentListResponse:
     responses={404: {"description": "The symbol has not been listed here", **_PROBLEM}},
 )
 async def get_instrument(
-    symbol: Annotated[str, Path(max_length=32)], store: MarketStoreDep
+    symbol: Annotated[str, Path(max_length=32)], reads: ReadsDep
 ) -> Instrument:
-    instrument = await store.instrument(symbol)
+    instrument = await reads.instrument(symbol)
     if instrument is None:
         raise Problem(
             404,

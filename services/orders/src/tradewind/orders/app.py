@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
 
@@ -14,18 +15,20 @@ from tradewind.common.app import create_service_app
 from tradewind.common.broker import Binding, Broker, QueueSpec, Topology
 from tradewind.common.contracts import CancelOrder, InstrumentListed, PlaceOrder, ReplaceOrder
 from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
-from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
+from tradewind.common.db import asyncpg_dsn, check_pool, create_pool
 from tradewind.common.health import Readiness
 from tradewind.common.outbox import OutboxRelay
 from tradewind.common.tasks import run_every, start_background
-from tradewind.common.tracing import instrument_engine
 from tradewind.orders import api
+from tradewind.orders.adapters import OrderReads
 from tradewind.orders.domain import RiskRules
-from tradewind.orders.expiry import DayOrderExpiry
-from tradewind.orders.handlers import OrderCommandHandler
-from tradewind.orders.market import InstrumentHandler, QuoteHandler
+from tradewind.orders.handlers import (
+    DayOrderExpiry,
+    InstrumentHandler,
+    OrderCommandHandler,
+    QuoteHandler,
+)
 from tradewind.orders.settings import OrdersSettings
-from tradewind.orders.store import outbox
 
 log = logging.getLogger(__name__)
 
@@ -67,49 +70,56 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
         topology = Topology(shared.namespace, tuple(shared.retry_delays_ms))
         async with AsyncExitStack() as resources:
-            engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
-            resources.push_async_callback(engine.dispose)
-            instrument_engine(engine)
-            sessions = session_factory(engine)
+            # Two pools: the write path (consumers, relay, sweep) and the read API. A write path
+            # busy at full load must never make a read or the readiness probe wait.
+            writes = await create_pool(settings.database_url, max_size=settings.database_pool_size)
+            resources.push_async_callback(writes.close)
+            reads = await create_pool(settings.database_url, max_size=settings.api_pool_size)
+            resources.push_async_callback(reads.close)
 
             broker = Broker.from_settings(shared, service=SERVICE)
             resources.push_async_callback(broker.close)
             await broker.connect()
 
             relay = OutboxRelay(
-                sessions=sessions,
-                table=outbox,
-                broker=broker,
-                listen_dsn=asyncpg_dsn(settings.database_url),
+                pool=writes, broker=broker, listen_dsn=asyncpg_dsn(settings.database_url)
             )
             start_background(resources, relay.run(), "orders-outbox-relay")
 
             rules = RiskRules(
                 reference_prices=settings.reference_prices, max_notional=settings.max_notional
             )
-            commands = OrderCommandHandler(sessions=sessions, rules=rules, topology=topology)
-            quotes = QuoteHandler(sessions=sessions, topology=topology)
-            instruments = InstrumentHandler(sessions=sessions)
+            commands = OrderCommandHandler(
+                pool=writes,
+                rules=rules,
+                topology=topology,
+                max_quote_age=timedelta(seconds=settings.arrival_quote_max_age_s),
+            )
+            quotes = QuoteHandler(
+                pool=writes, topology=topology, concurrency=settings.quote_concurrency
+            )
+            instruments = InstrumentHandler(pool=writes)
             await broker.consume(instrument_queue(topology), instruments.handle)
-            await broker.consume(command_queue(topology), commands.handle)
+            await broker.consume_batches(
+                command_queue(topology),
+                commands,
+                max_batch=settings.command_batch_size,
+                max_wait_s=settings.command_batch_wait_s,
+            )
             await broker.consume(quote_queue(topology), quotes.handle)
 
             expiry = DayOrderExpiry(
-                sessions=sessions, topology=topology, session_end=settings.session_end
+                pool=writes, topology=topology, session_end=settings.session_end
             )
-            for name, interval_s, work in (
-                ("day-order-expiry", settings.expiry_sweep_interval_s, expiry.expire_due),
-                (
-                    "quote-inbox-cleanup",
-                    settings.quote_inbox_retention_s / 10,
-                    lambda: quotes.forget_older_than(settings.quote_inbox_retention_s),
-                ),
-            ):
-                start_background(resources, run_every(interval_s, name, work), f"orders-{name}")
+            start_background(
+                resources,
+                run_every(settings.expiry_sweep_interval_s, "day-order-expiry", expiry.expire_due),
+                "orders-day-order-expiry",
+            )
 
-            readiness.add("postgres", lambda: check_database(engine))
+            readiness.add("postgres", lambda: check_pool(reads))
             readiness.add("broker", broker.check)
-            app.state.sessions = sessions
+            app.state.reads = OrderReads(reads)
             app.state.broker = broker
             app.state.topology = topology
             log.info(

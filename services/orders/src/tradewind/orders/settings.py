@@ -36,9 +36,21 @@ class OrdersSettings(HttpSettings):
     )
     database_pool_size: int = Field(
         default=10,
+        ge=2,
+        le=100,
+        description=(
+            "Connections the write path (consumers, outbox relay, expiry sweep) may open to the "
+            "database."
+        ),
+    )
+    api_pool_size: int = Field(
+        default=4,
         ge=1,
         le=100,
-        description="Connections kept to the database; as many again may be opened under load.",
+        description=(
+            "Connections the internal read API and readiness probe may open, apart from the "
+            "write path's, so reads never wait behind a busy write path."
+        ),
     )
     reference_prices: dict[str, PositivePrice] = Field(
         default_factory=lambda: dict(DEFAULT_REFERENCE_PRICES),
@@ -65,13 +77,34 @@ class OrdersSettings(HttpSettings):
         gt=0,
         description="How often the service looks for day orders to expire.",
     )
-    quote_inbox_retention_s: float = Field(
-        default=3600.0,
-        gt=0,
+    arrival_quote_max_age_s: float = Field(
+        default=2.0,
+        ge=0,
         description=(
-            "How long processed quote ids stay in the inbox. Older redeliveries are still "
-            "ignored: their sequence is not newer than the symbol's last one."
+            "An order that can trade executes on arrival against the symbol's latest quote if "
+            "that quote is at most this old (seconds); otherwise it waits for the next quote."
         ),
+    )
+    command_batch_size: int = Field(
+        default=128,
+        ge=1,
+        le=1000,
+        description="Most commands handled together in one transaction (group commit).",
+    )
+    command_batch_wait_s: float = Field(
+        default=0.002,
+        ge=0,
+        le=1,
+        description=(
+            "How long the first command of a batch waits for more before the batch is handled "
+            "anyway (seconds)."
+        ),
+    )
+    quote_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Symbols whose quotes are matched at the same time, per process.",
     )
     shared: SharedSettings = Field(
         default_factory=SharedSettings,

@@ -111,9 +111,7 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
         )
         store = WebhookStore(sessions)
         listen_dsn = asyncpg_dsn(settings.database_url)
-        relay = OutboxRelay(
-            sessions=sessions, table=tables.outbox, broker=broker, listen_dsn=listen_dsn
-        )
+        relay = OutboxRelay(pool=pool, broker=broker, listen_dsn=listen_dsn)
         dispatcher = Dispatcher(
             pool=pool,
             sessions=sessions,

@@ -1,15 +1,19 @@
 """RabbitMQ client over aio-pika: topology, confirmed publishing, consuming with retry and park."""
 
+from tradewind.common.broker.batches import BatchHandler, BatchOutcome, Incoming
 from tradewind.common.broker.client import Broker, Delivery, Handler
 from tradewind.common.broker.errors import BrokerUnavailable, PermanentFailure, PublishRejected
 from tradewind.common.broker.topology import Binding, QueueSpec, Topology
 
 __all__ = [
+    "BatchHandler",
+    "BatchOutcome",
     "Binding",
     "Broker",
     "BrokerUnavailable",
     "Delivery",
     "Handler",
+    "Incoming",
     "PermanentFailure",
     "PublishRejected",
     "QueueSpec",

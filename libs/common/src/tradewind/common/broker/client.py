@@ -7,6 +7,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from aio_pika.abc import (
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
+from tradewind.common.broker.batches import BatchConsumer, BatchHandler
 from tradewind.common.broker.errors import BrokerUnavailable, PermanentFailure, PublishRejected
 from tradewind.common.broker.topology import (
     ATTEMPT_HEADER,
@@ -38,6 +40,7 @@ from tradewind.common.metrics import (
 )
 from tradewind.common.resilience.retry import CONNECT, retry_async
 from tradewind.common.settings import SharedSettings
+from tradewind.common.tasks import start_background
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("tradewind.broker")
@@ -87,6 +90,7 @@ class Broker:
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
+        self._workers = AsyncExitStack()
 
     @classmethod
     def from_settings(cls, shared: SharedSettings, *, service: str) -> Broker:
@@ -124,6 +128,7 @@ class Broker:
         log.info("broker connected", extra={"namespace": self.topology.namespace})
 
     async def close(self) -> None:
+        await self._workers.aclose()
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
@@ -315,18 +320,45 @@ class Broker:
         log.info("consuming", extra={"queue": spec.name})
         return queue
 
+    async def consume_batches(
+        self,
+        spec: QueueSpec,
+        handler: BatchHandler,
+        *,
+        max_batch: int = 128,
+        max_wait_s: float = 0.002,
+    ) -> AbstractQueue:
+        """Consume ``spec`` a batch at a time (group commit); see ``broker.batches``.
+
+        The prefetch covers two batches, so the next one fills while this one is handled.
+        """
+        connection = self._require_connection()
+        channel = await connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=max(self.prefetch, 2 * max_batch))
+        queue = await self.declare_queue(spec, channel)
+        consumer = BatchConsumer(self, spec, handler, max_batch=max_batch, max_wait_s=max_wait_s)
+        start_background(self._workers, consumer.run(), f"batches-{spec.name}")
+        await queue.consume(consumer.on_message)
+        log.info("consuming in batches", extra={"queue": spec.name, "max_batch": max_batch})
+        return queue
+
+    def delivery_of(
+        self, spec: QueueSpec, message: AbstractIncomingMessage, headers: Mapping[str, Any]
+    ) -> Delivery:
+        return Delivery(
+            queue=spec.name,
+            message_id=message.message_id or "",
+            attempt=_int_header(headers.get(ATTEMPT_HEADER), default=1),
+            redelivered=bool(message.redelivered),
+            routing_key=message.routing_key or "",
+        )
+
     async def _deliver(
         self, spec: QueueSpec, handler: Handler, message: AbstractIncomingMessage
     ) -> None:
         headers = dict(message.headers or {})
-        attempt = _int_header(headers.get(ATTEMPT_HEADER), default=1)
-        delivery = Delivery(
-            queue=spec.name,
-            message_id=message.message_id or "",
-            attempt=attempt,
-            redelivered=bool(message.redelivered),
-            routing_key=message.routing_key or "",
-        )
+        delivery = self.delivery_of(spec, message, headers)
+        attempt = delivery.attempt
         # Continue the producer's trace unless an instrumentation already did.
         token = None
         if not trace.get_current_span().get_span_context().is_valid:
@@ -357,7 +389,7 @@ class Broker:
                     return
                 except Exception as exc:
                     span.record_exception(exc)
-                    outcome = await self._retry_or_park(spec, message, headers, attempt, exc)
+                    outcome = await self.retry_or_park(spec, message, headers, attempt, exc)
                     return
             await message.ack()
         finally:
@@ -366,7 +398,7 @@ class Broker:
             if token is not None:
                 otel_context.detach(token)
 
-    async def _retry_or_park(
+    async def retry_or_park(
         self,
         spec: QueueSpec,
         message: AbstractIncomingMessage,
@@ -374,6 +406,8 @@ class Broker:
         attempt: int,
         error: Exception,
     ) -> str:
+        """Schedule a failed message's next attempt through the delay tiers, or park it after
+        the last one; returns the outcome (retried, requeued, parked) for the metrics."""
         context = {"queue": spec.name, "message_id": message.message_id, "attempt": attempt}
         if attempt >= self.max_attempts:
             log.error("handler failed on the last attempt; parking", extra=context, exc_info=error)

@@ -6,13 +6,13 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, time
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import asyncpg
 
 from tradewind.common.broker import Topology
 from tradewind.common.contracts.types import utc_now
 from tradewind.orders import domain
-from tradewind.orders.events import OrderEvents
-from tradewind.orders.store import OrderStore
+from tradewind.orders.adapters import OrdersUnitOfWork
+from tradewind.orders.handlers.events import OrderEvents
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,13 @@ class DayOrderExpiry:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        pool: asyncpg.Pool,
         topology: Topology,
         session_end: time,
         batch_size: int = 200,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.sessions = sessions
+        self.pool = pool
         self.session_end = session_end
         self.batch_size = batch_size
         self.clock = clock
@@ -52,17 +52,16 @@ class DayOrderExpiry:
     async def _expire_batch(self) -> tuple[int, bool]:
         now = self.clock()
         session_end_at = domain.latest_session_end(now, self.session_end)
-        async with self.sessions() as session, session.begin():
-            store = OrderStore(session)
-            due = await store.day_orders_due(session_end_at, self.batch_size)
+        async with OrdersUnitOfWork.begin(self.pool) as unit:
+            due = await unit.day_orders_due(session_end_at, self.batch_size)
             expired = [
                 domain.expire(order, now)
                 for order in due
                 if domain.expires_at_session_end(order, session_end_at)
             ]
             for expiry in expired:
-                await store.update(expiry.order)
-                await self.events.stage(session, expiry.event, expiry.order, now=now)
+                unit.update(expiry.order)
+                unit.stage(self.events.outbox_row(expiry.event, expiry.order, now=now))
         if expired:
             log.info(
                 "day orders expired",

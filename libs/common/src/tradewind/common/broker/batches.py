@@ -1,0 +1,211 @@
+"""Consuming in batches: one handler call (one transaction) for many messages, acked per message.
+
+Group commit: a consumer that commits one transaction per message pays the commit, the round
+trips and the per-call overhead for every message. This consumer hands its handler every message
+that arrived while the previous batch was being handled (up to ``max_batch``, waiting at most
+``max_wait_s`` for a batch to fill), so under load one commit serves many messages and at low load
+a message waits no longer than ``max_wait_s``.
+
+Per message, nothing is weaker than with one transaction each:
+
+- a message is acked only after the batch that contains it committed;
+- an unreadable envelope is parked alone, before the batch is handled;
+- the handler may say of single messages that they must be retried later (their effects are not
+  part of the commit) or parked, and the others are acked;
+- if the handler raises, nothing of the batch was committed, and every message is handled again
+  on its own, so one poison message is retried and parked alone while the others go through.
+
+Batches are handled one at a time, in delivery order, so within one process a message never
+overtakes an earlier one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aio_pika.abc import AbstractIncomingMessage
+from opentelemetry import propagate, trace
+
+from tradewind.common.broker.errors import PermanentFailure
+from tradewind.common.broker.topology import QueueSpec
+from tradewind.common.envelope import CloudEvent, EnvelopeError
+from tradewind.common.metrics import MESSAGE_BATCH_SIZE, MESSAGE_HANDLER_SECONDS, MESSAGES_CONSUMED
+
+if TYPE_CHECKING:
+    from tradewind.common.broker.client import Broker, Delivery
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("tradewind.broker")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message of a batch: its envelope, what the broker said about it, its AMQP headers."""
+
+    event: CloudEvent
+    delivery: Delivery
+    headers: Mapping[str, Any]
+
+    @contextlib.contextmanager
+    def processing(self) -> Iterator[None]:
+        """Work on this message inside its own consumer span, continuing the producer's trace.
+
+        What the handler stages meanwhile (outbox rows) carries this message's trace context.
+        """
+        parent = propagate.extract(self.headers)
+        with tracer.start_as_current_span(
+            f"{self.delivery.queue} process", context=parent, kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.message.id", self.delivery.message_id)
+            span.set_attribute("cloudevents.event_type", self.event.type)
+            yield
+
+
+@dataclass
+class BatchOutcome:
+    """What the handler did not commit, by position in the batch; everything else it did."""
+
+    retry: dict[int, Exception] = field(default_factory=dict)
+    """Not applied now, to be tried again later (e.g. a cancel that overtook its order)."""
+    park: dict[int, Exception] = field(default_factory=dict)
+    """Can never be applied (e.g. a payload that does not fit its type)."""
+
+
+BatchHandler = Callable[[Sequence[Incoming]], Awaitable[BatchOutcome]]
+
+
+class BatchConsumer:
+    """Buffers a queue's deliveries and hands them to ``handler`` a batch at a time."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        spec: QueueSpec,
+        handler: BatchHandler,
+        *,
+        max_batch: int,
+        max_wait_s: float,
+    ) -> None:
+        self.broker = broker
+        self.spec = spec
+        self.handler = handler
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._pending: deque[AbstractIncomingMessage] = deque()
+        self._arrived = asyncio.Event()
+        self._full = asyncio.Event()
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        """aio-pika's callback: only buffers; ``run`` does the work."""
+        self._pending.append(message)
+        self._arrived.set()
+        if len(self._pending) >= self.max_batch:
+            self._full.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._arrived.wait()
+            if len(self._pending) < self.max_batch and self.max_wait_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.max_wait_s):
+                        await self._full.wait()
+            size = min(len(self._pending), self.max_batch)
+            batch = [self._pending.popleft() for _ in range(size)]
+            if len(self._pending) < self.max_batch:
+                self._full.clear()
+            if not self._pending:
+                self._arrived.clear()
+            if batch:
+                await self._handle(batch)
+
+    async def _handle(self, batch: list[AbstractIncomingMessage]) -> None:
+        readable: list[tuple[Incoming, AbstractIncomingMessage]] = []
+        for message in batch:
+            incoming = await self._read(message)
+            if incoming is not None:
+                readable.append((incoming, message))
+        if not readable:
+            return
+        MESSAGE_BATCH_SIZE.labels(queue=self.spec.name).observe(len(readable))
+        started = time.perf_counter()
+        try:
+            outcome = await self.handler([incoming for incoming, _ in readable])
+        except Exception as exc:
+            MESSAGE_HANDLER_SECONDS.labels(queue=self.spec.name).observe(
+                time.perf_counter() - started
+            )
+            if len(readable) == 1:
+                incoming, message = readable[0]
+                await self._fail(incoming, message, exc)
+                return
+            log.warning(
+                "batch failed; handling its messages one at a time",
+                extra={"queue": self.spec.name, "size": len(readable), "error": repr(exc)},
+            )
+            for incoming, message in readable:
+                await self._handle_alone(incoming, message)
+            return
+        MESSAGE_HANDLER_SECONDS.labels(queue=self.spec.name).observe(time.perf_counter() - started)
+        await self._settle(readable, outcome)
+
+    async def _handle_alone(self, incoming: Incoming, message: AbstractIncomingMessage) -> None:
+        try:
+            outcome = await self.handler([incoming])
+        except Exception as exc:
+            await self._fail(incoming, message, exc)
+            return
+        await self._settle([(incoming, message)], outcome)
+
+    async def _settle(
+        self, handled: list[tuple[Incoming, AbstractIncomingMessage]], outcome: BatchOutcome
+    ) -> None:
+        for position, (incoming, message) in enumerate(handled):
+            if position in outcome.park:
+                await self._park(incoming, message, outcome.park[position])
+            elif position in outcome.retry:
+                await self._fail(incoming, message, outcome.retry[position])
+            else:
+                await message.ack()
+                MESSAGES_CONSUMED.labels(queue=self.spec.name, outcome="acked").inc()
+
+    async def _read(self, message: AbstractIncomingMessage) -> Incoming | None:
+        headers = dict(message.headers or {})
+        try:
+            event = CloudEvent.from_json(message.body)
+        except EnvelopeError as exc:
+            await self._park(None, message, exc)
+            return None
+        return Incoming(event, self.broker.delivery_of(self.spec, message, headers), headers)
+
+    async def _fail(
+        self, incoming: Incoming, message: AbstractIncomingMessage, error: Exception
+    ) -> None:
+        if isinstance(error, EnvelopeError | PermanentFailure):
+            await self._park(incoming, message, error)
+            return
+        outcome = await self.broker.retry_or_park(
+            self.spec, message, dict(incoming.headers), incoming.delivery.attempt, error
+        )
+        MESSAGES_CONSUMED.labels(queue=self.spec.name, outcome=outcome).inc()
+
+    async def _park(
+        self, incoming: Incoming | None, message: AbstractIncomingMessage, error: Exception
+    ) -> None:
+        log.error(
+            "message cannot be processed; parking it",
+            extra={
+                "queue": self.spec.name,
+                "message_id": message.message_id,
+                "attempt": None if incoming is None else incoming.delivery.attempt,
+                "error": str(error),
+            },
+        )
+        await message.reject(requeue=False)
+        MESSAGES_CONSUMED.labels(queue=self.spec.name, outcome="parked").inc()

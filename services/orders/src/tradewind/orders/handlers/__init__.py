@@ -1,0 +1,19 @@
+"""What the orders service does with each message, and on the session-end schedule: load through
+the unit of work, decide in the domain, stage the changes and their events."""
+
+from tradewind.orders.handlers.commands import INBOX_CONSUMER, OrderCommandHandler, OrderNotFound
+from tradewind.orders.handlers.events import EVENT_SOURCE, OrderEvents
+from tradewind.orders.handlers.expiry import DayOrderExpiry
+from tradewind.orders.handlers.instruments import InstrumentHandler
+from tradewind.orders.handlers.quotes import QuoteHandler
+
+__all__ = [
+    "EVENT_SOURCE",
+    "INBOX_CONSUMER",
+    "DayOrderExpiry",
+    "InstrumentHandler",
+    "OrderCommandHandler",
+    "OrderEvents",
+    "OrderNotFound",
+    "QuoteHandler",
+]

@@ -1,0 +1,293 @@
+"""Commands of ``orders.commands`` — place, cancel, replace — handled a batch at a time.
+
+A batch is one transaction (group commit): the inbox claims, every order change, the executions
+of orders that trade on arrival, and the outbox rows commit together, and each message is acked
+once that commit is done. Within a batch, commands are applied in delivery order and each sees
+what the earlier ones did, so a cancel right behind its place cancels the order it placed.
+
+The loads come first, in the order every write path takes its locks (book, then orders, then
+positions); then the domain decides each command in memory; the unit of work writes it all in
+one statement. A command that cannot be applied yet (a cancel that overtook its place) is left
+out of the commit and retried; if the transaction itself fails, the consumer retries every
+message of the batch on its own (libs/common ``broker.batches``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+
+from tradewind.common.broker import BatchOutcome, Incoming, Topology
+from tradewind.common.contracts import CancelOrder, PlaceOrder, ReplaceOrder
+from tradewind.common.contracts.types import utc_now
+from tradewind.common.envelope import CloudEvent, EnvelopeError
+from tradewind.orders import domain
+from tradewind.orders.adapters import OrdersUnitOfWork
+from tradewind.orders.domain import Order, RiskRules
+from tradewind.orders.handlers.events import OrderEvents
+
+log = logging.getLogger(__name__)
+
+INBOX_CONSUMER = "orders.commands"
+
+Command = PlaceOrder | CancelOrder | ReplaceOrder
+_COMMAND_TYPES: dict[str, type[Command]] = {
+    PlaceOrder.TYPE: PlaceOrder,
+    CancelOrder.TYPE: CancelOrder,
+    ReplaceOrder.TYPE: ReplaceOrder,
+}
+
+
+class OrderNotFound(LookupError):
+    """No such order for the account (yet): a cancel may have overtaken its place command."""
+
+
+@dataclass(frozen=True)
+class _Received:
+    position: int
+    """Where the message is in its batch."""
+    incoming: Incoming
+    command: Command
+
+    @property
+    def message_id(self) -> str:
+        # Every Tradewind publisher sets message_id to the event id; the fallback keeps a bare
+        # message from sharing the empty id with every other one.
+        return self.incoming.delivery.message_id or self.incoming.event.id
+
+    @property
+    def event(self) -> CloudEvent:
+        return self.incoming.event
+
+
+class OrderCommandHandler:
+    """The batch handler of ``orders.commands``; pass it to ``Broker.consume_batches``."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        rules: RiskRules,
+        topology: Topology,
+        max_quote_age: timedelta,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.pool = pool
+        self.rules = rules
+        self.max_quote_age = max_quote_age
+        self.clock = clock
+        self.events = OrderEvents(topology)
+
+    async def __call__(self, batch: Sequence[Incoming]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        received = _decode(batch, outcome)
+        if not received:
+            return outcome
+        async with OrdersUnitOfWork.begin(self.pool) as unit:
+            claimed = await unit.claim(INBOX_CONSUMER, [item.message_id for item in received])
+            first_time = _first_deliveries(received, claimed)
+            now = self.clock()
+            await self._load(unit, first_time, now)
+            for item in first_time:
+                with item.incoming.processing():
+                    try:
+                        self._apply(unit, item, now)
+                    except OrderNotFound as exc:
+                        unit.release(INBOX_CONSUMER, item.message_id)
+                        outcome.retry[item.position] = exc
+        return outcome
+
+    async def _load(
+        self, unit: OrdersUnitOfWork, received: Sequence[_Received], now: datetime
+    ) -> None:
+        """Everything the batch's decisions read, locked where it will change."""
+        commands = [item.command for item in received]
+        places = [c for c in commands if isinstance(c, PlaceOrder)]
+        replaces = [c for c in commands if isinstance(c, ReplaceOrder)]
+        targets = {c.order_id for c in commands if not isinstance(c, PlaceOrder)}
+        new_ids = {c.order_id for c in places} | {c.new_order_id for c in replaces}
+        await unit.load_orders(targets | new_ids, lock=False)
+        naming_client_order_ids: list[PlaceOrder | ReplaceOrder] = [*places, *replaces]
+        await unit.load_client_order_id_holders(
+            {
+                (c.account_id, c.client_order_id)
+                for c in naming_client_order_ids
+                if c.client_order_id is not None
+            }
+        )
+        target_symbols = {order.symbol for order in map(unit.order, targets) if order is not None}
+        place_symbols = {c.symbol for c in places}
+        await unit.load_listings(place_symbols | target_symbols)
+        await unit.load_books(place_symbols | target_symbols)
+        # The books of orders that change, and of symbols an arriving order may trade on now.
+        trading = {s for s in place_symbols if unit.book(s).is_fresh(now, self.max_quote_age)}
+        await unit.lock_books(target_symbols | trading)
+        await unit.load_orders(targets, lock=True)
+        await unit.lock_positions(
+            {(c.account_id, c.symbol) for c in places if unit.holds_book(c.symbol)}
+            | {
+                (order.account_id, order.symbol)
+                for order in map(unit.order, targets)
+                if order is not None and unit.holds_book(order.symbol)
+            }
+        )
+
+    def _apply(self, unit: OrdersUnitOfWork, item: _Received, now: datetime) -> None:
+        command = item.command
+        if isinstance(command, PlaceOrder):
+            self._place(unit, command, item.event, now)
+        elif isinstance(command, CancelOrder):
+            self._cancel(unit, command, item.event, now)
+        else:
+            self._replace(unit, command, item.event, now)
+
+    def _place(
+        self, unit: OrdersUnitOfWork, command: PlaceOrder, event: CloudEvent, now: datetime
+    ) -> None:
+        if unit.order_exists(command.order_id):
+            log.info(
+                "order already placed; ignoring the repeated command",
+                extra={"order_id": str(command.order_id)},
+            )
+            return
+        coid = command.client_order_id
+        placement = domain.place(
+            command,
+            self.rules,
+            unit.book(command.symbol).market_view(listed=unit.is_listed(command.symbol)),
+            client_order_id_in_use=coid is not None
+            and unit.client_order_id_in_use(command.account_id, coid),
+            now=now,
+        )
+        order = placement.order
+        unit.add(order)
+        unit.stage(self.events.outbox_row(placement.event, order, now=now, cause=event))
+        if order.reject_reason is not None:
+            log.info(
+                "order rejected",
+                extra={
+                    "order_id": str(order.id),
+                    "account_id": order.account_id,
+                    "reject_reason": order.reject_reason,
+                },
+            )
+        self._execute_on_arrival(unit, order, event, now)
+
+    def _cancel(
+        self, unit: OrdersUnitOfWork, command: CancelOrder, event: CloudEvent, now: datetime
+    ) -> None:
+        order = _owned_order(unit, command.order_id, command.account_id)
+        outcome = domain.cancel(order, now)
+        if outcome.changed:
+            unit.update(outcome.order)
+        unit.stage(self.events.outbox_row(outcome.event, outcome.order, now=now, cause=event))
+        log.log(
+            logging.DEBUG if outcome.changed else logging.INFO,
+            "order canceled" if outcome.changed else "cancel refused",
+            extra={"order_id": str(order.id), "status": outcome.order.status.value},
+        )
+
+    def _replace(
+        self, unit: OrdersUnitOfWork, command: ReplaceOrder, event: CloudEvent, now: datetime
+    ) -> None:
+        if unit.order_exists(command.new_order_id):
+            log.info(
+                "replacement already exists; ignoring the repeated command",
+                extra={"new_order_id": str(command.new_order_id)},
+            )
+            return
+        order = _owned_order(unit, command.order_id, command.account_id)
+        if order.replaced_by == command.new_order_id:
+            # The same command, republished, raced the first copy and lost the book lock.
+            log.info(
+                "order already replaced by this command; ignoring the repeat",
+                extra={"new_order_id": str(command.new_order_id)},
+            )
+            return
+        coid = command.client_order_id
+        outcome = domain.replace(
+            order,
+            command,
+            self.rules,
+            unit.book(order.symbol).market_view(listed=unit.is_listed(order.symbol)),
+            client_order_id_in_use=coid is not None
+            and coid != order.client_order_id
+            and unit.client_order_id_in_use(order.account_id, coid),
+            now=now,
+        )
+        if outcome.replacement is not None:
+            unit.update(outcome.order)
+            unit.add(outcome.replacement)
+        unit.stage(self.events.outbox_row(outcome.event, outcome.order, now=now, cause=event))
+        if outcome.replacement is not None:
+            self._execute_on_arrival(unit, outcome.replacement, event, now)
+        else:
+            log.info(
+                "replace refused",
+                extra={"order_id": str(order.id), "new_order_id": str(command.new_order_id)},
+            )
+
+    def _execute_on_arrival(
+        self, unit: OrdersUnitOfWork, order: Order, event: CloudEvent, now: datetime
+    ) -> None:
+        """A new order meets the latest quote at once when this batch holds its fresh book."""
+        if not unit.holds_book(order.symbol):
+            return
+        match = domain.execute_on_arrival(
+            order, unit.book(order.symbol), now, max_quote_age=self.max_quote_age
+        )
+        if match is not None and match.changes:
+            self.events.settle(unit, match, now=now, cause=event)
+
+
+def _owned_order(unit: OrdersUnitOfWork, order_id: UUID, account_id: str) -> Order:
+    order = unit.order(order_id)
+    if order is None or order.account_id != account_id:
+        raise OrderNotFound(
+            f"order {order_id} not found for account {account_id!r}; "
+            "it may not have been placed yet"
+        )
+    return order
+
+
+def _decode(batch: Sequence[Incoming], outcome: BatchOutcome) -> list[_Received]:
+    received: list[_Received] = []
+    for position, incoming in enumerate(batch):
+        command_type = _COMMAND_TYPES.get(incoming.event.type)
+        if command_type is None:
+            log.debug(
+                "ignoring unknown command type",
+                extra={
+                    "command_type": incoming.event.type,
+                    "message_id": incoming.delivery.message_id,
+                },
+            )
+            continue
+        try:
+            command = incoming.event.data_as(command_type)
+        except EnvelopeError as exc:
+            outcome.park[position] = exc
+            continue
+        received.append(_Received(position, incoming, command))
+    return received
+
+
+def _first_deliveries(received: Sequence[_Received], claimed: set[str]) -> list[_Received]:
+    """The messages this batch processes: claimed now, and only the first copy of each."""
+    first: list[_Received] = []
+    seen: set[str] = set()
+    for item in received:
+        if item.message_id not in claimed or item.message_id in seen:
+            log.info(
+                "command already processed; ignoring the redelivery",
+                extra={"message_id": item.message_id, "command_type": item.event.type},
+            )
+            continue
+        seen.add(item.message_id)
+        first.append(item)
+    return first

@@ -1,0 +1,66 @@
+"""The service's events as outbox rows: envelope, routing, trace context of the work that caused
+them. The unit of work stages them; the relay publishes them once the transaction commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tradewind.common.broker import Topology
+from tradewind.common.contracts import Contract
+from tradewind.common.envelope import CloudEvent, new_event
+from tradewind.common.outbox import OutboxMessage, outbox_message
+from tradewind.orders import domain
+from tradewind.orders.adapters import OrdersUnitOfWork
+from tradewind.orders.domain import Order
+
+EVENT_SOURCE = "/tradewind/orders"
+
+
+class OrderEvents:
+    """Builds the events about orders; ``cause`` is the message that led to one, if any."""
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+
+    def outbox_row(
+        self,
+        data: Contract,
+        order: Order,
+        *,
+        now: datetime,
+        cause: CloudEvent | None = None,
+        event_id: str | None = None,
+    ) -> OutboxMessage:
+        event = new_event(
+            source=EVENT_SOURCE,
+            data=data,
+            event_type=data.TYPE,
+            subject=str(order.id),
+            account_id=order.account_id,
+            correlation_id=None if cause is None else cause.correlationid or cause.id,
+            causation_id=None if cause is None else cause.id,
+            event_id=event_id,
+            time=now,
+        )
+        return outbox_message(event, exchange=self.topology.events, routing_key=event.type)
+
+    def settle(
+        self, unit: OrdersUnitOfWork, match: domain.Match, *, now: datetime, cause: CloudEvent
+    ) -> None:
+        """Stage what a quote (or an arrival) did: orders, executions, positions, book, events.
+
+        The accounts' positions in the symbol must be locked in ``unit`` already.
+        """
+        for change in match.changes:
+            unit.update(change.order)
+        unit.add_executions(match.executions)
+        accounts = {execution.account_id for execution in match.executions}
+        symbol = match.book.symbol
+        settlement = domain.settle(match, unit.positions_of(symbol, accounts), now)
+        unit.save_positions(settlement.positions)
+        if match.book != unit.book(symbol):
+            unit.save_book(match.book)
+        for staged in settlement.events:
+            unit.stage(
+                self.outbox_row(staged.data, staged.order, now=now, cause=cause, event_id=staged.id)
+            )

@@ -1,0 +1,90 @@
+"""Quotes of ``market.quote.<SYM>``: each one executes the symbol's orders it can fill.
+
+A quote is one transaction: the symbol's book row locked (quotes of a symbol are processed one at
+a time across every orders process), a sequence check (a quote not newer than the last one
+processed changes nothing, which also makes a redelivery harmless), the orders the quote can
+change loaded and locked — only those, through the matching indexes — matching, then orders,
+executions, positions, book and outbox rows written together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+
+from tradewind.common.broker import Delivery, Topology
+from tradewind.common.contracts import Quote
+from tradewind.common.contracts.types import utc_now
+from tradewind.common.envelope import CloudEvent
+from tradewind.orders import domain
+from tradewind.orders.adapters import OrdersUnitOfWork
+from tradewind.orders.handlers.events import OrderEvents
+
+log = logging.getLogger(__name__)
+
+
+class QuoteHandler:
+    """Executes the symbol's orders a new quote can fill; pass ``handle`` to consume."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        topology: Topology,
+        concurrency: int = 4,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.events = OrderEvents(topology)
+        # The broker hands over up to a prefetch of quotes at once. Quotes of one symbol wait
+        # here, in order, rather than each holding a database connection while it waits for the
+        # book lock; and only a few symbols are matched at once, leaving connections to commands.
+        self._symbols: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def handle(self, event: CloudEvent, delivery: Delivery) -> None:
+        if event.type != Quote.TYPE:
+            log.debug("ignoring event", extra={"event_type": event.type})
+            return
+        quote = event.data_as(Quote)
+        async with self._symbols[quote.symbol], self._slots:
+            await self._execute(quote, event)
+
+    async def _execute(self, quote: Quote, event: CloudEvent) -> None:
+        async with OrdersUnitOfWork.begin(self.pool) as unit:
+            await unit.lock_books([quote.symbol])
+            book = unit.book(quote.symbol)
+            if not book.is_older_than(quote):
+                log.debug(
+                    "quote not newer than the last one processed; skipped",
+                    extra={
+                        "symbol": quote.symbol,
+                        "sequence": quote.sequence,
+                        "last_sequence": book.last_sequence,
+                    },
+                )
+                return
+            candidates = await unit.executable_orders(quote)
+            now = self.clock()
+            match = domain.match_quote(book, quote, candidates, now)
+            await unit.lock_positions(
+                {(execution.account_id, quote.symbol) for execution in match.executions}
+            )
+            self.events.settle(unit, match, now=now, cause=event)
+        if match.changes:
+            log.info(
+                "quote executed",
+                extra={
+                    "symbol": quote.symbol,
+                    "sequence": quote.sequence,
+                    "candidates": len(candidates),
+                    "executions": len(match.executions),
+                    "orders_changed": len(match.changes),
+                },
+            )
