@@ -22,11 +22,15 @@ import argparse
 import asyncio
 import json
 import re
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import aio_pika
@@ -36,10 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from loadgen import fixed_rate  # noqa: E402
-from stack import CpuMeter, Stack, list_instrument  # noqa: E402
+from stack import CpuMeter, Stack, list_instrument, scrape  # noqa: E402
 
 from support.infra import Infra, provision  # noqa: E402
 from support.services import ServiceProcess, free_port  # noqa: E402
+from tradewind.common.contracts import PlaceOrder  # noqa: E402
+from tradewind.common.contracts.types import OrderType, Side, TimeInForce  # noqa: E402
+from tradewind.common.envelope import CloudEvent, new_event  # noqa: E402
 
 ORDER = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "150"}
 
@@ -142,6 +149,90 @@ async def wait_until(predicate: object, timeout: float) -> float:
     return time.perf_counter() - started
 
 
+def place_commands(count: int) -> list[CloudEvent]:
+    """Place commands as the gateway would publish them (a resting gtc limit buy each)."""
+    return [
+        new_event(
+            source="/bench/gateway",
+            data=PlaceOrder(
+                order_id=uuid.uuid4(),
+                account_id="bench",
+                symbol="AAPL",
+                side=Side.BUY,
+                type=OrderType.LIMIT,
+                qty=Decimal(1),
+                limit_price=Decimal(150),
+                time_in_force=TimeInForce.GTC,
+                submitted_at=datetime.now(UTC),
+            ),
+            event_type=PlaceOrder.TYPE,
+            account_id="bench",
+        )
+        for _ in range(count)
+    ]
+
+
+@dataclass(frozen=True)
+class AloneResult:
+    accepted_per_s: float
+    cpu_ms_per_order: dict[str, float]
+    mean_batch: float
+    mean_batch_ms: float
+
+
+async def orders_alone(
+    infra: Infra, counter: AcceptedCounter, stack: Stack, count: int, profile: Path | None
+) -> AloneResult:
+    """Publish ``count`` commands straight to the broker, as fast as it confirms them, and time
+    how fast the orders service turns them into published ``order.accepted`` events."""
+    commands = place_commands(count)
+    wanted = {command.data["order_id"] for command in commands}
+    connection = await aio_pika.connect(infra.amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(f"{infra.namespace}.commands")
+        meter = CpuMeter.of_groups({"orders": [stack.pid("orders")], **system_pids()})
+        profiler = None
+        if profile is not None:
+            profiler = await asyncio.to_thread(
+                start_profiler, stack.pid("orders"), profile / "orders-alone.txt"
+            )
+        meter.start()
+        started = time.perf_counter()
+        for chunk in range(0, count, 500):
+            await asyncio.gather(
+                *(
+                    exchange.publish(
+                        aio_pika.Message(
+                            command.to_json(),
+                            message_id=command.id,
+                            type=command.type,
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        ),
+                        routing_key=command.type,
+                    )
+                    for command in commands[chunk : chunk + 500]
+                )
+            )
+        await wait_until(lambda: wanted <= counter.arrived.keys(), 120)
+        last = max(counter.arrived[order_id] for order_id in wanted)
+        cpu = meter.stop()
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            await asyncio.to_thread(profiler.wait)
+    queue = {"queue": f"{infra.namespace}.orders.commands"}
+    url = stack.url("orders")
+    batches = await scrape(url, "tradewind_message_batch_size_count", **queue)
+    messages = await scrape(url, "tradewind_message_batch_size_sum", **queue)
+    seconds = await scrape(url, "tradewind_message_handler_seconds_sum", **queue)
+    return AloneResult(
+        count / (last - started),
+        {name: 1000 * used / count for name, used in cpu.items()},
+        messages / max(batches, 1),
+        1000 * seconds / max(batches, 1),
+    )
+
+
 @dataclass(frozen=True)
 class LatencyResult:
     rate: float
@@ -191,37 +282,31 @@ def system_pids() -> dict[str, list[int]]:
     return {"postgres": pids("postgres"), "rabbitmq": pids("beam.smp")}
 
 
+def start_profiler(pid: int, into: Path, seconds: float | None = None) -> subprocess.Popen[bytes]:
+    """py-spy on ``pid``, raw (collapsed) stacks into ``into``; until SIGINT without ``seconds``."""
+    into.parent.mkdir(parents=True, exist_ok=True)
+    duration = [] if seconds is None else ["-d", str(int(seconds))]
+    return subprocess.Popen(
+        ["py-spy", "record", "-f", "raw", "-r", "200", *duration, "-p", str(pid), "-o", str(into)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def start_profilers(
     stack: Stack, seconds: float, into: Path | None
 ) -> list[subprocess.Popen[bytes]]:
     """py-spy on every service process for the measured window, raw (collapsed) stacks."""
     if into is None:
         return []
-    into.mkdir(parents=True, exist_ok=True)
     return [
-        subprocess.Popen(
-            [
-                "py-spy",
-                "record",
-                "-f",
-                "raw",
-                "-r",
-                "200",
-                "-d",
-                str(int(seconds)),
-                "-p",
-                str(stack.pid(name)),
-                "-o",
-                str(into / f"{name}.txt"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for name in stack.processes
+        start_profiler(stack.pid(name), into / f"{name}.txt", seconds) for name in stack.processes
     ]
 
 
-async def bench(seconds: float, connections: int, profile: Path | None) -> str:
+async def bench(
+    seconds: float, connections: int, direct: int, profile: Path | None, *, alone_only: bool
+) -> str:
     with provision() as infra:
         stack = await Stack.start(infra, services=("orders", "webhooks", "gateway"))
         baseline_port = free_port()
@@ -264,6 +349,17 @@ async def bench(seconds: float, connections: int, profile: Path | None) -> str:
             await wait_until(lambda: len(counter.arrived) >= warm, 60)
 
             raw = await raw_publish_rate(infra, seconds / 2)
+            alone = await orders_alone(infra, counter, stack, direct, profile)
+            lines = [
+                f"raw confirmed publishes into a quorum queue: {raw:,.0f}/s",
+                f"orders service alone ({direct:,} commands straight to the broker): "
+                f"{alone.accepted_per_s:,.0f} accepted/s (ratio to raw publishes "
+                f"{alone.accepted_per_s / raw:.3f}); batches of {alone.mean_batch:.1f} commands "
+                f"in {alone.mean_batch_ms:.1f} ms on average; CPU ms per order: "
+                + ", ".join(f"{name} {ms:.2f}" for name, ms in alone.cpu_ms_per_order.items()),
+            ]
+            if alone_only:
+                return "\n".join(lines)
             bare = await asyncio.to_thread(
                 run_wrk, f"{baseline.url}/orders", {}, seconds, connections
             )
@@ -273,7 +369,7 @@ async def bench(seconds: float, connections: int, profile: Path | None) -> str:
             pids.update(system_pids())
             meter = CpuMeter.of_groups(pids)
             meter.start()
-            profilers = start_profilers(stack, seconds, profile)
+            profilers = await asyncio.to_thread(start_profilers, stack, seconds, profile)
             t0 = time.perf_counter()
             system = await asyncio.to_thread(run_wrk, gateway_url, auth, seconds, connections)
             t1 = time.perf_counter()
@@ -297,8 +393,7 @@ async def bench(seconds: float, connections: int, profile: Path | None) -> str:
             await infra.delete_redis_keys()
 
     per_order = {name: 1000 * used / max(1, in_window) for name, used in cpu.items()}
-    lines = [
-        f"raw confirmed publishes into a quorum queue: {raw:,.0f}/s",
+    lines += [
         f"bare FastAPI + confirmed quorum publish (wrk -c{connections}): "
         f"{bare.requests_per_s:,.0f} req/s ({bare.non_2xx} non-2xx)",
         f"gateway POST /api/v1/orders (wrk -c{connections}): {system.requests_per_s:,.0f} req/s, "
@@ -321,10 +416,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument(
+        "--direct", type=int, default=10_000, help="commands for the orders-alone run"
+    )
+    parser.add_argument(
         "--profile", type=Path, help="write py-spy profiles (raw) of every service here"
     )
+    parser.add_argument(
+        "--alone-only", action="store_true", help="only the baseline and the orders-alone run"
+    )
     args = parser.parse_args()
-    report = asyncio.run(bench(args.seconds, args.connections, args.profile))
+    report = asyncio.run(
+        bench(args.seconds, args.connections, args.direct, args.profile, alone_only=args.alone_only)
+    )
     sys.stdout.write("\n" + report + "\n")
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)

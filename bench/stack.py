@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import aio_pika
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,3 +199,14 @@ class QuotePublisher:
             routing_key=quote_routing_key(self.symbol),
         )
         return quote
+
+
+async def scrape(base_url: str, name: str, **labels: str) -> float:
+    """The value of one sample on a service's /metrics (0 if it is not there)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{base_url}/metrics") as response:
+        text = await response.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
