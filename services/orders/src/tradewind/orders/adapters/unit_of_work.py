@@ -614,3 +614,17 @@ _RECORD_LISTING = """
     WHERE instruments.listed_at <= EXCLUDED.listed_at
     RETURNING symbol
 """
+
+
+def matching_queries(quote: Quote, page_size: int = 64) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """The statements a quote runs to find the orders it can change (the first page of resting
+    orders), by name, with their arguments: what EXPLAIN shows the plans of (docs/orders.md)."""
+    first_page = (_NEGATIVE_INFINITY, _EARLIEST, _NIL, page_size)
+    symbol = quote.symbol
+    return {
+        "buy stops crossed": (_BUY_STOPS_CROSSED, (symbol, quote.ask_price)),
+        "sell stops crossed": (_SELL_STOPS_CROSSED, (symbol, quote.bid_price)),
+        "ioc/fok waiting": (_WAITING_IOC_FOK, (symbol,)),
+        "resting bids reached": (_RESTING_BIDS, (symbol, -quote.ask_price, *first_page)),
+        "resting asks reached": (_RESTING_ASKS, (symbol, quote.bid_price, *first_page)),
+    }

@@ -91,12 +91,12 @@ class OrderCommandHandler:
         async with OrdersUnitOfWork.begin(self.pool) as unit:
             claimed = await unit.claim(INBOX_CONSUMER, [item.message_id for item in received])
             first_time = _first_deliveries(received, claimed)
-            now = self.clock()
-            await self._load(unit, first_time, now)
+            await self._load(unit, first_time, self.clock())
+            now = _Ticks(self.clock)
             for item in first_time:
                 with item.incoming.processing():
                     try:
-                        self._apply(unit, item, now)
+                        self._apply(unit, item, now.next())
                     except OrderNotFound as exc:
                         unit.release(INBOX_CONSUMER, item.message_id)
                         outcome.retry[item.position] = exc
@@ -243,6 +243,25 @@ class OrderCommandHandler:
         )
         if match is not None and match.changes:
             self.events.settle(unit, match, now=now, cause=event)
+
+
+class _Ticks:
+    """The clock, read once per command and strictly increasing within a batch: commands keep
+    their delivery order in time priority (created_at), even when the clock has not moved."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self.clock = clock
+        self.last: datetime | None = None
+
+    def next(self) -> datetime:
+        now = self.clock()
+        if self.last is not None and now <= self.last:
+            now = self.last + _MICROSECOND
+        self.last = now
+        return now
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _owned_order(unit: OrdersUnitOfWork, order_id: UUID, account_id: str) -> Order:

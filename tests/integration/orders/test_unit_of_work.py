@@ -1,0 +1,277 @@
+"""The unit of work of the orders write path, on the real database: its whole interface.
+
+Every write path (commands, quotes, listings, the session-end sweep) goes through
+``OrdersUnitOfWork``; these tests pin down what it promises them: claims, loads and locks, the
+identity map, staged writes flushed in one statement, the version check, and all or nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from datetime import timedelta
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+
+from integration.orders.flows import Pool, new_account, new_symbol
+from support.polling import eventually
+from tradewind.common.contracts import Instrument
+from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce, utc_now
+from tradewind.common.envelope import new_event
+from tradewind.common.outbox import outbox_message
+from tradewind.orders.adapters import OrderReads, OrdersUnitOfWork, StaleOrder
+from tradewind.orders.domain import Execution, Order, Position, SymbolBook, cancel, execution_id
+
+CONSUMER = "uow.tests"
+
+
+def new_order(account_id: str, symbol: str, **fields: object) -> Order:
+    now = utc_now()
+    values: dict[str, object] = {
+        "id": uuid4(),
+        "account_id": account_id,
+        "client_order_id": None,
+        "symbol": symbol,
+        "side": Side.BUY,
+        "type": OrderType.LIMIT,
+        "qty": Decimal("10"),
+        "limit_price": Decimal("100"),
+        "time_in_force": TimeInForce.GTC,
+        "status": OrderStatus.NEW,
+        "submitted_at": now,
+        "created_at": now,
+        "updated_at": now,
+        "accepted_at": now,
+    }
+    values.update(fields)
+    return Order(**values)  # type: ignore[arg-type]
+
+
+async def stored(pool: Pool, order: Order) -> Order | None:
+    return await OrderReads(pool).order(order.account_id, order.id)
+
+
+async def outbox_ids(pool: Pool) -> set[str]:
+    return {row["message_id"] for row in await pool.fetch("SELECT message_id FROM outbox")}
+
+
+# --- claims ---
+
+
+async def test_a_claim_succeeds_once_per_consumer_and_a_release_undoes_it(
+    orders_pool: Pool,
+) -> None:
+    first, second = f"m-{uuid4()}", f"m-{uuid4()}"
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        assert await unit.claim(CONSUMER, [first, second, first]) == {first, second}
+        unit.release(CONSUMER, second)
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        assert await unit.claim(CONSUMER, [first, second]) == {second}
+        assert await unit.claim("another.consumer", [first]) == {first}
+
+
+# --- staged writes, the identity map, all or nothing ---
+
+
+async def test_what_is_staged_is_written_in_one_flush_at_commit(orders_pool: Pool) -> None:
+    account, symbol = new_account(), new_symbol()
+    order = new_order(account, symbol)
+    event = outbox_message(
+        new_event(
+            source="/tests",
+            data=Instrument(symbol=symbol, name="x", tick_size=Decimal(1), lot_size=Decimal(1)),
+            event_type="test.staged",
+        ),
+        exchange="tests",
+    )
+
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        unit.add(order)
+        unit.stage(event)
+        assert await stored(orders_pool, order) is None, "nothing is written before the commit"
+
+    assert await stored(orders_pool, order) == order
+    assert event.message_id in await outbox_ids(orders_pool)
+
+
+async def test_nothing_is_written_when_the_block_raises(orders_pool: Pool) -> None:
+    order = new_order(new_account(), new_symbol())
+    claim = f"m-{uuid4()}"
+
+    with contextlib.suppress(RuntimeError):
+        async with OrdersUnitOfWork.begin(orders_pool) as unit:
+            await unit.claim(CONSUMER, [claim])
+            unit.add(order)
+            raise RuntimeError("the decision failed")
+
+    assert await stored(orders_pool, order) is None
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        assert await unit.claim(CONSUMER, [claim]) == {claim}, "the claim rolled back too"
+
+
+async def test_a_unit_sees_its_own_changes_and_writes_only_the_final_state(
+    orders_pool: Pool,
+) -> None:
+    order = new_order(new_account(), new_symbol())
+
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        unit.add(order)
+        canceled = cancel(order, utc_now()).order
+        unit.update(canceled)
+        assert unit.order(order.id) == canceled
+        assert unit.order_exists(order.id)
+
+    saved = await stored(orders_pool, order)
+    assert saved == canceled
+    assert saved is not None
+    assert saved.version == 2
+
+
+async def test_an_order_changed_since_it_was_loaded_fails_the_whole_flush(
+    orders_pool: Pool,
+) -> None:
+    order = new_order(new_account(), new_symbol())
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        unit.add(order)
+    other = new_order(order.account_id, order.symbol)
+
+    async def cancel_what_was_read() -> None:
+        async with OrdersUnitOfWork.begin(orders_pool) as unit:
+            await unit.load_orders([order.id], lock=False)
+            # Someone else changes the order after this unit read it.
+            await orders_pool.execute(
+                "UPDATE orders SET version = version + 1 WHERE id = $1", order.id
+            )
+            unit.update(cancel(order, utc_now()).order)
+            unit.add(other)
+
+    with pytest.raises(StaleOrder):
+        await cancel_what_was_read()
+
+    now_stored = await stored(orders_pool, order)
+    assert now_stored is not None
+    assert now_stored.status is OrderStatus.NEW
+    assert await stored(orders_pool, other) is None, "the other writes of the flush rolled back"
+
+
+async def test_executions_positions_and_books_are_flushed_with_the_orders(
+    orders_pool: Pool,
+) -> None:
+    account, symbol = new_account(), new_symbol()
+    order = new_order(account, symbol)
+    now = utc_now()
+    execution = Execution(
+        id=execution_id(order.id, 7),
+        order_id=order.id,
+        account_id=account,
+        symbol=symbol,
+        side=Side.BUY,
+        qty=Decimal(4),
+        price=Decimal("99.5"),
+        quote_sequence=7,
+        executed_at=now,
+    )
+    position = Position(account, symbol, Decimal(4), Decimal("398"), Decimal(0), now)
+
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        await unit.lock_books([symbol])
+        assert unit.book(symbol) == SymbolBook(symbol), "a missing book is created empty"
+        await unit.lock_positions([(account, symbol)])
+        assert unit.positions_of(symbol, [account]) == {}, "no position yet: flat"
+        unit.add(order)
+        unit.add_executions([execution])
+        unit.save_positions([position])
+        book = dataclasses.replace(
+            unit.book(symbol), last_sequence=7, ask_price=Decimal("99.5"), ask_available=Decimal(1)
+        )
+        unit.save_book(book)
+
+    reads = OrderReads(orders_pool)
+    assert await reads.order_executions(order.id) == [execution]
+    assert await reads.position(account, symbol) == position
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        await unit.load_books([symbol])
+        assert unit.book(symbol) == book
+
+
+async def test_a_book_not_locked_cannot_be_saved(orders_pool: Pool) -> None:
+    symbol = new_symbol()
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        await unit.load_books([symbol])
+        with pytest.raises(LookupError):
+            unit.save_book(SymbolBook(symbol, last_sequence=1))
+
+
+# --- client order ids ---
+
+
+async def test_client_order_ids_in_use_follow_the_changes_of_the_unit(orders_pool: Pool) -> None:
+    account, symbol = new_account(), new_symbol()
+    holder = new_order(account, symbol, client_order_id="mine")
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        unit.add(holder)
+
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        await unit.load_client_order_id_holders([(account, "mine"), (account, "free")])
+        assert unit.client_order_id_in_use(account, "mine")
+        assert not unit.client_order_id_in_use(account, "free")
+        unit.update(
+            dataclasses.replace(holder, status=OrderStatus.REPLACED, version=holder.version + 1)
+        )
+        assert not unit.client_order_id_in_use(account, "mine"), "a replaced order hands it on"
+        unit.add(new_order(account, symbol, client_order_id="free"))
+        assert unit.client_order_id_in_use(account, "free"), "taken by an order new in the unit"
+
+
+# --- locks ---
+
+
+async def test_a_book_lock_makes_a_second_transaction_wait(orders_pool: Pool) -> None:
+    symbol = new_symbol()
+    order = new_order(new_account(), symbol)
+    waited = asyncio.Event()
+
+    async def second() -> None:
+        async with OrdersUnitOfWork.begin(orders_pool) as unit:
+            await unit.lock_books([symbol])
+            waited.set()
+
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        await unit.lock_books([symbol])
+        contender = asyncio.create_task(second())
+        await eventually(lambda: backend_waiting(orders_pool), message="the second never waited")
+        assert not waited.is_set()
+        unit.add(order)
+    await asyncio.wait_for(contender, timeout=10)
+    assert waited.is_set()
+
+
+async def backend_waiting(pool: Pool) -> bool:
+    count = await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return bool(count)
+
+
+async def test_day_orders_due_skip_what_another_transaction_holds(orders_pool: Pool) -> None:
+    account, symbol = new_account(), new_symbol()
+    long_ago = utc_now() - timedelta(days=3)
+    held, free = (
+        new_order(account, symbol, time_in_force=TimeInForce.DAY, submitted_at=long_ago)
+        for _ in range(2)
+    )
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        unit.add(held)
+        unit.add(free)
+
+    async with orders_pool.acquire() as holder, holder.transaction():
+        await holder.execute("SELECT 1 FROM orders WHERE id = $1 FOR UPDATE", held.id)
+        async with OrdersUnitOfWork.begin(orders_pool) as unit:
+            due = await unit.day_orders_due(utc_now() - timedelta(days=1), limit=10_000)
+    due_ids = {order.id for order in due}
+    assert free.id in due_ids
+    assert held.id not in due_ids
