@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -78,3 +78,41 @@ def new_event(
         correlationid=correlation_id,
         causationid=causation_id,
     )
+
+
+_ATTRIBUTES = TypeAdapter(dict[str, str | datetime])
+
+
+def encode_event(
+    data: BaseModel,
+    *,
+    event_id: str,
+    source: str,
+    event_type: str,
+    time: datetime,
+    subject: str | None = None,
+    extensions: dict[str, str | None] | None = None,
+) -> bytes:
+    """The JSON of ``new_event(...).to_json()`` without building the CloudEvent in between.
+
+    For producers of many events (the orders service stages one or more per order): the data is
+    serialized once, straight from its model, instead of dumped to a dict, validated into the
+    envelope and serialized again. The attributes are written in the envelope's field order.
+    """
+    attributes: dict[str, str | datetime] = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "type": event_type,
+        "time": time,
+    }
+    if subject is not None:
+        attributes["subject"] = subject
+    attributes["datacontenttype"] = "application/json"
+    head = _ATTRIBUTES.dump_json(attributes)[:-1]
+    present: dict[str, str | datetime] = {
+        name: value for name, value in (extensions or {}).items() if value is not None
+    }
+    # A JSON object's members without its braces, to continue the envelope after the data.
+    tail = b"," + _ATTRIBUTES.dump_json(present)[1:-1] if present else b""
+    return head + b',"data":' + data.model_dump_json().encode() + tail + b"}"

@@ -16,12 +16,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
-from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -43,8 +44,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tradewind.common.broker import Broker
-from tradewind.common.envelope import CONTENT_TYPE, CloudEvent
+from tradewind.common.broker import Broker, Outgoing
+from tradewind.common.envelope import CloudEvent, encode_event
 from tradewind.common.metrics import OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,49 @@ def outbox_message(
     )
 
 
+def event_message(
+    data: BaseModel,
+    *,
+    event_type: str,
+    source: str,
+    exchange: str,
+    time: datetime,
+    subject: str | None = None,
+    account_id: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    event_id: str | None = None,
+) -> OutboxMessage:
+    """A new event about ``data`` as an outbox row, routed by its type: the row that
+    ``outbox_message(new_event(...))`` builds, encoded in one pass (``encode_event``)."""
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    event_id = event_id or str(uuid.uuid4())
+    body = encode_event(
+        data,
+        event_id=event_id,
+        source=source,
+        event_type=event_type,
+        time=time,
+        subject=subject,
+        extensions={
+            "accountid": account_id,
+            "correlationid": correlation_id,
+            "causationid": causation_id,
+            "traceparent": headers.get("traceparent"),
+            "tracestate": headers.get("tracestate") or None,
+        },
+    )
+    return OutboxMessage(
+        message_id=event_id,
+        message_type=event_type,
+        exchange=exchange,
+        routing_key=event_type,
+        body=body,
+        headers=headers,
+    )
+
+
 class Inbox:
     def __init__(self, table: Table, consumer: str) -> None:
         self.table = table
@@ -226,9 +270,7 @@ class OutboxRelay:
             rows = await connection.fetch(_CLAIM_UNPUBLISHED, self.batch_size)
             if not rows:
                 return 0
-            outcomes = await asyncio.gather(
-                *(self._publish_row(row) for row in rows), return_exceptions=True
-            )
+            outcomes = await self.broker.publish_many([_outgoing(row) for row in rows])
             confirmed = [
                 row["id"] for row, outcome in zip(rows, outcomes, strict=True) if outcome is None
             ]
@@ -260,20 +302,6 @@ class OutboxRelay:
             count: int = await connection.fetchval(_COUNT_UNPUBLISHED)
         return count
 
-    async def _publish_row(self, row: asyncpg.Record) -> None:
-        token = otel_context.attach(propagate.extract(json.loads(row["headers"])))
-        try:
-            await self.broker.publish(
-                row["exchange"],
-                row["routing_key"],
-                row["body"],
-                message_id=row["message_id"],
-                message_type=row["message_type"],
-                content_type=CONTENT_TYPE,
-            )
-        finally:
-            otel_context.detach(token)
-
     async def _purge_published(self) -> None:
         async with self.pool.acquire() as connection:
             await connection.execute(_PURGE_PUBLISHED, self.retention)
@@ -290,6 +318,17 @@ class OutboxRelay:
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
+
+
+def _outgoing(row: asyncpg.Record) -> Outgoing:
+    return Outgoing(
+        exchange=row["exchange"],
+        routing_key=row["routing_key"],
+        body=row["body"],
+        message_id=row["message_id"],
+        message_type=row["message_type"],
+        headers=json.loads(row["headers"]),
+    )
 
 
 _CLAIM_UNPUBLISHED = """

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -41,6 +40,16 @@ class TracingSettings(BaseSettings):
 
 
 _configured = False
+_recording = False
+
+
+def spans_recorded() -> bool:
+    """Whether spans can be recorded in this process (an exporter or a sampler is configured).
+
+    When not, code that would open a span only to carry context skips the span and keeps the
+    context: trace ids still flow, and no span object is made for nobody.
+    """
+    return _recording
 
 
 def configure_tracing(service: str, settings: TracingSettings | None = None) -> None:
@@ -49,7 +58,7 @@ def configure_tracing(service: str, settings: TracingSettings | None = None) -> 
     Spans are always created (so trace context flows through HTTP, AMQP and the outbox even with no
     collector); they are exported only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
     """
-    global _configured
+    global _configured, _recording
     if _configured:
         return
     _configured = True
@@ -60,7 +69,8 @@ def configure_tracing(service: str, settings: TracingSettings | None = None) -> 
     # A dropping sampler still gives every span a context: trace ids keep flowing through HTTP,
     # AMQP, the outbox and the logs. OTEL_TRACES_SAMPLER, when set, decides instead.
     exporting = bool(settings.otel_exporter_otlp_endpoint)
-    sampler = None if exporting or settings.otel_traces_sampler else ALWAYS_OFF
+    _recording = exporting or bool(settings.otel_traces_sampler)
+    sampler = None if _recording else ALWAYS_OFF
     provider = TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
     if exporting:
         assert settings.otel_exporter_otlp_endpoint is not None
@@ -70,7 +80,7 @@ def configure_tracing(service: str, settings: TracingSettings | None = None) -> 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         log.info("exporting traces", extra={"otlp_endpoint": endpoint})
     trace.set_tracer_provider(provider)
-    AioPikaInstrumentor().instrument()
+    # No aio-pika instrumentation: the broker client makes its own messaging spans (broker.spans).
     AioHttpClientInstrumentor().instrument()
     HTTPXClientInstrumentor().instrument()
     RedisInstrumentor().instrument()

@@ -1,7 +1,7 @@
 """RabbitMQ client over aio-pika: topology, confirmed publishing, consuming with retry and park."""
 
 from tradewind.common.broker.batches import BatchHandler, BatchOutcome, Incoming
-from tradewind.common.broker.client import Broker, Delivery, Handler
+from tradewind.common.broker.client import Broker, Delivery, Handler, Outgoing
 from tradewind.common.broker.errors import BrokerUnavailable, PermanentFailure, PublishRejected
 from tradewind.common.broker.topology import Binding, QueueSpec, Topology
 
@@ -14,6 +14,7 @@ __all__ = [
     "Delivery",
     "Handler",
     "Incoming",
+    "Outgoing",
     "PermanentFailure",
     "PublishRejected",
     "QueueSpec",

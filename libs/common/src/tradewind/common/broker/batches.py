@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aio_pika.abc import AbstractIncomingMessage
-from opentelemetry import propagate, trace
 
 from tradewind.common.broker.errors import PermanentFailure
+from tradewind.common.broker.spans import consuming
 from tradewind.common.broker.topology import QueueSpec
 from tradewind.common.envelope import CloudEvent, EnvelopeError
 from tradewind.common.metrics import MESSAGE_BATCH_SIZE, MESSAGE_HANDLER_SECONDS, MESSAGES_CONSUMED
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from tradewind.common.broker.client import Broker, Delivery
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("tradewind.broker")
 
 
 @dataclass(frozen=True)
@@ -59,12 +58,15 @@ class Incoming:
 
         What the handler stages meanwhile (outbox rows) carries this message's trace context.
         """
-        parent = propagate.extract(self.headers)
-        with tracer.start_as_current_span(
-            f"{self.delivery.queue} process", context=parent, kind=trace.SpanKind.CONSUMER
-        ) as span:
-            span.set_attribute("messaging.message.id", self.delivery.message_id)
-            span.set_attribute("cloudevents.event_type", self.event.type)
+        with consuming(
+            self.delivery.queue,
+            self.headers,
+            {
+                "messaging.message.id": self.delivery.message_id,
+                "tradewind.attempt": self.delivery.attempt,
+                "cloudevents.event_type": self.event.type,
+            },
+        ):
             yield
 
 
@@ -123,7 +125,12 @@ class BatchConsumer:
             if not self._pending:
                 self._arrived.clear()
             if batch:
-                await self._handle(batch)
+                try:
+                    await self._handle(batch)
+                except Exception:
+                    # Settling failed (the channel went away mid-batch): what was not acked is
+                    # redelivered by the broker. The consumer itself must keep going.
+                    log.exception("batch not settled", extra={"queue": self.spec.name})
 
     async def _handle(self, batch: list[AbstractIncomingMessage]) -> None:
         readable: list[tuple[Incoming, AbstractIncomingMessage]] = []
@@ -166,14 +173,16 @@ class BatchConsumer:
     async def _settle(
         self, handled: list[tuple[Incoming, AbstractIncomingMessage]], outcome: BatchOutcome
     ) -> None:
+        committed: list[AbstractIncomingMessage] = []
         for position, (incoming, message) in enumerate(handled):
             if position in outcome.park:
                 await self._park(incoming, message, outcome.park[position])
             elif position in outcome.retry:
                 await self._fail(incoming, message, outcome.retry[position])
             else:
-                await message.ack()
-                MESSAGES_CONSUMED.labels(queue=self.spec.name, outcome="acked").inc()
+                committed.append(message)
+        await _ack_all(committed)
+        MESSAGES_CONSUMED.labels(queue=self.spec.name, outcome="acked").inc(len(committed))
 
     async def _read(self, message: AbstractIncomingMessage) -> Incoming | None:
         headers = dict(message.headers or {})
@@ -209,3 +218,20 @@ class BatchConsumer:
         )
         await message.reject(requeue=False)
         MESSAGES_CONSUMED.labels(queue=self.spec.name, outcome="parked").inc()
+
+
+async def _ack_all(messages: list[AbstractIncomingMessage]) -> None:
+    """Ack every message with one frame per channel: ``multiple`` on the highest delivery tag.
+
+    Safe because batches are handled one at a time in delivery order and everything else this
+    consumer received before them is settled already (acked, retried or parked); what it received
+    after them has higher tags. A message from a channel that has since been replaced (reconnect)
+    is simply acked on its own channel, which fails harmlessly: the broker redelivers it.
+    """
+    last_per_channel: dict[int, AbstractIncomingMessage] = {}
+    for message in messages:
+        last = last_per_channel.get(id(message.channel))
+        if last is None or (message.delivery_tag or 0) > (last.delivery_tag or 0):
+            last_per_channel[id(message.channel)] = message
+    for last in last_per_channel.values():
+        await last.ack(multiple=True)

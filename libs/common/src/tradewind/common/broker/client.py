@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,10 +22,11 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 
 from tradewind.common.broker.batches import BatchConsumer, BatchHandler
 from tradewind.common.broker.errors import BrokerUnavailable, PermanentFailure, PublishRejected
+from tradewind.common.broker.spans import consuming, producing
 from tradewind.common.broker.topology import (
     ATTEMPT_HEADER,
     RETRY_TIER_HEADER,
@@ -43,7 +44,20 @@ from tradewind.common.settings import SharedSettings
 from tradewind.common.tasks import start_background
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("tradewind.broker")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to publish as it is stored (the outbox): body and headers ready, trace context
+    of the work that produced it in the headers."""
+
+    exchange: str
+    routing_key: str
+    body: bytes
+    message_id: str
+    message_type: str
+    headers: Mapping[str, Any]
+    content_type: str = CONTENT_TYPE
 
 
 @dataclass(frozen=True)
@@ -237,48 +251,103 @@ class Broker:
         then keep it in memory only. Quorum queues persist every message regardless.
         """
         all_headers: dict[str, Any] = dict(headers or {})
-        propagate.inject(all_headers)
-        message = aio_pika.Message(
-            body,
-            message_id=message_id,
-            type=message_type,
-            content_type=content_type,
-            timestamp=timestamp or datetime.now(UTC),
-            correlation_id=correlation_id,
-            app_id=self.service,
-            headers=all_headers,
-            delivery_mode=(
-                aio_pika.DeliveryMode.PERSISTENT
-                if persistent
-                else aio_pika.DeliveryMode.NOT_PERSISTENT
-            ),
-        )
-        target = self._exchanges.get(exchange)
-        if target is None or not self.is_connected:
-            raise BrokerUnavailable("not connected to the broker")
-        # Never cancel a publish inside aiormq: it counts the delivery tag before the frame is
-        # queued, so a cancellation there leaves the channel's tags out of step with the broker's
-        # and no later confirm matches. The publish is shielded; the caller's wait is bounded.
-        publishing = asyncio.ensure_future(target.publish(message, routing_key, mandatory=True))
+        with producing(exchange, routing_key, message_id, all_headers):
+            message = aio_pika.Message(
+                body,
+                message_id=message_id,
+                type=message_type,
+                content_type=content_type,
+                timestamp=timestamp or datetime.now(UTC),
+                correlation_id=correlation_id,
+                app_id=self.service,
+                headers=all_headers,
+                delivery_mode=(
+                    aio_pika.DeliveryMode.PERSISTENT
+                    if persistent
+                    else aio_pika.DeliveryMode.NOT_PERSISTENT
+                ),
+            )
+            target = self._exchanges.get(exchange)
+            if target is None or not self.is_connected:
+                raise BrokerUnavailable("not connected to the broker")
+            # Never cancel a publish inside aiormq: it counts the delivery tag before the frame
+            # is queued, so a cancellation there leaves the channel's tags out of step with the
+            # broker's and no later confirm matches. The publish is shielded; the caller's wait
+            # is bounded.
+            publishing = asyncio.ensure_future(target.publish(message, routing_key, mandatory=True))
+            try:
+                async with asyncio.timeout(self.publish_timeout_s):
+                    await asyncio.shield(publishing)
+            except TimeoutError as exc:
+                publishing.add_done_callback(_late_publish_outcome)
+                MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="unconfirmed").inc()
+                raise BrokerUnavailable(
+                    f"no confirm for {message_type} within {self.publish_timeout_s}s; the broker "
+                    "may still route it"
+                ) from exc
+            except aiormq.exceptions.DeliveryError as exc:
+                MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="rejected").inc()
+                raise PublishRejected(
+                    f"broker refused {message_type} to {exchange}/{routing_key}: {exc}"
+                ) from exc
+            except _UNAVAILABLE as exc:
+                MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="unavailable").inc()
+                raise BrokerUnavailable(f"publish to {exchange} failed: {exc!r}") from exc
+            MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="confirmed").inc()
+
+    async def publish_many(self, messages: Sequence[Outgoing]) -> list[Exception | None]:
+        """Publish every message with its confirms pipelined; the outcome of each, in order:
+        None once confirmed, else BrokerUnavailable or PublishRejected.
+
+        One wait, bounded by the publish timeout, covers them all. This is the outbox relay's
+        path: per message it skips the aio-pika Message object and its instrumentation (a third
+        of the relay's CPU, measured) and opens its own producer span instead. As in ``publish``,
+        nothing is cancelled inside aiormq: a confirm that comes late still completes.
+        """
+        if not messages:
+            return []
+        if self._publish_channel is None or not self.is_connected:
+            unavailable = BrokerUnavailable("not connected to the broker")
+            return [unavailable for _ in messages]
+        channel = await self._publish_channel.get_underlay_channel()
+        now = datetime.now(UTC)
+        publishing = [
+            asyncio.ensure_future(self._publish_one(channel, message, now)) for message in messages
+        ]
+        await asyncio.wait(publishing, timeout=self.publish_timeout_s)
+        outcomes: list[Exception | None] = []
+        for message, future in zip(messages, publishing, strict=True):
+            outcome = _outcome_of(future, message, self.publish_timeout_s)
+            outcomes.append(outcome)
+            MESSAGES_PUBLISHED.labels(exchange=message.exchange, outcome=_metric(outcome)).inc()
+        return outcomes
+
+    async def _publish_one(
+        self, channel: aiormq.abc.AbstractChannel, message: Outgoing, now: datetime
+    ) -> None:
+        # The stored headers hold the trace context of the work that staged the message.
+        token = otel_context.attach(propagate.extract(message.headers))
         try:
-            async with asyncio.timeout(self.publish_timeout_s):
-                await asyncio.shield(publishing)
-        except TimeoutError as exc:
-            publishing.add_done_callback(_late_publish_outcome)
-            MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="unconfirmed").inc()
-            raise BrokerUnavailable(
-                f"no confirm for {message_type} within {self.publish_timeout_s}s; the broker "
-                "may still route it"
-            ) from exc
-        except aiormq.exceptions.DeliveryError as exc:
-            MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="rejected").inc()
-            raise PublishRejected(
-                f"broker refused {message_type} to {exchange}/{routing_key}: {exc}"
-            ) from exc
-        except _UNAVAILABLE as exc:
-            MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="unavailable").inc()
-            raise BrokerUnavailable(f"publish to {exchange} failed: {exc!r}") from exc
-        MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="confirmed").inc()
+            headers: dict[str, Any] = dict(message.headers)
+            with producing(message.exchange, message.routing_key, message.message_id, headers):
+                properties = aiormq.spec.Basic.Properties(
+                    content_type=message.content_type,
+                    headers=headers,
+                    delivery_mode=2,
+                    message_id=message.message_id,
+                    timestamp=now,
+                    message_type=message.message_type,
+                    app_id=self.service,
+                )
+                await channel.basic_publish(
+                    message.body,
+                    exchange=message.exchange,
+                    routing_key=message.routing_key,
+                    properties=properties,
+                    mandatory=True,
+                )
+        finally:
+            otel_context.detach(token)
 
     async def publish_event(
         self,
@@ -359,18 +428,14 @@ class Broker:
         headers = dict(message.headers or {})
         delivery = self.delivery_of(spec, message, headers)
         attempt = delivery.attempt
-        # Continue the producer's trace unless an instrumentation already did.
-        token = None
-        if not trace.get_current_span().get_span_context().is_valid:
-            token = otel_context.attach(propagate.extract(headers))
         started = time.perf_counter()
         outcome = "acked"
         try:
-            with tracer.start_as_current_span(
-                f"{spec.name} process", kind=trace.SpanKind.CONSUMER
+            with consuming(
+                spec.name,
+                headers,
+                {"messaging.message.id": delivery.message_id, "tradewind.attempt": attempt},
             ) as span:
-                span.set_attribute("messaging.message.id", delivery.message_id)
-                span.set_attribute("tradewind.attempt", attempt)
                 try:
                     event = CloudEvent.from_json(message.body)
                     span.set_attribute("cloudevents.event_type", event.type)
@@ -395,8 +460,6 @@ class Broker:
         finally:
             MESSAGES_CONSUMED.labels(queue=spec.name, outcome=outcome).inc()
             MESSAGE_HANDLER_SECONDS.labels(queue=spec.name).observe(time.perf_counter() - started)
-            if token is not None:
-                otel_context.detach(token)
 
     async def retry_or_park(
         self,
@@ -451,6 +514,34 @@ class Broker:
         if self._publish_channel is None:
             raise BrokerUnavailable("connect() has not been called")
         return self._publish_channel
+
+
+def _outcome_of(
+    future: asyncio.Future[None], message: Outgoing, timeout_s: float
+) -> Exception | None:
+    if not future.done():
+        future.add_done_callback(_late_publish_outcome)
+        return BrokerUnavailable(
+            f"no confirm for {message.message_type} within {timeout_s}s; the broker may still "
+            "route it"
+        )
+    error = future.exception()
+    if error is None:
+        return None
+    if isinstance(error, aiormq.exceptions.DeliveryError):
+        return PublishRejected(
+            f"broker refused {message.message_type} to {message.exchange}/"
+            f"{message.routing_key}: {error}"
+        )
+    return BrokerUnavailable(f"publish to {message.exchange} failed: {error!r}")
+
+
+def _metric(outcome: Exception | None) -> str:
+    if outcome is None:
+        return "confirmed"
+    if isinstance(outcome, PublishRejected):
+        return "rejected"
+    return "unavailable"
 
 
 def _late_publish_outcome(publishing: asyncio.Future[Any]) -> None:

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from tradewind.common.broker import Topology
 from tradewind.common.contracts import Contract
-from tradewind.common.envelope import CloudEvent, new_event
-from tradewind.common.outbox import OutboxMessage, outbox_message
+from tradewind.common.envelope import CloudEvent
+from tradewind.common.outbox import OutboxMessage, event_message
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import Order
@@ -31,18 +31,18 @@ class OrderEvents:
         cause: CloudEvent | None = None,
         event_id: str | None = None,
     ) -> OutboxMessage:
-        event = new_event(
-            source=EVENT_SOURCE,
-            data=data,
+        return event_message(
+            data,
             event_type=data.TYPE,
+            source=EVENT_SOURCE,
+            exchange=self.topology.events,
+            time=now,
             subject=str(order.id),
             account_id=order.account_id,
             correlation_id=None if cause is None else cause.correlationid or cause.id,
             causation_id=None if cause is None else cause.id,
             event_id=event_id,
-            time=now,
         )
-        return outbox_message(event, exchange=self.topology.events, routing_key=event.type)
 
     def settle(
         self, unit: OrdersUnitOfWork, match: domain.Match, *, now: datetime, cause: CloudEvent
