@@ -193,14 +193,14 @@ async def test_executions_positions_and_books_are_flushed_with_the_orders(
     assert await reads.order_executions(order.id) == [execution]
     assert await reads.position(account, symbol) == position
     async with OrdersUnitOfWork.begin(orders_pool) as unit:
-        await unit.load_books([symbol])
+        await unit.load_market([symbol])
         assert unit.book(symbol) == book
 
 
 async def test_a_book_not_locked_cannot_be_saved(orders_pool: Pool) -> None:
     symbol = new_symbol()
     async with OrdersUnitOfWork.begin(orders_pool) as unit:
-        await unit.load_books([symbol])
+        await unit.load_market([symbol])
         with pytest.raises(LookupError):
             unit.save_book(SymbolBook(symbol, last_sequence=1))
 

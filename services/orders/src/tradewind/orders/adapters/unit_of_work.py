@@ -168,20 +168,20 @@ class OrdersUnitOfWork:
         candidates = self._client_order_id_holders[key] | self._by_client_order_id[key]
         return any(self._holds_client_order_id(order_id, key) for order_id in candidates)
 
-    async def load_listings(self, symbols: Collection[str]) -> None:
-        if symbols:
-            rows = await self.connection.fetch(_LISTED, list(symbols))
-            self._listed.update(row["symbol"] for row in rows)
+    async def load_market(self, symbols: Collection[str]) -> None:
+        """Whether the symbols are listed, and their books as committed, not locked (what a
+        decision that changes none of the books needs)."""
+        wanted = [s for s in symbols if s not in self._books]
+        if not wanted:
+            return
+        for row in await self.connection.fetch(_MARKET, wanted):
+            if row["listed"]:
+                self._listed.add(row["symbol"])
+            if row["last_sequence"] is not None:
+                self._books[row["symbol"]] = book_from_row(row)
 
     def is_listed(self, symbol: str) -> bool:
         return symbol in self._listed
-
-    async def load_books(self, symbols: Collection[str]) -> None:
-        """The books as committed, not locked (what a decision that changes none of them needs)."""
-        wanted = [s for s in symbols if s not in self._books]
-        if wanted:
-            for row in await self.connection.fetch(_BOOKS, wanted):
-                self._books[row["symbol"]] = book_from_row(row)
 
     async def lock_books(self, symbols: Collection[str]) -> None:
         """Lock the books (created empty if missing), in symbol order: the per-symbol mutex."""
@@ -238,30 +238,30 @@ class OrdersUnitOfWork:
 
         Pending stops it crosses and ioc/fok orders waiting for their first quote, all of them;
         resting day/gtc orders its price reaches, per side in price-time priority, page by page
-        until their remainders cover the side's size (domain.liquidity_covered).
+        until their remainders cover the side's size (domain.liquidity_covered). One statement
+        reads all of it but further pages, which only a quote bigger than a page of orders needs.
         """
-        symbol = quote.symbol
-        found = [
-            *await self._fetch_orders(_BUY_STOPS_CROSSED, symbol, quote.ask_price),
-            *await self._fetch_orders(_SELL_STOPS_CROSSED, symbol, quote.bid_price),
-            *await self._fetch_orders(_WAITING_IOC_FOK, symbol),
-        ]
-        for statement, reached, size in (
-            (_RESTING_BIDS, -quote.ask_price, quote.ask_size),
-            (_RESTING_ASKS, quote.bid_price, quote.bid_size),
+        first, args = _first_candidates(quote, page_size)
+        rows = await self.connection.fetch(first, *args)
+        found: list[Order] = []
+        resting: dict[str, list[Order]] = {"bid": [], "ask": []}
+        for row in rows:
+            order = self._loaded(order_from_row(row))
+            found.append(order)
+            if row["part"] in resting:
+                resting[row["part"]].append(order)
+        for part, statement, reached, size in (
+            ("bid", _RESTING_BIDS, -quote.ask_price, quote.ask_size),
+            ("ask", _RESTING_ASKS, quote.bid_price, quote.bid_size),
         ):
-            if size <= 0:
-                continue
-            loaded: list[Order] = []
-            after: tuple[Decimal, datetime, UUID] = (_NEGATIVE_INFINITY, _EARLIEST, _NIL)
-            while not domain.liquidity_covered(loaded, size):
-                page = await self._fetch_orders(statement, symbol, reached, *after, page_size)
-                loaded += page
-                if len(page) < page_size:
-                    break
+            page = sorted(resting[part], key=domain.price_time_priority)
+            loaded = list(page)
+            while len(page) == page_size and not domain.liquidity_covered(loaded, size):
                 last = page[-1]
                 after = (domain.limit_rank(last), last.created_at, last.id)
-            found += loaded
+                page = await self._fetch_orders(statement, quote.symbol, reached, *after, page_size)
+                loaded += page
+                found += page
         return found
 
     async def day_orders_due(self, session_end_at: datetime, limit: int) -> list[Order]:
@@ -380,10 +380,14 @@ class OrdersUnitOfWork:
         ) == key and order.status.value not in RELEASING_CLIENT_ORDER_ID
 
     async def _fetch_orders(self, statement: str, *args: Any) -> list[Order]:
-        loaded = [order_from_row(row) for row in await self.connection.fetch(statement, *args)]
-        for order in loaded:
-            self._track_loaded(order)
-        return [self._orders[order.id].order for order in loaded]
+        rows = await self.connection.fetch(statement, *args)
+        return [self._loaded(order_from_row(row)) for row in rows]
+
+    def _loaded(self, order: Order) -> Order:
+        """Track an order read from the database; what this unit sees of it (its own changes
+        win over the stored row)."""
+        self._track_loaded(order)
+        return self._orders[order.id].order
 
 
 # --- SQL ---
@@ -558,8 +562,14 @@ _CLIENT_ORDER_ID_HOLDERS = f"""
         ON o.account_id = k.account_id AND o.client_order_id = k.client_order_id
     WHERE o.status NOT IN ({", ".join(f"'{s}'" for s in RELEASING_CLIENT_ORDER_ID)})
 """
-_LISTED = "SELECT symbol FROM instruments WHERE symbol = ANY($1::text[])"
-_BOOKS = "SELECT * FROM symbol_books WHERE symbol = ANY($1::text[])"
+_MARKET = """
+    SELECT wanted.symbol, listing.symbol IS NOT NULL AS listed, book.last_sequence,
+        book.bid_price, book.bid_size, book.ask_price, book.ask_size, book.quoted_at,
+        book.bid_available, book.ask_available
+    FROM unnest($1::text[]) AS wanted(symbol)
+    LEFT JOIN instruments AS listing ON listing.symbol = wanted.symbol
+    LEFT JOIN symbol_books AS book ON book.symbol = wanted.symbol
+"""
 _LOCK_BOOKS = "SELECT * FROM symbol_books WHERE symbol = ANY($1::text[]) ORDER BY symbol FOR UPDATE"
 _CREATE_BOOKS = """
     INSERT INTO symbol_books (symbol, last_sequence, updated_at)
@@ -571,19 +581,6 @@ _LOCK_POSITIONS = """
     JOIN unnest($1::text[], $2::text[]) AS k(account_id, symbol) USING (account_id, symbol)
     ORDER BY p.account_id, p.symbol
     FOR UPDATE OF p
-"""
-_STOPS_CROSSED = f"""
-    SELECT * FROM orders
-    WHERE symbol = $1 AND side = '{{side}}' AND {WORKING} AND {STOP_PENDING}
-        AND stop_price {{crossed}} $2::numeric
-    FOR UPDATE
-"""
-_BUY_STOPS_CROSSED = _STOPS_CROSSED.format(side="buy", crossed="<=")
-_SELL_STOPS_CROSSED = _STOPS_CROSSED.format(side="sell", crossed=">=")
-_WAITING_IOC_FOK = f"""
-    SELECT * FROM orders
-    WHERE symbol = $1 AND {WORKING} AND {DECIDED_BY_FIRST_QUOTE} AND {NOT_STOP_PENDING}
-    FOR UPDATE
 """
 # $2: the rank the quote's price reaches; ($3, $4, $5): the last row of the previous page.
 _RESTING = f"""
@@ -598,6 +595,47 @@ _RESTING = f"""
 """
 _RESTING_BIDS = _RESTING.format(side="buy", rank=BID_RANK)
 _RESTING_ASKS = _RESTING.format(side="sell", rank=ASK_RANK)
+# Everything a quote reads but further pages of resting orders, in one round trip: $1 symbol,
+# $2 ask, $3 bid, $4 the bid rank the ask reaches, ($5, $6, $7) the start of the keyset, $8 and
+# $9 the page sizes of bids and asks (0 when the quote offers nothing on that side).
+_FIRST_CANDIDATES = f"""
+    WITH buy_stops AS (
+        SELECT * FROM orders
+        WHERE symbol = $1 AND side = 'buy' AND {WORKING} AND {STOP_PENDING}
+            AND stop_price <= $2::numeric
+        FOR UPDATE
+    ), sell_stops AS (
+        SELECT * FROM orders
+        WHERE symbol = $1 AND side = 'sell' AND {WORKING} AND {STOP_PENDING}
+            AND stop_price >= $3::numeric
+        FOR UPDATE
+    ), waiting AS (
+        SELECT * FROM orders
+        WHERE symbol = $1 AND {WORKING} AND {DECIDED_BY_FIRST_QUOTE} AND {NOT_STOP_PENDING}
+        FOR UPDATE
+    ), bids AS (
+        SELECT * FROM orders
+        WHERE symbol = $1 AND side = 'buy' AND {WORKING} AND {RESTING_TIME_IN_FORCE}
+            AND {NOT_STOP_PENDING} AND {BID_RANK} <= $4::numeric
+            AND ({BID_RANK}, created_at, id) > ($5::numeric, $6::timestamptz, $7::uuid)
+        ORDER BY {BID_RANK}, created_at, id
+        LIMIT $8
+        FOR UPDATE
+    ), asks AS (
+        SELECT * FROM orders
+        WHERE symbol = $1 AND side = 'sell' AND {WORKING} AND {RESTING_TIME_IN_FORCE}
+            AND {NOT_STOP_PENDING} AND {ASK_RANK} <= $3::numeric
+            AND ({ASK_RANK}, created_at, id) > ($5::numeric, $6::timestamptz, $7::uuid)
+        ORDER BY {ASK_RANK}, created_at, id
+        LIMIT $9
+        FOR UPDATE
+    )
+    SELECT 'stop' AS part, * FROM buy_stops
+    UNION ALL SELECT 'stop', * FROM sell_stops
+    UNION ALL SELECT 'waiting', * FROM waiting
+    UNION ALL SELECT 'bid', * FROM bids
+    UNION ALL SELECT 'ask', * FROM asks
+"""
 _DAY_ORDERS_DUE = f"""
     SELECT * FROM orders
     WHERE time_in_force = 'day' AND {WORKING} AND submitted_at < $1
@@ -616,15 +654,28 @@ _RECORD_LISTING = """
 """
 
 
+def _first_candidates(quote: Quote, page_size: int) -> tuple[str, tuple[Any, ...]]:
+    first_page = (_NEGATIVE_INFINITY, _EARLIEST, _NIL)
+    bids = page_size if quote.ask_size > 0 else 0
+    asks = page_size if quote.bid_size > 0 else 0
+    return _FIRST_CANDIDATES, (
+        quote.symbol,
+        quote.ask_price,
+        quote.bid_price,
+        -quote.ask_price,
+        *first_page,
+        bids,
+        asks,
+    )
+
+
 def matching_queries(quote: Quote, page_size: int = 64) -> dict[str, tuple[str, tuple[Any, ...]]]:
-    """The statements a quote runs to find the orders it can change (the first page of resting
-    orders), by name, with their arguments: what EXPLAIN shows the plans of (docs/orders.md)."""
-    first_page = (_NEGATIVE_INFINITY, _EARLIEST, _NIL, page_size)
+    """The statements a quote runs to find the orders it can change, by name, with their
+    arguments: what EXPLAIN shows the plans of (docs/orders.md, the tests)."""
+    after_first = (_NEGATIVE_INFINITY, _EARLIEST, _NIL, page_size)
     symbol = quote.symbol
     return {
-        "buy stops crossed": (_BUY_STOPS_CROSSED, (symbol, quote.ask_price)),
-        "sell stops crossed": (_SELL_STOPS_CROSSED, (symbol, quote.bid_price)),
-        "ioc/fok waiting": (_WAITING_IOC_FOK, (symbol,)),
-        "resting bids reached": (_RESTING_BIDS, (symbol, -quote.ask_price, *first_page)),
-        "resting asks reached": (_RESTING_ASKS, (symbol, quote.bid_price, *first_page)),
+        "candidates": _first_candidates(quote, page_size),
+        "next page of bids": (_RESTING_BIDS, (symbol, -quote.ask_price, *after_first)),
+        "next page of asks": (_RESTING_ASKS, (symbol, quote.bid_price, *after_first)),
     }

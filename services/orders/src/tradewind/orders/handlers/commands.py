@@ -122,8 +122,7 @@ class OrderCommandHandler:
         )
         target_symbols = {order.symbol for order in map(unit.order, targets) if order is not None}
         place_symbols = {c.symbol for c in places}
-        await unit.load_listings(place_symbols | target_symbols)
-        await unit.load_books(place_symbols | target_symbols)
+        await unit.load_market(place_symbols | target_symbols)
         # The books of orders that change, and of symbols an arriving order may trade on now.
         trading = {s for s in place_symbols if unit.book(s).is_fresh(now, self.max_quote_age)}
         await unit.lock_books(target_symbols | trading)
