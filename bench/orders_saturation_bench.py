@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -178,6 +179,21 @@ class AloneResult:
     cpu_ms_per_order: dict[str, float]
     mean_batch: float
     mean_batch_ms: float
+    ready_ms: list[float]
+    read_ms: list[float]
+
+
+async def probe(url: str, into: list[float], stop: asyncio.Event, interval_s: float = 0.05) -> None:
+    """GET ``url`` every ``interval_s`` until ``stop``; each answer's latency in ms."""
+    async with aiohttp.ClientSession() as session:
+        while not stop.is_set():
+            started = time.perf_counter()
+            async with session.get(url) as response:
+                await response.read()
+            into.append((time.perf_counter() - started) * 1000)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval_s):
+                    await stop.wait()
 
 
 async def orders_alone(
@@ -187,6 +203,19 @@ async def orders_alone(
     how fast the orders service turns them into published ``order.accepted`` events."""
     commands = place_commands(count)
     wanted = {command.data["order_id"] for command in commands}
+    queue = {"queue": f"{infra.namespace}.orders.commands"}
+    url = stack.url("orders")
+    batches_before = await scrape(url, "tradewind_message_batch_size_count", **queue)
+    messages_before = await scrape(url, "tradewind_message_batch_size_sum", **queue)
+    seconds_before = await scrape(url, "tradewind_message_handler_seconds_sum", **queue)
+    ready_ms: list[float] = []
+    read_ms: list[float] = []
+    stop_probes = asyncio.Event()
+    read_url = f"{url}/internal/v1/accounts/bench/orders/{commands[0].data['order_id']}"
+    probes = [
+        asyncio.create_task(probe(f"{url}/health/ready", ready_ms, stop_probes)),
+        asyncio.create_task(probe(read_url, read_ms, stop_probes)),
+    ]
     connection = await aio_pika.connect(infra.amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
@@ -217,20 +246,31 @@ async def orders_alone(
         await wait_until(lambda: wanted <= counter.arrived.keys(), 120)
         last = max(counter.arrived[order_id] for order_id in wanted)
         cpu = meter.stop()
+        stop_probes.set()
+        await asyncio.gather(*probes)
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             await asyncio.to_thread(profiler.wait)
-    queue = {"queue": f"{infra.namespace}.orders.commands"}
-    url = stack.url("orders")
-    batches = await scrape(url, "tradewind_message_batch_size_count", **queue)
-    messages = await scrape(url, "tradewind_message_batch_size_sum", **queue)
-    seconds = await scrape(url, "tradewind_message_handler_seconds_sum", **queue)
+    batches = await scrape(url, "tradewind_message_batch_size_count", **queue) - batches_before
+    messages = await scrape(url, "tradewind_message_batch_size_sum", **queue) - messages_before
+    seconds = await scrape(url, "tradewind_message_handler_seconds_sum", **queue) - seconds_before
     return AloneResult(
         count / (last - started),
         {name: 1000 * used / count for name, used in cpu.items()},
         messages / max(batches, 1),
         1000 * seconds / max(batches, 1),
+        ready_ms,
+        read_ms,
     )
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    if not ordered:
+        return "no samples"
+    p50 = ordered[len(ordered) // 2]
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(ordered)} samples)"
 
 
 @dataclass(frozen=True)
@@ -357,6 +397,8 @@ async def bench(
                 f"{alone.accepted_per_s / raw:.3f}); batches of {alone.mean_batch:.1f} commands "
                 f"in {alone.mean_batch_ms:.1f} ms on average; CPU ms per order: "
                 + ", ".join(f"{name} {ms:.2f}" for name, ms in alone.cpu_ms_per_order.items()),
+                f"  meanwhile, orders /health/ready: {percentiles(alone.ready_ms)}; "
+                f"GET an order from orders: {percentiles(alone.read_ms)}",
             ]
             if alone_only:
                 return "\n".join(lines)

@@ -222,7 +222,7 @@ class OutboxRelay:
         pool: asyncpg.Pool,
         broker: Broker,
         listen_dsn: str | None,
-        batch_size: int = 500,
+        batch_size: int = 200,
         poll_interval_s: float = 1.0,
         retention: timedelta = timedelta(hours=1),
     ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
@@ -50,3 +51,19 @@ def _report_exit(task: asyncio.Task[Any]) -> None:
         log.error(
             "background task stopped", extra={"task": task.get_name()}, exc_info=task.exception()
         )
+
+
+class TimeSlice:
+    """Keeps a run of CPU work from holding the event loop: call ``await slice.share()`` between
+    units of work, and it yields to the loop once ``seconds`` of work have passed since the last
+    time. Readiness probes and reads of the same process then wait a slice at most, not a batch.
+    """
+
+    def __init__(self, seconds: float = 0.002) -> None:
+        self.seconds = seconds
+        self._since = time.perf_counter()
+
+    async def share(self) -> None:
+        if time.perf_counter() - self._since >= self.seconds:
+            await asyncio.sleep(0)
+            self._since = time.perf_counter()

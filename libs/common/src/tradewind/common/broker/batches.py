@@ -37,6 +37,7 @@ from tradewind.common.broker.spans import consuming
 from tradewind.common.broker.topology import QueueSpec
 from tradewind.common.envelope import CloudEvent, EnvelopeError
 from tradewind.common.metrics import MESSAGE_BATCH_SIZE, MESSAGE_HANDLER_SECONDS, MESSAGES_CONSUMED
+from tradewind.common.tasks import TimeSlice
 
 if TYPE_CHECKING:
     from tradewind.common.broker.client import Broker, Delivery
@@ -134,10 +135,12 @@ class BatchConsumer:
 
     async def _handle(self, batch: list[AbstractIncomingMessage]) -> None:
         readable: list[tuple[Incoming, AbstractIncomingMessage]] = []
+        work = TimeSlice()
         for message in batch:
             incoming = await self._read(message)
             if incoming is not None:
                 readable.append((incoming, message))
+            await work.share()
         if not readable:
             return
         MESSAGE_BATCH_SIZE.labels(queue=self.spec.name).observe(len(readable))

@@ -26,6 +26,7 @@ from tradewind.common.broker import BatchOutcome, Incoming, Topology
 from tradewind.common.contracts import CancelOrder, PlaceOrder, ReplaceOrder
 from tradewind.common.contracts.types import utc_now
 from tradewind.common.envelope import CloudEvent, EnvelopeError
+from tradewind.common.tasks import TimeSlice
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import Order, RiskRules
@@ -85,7 +86,7 @@ class OrderCommandHandler:
 
     async def __call__(self, batch: Sequence[Incoming]) -> BatchOutcome:
         outcome = BatchOutcome()
-        received = _decode(batch, outcome)
+        received = await _decode(batch, outcome)
         if not received:
             return outcome
         async with OrdersUnitOfWork.begin(self.pool) as unit:
@@ -93,6 +94,7 @@ class OrderCommandHandler:
             first_time = _first_deliveries(received, claimed)
             await self._load(unit, first_time, self.clock())
             now = _Ticks(self.clock)
+            work = TimeSlice()
             for item in first_time:
                 with item.incoming.processing():
                     try:
@@ -100,6 +102,7 @@ class OrderCommandHandler:
                     except OrderNotFound as exc:
                         unit.release(INBOX_CONSUMER, item.message_id)
                         outcome.retry[item.position] = exc
+                await work.share()
         return outcome
 
     async def _load(
@@ -273,9 +276,11 @@ def _owned_order(unit: OrdersUnitOfWork, order_id: UUID, account_id: str) -> Ord
     return order
 
 
-def _decode(batch: Sequence[Incoming], outcome: BatchOutcome) -> list[_Received]:
+async def _decode(batch: Sequence[Incoming], outcome: BatchOutcome) -> list[_Received]:
     received: list[_Received] = []
+    work = TimeSlice()
     for position, incoming in enumerate(batch):
+        await work.share()
         command_type = _COMMAND_TYPES.get(incoming.event.type)
         if command_type is None:
             log.debug(
