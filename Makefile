@@ -44,7 +44,9 @@ integration: env ## Integration tests (real PostgreSQL, Redis, RabbitMQ)
 e2e: env ## End-to-end tests (services as processes)
 	$(UV) run --frozen pytest tests/e2e
 
-bench: env ## Benchmarks; figures go to stdout and bench/results/
+bench: env ## Benchmarks; figures go to stdout and bench/results/ (needs wrk)
+	$(UV) run --frozen python bench/orders_saturation_bench.py
+	$(UV) run --frozen python bench/orders_scale_bench.py
 	$(UV) run --frozen python bench/orders_bench.py
 	$(UV) run --frozen python bench/market_data_bench.py
 	$(UV) run --frozen python bench/stream_bench.py

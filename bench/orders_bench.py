@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from loadgen import RunResult, fixed_rate, table  # noqa: E402
+from stack import baseline_endpoint  # noqa: E402
 
 from support.infra import Infra, provision  # noqa: E402
 from support.services import ServiceProcess, free_port  # noqa: E402
@@ -121,7 +122,7 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
         try:
             orders_db = await infra.create_database("orders")
             await asyncio.to_thread(upgrade_database, ORDERS_DIR, orders_db)
-            orders_port, gateway_port, baseline_port = free_port(), free_port(), free_port()
+            orders_port, gateway_port = free_port(), free_port()
             env = {
                 "TRADEWIND_NAMESPACE": infra.namespace,
                 "TRADEWIND_AMQP_URL": infra.amqp_url,
@@ -139,30 +140,7 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
             gateway = ServiceProcess("bench-gateway", "tradewind.gateway", gateway_port, env)
             processes.append(gateway.start())
             await gateway.wait_ready()
-            baseline = ServiceProcess(
-                "bench-baseline",
-                "uvicorn",
-                baseline_port,
-                {
-                    **env,
-                    "BASELINE_AMQP_URL": infra.amqp_url,
-                    "BASELINE_EXCHANGE": f"{infra.namespace}.commands",
-                },
-                args=[
-                    "baseline_app:app",
-                    "--app-dir",
-                    str(ROOT / "bench"),
-                    "--port",
-                    str(baseline_port),
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
-            ).start()
+            baseline = baseline_endpoint(infra, env)
             await baseline.wait_ready()
             processes.append(baseline)
 
@@ -190,7 +168,7 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512)) as session:
                 headers = {"Authorization": f"Bearer {key}"}
                 gateway_url = f"http://127.0.0.1:{gateway_port}/api/v1/orders"
-                baseline_url = f"http://127.0.0.1:{baseline_port}/orders"
+                baseline_url = f"{baseline.url}/orders"
                 # Warm both paths (connections, caches, JIT-free but lazy imports).
                 await run_once(
                     "warmup", session, gateway_url, headers, system_arrivals, 50, 1, "id"

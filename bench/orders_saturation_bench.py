@@ -41,10 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from loadgen import fixed_rate  # noqa: E402
-from stack import CpuMeter, Stack, list_instrument, scrape  # noqa: E402
+from stack import CpuMeter, Stack, baseline_endpoint, list_instrument, scrape  # noqa: E402
 
 from support.infra import Infra, provision  # noqa: E402
-from support.services import ServiceProcess, free_port  # noqa: E402
 from tradewind.common.contracts import PlaceOrder  # noqa: E402
 from tradewind.common.contracts.types import OrderType, Side, TimeInForce  # noqa: E402
 from tradewind.common.envelope import CloudEvent, new_event  # noqa: E402
@@ -349,32 +348,7 @@ async def bench(
 ) -> str:
     with provision() as infra:
         stack = await Stack.start(infra, services=("orders", "webhooks", "gateway"))
-        baseline_port = free_port()
-        baseline = ServiceProcess(
-            "bench-baseline",
-            "uvicorn",
-            baseline_port,
-            {
-                **stack.env,
-                "BASELINE_AMQP_URL": infra.amqp_url,
-                "BASELINE_EXCHANGE": f"{infra.namespace}.commands",
-                "BASELINE_QUEUE": f"{infra.namespace}.bench.baseline",
-            },
-            args=[
-                "baseline_app:app",
-                "--app-dir",
-                str(ROOT / "bench"),
-                "--port",
-                str(baseline_port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-        ).start()
+        baseline = baseline_endpoint(infra, stack.env)
         counter = AcceptedCounter()
         try:
             await baseline.wait_ready()

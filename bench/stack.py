@@ -210,3 +210,34 @@ async def scrape(base_url: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+def baseline_endpoint(infra: Infra, env: dict[str, str]) -> ServiceProcess:
+    """The bare FastAPI endpoint (bench/baseline_app.py) under uvicorn with uvloop and httptools,
+    publishing into a quorum queue on this run's commands exchange; started, not yet ready."""
+    port = free_port()
+    return ServiceProcess(
+        "bench-baseline",
+        "uvicorn",
+        port,
+        {
+            **env,
+            "BASELINE_AMQP_URL": infra.amqp_url,
+            "BASELINE_EXCHANGE": f"{infra.namespace}.commands",
+            "BASELINE_QUEUE": f"{infra.namespace}.bench.baseline",
+        },
+        args=[
+            "baseline_app:app",
+            "--app-dir",
+            str(ROOT / "bench"),
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+    ).start()
