@@ -28,11 +28,15 @@ from integration.orders.flows import (
     handle_one,
     new_account,
     order_exists,
+    order_id_of,
+    place_command,
     replace_command,
 )
 from support.polling import eventually
-from tradewind.common.contracts.types import OrderStatus
+from tradewind.common.broker import Incoming
+from tradewind.common.contracts.types import OrderStatus, OrderType
 from tradewind.common.envelope import CloudEvent
+from tradewind.orders.handlers import OrderCommandHandler, OrderNotFound
 
 ROUNDS = 30
 GATE = "SELECT id FROM orders WHERE id = $1 FOR UPDATE"
@@ -171,3 +175,38 @@ async def test_a_replace_racing_its_own_republished_copy_replaces_once(desk: Des
     assert await event_types(desk.pool, order_id) == ["order.accepted", "order.replaced"]
     new = await desk.order(account, UUID(replace.data["new_order_id"]))
     assert new.qty == Decimal("4")
+
+
+async def test_an_order_committed_while_a_batch_loads_is_retried_not_refused(
+    desk: Desk, orders_handler: OrderCommandHandler, orders_pool: Pool
+) -> None:
+    """A replace whose order another process commits between the batch's first read and its
+    locks must not be applied there (its book is not locked, its market not loaded): it is left
+    for a retry, which replaces the order."""
+    await desk.quote()  # a fresh book: a place on desk.symbol makes the batch lock it
+    account = new_account()
+    placing = place_command(account, "AAPL")
+    order_id = order_id_of(placing)
+    replacing = replace_command(account, order_id, qty=Decimal(4))
+    batch = [
+        Incoming(replacing, delivery_of(replacing), {}),
+        Incoming(
+            trading := place_command(account, desk.symbol, type=OrderType.MARKET, limit_price=None),
+            delivery_of(trading),
+            {},
+        ),
+    ]
+    async with orders_pool.acquire() as gate, gate.transaction():
+        await gate.execute("SELECT 1 FROM symbol_books WHERE symbol = $1 FOR UPDATE", desk.symbol)
+        handling = asyncio.create_task(orders_handler(batch))
+        await eventually(lambda: backends_waiting_on_locks(orders_pool, 1), message="not held")
+        # Meanwhile another process places the order the replace names.
+        await handle_one(orders_handler, placing)
+    outcome = await handling
+
+    assert set(outcome.retry) == {0}, "the replace is retried"
+    assert isinstance(outcome.retry[0], OrderNotFound)
+    assert (await desk.order(account, order_id)).status is OrderStatus.NEW
+    assert await event_types(desk.pool, order_id) == ["order.accepted"]
+    await handle_one(orders_handler, replacing, delivery_of(replacing, attempt=2))
+    assert (await desk.order(account, order_id)).status is OrderStatus.REPLACED

@@ -23,7 +23,7 @@ from uuid import UUID
 import asyncpg
 
 from tradewind.common.broker import BatchOutcome, Incoming, Topology
-from tradewind.common.contracts import CancelOrder, PlaceOrder, ReplaceOrder
+from tradewind.common.contracts import CancelOrder, PlaceOrder, ReplaceOrder, ReplaceRejected
 from tradewind.common.contracts.types import utc_now
 from tradewind.common.envelope import CloudEvent, EnvelopeError
 from tradewind.common.tasks import TimeSlice
@@ -123,18 +123,22 @@ class OrderCommandHandler:
                 if c.client_order_id is not None
             }
         )
-        target_symbols = {order.symbol for order in map(unit.order, targets) if order is not None}
+        # Only the targets this first read found are locked and changed in this batch: one that
+        # another process commits meanwhile would be changed without its book locked and its
+        # market loaded. Its command finds no order here and is retried, and finds it then.
+        found = {order.id: order.symbol for order in map(unit.order, targets) if order is not None}
+        target_symbols = set(found.values())
         place_symbols = {c.symbol for c in places}
         await unit.load_market(place_symbols | target_symbols)
         # The books of orders that change, and of symbols an arriving order may trade on now.
         trading = {s for s in place_symbols if unit.book(s).is_fresh(now, self.max_quote_age)}
         await unit.lock_books(target_symbols | trading)
-        await unit.load_orders(targets, lock=True)
+        await unit.load_orders(found.keys(), lock=True)
         await unit.lock_positions(
             {(c.account_id, c.symbol) for c in places if unit.holds_book(c.symbol)}
             | {
                 (order.account_id, order.symbol)
-                for order in map(unit.order, targets)
+                for order in map(unit.order, found)
                 if order is not None and unit.holds_book(order.symbol)
             }
         )
@@ -231,7 +235,13 @@ class OrderCommandHandler:
         else:
             log.info(
                 "replace refused",
-                extra={"order_id": str(order.id), "new_order_id": str(command.new_order_id)},
+                extra={
+                    "order_id": str(order.id),
+                    "new_order_id": str(command.new_order_id),
+                    "reason": outcome.event.reason
+                    if isinstance(outcome.event, ReplaceRejected)
+                    else None,
+                },
             )
 
     def _execute_on_arrival(
