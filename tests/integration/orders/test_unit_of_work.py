@@ -140,9 +140,10 @@ async def test_an_order_changed_since_it_was_loaded_fails_the_whole_flush(
 
     async def cancel_what_was_read() -> None:
         async with OrdersUnitOfWork.begin(orders_pool) as unit:
-            await unit.load_orders([order.id], lock=False)
-            # Someone else changes the order after this unit read it.
-            await orders_pool.execute(
+            await unit.load_orders([order.id], lock=True)
+            # The row changes behind the unit's back (here: on its own connection, which holds
+            # the lock), as a logic error elsewhere would change it.
+            await unit.connection.execute(
                 "UPDATE orders SET version = version + 1 WHERE id = $1", order.id
             )
             unit.update(cancel(order, utc_now()).order)
@@ -197,6 +198,26 @@ async def test_executions_positions_and_books_are_flushed_with_the_orders(
         assert unit.book(symbol) == book
 
 
+async def test_an_order_read_without_a_lock_cannot_be_changed(orders_pool: Pool) -> None:
+    order = new_order(new_account(), new_symbol())
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        unit.add(order)
+
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        await unit.load_orders([order.id], lock=False)
+        assert unit.order(order.id) == order
+        assert unit.changeable(order.id) is None
+        with pytest.raises(LookupError):
+            unit.update(cancel(order, utc_now()).order)
+        await unit.load_orders([order.id], lock=True)
+        assert unit.changeable(order.id) == order
+        unit.update(cancel(order, utc_now()).order)
+
+    saved = await stored(orders_pool, order)
+    assert saved is not None
+    assert saved.status is OrderStatus.CANCELED
+
+
 async def test_a_book_not_locked_cannot_be_saved(orders_pool: Pool) -> None:
     symbol = new_symbol()
     async with OrdersUnitOfWork.begin(orders_pool) as unit:
@@ -218,6 +239,7 @@ async def test_client_order_ids_in_use_follow_the_changes_of_the_unit(orders_poo
         await unit.load_client_order_id_holders([(account, "mine"), (account, "free")])
         assert unit.client_order_id_in_use(account, "mine")
         assert not unit.client_order_id_in_use(account, "free")
+        await unit.load_orders([holder.id], lock=True)
         unit.update(
             dataclasses.replace(holder, status=OrderStatus.REPLACED, version=holder.version + 1)
         )

@@ -78,6 +78,8 @@ class _Tracked:
     order: Order
     stored_version: int | None
     """The version in the database when loaded; None for an order new in this transaction."""
+    locked: bool
+    """Whether this transaction may change it: read FOR UPDATE, or new here."""
 
 
 @dataclass
@@ -135,12 +137,17 @@ class OrdersUnitOfWork:
             return
         rows = await self.connection.fetch(_LOCK_ORDERS if lock else _ORDERS, wanted)
         for row in rows:
-            self._track_loaded(order_from_row(row))
+            self._track_loaded(order_from_row(row), locked=lock)
 
     def order(self, order_id: UUID) -> Order | None:
         """The order as this transaction sees it: loaded, new or changed here."""
         tracked = self._orders.get(order_id)
         return None if tracked is None else tracked.order
+
+    def changeable(self, order_id: UUID) -> Order | None:
+        """The order, if this transaction may change it (it was locked, or is new here)."""
+        tracked = self._orders.get(order_id)
+        return tracked.order if tracked is not None and tracked.locked else None
 
     def order_exists(self, order_id: UUID) -> bool:
         return order_id in self._orders
@@ -158,7 +165,7 @@ class OrdersUnitOfWork:
         for row in rows:
             key = (row["account_id"], row["client_order_id"])
             self._client_order_id_holders[key].add(row["id"])
-            self._track_loaded(order_from_row(row))
+            self._track_loaded(order_from_row(row), locked=False)
 
     def client_order_id_in_use(self, account_id: str, client_order_id: str) -> bool:
         """Whether an order of the account holds the id, as of this transaction's changes."""
@@ -290,14 +297,14 @@ class OrdersUnitOfWork:
         """A new order (its final state in this transaction is what is inserted)."""
         if order.id in self._orders:
             raise ValueError(f"order {order.id} already exists")
-        self._orders[order.id] = _Tracked(order, stored_version=None)
+        self._orders[order.id] = _Tracked(order, stored_version=None, locked=True)
         self._index_client_order_id(order)
 
     def update(self, order: Order) -> None:
-        """A changed order, loaded or added in this transaction."""
+        """A changed order, locked or added in this transaction."""
         tracked = self._orders.get(order.id)
-        if tracked is None:
-            raise LookupError(f"order {order.id} was not loaded")
+        if tracked is None or not tracked.locked:
+            raise LookupError(f"order {order.id} was not locked by this transaction")
         tracked.order = order
         self._index_client_order_id(order)
 
@@ -358,11 +365,12 @@ class OrdersUnitOfWork:
 
     # --- internals ---
 
-    def _track_loaded(self, order: Order) -> None:
+    def _track_loaded(self, order: Order, *, locked: bool) -> None:
         tracked = self._orders.get(order.id)
         if tracked is None or tracked.stored_version == tracked.order.version:
             # New here, or not changed here yet: a locking read replaces an earlier plain read.
-            self._orders[order.id] = _Tracked(order, stored_version=order.version)
+            locked = locked or (tracked is not None and tracked.locked)
+            self._orders[order.id] = _Tracked(order, stored_version=order.version, locked=locked)
             self._index_client_order_id(order)
 
     def _index_client_order_id(self, order: Order) -> None:
@@ -380,13 +388,14 @@ class OrdersUnitOfWork:
         ) == key and order.status.value not in RELEASING_CLIENT_ORDER_ID
 
     async def _fetch_orders(self, statement: str, *args: Any) -> list[Order]:
+        """Orders a locking statement (FOR UPDATE) read."""
         rows = await self.connection.fetch(statement, *args)
         return [self._loaded(order_from_row(row)) for row in rows]
 
     def _loaded(self, order: Order) -> Order:
-        """Track an order read from the database; what this unit sees of it (its own changes
-        win over the stored row)."""
-        self._track_loaded(order)
+        """Track an order read FOR UPDATE; what this unit sees of it (its own changes win over
+        the stored row)."""
+        self._track_loaded(order, locked=True)
         return self._orders[order.id].order
 
 

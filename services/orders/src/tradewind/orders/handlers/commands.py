@@ -277,7 +277,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _owned_order(unit: OrdersUnitOfWork, order_id: UUID, account_id: str) -> Order:
-    order = unit.order(order_id)
+    order = unit.changeable(order_id)
     if order is None or order.account_id != account_id:
         raise OrderNotFound(
             f"order {order_id} not found for account {account_id!r}; "
