@@ -105,6 +105,7 @@ class Broker:
         self._publish_channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._workers = AsyncExitStack()
+        self._bindable: dict[str, AbstractQueue] = {}
 
     @classmethod
     def from_settings(cls, shared: SharedSettings, *, service: str) -> Broker:
@@ -227,6 +228,52 @@ class Broker:
         await queue.bind(self._exchanges[topo.requeue], routing_key=spec.name)
         for binding in spec.bindings:
             await queue.bind(binding.exchange, routing_key=binding.routing_key)
+        return queue
+
+    # --- bindings that change at run time ---
+
+    async def bind(self, queue: QueueSpec, exchange: str, routing_key: str) -> None:
+        """Bind ``queue`` to ``exchange`` under ``routing_key`` (idempotent) on the publish channel.
+
+        What aio-pika 9.x does with it (``robust_queue.py``, ``robust_channel.py``): a RobustQueue
+        records each ``bind`` made through it, ``unbind`` drops the record, and when its robust
+        channel reopens after a reconnect the queue is declared again with its own arguments and
+        every recorded binding is re-applied. So a binding made here survives a reconnect, even
+        one to a broker that lost the queue. Two consequences: every call must go through the
+        same queue object (kept in ``_bindable``), declared in full rather than passively (a
+        passive re-declare of a missing queue fails the channel's restore, and aio-pika then
+        tears the whole connection down and starts over); and a reconnect re-applies what this
+        process bound even if another process has unbound it since, so a caller sharing
+        bindings between processes must unbind what it no longer wants again (unbinding a
+        missing binding is not an error in RabbitMQ).
+        """
+        target = await self._bindable_queue(queue)
+        try:
+            await target.bind(exchange, routing_key=routing_key)
+        except _UNAVAILABLE as exc:
+            raise BrokerUnavailable(f"binding {queue.name} to {exchange} failed: {exc!r}") from exc
+
+    async def unbind(self, queue: QueueSpec, exchange: str, routing_key: str) -> None:
+        """Remove a binding made with ``bind`` (idempotent); it is no longer restored either."""
+        target = await self._bindable_queue(queue)
+        try:
+            await target.unbind(exchange, routing_key=routing_key)
+        except _UNAVAILABLE as exc:
+            raise BrokerUnavailable(
+                f"unbinding {queue.name} from {exchange} failed: {exc!r}"
+            ) from exc
+
+    async def _bindable_queue(self, spec: QueueSpec) -> AbstractQueue:
+        # No timeout around these RPCs: aiormq closes the channel when one is cancelled, and
+        # this is the channel every publish uses. A client known to be disconnected fails at
+        # once rather than waiting for the reconnect. Callers do not overlap the first call for
+        # a queue (two declarations would make two records).
+        if not self.is_connected:
+            raise BrokerUnavailable("not connected to the broker")
+        queue = self._bindable.get(spec.name)
+        if queue is None:
+            queue = await self.declare_queue(spec)
+            self._bindable[spec.name] = queue
         return queue
 
     # --- publishing ---
