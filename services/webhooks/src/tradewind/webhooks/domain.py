@@ -1,4 +1,5 @@
-"""Delivery rules: who receives an event, what an attempt's outcome means, circuit and disabling.
+"""Delivery rules: who receives an event, which events the queue needs, what an attempt's outcome
+means, circuit and disabling.
 
 Pure: no I/O and no clock (``now`` is always passed in), so every rule is unit-testable.
 """
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from tradewind.common.contracts.event_filters import matches
+from tradewind.common.contracts.event_filters import WILDCARD, matches
 from tradewind.webhooks.schedule import delay_for_response
 
 GONE = 410
@@ -82,6 +83,63 @@ def signing_secrets(
     ):
         return [secret, previous_secret]
     return [secret]
+
+
+# --- bindings: which events the queue must receive ---
+
+# AMQP topic wildcards: "*" is exactly one word, "#" zero or more.
+EVERY_ROUTING_KEY = "#"
+
+
+def topic_pattern(event_filter: str) -> str:
+    """The AMQP topic pattern that routes at least every type ``event_filter`` matches.
+
+    A superset rather than the same set (``order.#`` also routes ``order``, which ``order.*``
+    does not match): the broker only has to bring every wanted event, ``subscribers`` decides
+    exactly. A middle ``*`` is one word in both languages; only a trailing ``*`` changes.
+    """
+    segments = event_filter.split(".")
+    if segments[-1] == WILDCARD:
+        segments[-1] = EVERY_ROUTING_KEY
+    return ".".join(segments)
+
+
+def binding_patterns(filter_lists: Iterable[Sequence[str]]) -> frozenset[str]:
+    """The events queue's bindings: the union of the patterns of every enabled endpoint's filters
+    (an endpoint without filters wants every type)."""
+    patterns: set[str] = set()
+    for filters in filter_lists:
+        patterns.update(topic_pattern(f) for f in filters or [WILDCARD])
+    # Beside "#" any other binding only costs the broker a lookup: a queue gets a message once.
+    if EVERY_ROUTING_KEY in patterns:
+        return frozenset({EVERY_ROUTING_KEY})
+    return frozenset(patterns)
+
+
+@dataclass(frozen=True)
+class BindingChanges:
+    bind: frozenset[str]
+    unbind: frozenset[str]
+
+
+def binding_changes(
+    *,
+    required: frozenset[str],
+    recorded: frozenset[str],
+    bound_here: frozenset[str],
+    rebind_all: bool,
+) -> BindingChanges:
+    """What to bind and unbind so the queue has exactly the ``required`` bindings.
+
+    ``recorded`` is what the shared record says is bound; ``bound_here`` what this process bound
+    itself, which its broker client re-applies after a reconnect even if another process has
+    unbound it since. ``rebind_all`` binds every required pattern again (binding is idempotent),
+    for a queue that may have been recreated without its bindings.
+    """
+    return BindingChanges(
+        bind=required if rebind_all else required - recorded,
+        unbind=(recorded | bound_here) - required,
+    )
 
 
 # --- one attempt's outcome ---
