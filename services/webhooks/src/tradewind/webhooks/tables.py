@@ -1,4 +1,5 @@
-"""The webhooks database: endpoints, messages (stored once), deliveries, attempts, outbox, inbox."""
+"""The webhooks database: endpoints, messages (stored once), deliveries, attempts, the events
+queue's bindings, outbox, inbox."""
 
 from __future__ import annotations
 
@@ -116,6 +117,15 @@ attempts = Table(
     Index("ix_attempts_endpoint", "endpoint_id", "id"),
     Index("ix_attempts_message", "message_id", "id"),
     Index("ix_attempts_delivery", "delivery_id"),
+)
+
+# The topic bindings of the events queue, shared by every process: what the last reconcile bound
+# (``bindings.EventBindings``). Broker bindings cannot be listed over AMQP, so this is the record.
+event_bindings = Table(
+    "event_bindings",
+    metadata,
+    Column("pattern", Text, primary_key=True),
+    Column("bound_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 outbox = outbox_table(metadata)
