@@ -8,8 +8,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from integration.webhooks.broker_view import UnroutedEvents
 from integration.webhooks.harness import Receiver, Service, running_service, test_settings
 from support.infra import Infra
+from tradewind.common.broker import Topology
 from tradewind.webhooks.app import migrate
 
 _databases = itertools.count(1)
@@ -68,3 +70,11 @@ def service_factory(infra: Infra, database_url: str, namespace: str) -> ServiceF
 async def service(service_factory: ServiceFactory) -> AsyncIterator[Service]:
     async with service_factory() as running:
         yield running
+
+
+@pytest.fixture
+async def unrouted(infra: Infra, namespace: str) -> AsyncIterator[UnroutedEvents]:
+    """Events of this test's namespace that the broker could route to no queue."""
+    probe = UnroutedEvents(infra.amqp_url, Topology(namespace).unrouted_events)
+    yield probe
+    await probe.close()

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from support.polling import eventually
 from tradewind.common.broker import Binding, Broker, Delivery, QueueSpec, Topology
-from tradewind.common.contracts import OrderAccepted, OrderSnapshot
+from tradewind.common.contracts import OrderAccepted, OrderSnapshot, Quote, quote_routing_key
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.common.envelope import CloudEvent, new_event
 from tradewind.common.settings import SharedSettings
@@ -156,6 +156,20 @@ def order_accepted(account_id: str, *, symbol: str = "AAPL") -> CloudEvent:
     )
 
 
+def market_quote(symbol: str) -> CloudEvent:
+    """A quote as market-data publishes it: routing key ``market.quote.<symbol>``, no account."""
+    quote = Quote(
+        symbol=symbol,
+        bid_price=Decimal("100"),
+        bid_size=Decimal("5"),
+        ask_price=Decimal("100.5"),
+        ask_size=Decimal("5"),
+        timestamp=datetime.now(UTC),
+        sequence=1,
+    )
+    return new_event(source="/market-data", data=quote, event_type=Quote.TYPE)
+
+
 # --- the service under test ---
 
 _names = itertools.count(1)
@@ -203,6 +217,33 @@ class Service:
 
     async def publish(self, event: CloudEvent) -> None:
         await self.broker.publish_event(event)
+
+    async def publish_quote(self, quote: CloudEvent) -> None:
+        symbol = quote.data["symbol"]
+        await self.broker.publish_event(quote, routing_key=quote_routing_key(symbol))
+
+    async def update_endpoint(
+        self, account_id: str, endpoint_id: str, **changes: Any
+    ) -> dict[str, Any]:
+        response = await self.api.patch(
+            f"/internal/v1/accounts/{account_id}/webhooks/endpoints/{endpoint_id}", json=changes
+        )
+        assert response.status_code == 200, response.text
+        updated: dict[str, Any] = response.json()
+        return updated
+
+    async def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
+        response = await self.api.delete(
+            f"/internal/v1/accounts/{account_id}/webhooks/endpoints/{endpoint_id}"
+        )
+        assert response.status_code == 204, response.text
+
+    async def recorded_bindings(self) -> set[str]:
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT pattern FROM event_bindings")  # test-only inspection
+            )
+            return {row.pattern for row in rows}
 
     async def attempts(self, account_id: str, endpoint_id: str) -> list[dict[str, Any]]:
         response = await self.api.get(

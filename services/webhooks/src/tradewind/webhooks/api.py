@@ -183,9 +183,9 @@ async def update_endpoint(
 @accounts.delete("/endpoints/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
 @_problems
 async def delete_endpoint(
-    account_id: AccountId, endpoint_id: EndpointId, store: StoreDep
+    account_id: AccountId, endpoint_id: EndpointId, service: ServiceDep
 ) -> Response:
-    await store.delete_endpoint(endpoint_id, account_id)
+    await service.delete(account_id, endpoint_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -14,16 +14,17 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradewind.common.app import create_service_app
-from tradewind.common.broker import Binding, Broker, QueueSpec, Topology
+from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
 from tradewind.common.health import Readiness
 from tradewind.common.migrations import upgrade_database
 from tradewind.common.outbox import Outbox, OutboxRelay
 from tradewind.common.resilience import CONNECT, retry_async
-from tradewind.common.tasks import cancel_and_wait
+from tradewind.common.tasks import cancel_and_wait, start_background
 from tradewind.common.tracing import instrument_engine
 from tradewind.webhooks import tables
 from tradewind.webhooks.api import ROUTERS
+from tradewind.webhooks.bindings import EventBindings
 from tradewind.webhooks.dispatcher import Dispatcher, DispatchPolicy
 from tradewind.webhooks.domain import BreakerPolicy
 from tradewind.webhooks.handlers import EndpointService, EventIntake
@@ -42,10 +43,9 @@ _DATABASE_DOWN = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIE
 
 
 def events_queue(topology: Topology) -> QueueSpec:
-    # Every event: which types an endpoint wants is data, not topology.
-    return QueueSpec(
-        topology.queue_name(SERVICE, "events"), bindings=[Binding(topology.events, "#")]
-    )
+    # No topic bindings of its own: they follow the endpoints' subscriptions (EventBindings).
+    # Broker.declare_queue still binds it to the requeue exchange, for retries.
+    return QueueSpec(topology.queue_name(SERVICE, "events"))
 
 
 async def migrate(database_url: str) -> None:
@@ -126,9 +126,13 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
             policy=dispatch_policy(settings),
             listen_dsn=listen_dsn,
         )
+        bindings = EventBindings(
+            store, broker, queue=events_queue(topology), exchange=topology.events
+        )
         app.state.store = store
         app.state.endpoint_service = EndpointService(
             store,
+            bindings,
             policy=settings.destination_policy,
             rotation_overlap=settings.secret_rotation_overlap,
             max_endpoints_per_account=settings.max_endpoints_per_account,
@@ -146,12 +150,20 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
                 concurrency=settings.db_pool_size,
             )
             await broker.consume(events_queue(topology), intake)
+            await bindings.reconcile(rebind_all=True)
             background = [
                 asyncio.create_task(relay.run(), name="webhooks-outbox-relay"),
                 asyncio.create_task(dispatcher.run(), name="webhooks-dispatcher"),
             ]
-            log.info("webhooks service started", extra={"namespace": shared.namespace})
-            yield
+            # Stopped before the broker closes, so shutting down is not a failed reconcile.
+            async with AsyncExitStack() as reconciling:
+                start_background(
+                    reconciling,
+                    bindings.keep_reconciled(settings.bindings_reconcile_interval_s),
+                    "webhooks-event-bindings",
+                )
+                log.info("webhooks service started", extra={"namespace": shared.namespace})
+                yield
         finally:
             await _shut_down(
                 background,

@@ -17,6 +17,7 @@ from opentelemetry import propagate
 
 from tradewind.common.broker import Delivery
 from tradewind.common.envelope import CloudEvent
+from tradewind.webhooks.bindings import EventBindings
 from tradewind.webhooks.contracts import WebhookTest
 from tradewind.webhooks.domain import is_deliverable, subscribers, webhook_body
 from tradewind.webhooks.ids import new_endpoint_id, new_message_id
@@ -26,6 +27,9 @@ from tradewind.webhooks.ssrf import DestinationPolicy, check_url
 from tradewind.webhooks.store import Endpoint, NewMessage, WebhookStore
 
 log = logging.getLogger(__name__)
+
+# Changes that can change which events an endpoint receives, hence the queue's bindings.
+_SUBSCRIPTION_FIELDS = frozenset({"event_types", "enabled"})
 
 
 class EndpointDisabled(Exception):
@@ -114,6 +118,7 @@ class EndpointService:
     def __init__(
         self,
         store: WebhookStore,
+        bindings: EventBindings,
         *,
         policy: DestinationPolicy,
         rotation_overlap: timedelta,
@@ -121,6 +126,7 @@ class EndpointService:
         max_payload_bytes: int,
     ) -> None:
         self.store = store
+        self.bindings = bindings
         self.policy = policy
         self.rotation_overlap = rotation_overlap
         self.max_endpoints_per_account = max_endpoints_per_account
@@ -141,6 +147,7 @@ class EndpointService:
             limit=self.max_endpoints_per_account,
         )
         log.info("webhook endpoint created", extra={"endpoint_id": endpoint.id})
+        await self._follow_subscriptions()
         return endpoint, secret
 
     async def update(
@@ -148,7 +155,15 @@ class EndpointService:
     ) -> Endpoint:
         if "url" in changes:
             check_url(changes["url"], self.policy)
-        return await self.store.update_endpoint(endpoint_id, account_id, changes)
+        endpoint = await self.store.update_endpoint(endpoint_id, account_id, changes)
+        if _SUBSCRIPTION_FIELDS & changes.keys():
+            await self._follow_subscriptions()
+        return endpoint
+
+    async def delete(self, account_id: str, endpoint_id: str) -> None:
+        await self.store.delete_endpoint(endpoint_id, account_id)
+        log.info("webhook endpoint deleted", extra={"endpoint_id": endpoint_id})
+        await self._follow_subscriptions()
 
     async def rotate_secret(self, account_id: str, endpoint_id: str) -> tuple[Endpoint, str]:
         secret = generate_secret()
@@ -188,6 +203,16 @@ class EndpointService:
             extra={"endpoint_id": endpoint_id, "recovered": recovered, "since": since.isoformat()},
         )
         return recovered
+
+    async def _follow_subscriptions(self) -> None:
+        """Bring the queue's bindings in line before the API answers, so an event published
+        after the answer reaches the endpoints as they are now."""
+        try:
+            await self.bindings.reconcile()
+        except Exception:
+            # The change is committed: failing the request would tell the account it did not
+            # happen. The periodic reconcile brings the bindings in line once it can.
+            log.exception("event bindings not updated after an endpoint change")
 
     async def _enabled(self, account_id: str | None, endpoint_id: str) -> Endpoint:
         endpoint = await self.store.get_endpoint(endpoint_id, account_id)

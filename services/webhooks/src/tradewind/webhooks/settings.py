@@ -131,6 +131,15 @@ class WebhooksSettings(HttpSettings):
         gt=0,
         description="Longest wait between claim passes (NOTIFY wakes the dispatcher sooner).",
     )
+    bindings_reconcile_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How often each process brings the events queue's bindings in line with the "
+            "enabled endpoints (changes through the API apply at once; this catches endpoints "
+            "disabled by failed deliveries)."
+        ),
+    )
     db_pool_size: int = Field(
         default=10,
         ge=1,

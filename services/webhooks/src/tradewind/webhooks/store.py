@@ -21,6 +21,7 @@ from tradewind.webhooks.domain import Circuit, DeliveryStatus, EndpointHealth
 
 # The dispatcher LISTENs here; a NOTIFY is delivered when the transaction that sent it commits.
 DELIVERIES_CHANNEL = "tradewind_webhooks_due"
+_BINDINGS_LOCK_KEY = 0x7457_6269_6E64  # "tWbind"
 
 
 class EndpointNotFound(LookupError):
@@ -240,6 +241,33 @@ class WebhookStore:
         if row is None:
             raise EndpointNotFound(endpoint_id)
         return _endpoint(row)
+
+    # --- the events queue's bindings ---
+
+    @asynccontextmanager
+    async def bindings_locked(self) -> AsyncIterator[AsyncSession]:
+        """A transaction holding the bindings lock, which every process's reconcile takes."""
+        async with self.transaction() as session:
+            await session.execute(select(func.pg_advisory_xact_lock(_BINDINGS_LOCK_KEY)))
+            yield session
+
+    async def subscribed_filters(self, session: AsyncSession) -> list[tuple[str, ...]]:
+        """The distinct filter lists of the enabled endpoints."""
+        rows = await session.execute(
+            select(t.endpoints.c.event_types).where(t.endpoints.c.enabled).distinct()
+        )
+        return [tuple(row.event_types) for row in rows]
+
+    async def recorded_bindings(self, session: AsyncSession) -> frozenset[str]:
+        return frozenset(await session.scalars(select(t.event_bindings.c.pattern)))
+
+    async def record_bindings(self, session: AsyncSession, patterns: frozenset[str]) -> None:
+        """Make the record exactly ``patterns``; a pattern bound before keeps its ``bound_at``."""
+        b = t.event_bindings
+        await session.execute(delete(b).where(b.c.pattern.not_in(patterns)))
+        if patterns:
+            rows = [{"pattern": pattern} for pattern in sorted(patterns)]
+            await session.execute(pg_insert(b).values(rows).on_conflict_do_nothing())
 
     # --- messages and deliveries ---
 
