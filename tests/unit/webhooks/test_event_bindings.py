@@ -81,7 +81,7 @@ def test_the_pattern_may_route_more_than_the_filter_matches() -> None:
     assert not matches(["order.*"], "order")
 
 
-SEGMENT = st.from_regex(r"[a-z0-9_]{1,6}", fullmatch=True)
+SEGMENT = st.text(alphabet="abcz019_", min_size=1, max_size=4)
 FILTER_SEGMENT = st.one_of(SEGMENT, st.just("*"))
 
 
@@ -111,7 +111,7 @@ def filter_and_type(draw: st.DrawFn) -> tuple[str, str]:
     return event_filter, event_type
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(filter_and_type())
 def test_every_type_a_filter_matches_is_routed_by_its_pattern(case: tuple[str, str]) -> None:
     event_filter, event_type = case
