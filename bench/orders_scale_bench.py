@@ -205,39 +205,56 @@ async def measure_phase(
 
 
 async def bench(sizes: list[int], seconds: float, quote_rate: float, rate: float) -> list[Phase]:
+    """Each book size on a fresh orders database and fresh processes: what a phase measures
+    depends on the size of its book, not on what earlier phases left (dead rows, a long
+    outbox)."""
+    phases: list[Phase] = []
     with provision() as infra:
-        stack = await Stack.start(infra, services=("orders", "gateway"))
         watcher = FillWatcher()
+        # One publisher for every phase: its sequence keeps growing, so no quote a phase left in
+        # the queue can look newer to the next phase's book than that phase's own quotes.
         publisher = QuotePublisher(infra, SYMBOL)
-        stop_quotes = asyncio.Event()
-        phases: list[Phase] = []
         try:
-            await watcher.start(infra)
-            await list_instrument(infra, SYMBOL)
-            await publisher.open()
-            key = await stack.api_key()
-            quotes = asyncio.create_task(quote_stream(publisher, quote_rate, stop_quotes))
-            seeded = 0
-            async with aiohttp.ClientSession() as session:
-                # Warm-up: connections, prepared statements, the first quotes.
-                await measure_phase(stack, session, key, watcher, 0, 2, rate)
-                for size in sizes:
-                    await seed_resting_orders(
-                        stack.env["TRADEWIND_ORDERS_DATABASE_URL"], size - seeded
-                    )
-                    seeded = size
-                    phases.append(
-                        await measure_phase(stack, session, key, watcher, size, seconds, rate)
-                    )
-            stop_quotes.set()
-            await quotes
+            for size in sizes:
+                phases.append(
+                    await one_size(infra, watcher, publisher, size, seconds, quote_rate, rate)
+                )
         finally:
             await watcher.close()
             await publisher.close()
-            stack.stop()
             await infra.drop_databases()
             await infra.delete_redis_keys()
     return phases
+
+
+async def one_size(
+    infra: Infra,
+    watcher: FillWatcher,
+    publisher: QuotePublisher,
+    size: int,
+    seconds: float,
+    quote_rate: float,
+    rate: float,
+) -> Phase:
+    stack = await Stack.start(infra, services=("orders", "gateway"))
+    stop_quotes = asyncio.Event()
+    try:
+        if watcher.connection is None:  # the exchanges exist once the first services ran
+            await watcher.start(infra)
+            await publisher.open()
+        await list_instrument(infra, SYMBOL)
+        key = await stack.api_key()
+        await seed_resting_orders(stack.env["TRADEWIND_ORDERS_DATABASE_URL"], size)
+        quotes = asyncio.create_task(quote_stream(publisher, quote_rate, stop_quotes))
+        async with aiohttp.ClientSession() as session:
+            # Warm-up: connections, prepared statements, the first quotes.
+            await measure_phase(stack, session, key, watcher, size, 2, rate)
+            phase = await measure_phase(stack, session, key, watcher, size, seconds, rate)
+        stop_quotes.set()
+        await quotes
+        return phase
+    finally:
+        stack.stop()
 
 
 def table(phases: list[Phase]) -> str:

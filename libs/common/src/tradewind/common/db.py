@@ -33,12 +33,33 @@ async def check_database(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A plain asyncpg pool on ``url`` (a SQLAlchemy URL is accepted), for raw-SQL adapters."""
+async def create_pool(
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    server_settings: dict[str, str] | None = None,
+) -> asyncpg.Pool:
+    """A plain asyncpg pool on ``url`` (a SQLAlchemy URL is accepted), for raw-SQL adapters.
+
+    Connections go back to the pool without asyncpg's reset statement (RESET ALL, UNLISTEN *,
+    CLOSE ALL, unlocking advisory locks): a round trip per transaction for state these pools never
+    hold. Nothing LISTENs on a pooled connection (the outbox relay listens on one of its own),
+    nothing takes session advisory locks or opens cursors outside a transaction, and settings are
+    fixed at connect (``server_settings``). A transaction left open is still rolled back.
+    """
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        asyncpg_dsn(url), min_size=min_size, max_size=max_size
+        asyncpg_dsn(url),
+        min_size=min_size,
+        max_size=max_size,
+        reset=_keep_session,
+        server_settings=server_settings,
     )
     return pool
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """No reset beyond what asyncpg always does (rolling back an open transaction)."""
 
 
 async def check_pool(pool: asyncpg.Pool) -> None:

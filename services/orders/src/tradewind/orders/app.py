@@ -72,7 +72,17 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         async with AsyncExitStack() as resources:
             # Two pools: the write path (consumers, relay, sweep) and the read API. A write path
             # busy at full load must never make a read or the readiness probe wait.
-            writes = await create_pool(settings.database_url, max_size=settings.database_pool_size)
+            writes = await create_pool(
+                settings.database_url,
+                max_size=settings.database_pool_size,
+                # The write path runs a few fixed statements thousands of times a second. Left to
+                # choose, PostgreSQL kept planning them anew at each execution once the book was
+                # large (custom plans looked cheaper than the generic one): measured at 100,000
+                # resting orders, a quote's candidates statement took 0.8 ms instead of 0.2 and
+                # its write 0.7 instead of 0.3. Their generic plans use the same indexes, at
+                # 0.25 and 0.5 ms whatever the size of the book.
+                server_settings={"plan_cache_mode": "force_generic_plan"},
+            )
             resources.push_async_callback(writes.close)
             reads = await create_pool(settings.database_url, max_size=settings.api_pool_size)
             resources.push_async_callback(reads.close)
