@@ -92,12 +92,12 @@ class OrdersSettings(HttpSettings):
         description="Most commands handled together in one transaction (group commit).",
     )
     command_batch_wait_s: float = Field(
-        default=0.002,
+        default=0.0,
         ge=0,
         le=1,
         description=(
             "How long the first command of a batch waits for more before the batch is handled "
-            "anyway (seconds)."
+            "(seconds). 0: a batch is what arrived while the previous one was being handled."
         ),
     )
     quote_concurrency: int = Field(
