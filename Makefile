@@ -51,6 +51,7 @@ bench: env ## Benchmarks; figures go to stdout and bench/results/ (needs wrk)
 	$(UV) run --frozen python bench/market_data_bench.py
 	$(UV) run --frozen python bench/stream_bench.py
 	$(UV) run --frozen python bench/webhooks_bench.py
+	$(UV) run --frozen python bench/gateway_bench.py
 
 up: ## Everything in Docker (needs a Docker engine)
 	docker compose up -d --build
