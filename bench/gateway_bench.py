@@ -6,26 +6,35 @@ One run, one machine, consumers paused (no orders service: commands pile up in i
   confirmed publish into a quorum queue per request; no auth, no validation, no Redis.
 - **Gateway**: POST /api/v1/orders (API key, validation, confirmed command into the orders
   service's quorum command queue, pending view in Redis, telemetry, metrics).
+- **Gateway at REF** (with ``--against REF``): the gateway as it was at a git revision (its
+  ``libs/common`` and ``services/gateway`` sources, from ``git archive``), beside this one, so a
+  change is measured before and after in the same run on a machine whose load varies.
 
-Both are driven by ``wrk -t2 -c64`` with the same body, one after the other, for ``--rounds``
-rounds; each round purges both queues first so every round starts from empty queues. The report
-gives each round and the medians: requests/s of both, their ratio, and the gateway's CPU
-milliseconds per request (user + system time from /proc over the window, divided by answers).
-``--profile DIR`` adds one more gateway window under ``py-spy record -f raw``, kept out of the
-medians because sampling slows the process it samples.
+Each is driven by ``wrk -t2 -c64`` with the same body, one after the other, for ``--rounds``
+rounds; each round purges the queues first so every round starts from empty queues. The report
+gives each round and the medians: requests/s, the ratio to the bare endpoint of the same round,
+and CPU milliseconds per request (user + system time from /proc over the window, divided by
+answers). ``--profile DIR`` adds one more window of this gateway under ``py-spy record -f raw``,
+kept out of the medians because sampling slows the process it samples.
 
     uv run python bench/gateway_bench.py [--seconds 10] [--connections 64] [--rounds 3]
+        [--against REF] [--profile DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import statistics
 import subprocess
 import sys
-from dataclasses import dataclass
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aio_pika
@@ -42,26 +51,71 @@ from tradewind.common.broker import Broker, Topology  # noqa: E402
 from tradewind.orders.app import command_queue  # noqa: E402
 
 BASELINE_QUEUE_PURPOSE = "bench.baseline"
+GATEWAY_SOURCES = ("libs/common/src", "services/gateway/src")
 
 
 @dataclass(frozen=True)
-class Round:
-    bare: WrkResult
-    bare_cpu_ms: float
-    gateway: WrkResult
-    gateway_cpu_ms: float
+class Target:
+    """Something wrk drives: its URL and headers, and the process whose CPU it costs."""
 
-    @property
-    def ratio(self) -> float:
-        return self.gateway.requests_per_s / self.bare.requests_per_s
+    name: str
+    url: str
+    headers: dict[str, str]
+    pid: int
 
-    def line(self, label: str) -> str:
-        return (
-            f"{label}: gateway {self.gateway.requests_per_s:,.0f} req/s "
-            f"({self.gateway.non_2xx} non-2xx), bare {self.bare.requests_per_s:,.0f} req/s "
-            f"({self.bare.non_2xx} non-2xx), ratio {self.ratio:.3f}; CPU ms/request: "
-            f"gateway {self.gateway_cpu_ms:.3f}, bare {self.bare_cpu_ms:.3f}"
-        )
+
+@dataclass(frozen=True)
+class Measurement:
+    result: WrkResult
+    cpu_ms_per_request: float
+
+
+@dataclass
+class Rounds:
+    targets: list[Target]
+    measured: list[dict[str, Measurement]] = field(default_factory=list)
+
+    def ratio(self, round_: dict[str, Measurement], name: str) -> float:
+        return round_[name].result.requests_per_s / round_["bare"].result.requests_per_s
+
+    def line(self, label: str, round_: dict[str, Measurement]) -> str:
+        parts = [
+            f"{t.name} {round_[t.name].result.requests_per_s:,.0f} req/s "
+            f"({round_[t.name].result.non_2xx} non-2xx, "
+            f"{round_[t.name].cpu_ms_per_request:.3f} CPU ms/req"
+            + ("" if t.name == "bare" else f", ratio {self.ratio(round_, t.name):.3f}")
+            + ")"
+            for t in self.targets
+        ]
+        return f"{label}: " + "; ".join(parts)
+
+    def medians(self) -> str:
+        parts = []
+        for target in self.targets:
+            name = target.name
+            rate = statistics.median(r[name].result.requests_per_s for r in self.measured)
+            cpu = statistics.median(r[name].cpu_ms_per_request for r in self.measured)
+            ratio = (
+                ""
+                if name == "bare"
+                else f", ratio {statistics.median(self.ratio(r, name) for r in self.measured):.3f}"
+            )
+            parts.append(f"{name} {rate:,.0f} req/s ({cpu:.3f} CPU ms/req{ratio})")
+        return "median: " + "; ".join(parts)
+
+
+def measure(target: Target, seconds: float, connections: int) -> Measurement:
+    """Run wrk on ``target``; its process's CPU milliseconds per answered request."""
+    meter = CpuMeter.of_groups({"process": [target.pid]})
+    meter.start()
+    result = run_wrk(target.url, target.headers, seconds, connections)
+    used = meter.stop()["process"]
+    return Measurement(result, 1000 * used / max(1, result.requests))
+
+
+def pid_of(service: ServiceProcess) -> int:
+    assert service.process is not None, f"{service.name} was not started"
+    return service.process.pid
 
 
 def start_baseline(infra: Infra, env: dict[str, str]) -> ServiceProcess:
@@ -94,55 +148,51 @@ def start_baseline(infra: Infra, env: dict[str, str]) -> ServiceProcess:
     ).start()
 
 
-@dataclass(frozen=True)
-class WrkArgs:
-    url: str
-    headers: dict[str, str]
-    seconds: float
-    connections: int
+@contextmanager
+def gateway_sources_at(ref: str) -> Iterator[Path]:
+    """The gateway's and libs/common's sources as they were at ``ref``, in a temporary tree."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, *GATEWAY_SOURCES],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tree:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tree, filter="data")
+        yield Path(tree)
 
 
-def pid_of(service: ServiceProcess) -> int:
-    assert service.process is not None, f"{service.name} was not started"
-    return service.process.pid
+def start_gateway_from(tree: Path, env: dict[str, str]) -> ServiceProcess:
+    """A gateway importing its code from ``tree`` (first on PYTHONPATH), dependencies from .venv."""
+    port = free_port()
+    paths = [str(tree / source) for source in GATEWAY_SOURCES]
+    return ServiceProcess(
+        f"bench-gateway-{port}",
+        "tradewind.gateway",
+        port,
+        {**env, "TRADEWIND_GATEWAY_PORT": str(port), "PYTHONPATH": os.pathsep.join(paths)},
+    ).start()
 
 
-def cpu_ms_per_request(pid: int, measure: WrkArgs) -> tuple[WrkResult, float]:
-    """Run wrk and return its result and the process's CPU milliseconds per answered request."""
-    meter = CpuMeter.of_groups({"process": [pid]})
-    meter.start()
-    result = run_wrk(measure.url, measure.headers, measure.seconds, measure.connections)
-    used = meter.stop()["process"]
-    return result, 1000 * used / max(1, result.requests)
-
-
-def profile_gateway(pid: int, measure: WrkArgs, into: Path) -> Path:
+def profile(target: Target, seconds: float, connections: int, into: Path) -> Path:
     into.mkdir(parents=True, exist_ok=True)
     output = into / "gateway.txt"
     profiler = subprocess.Popen(
         [
-            "py-spy",
-            "record",
-            "-f",
-            "raw",
-            "-r",
-            "200",
-            "-d",
-            str(int(measure.seconds)),
-            "-p",
-            str(pid),
-            "-o",
-            str(output),
+            *("py-spy", "record", "-f", "raw", "-r", "200", "-d", str(int(seconds))),
+            *("-p", str(target.pid), "-o", str(output)),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    run_wrk(measure.url, measure.headers, measure.seconds, measure.connections)
+    run_wrk(target.url, target.headers, seconds, connections)
     profiler.wait()
     return output
 
 
-async def bench(seconds: float, connections: int, rounds: int, profile: Path | None) -> str:
+async def bench(
+    seconds: float, connections: int, rounds: int, against: str | None, profile_into: Path | None
+) -> str:
     with provision() as infra:
         # The orders service's command queue, declared as it declares it, with nobody consuming.
         broker = Broker(infra.amqp_url, Topology(infra.namespace), service="bench")
@@ -151,62 +201,72 @@ async def bench(seconds: float, connections: int, rounds: int, profile: Path | N
         purger = await aio_pika.connect(infra.amqp_url)
         stack = await Stack.start(infra, services=("gateway",))
         baseline = start_baseline(infra, stack.env)
-        try:
-            await baseline.wait_ready()
-            key = await stack.api_key()
-            gateway = WrkArgs(
-                f"{stack.url('gateway')}/api/v1/orders",
-                {"Authorization": f"Bearer {key}"},
-                seconds,
-                connections,
-            )
-            bare = WrkArgs(f"{baseline.url}/orders", {}, seconds, connections)
-            # Warm-up: connections, pools, lazily built schemas.
-            for warm in (gateway, bare):
-                await asyncio.to_thread(run_wrk, warm.url, warm.headers, 2, 8)
-            channel = await purger.channel()
-            queues = [
-                await channel.declare_queue(name, passive=True)
-                for name in (
-                    command_queue(broker.topology).name,
-                    f"{infra.namespace}.{BASELINE_QUEUE_PURPOSE}",
+        with ExitStack() as trees:
+            old = None
+            if against is not None:
+                old = start_gateway_from(
+                    trees.enter_context(gateway_sources_at(against)), stack.env
                 )
-            ]
-            load_before = os.getloadavg()
-            results: list[Round] = []
-            for _ in range(rounds):
-                for queue in queues:
-                    await queue.purge()
-                bare_result, bare_cpu = await asyncio.to_thread(
-                    cpu_ms_per_request, pid_of(baseline), bare
+            try:
+                await baseline.wait_ready()
+                if old is not None:
+                    await old.wait_ready(60)
+                auth = {"Authorization": f"Bearer {await stack.api_key()}"}
+                orders = "/api/v1/orders"
+                targets = [Target("bare", f"{baseline.url}/orders", {}, pid_of(baseline))]
+                if old is not None:
+                    targets.append(
+                        Target(f"gateway@{against}", old.url + orders, auth, pid_of(old))
+                    )
+                gateway = Target(
+                    "gateway", stack.url("gateway") + orders, auth, stack.pid("gateway")
                 )
-                gateway_result, gateway_cpu = await asyncio.to_thread(
-                    cpu_ms_per_request, stack.pid("gateway"), gateway
-                )
-                results.append(Round(bare_result, bare_cpu, gateway_result, gateway_cpu))
-            profiled = None
-            if profile is not None:
-                await queues[0].purge()
-                profiled = await asyncio.to_thread(
-                    profile_gateway, stack.pid("gateway"), gateway, profile
-                )
-        finally:
-            baseline.stop()
-            stack.stop()
-            await purger.close()
-            await broker.close()
-            await infra.drop_databases()
-            await infra.delete_redis_keys()
+                targets.append(gateway)
+                # Warm-up: connections, pools, lazily built schemas.
+                for target in targets:
+                    await asyncio.to_thread(run_wrk, target.url, target.headers, 2, 8)
+                channel = await purger.channel()
+                queues = [
+                    await channel.declare_queue(name, passive=True)
+                    for name in (
+                        command_queue(broker.topology).name,
+                        f"{infra.namespace}.{BASELINE_QUEUE_PURPOSE}",
+                    )
+                ]
+                load_before = os.getloadavg()
+                report = Rounds(targets)
+                for _ in range(rounds):
+                    for queue in queues:
+                        await queue.purge()
+                    report.measured.append(
+                        {
+                            target.name: await asyncio.to_thread(
+                                measure, target, seconds, connections
+                            )
+                            for target in targets
+                        }
+                    )
+                profiled = None
+                if profile_into is not None:
+                    await queues[0].purge()
+                    profiled = await asyncio.to_thread(
+                        profile, gateway, seconds, connections, profile_into
+                    )
+            finally:
+                if old is not None:
+                    old.stop()
+                baseline.stop()
+                stack.stop()
+                await purger.close()
+                await broker.close()
+                await infra.drop_databases()
+                await infra.delete_redis_keys()
 
     lines = [
         f"wrk -t2 -c{connections} -d{int(seconds)}s POST, {rounds} rounds, consumers paused; "
         f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}",
-        *(result.line(f"round {n}") for n, result in enumerate(results, 1)),
-        f"median: gateway {statistics.median(r.gateway.requests_per_s for r in results):,.0f} "
-        f"req/s, bare {statistics.median(r.bare.requests_per_s for r in results):,.0f} req/s, "
-        f"ratio {statistics.median(r.ratio for r in results):.3f}; CPU ms/request: gateway "
-        f"{statistics.median(r.gateway_cpu_ms for r in results):.3f}, bare "
-        f"{statistics.median(r.bare_cpu_ms for r in results):.3f}",
+        *(report.line(f"round {n}", r) for n, r in enumerate(report.measured, 1)),
+        report.medians(),
     ]
     if profiled is not None:
         lines.append(f"py-spy profile of the gateway (extra window): {profiled}")
@@ -218,11 +278,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--against", help="also measure the gateway as it was at this git revision")
     parser.add_argument(
         "--profile", type=Path, help="write a py-spy profile (raw) of the gateway here"
     )
     args = parser.parse_args()
-    report = asyncio.run(bench(args.seconds, args.connections, args.rounds, args.profile))
+    report = asyncio.run(
+        bench(args.seconds, args.connections, args.rounds, args.against, args.profile)
+    )
     sys.stdout.write("\n" + report + "\n")
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
