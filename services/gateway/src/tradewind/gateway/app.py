@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiohttp
 from fastapi import FastAPI, Request
@@ -19,8 +19,10 @@ from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
 from tradewind.common.health import Readiness
 from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CircuitBreaker
+from tradewind.common.tasks import start_background
 from tradewind.gateway.api import market, orders, positions, stream, webhooks
 from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
+from tradewind.gateway.key_cache import VerifiedKeys, follow_key_changes
 from tradewind.gateway.pending import PendingOrders
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.hub import StreamHub
@@ -35,89 +37,95 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
-        # Blocking pool: under a burst, requests wait briefly for a connection instead of failing.
-        redis = Redis(
-            connection_pool=BlockingConnectionPool.from_url(
-                shared.redis_url,
-                max_connections=settings.redis_max_connections,
-                timeout=2,
-                socket_timeout=2,
-                socket_connect_timeout=2,
+        async with AsyncExitStack() as resources:
+            # Blocking pool: under a burst, requests wait briefly for a connection instead of
+            # failing.
+            redis = Redis(
+                connection_pool=BlockingConnectionPool.from_url(
+                    shared.redis_url,
+                    max_connections=settings.redis_max_connections,
+                    timeout=2,
+                    socket_timeout=2,
+                    socket_connect_timeout=2,
+                )
             )
-        )
-        topology = Topology(shared.namespace, shared.retry_delays_ms)
-        broker = Broker.from_settings(shared, service="gateway")
-        await broker.connect()
-        hub = StreamHub()
-        # One exclusive queue per gateway process: every process sees every event it fans out.
-        await broker.consume(
-            QueueSpec(
-                topology.queue_name("gateway", f"stream.{uuid.uuid4().hex[:12]}"),
-                bindings=[
-                    Binding(topology.events, f"{QUOTE_ROUTING_PREFIX}*"),
-                    Binding(topology.events, "order.*"),
-                ],
-                exclusive=True,
-            ),
-            hub.on_event,
-        )
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
-
-        async def check_redis() -> None:
-            await redis.ping()
-
-        readiness.add("broker", broker.check)
-        readiness.add("redis", check_redis)
-        app.state.broker = broker
-        app.state.settings = settings
-        app.state.stream_hub = hub
-        app.state.api_keys = ApiKeyStore(redis, shared.namespace)
-        app.state.pending_orders = PendingOrders(
-            redis, shared.namespace, settings.pending_order_ttl_s
-        )
-        app.state.orders_service = ServiceClient(
-            "orders",
-            settings.orders_url,
-            http,
-            CircuitBreaker(
-                "orders",
-                failure_threshold=settings.breaker_failure_threshold,
-                recovery_timeout=settings.breaker_recovery_s,
-            ),
-            attempt_timeout_s=settings.upstream_attempt_timeout_s,
-            budget_s=settings.upstream_budget_s,
-        )
-        for name, url in (
-            ("market_data", settings.market_data_url),
-            ("webhooks", settings.webhooks_url),
-        ):
-            setattr(
-                app.state,
-                f"{name}_service",
-                ServiceClient(
-                    name.replace("_", "-"),
-                    url,
-                    http,
-                    CircuitBreaker(
-                        name,
-                        failure_threshold=settings.breaker_failure_threshold,
-                        recovery_timeout=settings.breaker_recovery_s,
-                    ),
-                    attempt_timeout_s=settings.upstream_attempt_timeout_s,
-                    budget_s=settings.upstream_budget_s,
+            resources.push_async_callback(redis.aclose)
+            topology = Topology(shared.namespace, shared.retry_delays_ms)
+            broker = Broker.from_settings(shared, service="gateway")
+            resources.push_async_callback(broker.close)
+            await broker.connect()
+            hub = StreamHub()
+            # One exclusive queue per gateway process: every process sees every event it fans out.
+            await broker.consume(
+                QueueSpec(
+                    topology.queue_name("gateway", f"stream.{uuid.uuid4().hex[:12]}"),
+                    bindings=[
+                        Binding(topology.events, f"{QUOTE_ROUTING_PREFIX}*"),
+                        Binding(topology.events, "order.*"),
+                    ],
+                    exclusive=True,
                 ),
+                hub.on_event,
             )
-        if settings.demo_api_key is not None:
-            await app.state.api_keys.create(
-                "demo", ALL_SCOPES, secret=settings.demo_api_key.get_secret_value()
+            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+            resources.push_async_callback(http.close)
+            verified_keys = VerifiedKeys()
+            start_background(
+                resources,
+                follow_key_changes(shared.redis_url, shared.namespace, verified_keys),
+                "api key changes",
             )
-            log.info("demo API key provisioned", extra={"account_id": "demo"})
-        try:
+
+            async def check_redis() -> None:
+                await redis.ping()
+
+            readiness.add("broker", broker.check)
+            readiness.add("redis", check_redis)
+            app.state.broker = broker
+            app.state.settings = settings
+            app.state.stream_hub = hub
+            app.state.api_keys = ApiKeyStore(redis, shared.namespace, verified_keys)
+            app.state.pending_orders = PendingOrders(
+                redis, shared.namespace, settings.pending_order_ttl_s
+            )
+            app.state.orders_service = ServiceClient(
+                "orders",
+                settings.orders_url,
+                http,
+                CircuitBreaker(
+                    "orders",
+                    failure_threshold=settings.breaker_failure_threshold,
+                    recovery_timeout=settings.breaker_recovery_s,
+                ),
+                attempt_timeout_s=settings.upstream_attempt_timeout_s,
+                budget_s=settings.upstream_budget_s,
+            )
+            for name, url in (
+                ("market_data", settings.market_data_url),
+                ("webhooks", settings.webhooks_url),
+            ):
+                setattr(
+                    app.state,
+                    f"{name}_service",
+                    ServiceClient(
+                        name.replace("_", "-"),
+                        url,
+                        http,
+                        CircuitBreaker(
+                            name,
+                            failure_threshold=settings.breaker_failure_threshold,
+                            recovery_timeout=settings.breaker_recovery_s,
+                        ),
+                        attempt_timeout_s=settings.upstream_attempt_timeout_s,
+                        budget_s=settings.upstream_budget_s,
+                    ),
+                )
+            if settings.demo_api_key is not None:
+                await app.state.api_keys.create(
+                    "demo", ALL_SCOPES, secret=settings.demo_api_key.get_secret_value()
+                )
+                log.info("demo API key provisioned", extra={"account_id": "demo"})
             yield
-        finally:
-            await http.close()
-            await broker.close()
-            await redis.aclose()
 
     app = create_service_app(
         service="gateway",

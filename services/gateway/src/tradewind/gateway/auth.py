@@ -11,12 +11,16 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from tradewind.common.problems import Problem
+from tradewind.gateway.metrics import KEY_FROM_MEMORY, KEY_FROM_REDIS
+
+if TYPE_CHECKING:
+    from tradewind.gateway.key_cache import VerifiedKeys
 
 KEY_PREFIX = "tw_"
 ALL_SCOPES = frozenset(
@@ -49,10 +53,18 @@ def _digest(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
+def key_changes_channel(namespace: str) -> str:
+    """Where the digest of every created or revoked key is published (see key_cache)."""
+    return f"{namespace}:apikey-changes"
+
+
 class ApiKeyStore:
-    def __init__(self, redis: Redis, namespace: str) -> None:
+    """Keys in Redis; ``verified``, when given, keeps checked keys in this process."""
+
+    def __init__(self, redis: Redis, namespace: str, verified: VerifiedKeys | None = None) -> None:
         self.redis = redis
         self.namespace = namespace
+        self.verified = verified
 
     def _key(self, digest: str) -> str:
         return f"{self.namespace}:apikey:{digest}"
@@ -76,14 +88,34 @@ class ApiKeyStore:
             "scopes": sorted(scopes),
             "created_at": datetime.now(UTC).isoformat(),
         }
+        digest = _digest(plain)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key(_digest(plain)), json.dumps(record))
-            pipe.hset(self._account_keys(account_id), key_id, _digest(plain))
+            pipe.set(self._key(digest), json.dumps(record))
+            pipe.hset(self._account_keys(account_id), key_id, digest)
+            # An existing secret may be issued again with other scopes: gateways forget it.
+            pipe.publish(key_changes_channel(self.namespace), digest)
             await pipe.execute()
         return IssuedKey(key_id=key_id, secret=plain)
 
     async def authenticate(self, api_key: str) -> Principal | None:
-        raw = await self.redis.get(self._key(_digest(api_key)))
+        digest = _digest(api_key)
+        verified = self.verified
+        if verified is None:
+            KEY_FROM_REDIS.inc()
+            return await self._read(digest)
+        principal = verified.get(digest)
+        if principal is not None:
+            KEY_FROM_MEMORY.inc()
+            return principal
+        KEY_FROM_REDIS.inc()
+        generation = verified.generation  # taken before reading: a change meanwhile wins
+        principal = await self._read(digest)
+        if principal is not None:
+            verified.remember(digest, principal, generation)
+        return principal
+
+    async def _read(self, digest: str) -> Principal | None:
+        raw = await self.redis.get(self._key(digest))
         if raw is None:
             return None
         record = json.loads(raw)
@@ -101,6 +133,9 @@ class ApiKeyStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self._key(digest_text))
             pipe.hdel(self._account_keys(account_id), key_id)
+            # In the same transaction as the delete: Redis sends it to every listening gateway
+            # before it answers this revoke.
+            pipe.publish(key_changes_channel(self.namespace), digest_text)
             await pipe.execute()
         return True
 
