@@ -14,8 +14,10 @@ Each is driven by ``wrk -t2 -c64`` with the same body, one after the other, for 
 rounds; each round purges the queues first so every round starts from empty queues. The report
 gives each round and the medians: requests/s, the ratio to the bare endpoint of the same round,
 and CPU milliseconds per request (user + system time from /proc over the window, divided by
-answers). ``--profile DIR`` adds one more window of this gateway under ``py-spy record -f raw``,
-kept out of the medians because sampling slows the process it samples.
+answers); with ``--against``, the two gateways swap their order every round and the report adds
+the median of each round's own difference (paired, so a load swing between rounds cancels out).
+``--profile DIR`` adds one more window of this gateway under ``py-spy record -f raw``, kept out of
+the medians because sampling slows the process it samples.
 
     uv run python bench/gateway_bench.py [--seconds 10] [--connections 64] [--rounds 3]
         [--against REF] [--profile DIR]
@@ -102,6 +104,18 @@ class Rounds:
             )
             parts.append(f"{name} {rate:,.0f} req/s ({cpu:.3f} CPU ms/req{ratio})")
         return "median: " + "; ".join(parts)
+
+    def change(self, before: str, after: str) -> str:
+        """The median over rounds of each round's own difference: robust to load drifts."""
+        cpu = [r[after].cpu_ms_per_request - r[before].cpu_ms_per_request for r in self.measured]
+        relative = [
+            r[after].cpu_ms_per_request / r[before].cpu_ms_per_request - 1 for r in self.measured
+        ]
+        faster = sum(1 for delta in cpu if delta < 0)
+        return (
+            f"{after} vs {before}, paired by round: CPU {statistics.median(cpu):+.3f} ms/req "
+            f"({statistics.median(relative):+.1%}), less CPU in {faster} of {len(cpu)} rounds"
+        )
 
 
 def measure(target: Target, seconds: float, connections: int) -> Measurement:
@@ -235,17 +249,18 @@ async def bench(
                 ]
                 load_before = os.getloadavg()
                 report = Rounds(targets)
-                for _ in range(rounds):
+                for number in range(rounds):
                     for queue in queues:
                         await queue.purge()
-                    report.measured.append(
-                        {
-                            target.name: await asyncio.to_thread(
-                                measure, target, seconds, connections
-                            )
-                            for target in targets
-                        }
-                    )
+                    # The two gateways swap places every round, so a drift in the machine's load
+                    # does not always favour the same one.
+                    bare, *gateways = targets
+                    order = [bare, *(gateways if number % 2 == 0 else reversed(gateways))]
+                    measured = {
+                        target.name: await asyncio.to_thread(measure, target, seconds, connections)
+                        for target in order
+                    }
+                    report.measured.append(measured)
                 profiled = None
                 if profile_into is not None:
                     await queues[0].purge()
@@ -268,6 +283,8 @@ async def bench(
         *(report.line(f"round {n}", r) for n, r in enumerate(report.measured, 1)),
         report.medians(),
     ]
+    if against is not None:
+        lines.append(report.change(f"gateway@{against}", "gateway"))
     if profiled is not None:
         lines.append(f"py-spy profile of the gateway (extra window): {profiled}")
     return "\n".join(lines)
