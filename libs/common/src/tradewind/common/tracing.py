@@ -80,9 +80,14 @@ def configure_tracing(service: str, settings: TracingSettings | None = None) -> 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         log.info("exporting traces", extra={"otlp_endpoint": endpoint})
     trace.set_tracer_provider(provider)
+    # The HTTP clients' instrumentations carry the trace to the services we call: always on.
     # No aio-pika instrumentation: the broker client makes its own messaging spans (broker.spans).
     AioHttpClientInstrumentor().instrument()
     HTTPXClientInstrumentor().instrument()
+    if not _recording:
+        # Without recorded spans the Redis instrumentation adds nothing but its spans' cost
+        # (with aio-pika's, about 0.2 ms of gateway CPU per POST /api/v1/orders).
+        return
     RedisInstrumentor().instrument()
 
 
