@@ -85,9 +85,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.settings = settings
             app.state.stream_hub = hub
             app.state.api_keys = ApiKeyStore(redis, shared.namespace, verified_keys)
-            app.state.pending_orders = PendingOrders(
-                redis, shared.namespace, settings.pending_order_ttl_s
-            )
+            pending_orders = PendingOrders(redis, shared.namespace, settings.pending_order_ttl_s)
+            start_background(resources, pending_orders.write_batches(), "pending order views")
+            app.state.pending_orders = pending_orders
             app.state.orders_service = ServiceClient(
                 "orders",
                 settings.orders_url,
