@@ -83,6 +83,10 @@ def order(coid: str) -> Order:
     return pending_view(place_command(request, account_id="alice", now=datetime.now(UTC)))
 
 
+async def remember(views: PendingOrders, view: Order) -> None:
+    await views.remember("alice", view.id, view.model_dump_json())
+
+
 def key(view: Order) -> str:
     return f"ns:pending-order:alice:{view.id}"
 
@@ -114,9 +118,9 @@ async def test_views_remembered_while_a_write_is_in_flight_share_the_next_pipeli
 ) -> None:
     first, *others = [order(f"c{n}") for n in range(4)]
     redis.open.clear()
-    remembering_first = asyncio.create_task(pending.remember("alice", first))
+    remembering_first = asyncio.create_task(remember(pending, first))
     await until(lambda: redis.in_flight)
-    remembering_others = [asyncio.create_task(pending.remember("alice", o)) for o in others]
+    remembering_others = [asyncio.create_task(remember(pending, o)) for o in others]
     await asyncio.sleep(0)  # one scheduler pass: they queue up behind the write in flight
     assert not remembering_first.done()  # its view is not stored yet
     redis.open.set()
@@ -133,8 +137,8 @@ async def test_a_refused_view_fails_only_its_own_caller(
     redis.refused.add(key(refused))
     redis.open.clear()
     outcomes = asyncio.gather(
-        pending.remember("alice", refused),
-        pending.remember("alice", accepted),
+        remember(pending, refused),
+        remember(pending, accepted),
         return_exceptions=True,
     )
     await until(lambda: redis.in_flight)
@@ -150,9 +154,9 @@ async def test_a_failed_pipeline_fails_its_callers_and_the_next_one_is_written(
 ) -> None:
     redis.fail_next = RedisConnectionError("connection reset")
     with pytest.raises(RedisConnectionError):
-        await pending.remember("alice", order("lost"))
+        await remember(pending, order("lost"))
     later = order("later")
-    await pending.remember("alice", later)
+    await remember(pending, later)
     assert list(redis.stored) == [key(later)]
 
 
@@ -162,9 +166,9 @@ async def test_once_the_writer_stopped_waiting_and_new_callers_are_refused(
     views = PendingOrders(cast(Redis, redis), "ns", TTL_S)
     writer = asyncio.create_task(views.write_batches())
     redis.open.clear()
-    in_flight = asyncio.create_task(views.remember("alice", order("in flight")))
+    in_flight = asyncio.create_task(remember(views, order("in flight")))
     await until(lambda: redis.in_flight)
-    queued = asyncio.create_task(views.remember("alice", order("queued")))
+    queued = asyncio.create_task(remember(views, order("queued")))
     await asyncio.sleep(0)  # one scheduler pass: it queues up behind the write in flight
     writer.cancel()
     await asyncio.gather(writer, return_exceptions=True)
@@ -172,4 +176,4 @@ async def test_once_the_writer_stopped_waiting_and_new_callers_are_refused(
         with pytest.raises(WriterStopped):
             await caller
     with pytest.raises(WriterStopped):
-        await views.remember("alice", order("late"))
+        await remember(views, order("late"))

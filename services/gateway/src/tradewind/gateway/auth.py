@@ -11,7 +11,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
@@ -166,11 +166,11 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-
-
 def require_scope(scope: str) -> object:
-    async def check(principal: CurrentPrincipal) -> Principal:
+    # One dependency, not one depending on ``authenticate``: each level of FastAPI's dependency
+    # solving costs every request.
+    async def check(request: Request) -> Principal:
+        principal = await authenticate(request)
         if scope not in principal.scopes:
             raise Problem(
                 403, "Forbidden", f"This API key lacks the `{scope}` scope.", kind="forbidden"

@@ -46,14 +46,12 @@ class PendingOrders:
     def _key(self, account_id: str, order_id: UUID) -> str:
         return f"{self.namespace}:pending-order:{account_id}:{order_id}"
 
-    async def remember(self, account_id: str, order: Order) -> None:
-        """Store the view; return once it is stored (raise if it could not be)."""
+    async def remember(self, account_id: str, order_id: UUID, view: str) -> None:
+        """Store ``view`` (the order's JSON); return once it is stored, raise if it could not be."""
         if self._stopped:
             raise WriterStopped("pending order views are no longer written")
         write = _Write(
-            self._key(account_id, order.id),
-            order.model_dump_json(),
-            asyncio.get_running_loop().create_future(),
+            self._key(account_id, order_id), view, asyncio.get_running_loop().create_future()
         )
         self._queued.append(write)
         self._wake.set()
