@@ -24,10 +24,8 @@ pytestmark = pytest.mark.e2e
 LIST_ONE = "/api/v1/orders?limit=1"
 
 
-@pytest.fixture
-async def gateways(
-    system: System, client: httpx.AsyncClient, extra_gateway: list[ServiceProcess]
-) -> AsyncIterator[list[httpx.AsyncClient]]:
+@pytest.fixture(scope="module")
+async def second_gateway(system: System) -> AsyncIterator[ServiceProcess]:
     port = free_port()
     second = ServiceProcess(
         "gateway-second",
@@ -35,9 +33,18 @@ async def gateways(
         port,
         system.gateway_env(TRADEWIND_GATEWAY_PORT=str(port)),
     ).start()
-    extra_gateway.append(second)
-    await second.wait_ready()
-    async with httpx.AsyncClient(base_url=second.url, timeout=10) as other:
+    try:
+        await second.wait_ready()
+        yield second
+    finally:
+        second.stop()
+
+
+@pytest.fixture
+async def gateways(
+    client: httpx.AsyncClient, second_gateway: ServiceProcess
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    async with httpx.AsyncClient(base_url=second_gateway.url, timeout=10) as other:
         yield [client, other]
 
 
