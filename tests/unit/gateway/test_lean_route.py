@@ -1,0 +1,277 @@
+"""LeanRoute answers exactly as FastAPI's own route would, for the gateway's POST /api/v1/orders.
+
+The same endpoint (the gateway's real ``place_order``) is served twice, once by a plain APIRoute
+and once by LeanRoute, behind the same app factory; every request of the corpus goes to both and
+the answers (status, headers, body) and what reached the broker must be the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+from uuid import UUID
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.routing import APIRoute
+from redis.asyncio import Redis
+
+from tradewind.common.app import create_service_app
+from tradewind.common.broker import BrokerUnavailable
+from tradewind.common.envelope import CloudEvent
+from tradewind.common.health import Readiness
+from tradewind.common.settings import SharedSettings
+from tradewind.gateway.api.lean_route import LeanRoute
+from tradewind.gateway.api.orders import PROBLEM_RESPONSES, list_orders, place_order
+from tradewind.gateway.auth import ApiKeyStore, _digest
+from tradewind.gateway.schemas import Order, OrderPage
+
+WRITER, READER = "tw_writer", "tw_reader"
+LIMIT = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "10", "limit_price": "150.25"}
+
+
+class KeyRecords:
+    """Redis as ApiKeyStore reads it: one GET per key."""
+
+    def __init__(self) -> None:
+        self.records = {
+            f"ns:apikey:{_digest(secret)}": json.dumps(
+                {"key_id": f"key_{secret}", "account_id": "alice", "scopes": scopes}
+            )
+            for secret, scopes in ((WRITER, ["orders:write"]), (READER, ["orders:read"]))
+        }
+
+    async def get(self, key: str) -> str | None:
+        return self.records.get(key)
+
+
+class Broker:
+    def __init__(self) -> None:
+        self.commands: list[CloudEvent] = []
+        self.down = False
+
+    async def publish_command(self, command: CloudEvent) -> None:
+        if self.down:
+            raise BrokerUnavailable("connection refused")
+        self.commands.append(command)
+
+
+class PendingViews:
+    def __init__(self) -> None:
+        self.views: dict[str, str] = {}
+
+    async def remember(self, account_id: str, order_id: UUID, view: str) -> None:
+        self.views[f"{account_id}:{order_id}"] = view
+
+
+def orders_app(route_class: type[APIRoute]) -> tuple[FastAPI, Broker, PendingViews]:
+    router = APIRouter(prefix="/api/v1/orders")
+    router.add_api_route(
+        "",
+        place_order,
+        methods=["POST"],
+        route_class_override=route_class,
+        status_code=202,
+        response_model=Order,
+        responses=PROBLEM_RESPONSES,
+    )
+    router.add_api_route("", list_orders, methods=["GET"], response_model=OrderPage)
+    broker, pending = Broker(), PendingViews()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
+        app.state.api_keys = ApiKeyStore(cast(Redis, KeyRecords()), "ns")
+        app.state.broker = broker
+        app.state.pending_orders = pending
+        yield
+
+    app = create_service_app(
+        service="test",
+        title="t",
+        version="0",
+        shared=SharedSettings(max_request_bytes=2_048),
+        lifespan=lifespan,
+        routers=[router],
+    )
+    return app, broker, pending
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+JSON = {"content-type": "application/json"}
+CASES: list[tuple[str, dict[str, str], bytes]] = [
+    ("valid limit", {**auth(WRITER), **JSON}, json.dumps(LIMIT).encode()),
+    (
+        "valid stop_limit, lower-case symbol, client order id",
+        {**auth(WRITER), **JSON},
+        json.dumps(
+            {
+                "symbol": " msft ",
+                "side": "sell",
+                "type": "stop_limit",
+                "qty": "1.5",
+                "limit_price": "99",
+                "stop_price": "100",
+                "time_in_force": "gtc",
+                "client_order_id": "c-1",
+            }
+        ).encode(),
+    ),
+    (
+        "valid market",
+        {**auth(WRITER), **JSON},
+        b'{"symbol":"SPY","side":"buy","type":"market","qty":"3"}',
+    ),
+    ("qty zero", {**auth(WRITER), **JSON}, json.dumps({**LIMIT, "qty": "0"}).encode()),
+    ("qty a float", {**auth(WRITER), **JSON}, json.dumps({**LIMIT, "qty": 1.5}).encode()),
+    (
+        "limit without price",
+        {**auth(WRITER), **JSON},
+        json.dumps({**LIMIT, "limit_price": None}).encode(),
+    ),
+    (
+        "market with price",
+        {**auth(WRITER), **JSON},
+        json.dumps({**LIMIT, "type": "market"}).encode(),
+    ),
+    (
+        "bad enums",
+        {**auth(WRITER), **JSON},
+        json.dumps({**LIMIT, "side": "hold", "time_in_force": "forever"}).encode(),
+    ),
+    ("fields missing", {**auth(WRITER), **JSON}, b'{"symbol": "AAPL"}'),
+    ("unknown field", {**auth(WRITER), **JSON}, json.dumps({**LIMIT, "surprise": 1}).encode()),
+    ("NaN", {**auth(WRITER), **JSON}, json.dumps({**LIMIT, "qty": "NaN"}).encode()),
+    ("malformed JSON", {**auth(WRITER), **JSON}, b'{"symbol": "AAPL",'),
+    ("truncated literal", {**auth(WRITER), **JSON}, b"nul"),
+    ("a list", {**auth(WRITER), **JSON}, b"[]"),
+    ("a string", {**auth(WRITER), **JSON}, b'"order"'),
+    ("a number", {**auth(WRITER), **JSON}, b"1"),
+    ("null", {**auth(WRITER), **JSON}, b"null"),
+    ("empty body", {**auth(WRITER), **JSON}, b""),
+    ("not UTF-8", {**auth(WRITER), **JSON}, b'{"symbol": "\xff"}'),
+    ("UTF-16", {**auth(WRITER), **JSON}, json.dumps(LIMIT).encode("utf-16")),
+    ("no content type", auth(WRITER), json.dumps(LIMIT).encode()),
+    ("text/plain", {**auth(WRITER), "content-type": "text/plain"}, json.dumps(LIMIT).encode()),
+    (
+        "a form",
+        {**auth(WRITER), "content-type": "application/x-www-form-urlencoded"},
+        b"symbol=AAPL&side=buy",
+    ),
+    (
+        "json with charset",
+        {**auth(WRITER), "content-type": "application/json; charset=utf-8"},
+        json.dumps(LIMIT).encode(),
+    ),
+    (
+        "+json",
+        {**auth(WRITER), "content-type": "application/vnd.order+json"},
+        json.dumps(LIMIT).encode(),
+    ),
+    (
+        "upper case",
+        {**auth(WRITER), "content-type": "APPLICATION/JSON"},
+        json.dumps(LIMIT).encode(),
+    ),
+    ("no slash", {**auth(WRITER), "content-type": "json"}, json.dumps(LIMIT).encode()),
+    (
+        "two slashes",
+        {**auth(WRITER), "content-type": "application/json/x"},
+        json.dumps(LIMIT).encode(),
+    ),
+    ("no key", JSON, json.dumps(LIMIT).encode()),
+    ("basic auth", {"authorization": "Basic abc", **JSON}, json.dumps(LIMIT).encode()),
+    ("empty bearer", {"authorization": "Bearer  ", **JSON}, json.dumps(LIMIT).encode()),
+    ("unknown key", {**auth("tw_nope"), **JSON}, json.dumps(LIMIT).encode()),
+    ("read-only key", {**auth(READER), **JSON}, json.dumps(LIMIT).encode()),
+    ("no key and malformed JSON", JSON, b"{"),
+    ("no key and invalid fields", JSON, json.dumps({**LIMIT, "qty": "0"}).encode()),
+    ("read-only key and invalid fields", {**auth(READER), **JSON}, b'{"qty": "0"}'),
+    ("read-only key and malformed JSON", {**auth(READER), **JSON}, b"[1,"),
+    ("too large", {**auth(WRITER), **JSON}, b'{"symbol": "' + b"A" * 4_000 + b'"}'),
+]
+
+
+async def answer(
+    route_class: type[APIRoute],
+    method: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    broker_down: bool = False,
+) -> tuple[int, dict[str, str], Any, list[dict[str, Any]], list[Any]]:
+    app, broker, pending = orders_app(route_class)
+    broker.down = broker_down
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.request(
+                method,
+                "/api/v1/orders",
+                content=body,
+                headers={**headers, "x-request-id": "same-request"},
+            )
+    return (
+        response.status_code,
+        _comparable_headers(response),
+        _comparable_body(response),
+        [_without_ids(command.data) for command in broker.commands],
+        [_without_ids(json.loads(view)) for view in pending.views.values()],
+    )
+
+
+def _comparable_headers(response: httpx.Response) -> dict[str, str]:
+    headers = dict(response.headers)
+    if "location" in headers:
+        assert headers["location"] == f"/api/v1/orders/{response.json()['id']}"
+        headers["location"] = "/api/v1/orders/<id>"
+    headers.pop("content-length", None)  # follows from the body, compared below
+    return headers
+
+
+def _comparable_body(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    return _without_ids(body) if response.status_code == 202 else body
+
+
+def _without_ids(document: dict[str, Any]) -> dict[str, Any]:
+    """Generated ids and clock readings differ between two requests; everything else must not."""
+    generated = {"id", "order_id", "submitted_at", "created_at", "updated_at"}
+    return {key: "<generated>" if key in generated else value for key, value in document.items()}
+
+
+@pytest.mark.parametrize(("headers", "body"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+async def test_lean_route_answers_as_fastapi_does(headers: dict[str, str], body: bytes) -> None:
+    expected = await answer(APIRoute, "POST", headers, body)
+    assert await answer(LeanRoute, "POST", headers, body) == expected
+
+
+async def test_an_unreachable_broker_is_the_same_503_and_nothing_is_remembered() -> None:
+    headers, body = {**auth(WRITER), **JSON}, json.dumps(LIMIT).encode()
+    expected = await answer(APIRoute, "POST", headers, body, broker_down=True)
+    assert expected[0] == 503
+    assert expected[4] == []
+    assert await answer(LeanRoute, "POST", headers, body, broker_down=True) == expected
+
+
+async def test_another_method_is_the_same_405() -> None:
+    headers, body = {**auth(WRITER), **JSON}, json.dumps(LIMIT).encode()
+    expected = await answer(APIRoute, "PUT", headers, body)
+    assert expected[0] == 405
+    assert await answer(LeanRoute, "PUT", headers, body) == expected
+
+
+def test_an_endpoint_of_another_shape_is_refused_when_the_route_is_built() -> None:
+    async def with_query(symbol: str) -> Response:
+        return Response()
+
+    with pytest.raises(TypeError, match="one JSON body"):
+        LeanRoute("/x", with_query, methods=["POST"])
