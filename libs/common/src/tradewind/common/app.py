@@ -163,7 +163,12 @@ def create_service_app(
         try:
             async with lifespan(app, readiness):
                 _tune_garbage_collector()
-                yield
+                try:
+                    yield
+                finally:
+                    # Frozen objects would never be collected; a process that starts apps one
+                    # after another (the tests) would keep every one's heap.
+                    gc.unfreeze()
         finally:
             shutdown_tracing()
 
