@@ -44,10 +44,9 @@ import aio_pika
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from orders_saturation_bench import WrkResult, run_wrk  # noqa: E402
-from stack import CpuMeter, Stack  # noqa: E402
+from stack import CpuMeter, Stack, WrkResult, baseline_endpoint, run_wrk  # noqa: E402
 
-from support.infra import Infra, provision  # noqa: E402
+from support.infra import provision  # noqa: E402
 from support.services import ServiceProcess, free_port  # noqa: E402
 from tradewind.common.broker import Broker, Topology  # noqa: E402
 from tradewind.orders.app import command_queue  # noqa: E402
@@ -132,36 +131,6 @@ def pid_of(service: ServiceProcess) -> int:
     return service.process.pid
 
 
-def start_baseline(infra: Infra, env: dict[str, str]) -> ServiceProcess:
-    """The bare endpoint, started as orders_saturation_bench.py starts it."""
-    port = free_port()
-    return ServiceProcess(
-        "bench-baseline",
-        "uvicorn",
-        port,
-        {
-            **env,
-            "BASELINE_AMQP_URL": infra.amqp_url,
-            "BASELINE_EXCHANGE": f"{infra.namespace}.commands",
-            "BASELINE_QUEUE": f"{infra.namespace}.{BASELINE_QUEUE_PURPOSE}",
-        },
-        args=[
-            "baseline_app:app",
-            "--app-dir",
-            str(ROOT / "bench"),
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-    ).start()
-
-
 @contextmanager
 def gateway_sources_at(ref: str) -> Iterator[Path]:
     """The gateway's and libs/common's sources as they were at ``ref``, in a temporary tree."""
@@ -214,7 +183,7 @@ async def bench(
         await broker.declare_queue(command_queue(broker.topology))
         purger = await aio_pika.connect(infra.amqp_url)
         stack = await Stack.start(infra, services=("gateway",))
-        baseline = start_baseline(infra, stack.env)
+        baseline = baseline_endpoint(infra, stack.env)
         with ExitStack() as trees:
             old = None
             if against is not None:

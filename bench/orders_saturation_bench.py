@@ -22,11 +22,9 @@ import argparse
 import asyncio
 import contextlib
 import json
-import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,44 +39,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from loadgen import fixed_rate  # noqa: E402
-from stack import CpuMeter, Stack, baseline_endpoint, list_instrument, scrape  # noqa: E402
+from stack import (  # noqa: E402
+    ORDER,
+    CpuMeter,
+    Stack,
+    baseline_endpoint,
+    list_instrument,
+    run_wrk,
+    scrape,
+)
 
 from support.infra import Infra, provision  # noqa: E402
 from tradewind.common.contracts import PlaceOrder  # noqa: E402
 from tradewind.common.contracts.types import OrderType, Side, TimeInForce  # noqa: E402
 from tradewind.common.envelope import CloudEvent, new_event  # noqa: E402
-
-ORDER = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "150"}
-
-
-@dataclass(frozen=True)
-class WrkResult:
-    requests_per_s: float
-    non_2xx: int
-    requests: int
-    duration_s: float
-
-
-def run_wrk(url: str, headers: dict[str, str], seconds: float, connections: int) -> WrkResult:
-    """POST ``ORDER`` to ``url`` in a closed loop (each connection waits for its answer)."""
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(ORDER))}"]
-    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
-    lines.append('wrk.headers["Content-Type"] = "application/json"')
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write("\n".join(lines) + "\n")
-    output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", script.name, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    Path(script.name).unlink()
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    total = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
-    assert total is not None, output
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    duration = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
-    return WrkResult(rate, int(non_2xx.group(1)) if non_2xx else 0, int(total.group(1)), duration)
 
 
 async def raw_publish_rate(infra: Infra, seconds: float, window: int = 256) -> float:

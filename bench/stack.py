@@ -8,8 +8,12 @@ published straight to the events exchange.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -241,3 +245,47 @@ def baseline_endpoint(infra: Infra, env: dict[str, str]) -> ServiceProcess:
             "--no-access-log",
         ],
     ).start()
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_s: float
+    non_2xx: int
+    requests: int
+    duration_s: float
+
+
+# A place order as a client sends it: a resting limit order, so nothing trades.
+ORDER = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "150"}
+
+
+def run_wrk(
+    url: str,
+    headers: dict[str, str],
+    seconds: float,
+    connections: int,
+    body: dict[str, str] | None = None,
+) -> WrkResult:
+    """POST ``body`` (``ORDER``) to ``url`` in a closed loop: wrk -t2, each connection waiting
+    for its answer before it sends again."""
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body or ORDER))}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    lines.append('wrk.headers["Content-Type"] = "application/json"')
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lines) + "\n")
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    Path(script.name).unlink()
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
+    if rate is None or total is None:
+        raise RuntimeError(f"wrk printed no figures:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    duration = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
+    return WrkResult(
+        float(rate.group(1)), int(non_2xx.group(1)) if non_2xx else 0, int(total.group(1)), duration
+    )
