@@ -17,6 +17,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from e2e.harness import System
+from support.broker_view import queue_bindings, queue_names
+from support.polling import eventually
 from support.services import ServiceProcess, free_port
 from tradewind.common.envelope import CloudEvent
 
@@ -272,3 +274,44 @@ async def test_a_slow_client_gets_an_error_frame_and_is_closed(
         assert seqs == list(range(1, len(seqs) + 1))
         assert len([f for f in frames if f["type"] == "quote"]) < 1_000
         assert close_code == 1013
+
+
+async def test_the_stream_queue_is_bound_only_while_clients_subscribe(
+    system: System, api_keys: dict[str, str]
+) -> None:
+    prefix = f"{system.namespace}.gateway.stream."
+    others = await queue_names(system.infra, prefix)
+    port = free_port()
+    gateway = ServiceProcess(
+        "gateway-bindings",
+        "tradewind.gateway",
+        port,
+        system.gateway_env(TRADEWIND_GATEWAY_PORT=str(port)),
+    ).start()
+    try:
+        await gateway.wait_ready()
+        (queue,) = await queue_names(system.infra, prefix) - others
+        exchange = f"{system.namespace}.events"
+
+        async def bound() -> set[str]:
+            return await queue_bindings(system.infra, exchange, queue)
+
+        assert await bound() == set(), "no client, no events for this gateway"
+        client = await authenticated(gateway, api_keys["alice"])
+        async with client.ws:
+            await client.send({"action": "subscribe", "quotes": ["AAPL"]})
+            await client.next("subscription")
+            assert await bound() == {"market.quote.*"}, "bound before the acknowledgement"
+            await client.send({"action": "subscribe", "trade_updates": True})
+            await client.next("subscription")
+            assert await bound() == {"market.quote.*", "order.*"}
+            await client.send({"action": "unsubscribe", "quotes": ["AAPL"]})
+            await client.next("subscription")
+            assert await bound() == {"order.*"}
+
+        async def nothing_bound() -> bool:
+            return await bound() == set()
+
+        await eventually(nothing_bound, message="the bindings outlived the last client")
+    finally:
+        gateway.stop()

@@ -8,8 +8,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from integration.webhooks.broker_view import UnroutedEvents
 from integration.webhooks.harness import Receiver, Service, running_service, test_settings
+from support.broker_view import UnroutedEvents
 from support.infra import Infra
 from tradewind.common.broker import Topology
 from tradewind.webhooks.app import migrate

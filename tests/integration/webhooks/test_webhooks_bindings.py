@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import text
 
-from integration.webhooks.broker_view import UnroutedEvents, delete_queue, queue_bindings
 from integration.webhooks.conftest import ServiceFactory
 from integration.webhooks.harness import (
     Receiver,
@@ -19,6 +18,7 @@ from integration.webhooks.harness import (
     market_quote,
     order_accepted,
 )
+from support.broker_view import UnroutedEvents, delete_queue, queue_bindings
 from support.infra import Infra
 from support.polling import eventually
 from tradewind.common.broker import Broker, QueueSpec, Topology

@@ -14,8 +14,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from tradewind.common.app import create_service_app
-from tradewind.common.broker import Binding, Broker, QueueSpec, Topology
-from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
+from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.health import Readiness
 from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CircuitBreaker
@@ -25,6 +24,7 @@ from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
 from tradewind.gateway.key_cache import VerifiedKeys, follow_key_changes
 from tradewind.gateway.pending import PendingOrders
 from tradewind.gateway.settings import GatewaySettings
+from tradewind.gateway.streaming.bindings import StreamBindings
 from tradewind.gateway.streaming.hub import StreamHub
 from tradewind.gateway.upstream import ServiceClient
 
@@ -54,19 +54,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             broker = Broker.from_settings(shared, service="gateway")
             resources.push_async_callback(broker.close)
             await broker.connect()
-            hub = StreamHub()
-            # One exclusive queue per gateway process: every process sees every event it fans out.
-            await broker.consume(
-                QueueSpec(
-                    topology.queue_name("gateway", f"stream.{uuid.uuid4().hex[:12]}"),
-                    bindings=[
-                        Binding(topology.events, f"{QUOTE_ROUTING_PREFIX}*"),
-                        Binding(topology.events, "order.*"),
-                    ],
-                    exclusive=True,
-                ),
-                hub.on_event,
+            # One exclusive queue per gateway process: every process sees every event it fans
+            # out. It is bound only while its clients subscribe (streaming.bindings).
+            stream_queue = QueueSpec(
+                topology.queue_name("gateway", f"stream.{uuid.uuid4().hex[:12]}"), exclusive=True
             )
+            hub = StreamHub(StreamBindings(broker, stream_queue, topology.events))
+            await broker.consume(stream_queue, hub.on_event)
             http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
             resources.push_async_callback(http.close)
             verified_keys = VerifiedKeys()

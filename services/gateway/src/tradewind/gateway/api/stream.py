@@ -21,6 +21,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketState
 
+from tradewind.common.broker import BrokerUnavailable
 from tradewind.gateway.auth import ApiKeyStore, Principal
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.hub import StreamHub
@@ -89,7 +90,7 @@ def _normalise(symbols: list[str]) -> list[str]:
     return [s.strip().upper() for s in symbols if s.strip()]
 
 
-async def _receive_commands(ws: WebSocket, session: StreamSession) -> None:
+async def _receive_commands(ws: WebSocket, session: StreamSession, hub: StreamHub) -> None:
     while True:
         raw = await ws.receive_text()
         try:
@@ -99,10 +100,24 @@ async def _receive_commands(ws: WebSocket, session: StreamSession) -> None:
             session.push({"type": "error", "code": "invalid_message", "message": str(exc)[:500]})
             continue
         quotes = _normalise(change.quotes)
+        before = (set(session.quote_symbols), session.trade_updates)
         if change.action == "subscribe":
             session.subscribe(quotes, change.trade_updates)
         else:
             session.unsubscribe(quotes, change.trade_updates)
+        try:
+            await hub.follow_subscriptions()
+        except BrokerUnavailable:
+            # Acknowledging a subscription the gateway cannot serve would be a broken promise.
+            session.quote_symbols, session.trade_updates = before
+            session.push(
+                {
+                    "type": "error",
+                    "code": "unavailable",
+                    "message": "The subscription could not be changed now; try again shortly.",
+                }
+            )
+            continue
         session.push(session.subscription())
 
 
@@ -120,12 +135,16 @@ async def stream(ws: WebSocket) -> None:
     tasks = [
         asyncio.create_task(_send_frames(ws, session)),
         asyncio.create_task(_heartbeats(session, settings.stream_heartbeat_s)),
-        asyncio.create_task(_receive_commands(ws, session)),
+        asyncio.create_task(_receive_commands(ws, session, hub)),
     ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.remove(session)
+        try:
+            await hub.follow_subscriptions()
+        except BrokerUnavailable:
+            log.warning("stream bindings not narrowed after a client left; next change will")
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -11,6 +12,7 @@ from prometheus_client import Counter, Gauge
 from tradewind.common.broker import Delivery
 from tradewind.common.contracts.market import Quote
 from tradewind.common.envelope import CloudEvent
+from tradewind.gateway.streaming.bindings import StreamBindings, needed_routing_keys
 from tradewind.gateway.streaming.session import StreamSession
 
 log = logging.getLogger(__name__)
@@ -40,8 +42,18 @@ def _dumps(message: dict[str, Any]) -> str:
 
 
 class StreamHub:
-    def __init__(self) -> None:
+    def __init__(self, bindings: StreamBindings | None = None) -> None:
         self.sessions: set[StreamSession] = set()
+        self.bindings = bindings
+        self._binding = asyncio.Lock()
+
+    async def follow_subscriptions(self) -> None:
+        """Bind the stream queue to what the clients want now (before a subscription is
+        acknowledged, so every event after the acknowledgement reaches the client)."""
+        if self.bindings is None:
+            return
+        async with self._binding:
+            await self.bindings.apply(needed_routing_keys(self.sessions))
 
     def add(self, session: StreamSession) -> None:
         self.sessions.add(session)

@@ -62,6 +62,34 @@ def _queue_bindings(infra: Infra, exchange: str, queue: str) -> set[str]:
     return {b["routing_key"] for b in response.json()}
 
 
+async def queue_names(infra: Infra, prefix: str) -> set[str]:
+    """The names of this run's queues that start with ``prefix``, as the broker lists them."""
+    return await asyncio.to_thread(_queue_names, infra, prefix)
+
+
+def _queue_names(infra: Infra, prefix: str) -> set[str]:
+    if shutil.which("rabbitmqctl") is not None:
+        listed = subprocess.run(
+            ["rabbitmqctl", "-q", "list_queues", "-p", infra.vhost, "name", "--formatter", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        names = {q["name"] for q in json.loads(listed)}
+    else:
+        if infra.management_url is None:
+            raise RuntimeError("listing queues needs rabbitmqctl or the management API")
+        parts = urlsplit(infra.amqp_base_url)
+        response = httpx.get(
+            f"{infra.management_url}/api/queues/{quote(infra.vhost, safe='')}",
+            auth=(parts.username or "guest", parts.password or "guest"),
+            timeout=10,
+        )
+        response.raise_for_status()
+        names = {q["name"] for q in response.json()}
+    return {name for name in names if name.startswith(prefix)}
+
+
 class UnroutedEvents:
     """The events exchange's alternate queue: an event found here was routed to no queue at all,
     so in particular not to the webhooks service's."""
