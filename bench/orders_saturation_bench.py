@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import signal
 import subprocess
@@ -156,17 +155,21 @@ class AloneResult:
     read_ms: list[float]
 
 
-async def probe(url: str, into: list[float], stop: asyncio.Event, interval_s: float = 0.05) -> None:
-    """GET ``url`` every ``interval_s`` until ``stop``; each answer's latency in ms."""
-    async with aiohttp.ClientSession() as session:
-        while not stop.is_set():
-            started = time.perf_counter()
-            async with session.get(url) as response:
-                await response.read()
-            into.append((time.perf_counter() - started) * 1000)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval_s):
-                    await stop.wait()
+class Probe:
+    """bench/latency_probe.py in its own process, GETting ``url`` until stopped."""
+
+    def __init__(self, url: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "latency_probe.py"), url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def stop(self) -> list[float]:
+        self.process.send_signal(signal.SIGINT)
+        output, _ = self.process.communicate(timeout=30)
+        latencies: list[float] = json.loads(output)
+        return latencies
 
 
 async def orders_alone(
@@ -181,14 +184,8 @@ async def orders_alone(
     batches_before = await scrape(url, "tradewind_message_batch_size_count", **queue)
     messages_before = await scrape(url, "tradewind_message_batch_size_sum", **queue)
     seconds_before = await scrape(url, "tradewind_message_handler_seconds_sum", **queue)
-    ready_ms: list[float] = []
-    read_ms: list[float] = []
-    stop_probes = asyncio.Event()
     read_url = f"{url}/internal/v1/accounts/bench/orders/{commands[0].data['order_id']}"
-    probes = [
-        asyncio.create_task(probe(f"{url}/health/ready", ready_ms, stop_probes)),
-        asyncio.create_task(probe(read_url, read_ms, stop_probes)),
-    ]
+    ready_probe, read_probe = Probe(f"{url}/health/ready"), Probe(read_url)
     connection = await aio_pika.connect(infra.amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
@@ -219,8 +216,8 @@ async def orders_alone(
         await wait_until(lambda: wanted <= counter.arrived.keys(), 120)
         last = max(counter.arrived[order_id] for order_id in wanted)
         cpu = meter.stop()
-        stop_probes.set()
-        await asyncio.gather(*probes)
+        ready_ms = await asyncio.to_thread(ready_probe.stop)
+        read_ms = await asyncio.to_thread(read_probe.stop)
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             await asyncio.to_thread(profiler.wait)
@@ -406,7 +403,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument(
-        "--direct", type=int, default=10_000, help="commands for the orders-alone run"
+        "--direct", type=int, default=30_000, help="commands for the orders-alone run"
     )
     parser.add_argument(
         "--profile", type=Path, help="write py-spy profiles (raw) of every service here"
