@@ -26,18 +26,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import aio_pika
-import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from loadgen import fixed_rate  # noqa: E402
 from stack import (  # noqa: E402
     ORDER,
     CpuMeter,
@@ -255,20 +255,21 @@ class LatencyResult:
 async def open_loop_latency(
     url: str, key: str, counter: AcceptedCounter, rate: float, seconds: float
 ) -> LatencyResult:
-    started_at: dict[str, float] = {}
-
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512)) as session:
-
-        async def fire(_: int) -> None:
-            t0 = time.perf_counter()
-            async with session.post(
-                url, json=ORDER, headers={"Authorization": f"Bearer {key}"}
-            ) as response:
-                body = await response.json()
-                if response.status == 202:
-                    started_at[body["id"]] = t0
-
-        await fixed_rate(rate, seconds, fire)
+    """Place orders at ``rate`` from another process (bench/open_loop.py) and time each one from
+    the start of its POST to its ``order.accepted`` arriving here."""
+    loader = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bench" / "open_loop.py"),
+        url,
+        key,
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await loader.communicate()
+    started_at: dict[str, float] = json.loads(output)
     await wait_until(lambda: set(started_at) <= counter.arrived.keys(), 30)
     latencies = sorted(
         (counter.arrived[key] - t0) * 1000
@@ -314,27 +315,38 @@ def start_profilers(
     ]
 
 
+@asynccontextmanager
+async def fresh_stack(infra: Infra, counter: AcceptedCounter) -> AsyncIterator[tuple[Stack, str]]:
+    """The system on new databases and new processes, warmed up, with a key: a phase measures
+    what it does, not what earlier phases left behind (rows to vacuum, a long outbox)."""
+    stack = await Stack.start(infra, services=("orders", "webhooks", "gateway"))
+    try:
+        if counter.connection is None:  # the exchanges exist once the first services ran
+            await counter.start(infra)
+        await list_instrument(infra)
+        key = await stack.api_key()
+        gateway_url = f"{stack.url('gateway')}/api/v1/orders"
+        # Warm-up: connections, caches, prepared statements; then let it drain.
+        before = len(counter.arrived)
+        warmup = await asyncio.to_thread(
+            run_wrk, gateway_url, {"Authorization": f"Bearer {key}"}, 2, 8
+        )
+        warm = warmup.requests - warmup.non_2xx
+        await wait_until(lambda: len(counter.arrived) - before >= warm, 60)
+        yield stack, key
+    finally:
+        stack.stop()
+
+
 async def bench(
     seconds: float, connections: int, direct: int, profile: Path | None, *, alone_only: bool
 ) -> str:
     with provision() as infra:
-        stack = await Stack.start(infra, services=("orders", "webhooks", "gateway"))
-        baseline = baseline_endpoint(infra, stack.env)
         counter = AcceptedCounter()
         try:
-            await baseline.wait_ready()
-            await counter.start(infra)
-            await list_instrument(infra)
-            key = await stack.api_key()
-            gateway_url = f"{stack.url('gateway')}/api/v1/orders"
-            auth = {"Authorization": f"Bearer {key}"}
-            # Warm-up: connections, caches, the instrument listing; then let it drain.
-            warmup = await asyncio.to_thread(run_wrk, gateway_url, auth, 2, 8)
-            warm = warmup.requests - warmup.non_2xx
-            await wait_until(lambda: len(counter.arrived) >= warm, 60)
-
-            raw = await raw_publish_rate(infra, seconds / 2)
-            alone = await orders_alone(infra, counter, stack, direct, profile)
+            async with fresh_stack(infra, counter) as (stack, _):
+                raw = await raw_publish_rate(infra, seconds / 2)
+                alone = await orders_alone(infra, counter, stack, direct, profile)
             lines = [
                 f"raw confirmed publishes into a quorum queue: {raw:,.0f}/s",
                 f"orders service alone ({direct:,} commands straight to the broker): "
@@ -347,35 +359,47 @@ async def bench(
             ]
             if alone_only:
                 return "\n".join(lines)
-            bare = await asyncio.to_thread(
-                run_wrk, f"{baseline.url}/orders", {}, seconds, connections
-            )
 
-            before = len(counter.arrived)
-            pids = {name: [stack.pid(name)] for name in ("gateway", "orders", "webhooks")}
-            pids.update(system_pids())
-            meter = CpuMeter.of_groups(pids)
-            meter.start()
-            profilers = await asyncio.to_thread(start_profilers, stack, seconds, profile)
-            t0 = time.perf_counter()
-            system = await asyncio.to_thread(run_wrk, gateway_url, auth, seconds, connections)
-            t1 = time.perf_counter()
-            for profiler in profilers:
-                await asyncio.to_thread(profiler.wait)
-            cpu = meter.stop()
-            in_window = counter.between(t0, t1)
-            answered = system.requests - system.non_2xx
-            drain = await wait_until(lambda: len(counter.arrived) - before >= answered, 120)
-            accepted_total = len(counter.arrived) - before
-            accepted_rate = in_window / (t1 - t0)
+            baseline = baseline_endpoint(infra, {})
+            try:
+                await baseline.wait_ready()
+                bare = await asyncio.to_thread(
+                    run_wrk, f"{baseline.url}/orders", {}, seconds, connections
+                )
+            finally:
+                baseline.stop()
 
-            latency = await open_loop_latency(
-                gateway_url, key, counter, max(1.0, accepted_rate / 2), seconds
-            )
+            async with fresh_stack(infra, counter) as (stack, key):
+                gateway_url = f"{stack.url('gateway')}/api/v1/orders"
+                auth = {"Authorization": f"Bearer {key}"}
+                before = len(counter.arrived)
+                pids = {name: [stack.pid(name)] for name in ("gateway", "orders", "webhooks")}
+                pids.update(system_pids())
+                meter = CpuMeter.of_groups(pids)
+                meter.start()
+                profilers = await asyncio.to_thread(start_profilers, stack, seconds, profile)
+                t0 = time.perf_counter()
+                system = await asyncio.to_thread(run_wrk, gateway_url, auth, seconds, connections)
+                t1 = time.perf_counter()
+                for profiler in profilers:
+                    await asyncio.to_thread(profiler.wait)
+                cpu = meter.stop()
+                in_window = counter.between(t0, t1)
+                answered = system.requests - system.non_2xx
+                drain = await wait_until(lambda: len(counter.arrived) - before >= answered, 120)
+                accepted_total = len(counter.arrived) - before
+                accepted_rate = in_window / (t1 - t0)
+
+            async with fresh_stack(infra, counter) as (stack, key):
+                latency = await open_loop_latency(
+                    f"{stack.url('gateway')}/api/v1/orders",
+                    key,
+                    counter,
+                    max(1.0, accepted_rate / 2),
+                    seconds,
+                )
         finally:
             await counter.close()
-            baseline.stop()
-            stack.stop()
             await infra.drop_databases()
             await infra.delete_redis_keys()
 
