@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from support.infra import Infra
-from support.services import ServiceProcess
+from support.services import ServiceProcess, free_port
 from tradewind.common.envelope import CloudEvent
 
 RETRY_DELAYS_MS = [100, 200, 400]
@@ -31,6 +31,13 @@ class System:
 
     def gateway_env(self, **overrides: str) -> dict[str, str]:
         return {**self.env, **overrides}
+
+    def another_gateway(self, name: str, **overrides: str) -> ServiceProcess:
+        """A further gateway process of this system, on a port of its own, with ``overrides``
+        on its environment; started, not yet ready."""
+        port = free_port()
+        env = self.gateway_env(TRADEWIND_GATEWAY_PORT=str(port), **overrides)
+        return ServiceProcess(name, "tradewind.gateway", port, env).start()
 
 
 def auth(key: str) -> dict[str, str]:

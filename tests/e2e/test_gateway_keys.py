@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from e2e.harness import System, auth
 from support.polling import eventually
-from support.services import ServiceProcess, free_port
+from support.services import ServiceProcess
 from tradewind.gateway.auth import ApiKeyStore, IssuedKey
 from tradewind.gateway.key_cache import listener_name
 
@@ -26,13 +26,7 @@ LIST_ONE = "/api/v1/orders?limit=1"
 
 @pytest.fixture(scope="module")
 async def second_gateway(system: System) -> AsyncIterator[ServiceProcess]:
-    port = free_port()
-    second = ServiceProcess(
-        "gateway-second",
-        "tradewind.gateway",
-        port,
-        system.gateway_env(TRADEWIND_GATEWAY_PORT=str(port)),
-    ).start()
+    second = system.another_gateway("gateway-second")
     try:
         await second.wait_ready()
         yield second

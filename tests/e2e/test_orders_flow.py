@@ -319,16 +319,9 @@ async def test_broker_unreachable_at_publish_is_503_and_no_order_appears(
     amqp = urlsplit(system.infra.amqp_url)
     proxy = await TcpProxy(amqp.hostname or "127.0.0.1", amqp.port or 5672).start()
     netloc = f"{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}"
-    port = free_port()
-    gateway = ServiceProcess(
-        "gateway-cut",
-        "tradewind.gateway",
-        port,
-        system.gateway_env(
-            TRADEWIND_AMQP_URL=urlunsplit(amqp._replace(netloc=netloc)),
-            TRADEWIND_GATEWAY_PORT=str(port),
-        ),
-    ).start()
+    gateway = system.another_gateway(
+        "gateway-cut", TRADEWIND_AMQP_URL=urlunsplit(amqp._replace(netloc=netloc))
+    )
     extra_gateway.append(gateway)
     try:
         await gateway.wait_ready()
@@ -359,16 +352,9 @@ async def test_broker_unreachable_at_publish_is_503_and_no_order_appears(
 async def test_orders_service_down_is_a_fast_503_not_a_hang(
     system: System, api_keys: dict[str, str], extra_gateway: list[ServiceProcess]
 ) -> None:
-    port = free_port()
-    gateway = ServiceProcess(
-        "gateway-no-orders",
-        "tradewind.gateway",
-        port,
-        system.gateway_env(
-            TRADEWIND_GATEWAY_PORT=str(port),
-            TRADEWIND_GATEWAY_ORDERS_URL=f"http://127.0.0.1:{free_port()}",
-        ),
-    ).start()
+    gateway = system.another_gateway(
+        "gateway-no-orders", TRADEWIND_GATEWAY_ORDERS_URL=f"http://127.0.0.1:{free_port()}"
+    )
     extra_gateway.append(gateway)
     await gateway.wait_ready()
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:

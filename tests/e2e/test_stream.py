@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from e2e.harness import System
 from support.broker_view import queue_bindings, queue_names
 from support.polling import eventually
-from support.services import ServiceProcess, free_port
+from support.services import ServiceProcess
 from tradewind.common.envelope import CloudEvent
 
 pytestmark = pytest.mark.e2e
@@ -28,18 +28,12 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 async def stream_gateway(system: System) -> AsyncIterator[ServiceProcess]:
     """A gateway with short stream timings, so the tests see heartbeats and timeouts quickly."""
-    port = free_port()
-    gateway = ServiceProcess(
+    gateway = system.another_gateway(
         "gateway-stream",
-        "tradewind.gateway",
-        port,
-        system.gateway_env(
-            TRADEWIND_GATEWAY_PORT=str(port),
-            TRADEWIND_GATEWAY_STREAM_AUTH_TIMEOUT_S="0.5",
-            TRADEWIND_GATEWAY_STREAM_HEARTBEAT_S="0.3",
-            TRADEWIND_GATEWAY_STREAM_MAX_BACKLOG="50",
-        ),
-    ).start()
+        TRADEWIND_GATEWAY_STREAM_AUTH_TIMEOUT_S="0.5",
+        TRADEWIND_GATEWAY_STREAM_HEARTBEAT_S="0.3",
+        TRADEWIND_GATEWAY_STREAM_MAX_BACKLOG="50",
+    )
     await gateway.wait_ready()
     yield gateway
     gateway.stop()
@@ -281,13 +275,7 @@ async def test_the_stream_queue_is_bound_only_while_clients_subscribe(
 ) -> None:
     prefix = f"{system.namespace}.gateway.stream."
     others = await queue_names(system.infra, prefix)
-    port = free_port()
-    gateway = ServiceProcess(
-        "gateway-bindings",
-        "tradewind.gateway",
-        port,
-        system.gateway_env(TRADEWIND_GATEWAY_PORT=str(port)),
-    ).start()
+    gateway = system.another_gateway("gateway-bindings")
     try:
         await gateway.wait_ready()
         (queue,) = await queue_names(system.infra, prefix) - others
