@@ -8,11 +8,29 @@ import pytest
 
 from support.infra import Infra, provision
 
+_provisioned: list[Infra] = []
+
 
 @pytest.fixture(scope="session")
 def infra_sync() -> Iterator[Infra]:
     with provision() as infra:
+        _provisioned.append(infra)
         yield infra
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """After a failure, end the run at once if the shared services themselves are the cause.
+
+    A broker that went away or raised a resource alarm fails every later test only after its
+    timeout; one clear reason now is worth more than an hour of timeouts.
+    """
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and _provisioned:
+        problem = _provisioned[0].health_problem()
+        if problem is not None:
+            pytest.exit(f"stopping the run: {problem}", returncode=3)
 
 
 @pytest.fixture(scope="session")

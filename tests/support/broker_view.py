@@ -43,6 +43,7 @@ def _queue_bindings(infra: Infra, exchange: str, queue: str) -> set[str]:
             capture_output=True,
             text=True,
             check=True,
+            timeout=60,
         ).stdout
         return {
             b["routing_key"]
@@ -74,6 +75,7 @@ def _queue_names(infra: Infra, prefix: str) -> set[str]:
             capture_output=True,
             text=True,
             check=True,
+            timeout=60,
         ).stdout
         names = {q["name"] for q in json.loads(listed)}
     else:

@@ -114,7 +114,9 @@ class Infra:
             "localhost",
         }:
             return False
-        result = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, check=False)
+        result = subprocess.run(
+            ["rabbitmqctl", "-q", *args], capture_output=True, check=False, timeout=60
+        )
         return result.returncode == 0
 
     def _management(self, method: str, path: str) -> bool:
@@ -149,6 +151,42 @@ class Infra:
             self.vhost = name
         else:
             log.warning("cannot create a vhost; isolating by namespace %s only", self.namespace)
+
+    def health_problem(self) -> str | None:
+        """Why the shared services cannot serve tests right now, or None when they can.
+
+        A service that went away, or a RabbitMQ resource alarm (low disk or memory blocks every
+        publisher), would otherwise make each later test wait for its timeout.
+        """
+        for name, url, port in (
+            ("PostgreSQL", self.postgres_admin_url, 5432),
+            ("Redis", self.redis_url, 6379),
+            ("RabbitMQ", self.amqp_base_url, 5672),
+        ):
+            if not _reachable(url, port):
+                parts = urlsplit(url)
+                return f"{name} at {parts.hostname}:{parts.port or port} is unreachable"
+        return self._rabbitmq_alarms()
+
+    def _rabbitmq_alarms(self) -> str | None:
+        if shutil.which("rabbitmq-diagnostics") is None or urlsplit(
+            self.amqp_base_url
+        ).hostname not in {"127.0.0.1", "localhost"}:
+            return None
+        try:
+            checked = subprocess.run(
+                ["rabbitmq-diagnostics", "-q", "check_alarms"],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            return "rabbitmq-diagnostics check_alarms did not answer within 60 s"
+        if checked.returncode != 0:
+            said = (checked.stdout + checked.stderr).strip()
+            return f"RabbitMQ reports a resource alarm (publishers are blocked): {said}"
+        return None
 
     def delete_vhost(self) -> None:
         if self.vhost == "/":
@@ -209,6 +247,8 @@ def provision() -> Iterator[Infra]:
             amqp_base_url=amqp,
             management_url=management,
         )
+        if (problem := infra.health_problem()) is not None:
+            raise RuntimeError(f"the test services cannot serve this run: {problem}")
         infra.create_vhost()
         try:
             yield infra
