@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,11 +17,14 @@ from typing import TYPE_CHECKING
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
+from tradewind.common.contracts.types import is_account_id
 from tradewind.common.problems import Problem
 from tradewind.gateway.metrics import KEY_FROM_MEMORY, KEY_FROM_REDIS
 
 if TYPE_CHECKING:
     from tradewind.gateway.key_cache import VerifiedKeys
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "tw_"
 ALL_SCOPES = frozenset(
@@ -78,8 +82,8 @@ class ApiKeyStore:
         unknown = scopes - ALL_SCOPES
         if unknown:
             raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))}")
-        if not account_id or len(account_id) > 64:
-            raise ValueError("account id must be 1 to 64 characters")
+        if not is_account_id(account_id):
+            raise ValueError("account id must be 1 to 64 of a-z, 0-9, '_' and '-'")
         plain = secret or KEY_PREFIX + secrets.token_urlsafe(32)
         key_id = "key_" + _digest(plain)[:16]
         record = {
@@ -119,6 +123,10 @@ class ApiKeyStore:
         if raw is None:
             return None
         record = json.loads(raw)
+        if not is_account_id(record["account_id"]):
+            # Issued before account ids were restricted: it goes into upstream URL paths.
+            log.warning("key refused: its account id is not valid", extra={"key": record["key_id"]})
+            return None
         return Principal(
             account_id=record["account_id"],
             key_id=record["key_id"],

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradewind.common.contracts.event_filters import validate_filter
+from tradewind.common.contracts.types import SafeText
 
 MAX_FILTERS = 50
 
@@ -26,7 +27,7 @@ def _valid_filters(value: list[str] | None) -> list[str] | None:
 
 class EndpointIn(_Body):
     url: str = Field(max_length=2048, description="Where deliveries are POSTed (https).")
-    description: str = Field(default="", max_length=500)
+    description: SafeText = Field(default="", max_length=500)
     event_types: list[str] = Field(
         default_factory=list,
         max_length=MAX_FILTERS,
@@ -41,7 +42,7 @@ class EndpointPatch(_Body):
     """Only the fields present change."""
 
     url: str | None = Field(default=None, max_length=2048)
-    description: str | None = Field(default=None, max_length=500)
+    description: SafeText | None = Field(default=None, max_length=500)
     event_types: list[str] | None = Field(default=None, max_length=MAX_FILTERS)
     enabled: bool | None = None
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from tradewind.common.broker import Broker, BrokerUnavailable, PublishRejected
 from tradewind.common.contracts import CancelOrder, Contract
+from tradewind.common.contracts.types import UtcQueryDateTime
 from tradewind.common.envelope import new_event
 from tradewind.common.logging import request_id_var
 from tradewind.common.problems import Problem
@@ -120,7 +121,7 @@ async def list_orders(
     symbol: Annotated[Symbol | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     page_token: Annotated[str | None, Query(max_length=512)] = None,
-    updated_since: Annotated[datetime | None, Query()] = None,
+    updated_since: Annotated[UtcQueryDateTime | None, Query()] = None,
 ) -> OrderPage:
     params = {"status": str(status_filter), "limit": str(limit)}
     if symbol:
@@ -128,8 +129,6 @@ async def list_orders(
     if page_token:
         params["page_token"] = page_token
     if updated_since:
-        if updated_since.tzinfo is None:
-            updated_since = updated_since.replace(tzinfo=UTC)
         params["updated_since"] = updated_since.isoformat()
     response = await orders.request(
         "GET", f"/internal/v1/accounts/{principal.account_id}/orders", params=params

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from tradewind.common.contracts.types import BigintId
 from tradewind.common.contracts.webhooks import (
     AttemptPage,
     EndpointCreated,
@@ -142,7 +143,7 @@ async def list_endpoint_attempts(
     webhooks: WebhooksServiceDep,
     message_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,40}$")] = None,
     succeeded: bool | None = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[BigintId | None, Query(description="Attempts older than this id.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AttemptPage:
     params = {"limit": str(limit)}
@@ -165,7 +166,7 @@ async def list_message_attempts(
     message_id: MessageId,
     principal: ReadWebhooks,
     webhooks: WebhooksServiceDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[BigintId | None, Query(description="Attempts older than this id.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AttemptPage:
     params = {"limit": str(limit), **({"before": str(before)} if before else {})}
