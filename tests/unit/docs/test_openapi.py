@@ -40,3 +40,45 @@ def test_every_public_gateway_route_documents_its_success_body_and_problems() ->
                     )
             assert "401" in responses, f"{method} {path} does not document 401"
             assert "503" in responses, f"{method} {path} does not document 503"
+
+
+def _bounded(schema: dict[str, Any]) -> bool:
+    """Whether a parameter's schema bounds it as the stores need (see contracts.types)."""
+    options = schema.get("anyOf", [schema])
+    for option in options:
+        kind = option.get("type")
+        if kind == "null" or kind == "boolean" or "enum" in option or "$ref" in option:
+            continue
+        if kind == "integer" and "minimum" in option and "maximum" in option:
+            continue
+        if kind == "string" and (
+            option.get("format") in {"uuid", "date-time"} or "pattern" in option
+        ):
+            continue
+        return False
+    return True
+
+
+def test_every_gateway_parameter_declares_bounds_the_stores_accept() -> None:
+    document: dict[str, Any] = gateway_app().openapi()
+    unbounded = [
+        f"{method.upper()} {path} {parameter['in']} {parameter['name']}"
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] in {"query", "path"} and not _bounded(parameter["schema"])
+    ]
+    assert unbounded == []
+
+
+def test_every_gateway_route_documents_502_for_a_service_failing_on_the_request() -> None:
+    document: dict[str, Any] = gateway_app().openapi()
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/v1/") and "/stream" not in path
+        for method, operation in operations.items()
+        if "502" not in operation["responses"]
+    ]
+    assert missing == []

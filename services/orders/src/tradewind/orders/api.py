@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from tradewind.common.app import from_state
 from tradewind.common.contracts import Instrument, OrderSnapshot, PositionSnapshot
-from tradewind.common.contracts.types import AccountId, Symbol, UtcDateTime
+from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, AccountId, Symbol, UtcDateTime
 from tradewind.common.problems import MEDIA_TYPE, Problem
 from tradewind.orders.adapters import InvalidPageToken, OrderReads, PageCursor, StatusFilter
 from tradewind.orders.domain import Order, Position, to_position_snapshot, to_snapshot
@@ -70,7 +70,7 @@ async def list_orders(
     ] = StatusFilter.ALL,
     symbol: Annotated[Symbol | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    page_token: Annotated[str | None, Query(pattern=PAGE_TOKEN_PATTERN)] = None,
     updated_since: Annotated[
         UtcDateTime | None, Query(description="Only orders updated at or after this time.")
     ] = None,

@@ -104,6 +104,12 @@ MAX_BIGINT = 2**63 - 1
 
 BigintId = Annotated[int, Field(ge=1, le=MAX_BIGINT)]
 
+OPAQUE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
+"""Ids a service issues (webhook endpoints and messages): one URL path segment, VARCHAR(40)."""
+
+PAGE_TOKEN_PATTERN = r"^[A-Za-z0-9_=-]{1,512}$"
+"""Page tokens are base64url; the service that issued one checks the rest (a 400 if forged)."""
+
 # --- identifiers and text -------------------------------------------------------------------
 
 SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.]{0,15}$"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradewind.common.contracts.event_filters import validate_filter
-from tradewind.common.contracts.types import SafeText
+from tradewind.common.contracts.types import SafeText, UtcDateTime
 
 MAX_FILTERS = 50
+EventFilter = Annotated[str, Field(max_length=200)]  # as long as an event type may be
 
 # --- request and response bodies ---
 
@@ -28,7 +30,7 @@ def _valid_filters(value: list[str] | None) -> list[str] | None:
 class EndpointIn(_Body):
     url: str = Field(max_length=2048, description="Where deliveries are POSTed (https).")
     description: SafeText = Field(default="", max_length=500)
-    event_types: list[str] = Field(
+    event_types: list[EventFilter] = Field(
         default_factory=list,
         max_length=MAX_FILTERS,
         description='Exact types or wildcards ("order.*", "*"); empty = every event type.',
@@ -43,7 +45,7 @@ class EndpointPatch(_Body):
 
     url: str | None = Field(default=None, max_length=2048)
     description: SafeText | None = Field(default=None, max_length=500)
-    event_types: list[str] | None = Field(default=None, max_length=MAX_FILTERS)
+    event_types: list[EventFilter] | None = Field(default=None, max_length=MAX_FILTERS)
     enabled: bool | None = None
 
     _filters = field_validator("event_types")(_valid_filters)
@@ -99,8 +101,8 @@ class MessageQueued(BaseModel):
 
 
 class RecoverIn(_Body):
-    since: AwareDatetime = Field(description="Re-queue failed deliveries created at or after.")
-    until: AwareDatetime | None = Field(default=None, description="…and before (optional).")
+    since: UtcDateTime = Field(description="Re-queue failed deliveries created at or after.")
+    until: UtcDateTime | None = Field(default=None, description="…and before (optional).")
 
 
 class RecoverOut(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tradewind.common.contracts.market import Instrument
 from tradewind.common.contracts.types import (
+    PAGE_TOKEN_PATTERN,
     SYMBOL_INPUT_PATTERN,
     DecimalStr,
     UtcDateTime,
@@ -130,7 +131,7 @@ async def bars(
     start: UtcQueryDateTime | None = None,
     end: UtcQueryDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    page_token: Annotated[str | None, Query(pattern=PAGE_TOKEN_PATTERN)] = None,
 ) -> BarPage:
     response = await market.request(
         "GET",

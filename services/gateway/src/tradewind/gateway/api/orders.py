@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from tradewind.common.broker import Broker, BrokerUnavailable, PublishRejected
 from tradewind.common.contracts import CancelOrder, Contract
-from tradewind.common.contracts.types import UtcQueryDateTime
+from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcQueryDateTime
 from tradewind.common.envelope import new_event
 from tradewind.common.logging import request_id_var
 from tradewind.common.problems import Problem
@@ -49,6 +49,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
         401: "Missing or invalid API key",
         404: "No such order for this account",
         422: "Invalid request",
+        502: "A service failed on this request; quote its request_id when reporting it",
         503: "A dependency is unavailable; retry after Retry-After seconds",
     }.items()
 }
@@ -120,7 +121,7 @@ async def list_orders(
     status_filter: Annotated[StatusFilter, Query(alias="status")] = "all",
     symbol: Annotated[Symbol | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    page_token: Annotated[str | None, Query(pattern=PAGE_TOKEN_PATTERN)] = None,
     updated_since: Annotated[UtcQueryDateTime | None, Query()] = None,
 ) -> OrderPage:
     params = {"status": str(status_filter), "limit": str(limit)}

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from tradewind.common.contracts.types import BigintId
+from tradewind.common.contracts.types import OPAQUE_ID_PATTERN, BigintId
 from tradewind.common.contracts.webhooks import (
     AttemptPage,
     EndpointCreated,
@@ -32,8 +32,8 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 ReadWebhooks = Annotated[Principal, require_scope("webhooks:read")]
 WriteWebhooks = Annotated[Principal, require_scope("webhooks:write")]
 # Ids are opaque tokens from the webhooks service; the pattern keeps them out of path tricks.
-EndpointId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
-MessageId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+EndpointId = Annotated[str, Path(pattern=OPAQUE_ID_PATTERN)]
+MessageId = Annotated[str, Path(pattern=OPAQUE_ID_PATTERN)]
 
 
 async def _call(
@@ -141,7 +141,7 @@ async def list_endpoint_attempts(
     endpoint_id: EndpointId,
     principal: ReadWebhooks,
     webhooks: WebhooksServiceDep,
-    message_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,40}$")] = None,
+    message_id: Annotated[str | None, Query(pattern=OPAQUE_ID_PATTERN)] = None,
     succeeded: bool | None = None,
     before: Annotated[BigintId | None, Query(description="Attempts older than this id.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
