@@ -15,13 +15,14 @@ import contextlib
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketState
 
 from tradewind.common.broker import BrokerUnavailable
+from tradewind.common.contracts.types import Symbol
 from tradewind.gateway.auth import ApiKeyStore, Principal
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.hub import StreamHub
@@ -38,7 +39,8 @@ class SubscriptionChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: str = Field(pattern="^(subscribe|unsubscribe)$")
-    quotes: list[str] = Field(default_factory=list, max_length=500)
+    # A symbol becomes part of a routing key: '#' or another AMQP wildcard must not get there.
+    quotes: list[Literal["*"] | Symbol] = Field(default_factory=list, max_length=500)
     trade_updates: bool | None = None
 
 
