@@ -148,6 +148,8 @@ async def test_the_services_own_apis_refuse_the_same_input_with_4xx(system: Syst
             ),
             await http.get(f"{orders}/{account}/orders", params={"symbol": "\u00df"}),
             await http.get(f"{orders}/ACME/orders"),
+            await http.get(f"{system.orders.url}/internal/v1/instruments/A%00B"),
+            await http.get(f"{webhooks}/{account}/webhooks/endpoints/ep%00x"),
             await http.get(f"{orders}/a.b/positions"),
             await http.get(
                 f"{webhooks}/{account}/webhooks/endpoints/{endpoint_id}/attempts",

@@ -17,13 +17,15 @@ from tradewind.common.contracts.types import (
     DecimalStr,
     SafeText,
     Symbol,
+    SymbolInput,
     UtcDateTime,
     UtcQueryDateTime,
 )
 from tradewind.common.contracts.webhooks import EndpointIn, EndpointPatch
 
 DECIMAL: TypeAdapter[Decimal] = TypeAdapter(DecimalStr)
-SYMBOL: TypeAdapter[str] = TypeAdapter(Symbol)
+SYMBOL: TypeAdapter[str] = TypeAdapter(SymbolInput)
+CANONICAL_SYMBOL: TypeAdapter[str] = TypeAdapter(Symbol)
 ACCOUNT: TypeAdapter[str] = TypeAdapter(AccountId)
 CLIENT_ORDER_ID: TypeAdapter[str] = TypeAdapter(ClientOrderId)
 TEXT: TypeAdapter[str] = TypeAdapter(SafeText)
@@ -73,6 +75,12 @@ def test_symbols_fold_ascii_letters_only(given: str, stored: str) -> None:
     assert SYMBOL.validate_python(given) == stored
 
 
+def test_canonical_symbols_fold_nothing() -> None:
+    assert CANONICAL_SYMBOL.validate_python("BRK.B") == "BRK.B"
+    with pytest.raises(ValidationError):
+        CANONICAL_SYMBOL.validate_python("aapl")
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -90,8 +98,9 @@ def test_symbols_fold_ascii_letters_only(given: str, stored: str) -> None:
     ],
 )
 def test_symbols_outside_ascii_letters_digits_and_dots_are_refused(bad: str) -> None:
-    with pytest.raises(ValidationError):
-        SYMBOL.validate_python(bad)
+    for adapter in (SYMBOL, CANONICAL_SYMBOL):
+        with pytest.raises(ValidationError):
+            adapter.validate_python(bad)
 
 
 @pytest.mark.parametrize("good", ["acme", "acct-9", "a_b", "0", "a" * 64])

@@ -14,12 +14,13 @@ from tradewind.common.contracts.types import (
     OrderType,
     PositiveDecimalStr,
     Side,
-    Symbol,
+    SymbolInput,
     TimeInForce,
     UtcDateTime,
 )
 
-__all__ = ["Symbol"]  # re-exported: the routes' path and query parameters use it too
+# Clients may write symbols in lower case; the routes' path and query parameters use it too.
+Symbol = SymbolInput
 
 
 def _price_rule(required: bool, value: Any, order_type: Any) -> Any:

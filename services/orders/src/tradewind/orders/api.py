@@ -160,9 +160,7 @@ async def list_instruments(reads: ReadsDep) -> InstrumentListResponse:
     summary="One instrument this service accepts orders for",
     responses={404: {"description": "The symbol has not been listed here", **_PROBLEM}},
 )
-async def get_instrument(
-    symbol: Annotated[str, Path(max_length=32)], reads: ReadsDep
-) -> Instrument:
+async def get_instrument(symbol: Annotated[Symbol, Path()], reads: ReadsDep) -> Instrument:
     instrument = await reads.instrument(symbol)
     if instrument is None:
         raise Problem(

@@ -125,6 +125,17 @@ def _ascii_upper(value: Any) -> Any:
 
 Symbol = Annotated[
     str,
+    Field(
+        pattern=SYMBOL_PATTERN,
+        description="Instrument symbol: A-Z, 0-9 and '.', up to 16.",
+        examples=["AAPL"],
+    ),
+]
+"""A symbol in its one canonical form, as commands, events and the services carry it: the
+services match symbols exactly and fold nothing."""
+
+SymbolInput = Annotated[
+    str,
     BeforeValidator(
         _ascii_upper,
         json_schema_input_type=Annotated[str, Field(pattern=SYMBOL_INPUT_PATTERN)],
@@ -135,6 +146,8 @@ Symbol = Annotated[
         examples=["AAPL"],
     ),
 ]
+"""A symbol as a client may write it at the gateway: a-z are folded to A-Z (and nothing else)."""
+
 
 ACCOUNT_ID_PATTERN = r"^[a-z0-9_-]{1,64}$"
 _ACCOUNT_ID = re.compile(r"[a-z0-9_-]{1,64}", re.ASCII)

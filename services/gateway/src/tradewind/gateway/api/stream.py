@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketState
 
 from tradewind.common.broker import BrokerUnavailable
-from tradewind.common.contracts.types import Symbol
+from tradewind.common.contracts.types import SymbolInput
 from tradewind.gateway.auth import ApiKeyStore, Principal
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.hub import StreamHub
@@ -40,7 +40,7 @@ class SubscriptionChange(BaseModel):
 
     action: str = Field(pattern="^(subscribe|unsubscribe)$")
     # A symbol becomes part of a routing key: '#' or another AMQP wildcard must not get there.
-    quotes: list[Literal["*"] | Symbol] = Field(default_factory=list, max_length=500)
+    quotes: list[Literal["*"] | SymbolInput] = Field(default_factory=list, max_length=500)
     trade_updates: bool | None = None
 
 
