@@ -1,4 +1,4 @@
-"""Create, list and revoke API keys: ``python -m tradewind.gateway.keys create --account ACME``."""
+"""Create, list and revoke API keys: ``python -m tradewind.gateway.keys create --account acme``."""
 
 from __future__ import annotations
 
