@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from support.infra import Infra, provision
+from support.internal import configure_internal_token
+
+configure_internal_token()
 
 _provisioned: list[Infra] = []
 

@@ -9,6 +9,7 @@ import asyncio
 import importlib.util
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -168,6 +169,8 @@ def main() -> int:
     configure_logging("run", json_lines=False)
     for key, value in LOCAL_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    # The services' internal routes require a shared token; every child inherits this one.
+    os.environ.setdefault("TRADEWIND_INTERNAL_TOKEN", secrets.token_urlsafe(32))
     services = [s for s in SERVICES if s.installed]
     for service in services:
         if service.database_url:

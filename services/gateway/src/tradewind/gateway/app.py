@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from tradewind.common.app import create_service_app
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.health import Readiness
+from tradewind.common.internal_auth import internal_headers
 from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CircuitBreaker
 from tradewind.common.tasks import start_background
@@ -61,7 +62,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             )
             hub = StreamHub(StreamBindings(broker, stream_queue, topology.events))
             await broker.consume(stream_queue, hub.on_event)
-            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+            # Only the services' internal APIs are called through this session: each call carries
+            # the internal credential.
+            http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200),
+                headers=internal_headers(shared.internal_token),
+            )
             resources.push_async_callback(http.close)
             verified_keys = VerifiedKeys()
             start_background(

@@ -182,6 +182,7 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
         shared=shared,
         lifespan=lifespan,
         routers=ROUTERS,
+        internal=True,
     )
 
 
