@@ -200,3 +200,13 @@ async def test_a_body_over_the_limit_is_a_413_problem_declared_or_streamed() -> 
     assert streamed.status_code == 413
     small = await call(app(), "POST", "/things", json={"qty": 1, "side": "buy"})
     assert small.status_code == 200
+
+
+async def test_headers_over_the_limit_are_a_431_problem_before_routing() -> None:
+    limit = SharedSettings().max_header_bytes
+    within = await call(app(), "GET", "/health/live", headers={"x-pad": "a" * (limit // 2)})
+    over = await call(app(), "GET", "/nowhere", headers={"x-pad": "a" * limit})
+    assert within.status_code == 200
+    assert over.status_code == 431
+    assert over.headers["content-type"] == "application/problem+json"
+    assert over.json()["type"] == "urn:tradewind:problem:headers-too-large"

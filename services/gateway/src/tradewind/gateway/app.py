@@ -27,6 +27,7 @@ from tradewind.gateway.pending import PendingOrders
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.bindings import StreamBindings
 from tradewind.gateway.streaming.hub import StreamHub
+from tradewind.gateway.streaming.limits import ConnectionsPerKey
 from tradewind.gateway.upstream import ServiceClient
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.broker = broker
             app.state.settings = settings
             app.state.stream_hub = hub
+            app.state.stream_connections = ConnectionsPerKey(
+                settings.stream_max_connections_per_key
+            )
             app.state.api_keys = ApiKeyStore(redis, shared.namespace, verified_keys)
             pending_orders = PendingOrders(redis, shared.namespace, settings.pending_order_ttl_s)
             start_background(resources, pending_orders.write_batches(), "pending order views")
@@ -134,6 +138,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         shared=shared,
         lifespan=lifespan,
         routers=[orders.router, positions.router, market.router, webhooks.router, stream.router],
+        metrics_on_app=settings.metrics_port is None,
         description="Place and manage orders. Errors are RFC 9457 problem details.",
     )
 
