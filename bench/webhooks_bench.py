@@ -53,6 +53,7 @@ POSTGRES_ADMIN = os.environ.get(
 AMQP_URL = os.environ.get("TRADEWIND_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 # The service's internal routes require a token; this run sets it and sends it.
 INTERNAL_TOKEN = "bench-internal-token"
+SECRET_KEY = "2-DDMgMUUAhZrAUxJG8N8vgJSAu9pFTcn3912F9AOYE="  # encrypts endpoint secrets at rest
 ACCOUNT = "bench-account"
 
 
@@ -242,6 +243,7 @@ class Deployment:
             "TRADEWIND_WEBHOOKS_MAX_IN_FLIGHT": str(self.concurrency),
             "TRADEWIND_WEBHOOKS_ENDPOINT_CONCURRENCY": str(self.endpoint_concurrency),
             "TRADEWIND_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            "TRADEWIND_WEBHOOKS_SECRET_KEYS": SECRET_KEY,
         }
         with log_path.open("ab") as sink:
             self.process = await asyncio.create_subprocess_exec(

@@ -96,6 +96,9 @@ LOCAL_DEFAULTS = {
     "TRADEWIND_WEBHOOKS_ALLOW_SUBNETS": '["127.0.0.0/8"]',
     "TRADEWIND_WEBHOOKS_HTTPS_ONLY": "false",
     "TRADEWIND_LOG_JSON": "false",
+    # Encrypts webhook secrets at rest. Fixed so the local database stays readable from one run
+    # to the next; a key for local development only, never for real secrets.
+    "TRADEWIND_WEBHOOKS_SECRET_KEYS": "dyePYuxTV4EqJ9Ue0BNMPO7D7a38TrORysTgcJMNciI=",
 }
 
 

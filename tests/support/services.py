@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from support.internal import INTERNAL_TOKEN
+from support.internal import SERVICE_CREDENTIALS
 
 
 def free_port() -> int:
@@ -40,8 +40,8 @@ class ServiceProcess:
         self.module = module
         self.args = list(args)
         self.port = port
-        # Services lock their internal routes: each process gets the run's token unless set.
-        self.env = {"TRADEWIND_INTERNAL_TOKEN": INTERNAL_TOKEN, **os.environ, **env}
+        # Services need credentials (internal token, secrets key): the run's unless set.
+        self.env = {**SERVICE_CREDENTIALS, **os.environ, **env}
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.gettempdir()) / f"tradewind-{name}-{port}.log"
 
