@@ -94,6 +94,29 @@ async def test_a_head_growing_past_the_limit_is_cut_off_before_it_ends(
         assert (await client.get("/health/live")).status_code == 200
 
 
+def _post_in_one_write(port: int, body: bytes) -> bytes:
+    """A small head and a large body sent in one write, as clients do: what the server answers."""
+    head = (
+        b"POST /api/v1/orders HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + body)
+        answer = b""
+        while chunk := sock.recv(65_536):
+            answer += chunk
+        return answer
+
+
+async def test_a_large_body_read_with_its_head_is_not_taken_for_a_large_head(
+    limited: LimitedGateway,
+) -> None:
+    # 200 KB: far over the head limit, under the body limit; no key, so the answer is a 401.
+    body = json.dumps({"pad": "a" * 200_000}).encode()
+    answer = await asyncio.to_thread(_post_in_one_write, limited.process.port, body)
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+
+
 async def test_metrics_are_served_on_their_own_port_only(limited: LimitedGateway) -> None:
     async with httpx.AsyncClient() as client:
         public = await client.get(f"{limited.url}/metrics")

@@ -27,10 +27,17 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
     max_head_bytes = DEFAULT_MAX_HEADER_BYTES + _HEAD_ALLOWANCE
     _awaiting_head = True
     _head_bytes = 0
+    _tail = b""  # the last bytes of the head so far: its end may be split across reads
 
     def data_received(self, data: bytes) -> None:
         if self._awaiting_head:
-            self._head_bytes += len(data)
+            # Only the head counts: a body read in the same chunk (a large POST arrives with
+            # its head in one read) is the body limit's business, not this one's.
+            window = self._tail + data
+            end = window.find(b"\r\n\r\n")
+            head_part = len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+            self._head_bytes += head_part
+            self._tail = window[-3:]
             if self._head_bytes > self.max_head_bytes:
                 self._refuse_head()
                 return
@@ -39,6 +46,7 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._awaiting_head = False
         self._head_bytes = 0
+        self._tail = b""
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
