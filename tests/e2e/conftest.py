@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from e2e.harness import DEFAULT_SYMBOLS, MAX_ATTEMPTS, RETRY_DELAYS_MS, Spy, System
 from support.infra import Infra
+from support.internal import SERVICE_CREDENTIALS
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
 from tradewind.common.envelope import CloudEvent
@@ -44,6 +45,7 @@ async def system(infra: Infra) -> AsyncIterator[System]:
         "TRADEWIND_NAMESPACE": f"{infra.namespace}-e2e",
         "TRADEWIND_AMQP_URL": infra.amqp_url,
         "TRADEWIND_REDIS_URL": infra.redis_url,
+        **SERVICE_CREDENTIALS,
         "TRADEWIND_RETRY_DELAYS_MS": json.dumps(RETRY_DELAYS_MS),
         "TRADEWIND_MAX_DELIVERY_ATTEMPTS": str(MAX_ATTEMPTS),
         "TRADEWIND_ORDERS_DATABASE_URL": orders_db,

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from e2e.harness import MAX_ATTEMPTS, Spy, System, auth
+from support.internal import INTERNAL_HEADERS
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
 from support.tcp_proxy import TcpProxy
@@ -380,7 +381,7 @@ async def test_request_id_is_echoed_and_health_and_metrics_are_served(
     assert response.json()["checks"] == {"broker": {"status": "up"}, "redis": {"status": "up"}}
     generated = await client.get("/health/live")
     assert len(generated.headers["x-request-id"]) == 32
-    async with httpx.AsyncClient(base_url=system.orders.url) as orders:
+    async with httpx.AsyncClient(base_url=system.orders.url, headers=INTERNAL_HEADERS) as orders:
         ready = (await orders.get("/health/ready")).json()
         assert set(ready["checks"]) == {"postgres", "broker"}
         assert "tradewind_messages_consumed_total" in (await orders.get("/metrics")).text

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from tradewind.common.app import create_service_app
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.health import Readiness
+from tradewind.common.internal_auth import internal_headers
 from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CircuitBreaker
 from tradewind.common.tasks import start_background
@@ -26,6 +27,7 @@ from tradewind.gateway.pending import PendingOrders
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.bindings import StreamBindings
 from tradewind.gateway.streaming.hub import StreamHub
+from tradewind.gateway.streaming.limits import ConnectionsPerKey
 from tradewind.gateway.upstream import ServiceClient
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             )
             hub = StreamHub(StreamBindings(broker, stream_queue, topology.events))
             await broker.consume(stream_queue, hub.on_event)
-            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+            # Only the services' internal APIs are called through this session: each call carries
+            # the internal credential.
+            http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200),
+                headers=internal_headers(shared.internal_token),
+            )
             resources.push_async_callback(http.close)
             verified_keys = VerifiedKeys()
             start_background(
@@ -78,6 +85,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.broker = broker
             app.state.settings = settings
             app.state.stream_hub = hub
+            app.state.stream_connections = ConnectionsPerKey(
+                settings.stream_max_connections_per_key
+            )
             app.state.api_keys = ApiKeyStore(redis, shared.namespace, verified_keys)
             pending_orders = PendingOrders(redis, shared.namespace, settings.pending_order_ttl_s)
             start_background(resources, pending_orders.write_batches(), "pending order views")
@@ -128,6 +138,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         shared=shared,
         lifespan=lifespan,
         routers=[orders.router, positions.router, market.router, webhooks.router, stream.router],
+        metrics_on_app=settings.metrics_port is None,
         description="Place and manage orders. Errors are RFC 9457 problem details.",
     )
 

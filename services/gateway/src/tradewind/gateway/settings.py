@@ -58,4 +58,32 @@ class GatewaySettings(BaseSettings):
         ge=10,
         description="Messages queued for one WebSocket client before it is closed as too slow.",
     )
+    stream_max_frame_bytes: int = Field(
+        default=65_536,
+        ge=1_024,
+        le=16 * 1024 * 1024,
+        description="Largest WebSocket message a client may send; more closes with 1009.",
+    )
+    stream_max_subscriptions: int = Field(
+        default=100,
+        ge=1,
+        description="Subscriptions (symbols and topics) one WebSocket connection may hold.",
+    )
+    stream_max_connections_per_key: int = Field(
+        default=10,
+        ge=1,
+        description="WebSocket connections one API key may hold open at once, per gateway process.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description=(
+            "Serve /metrics on this port instead of the public one (which then has no /metrics). "
+            "Unset: /metrics on the public port."
+        ),
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Interface the metrics port binds (with metrics_port)."
+    )
     shared: SharedSettings = Field(default_factory=SharedSettings)
