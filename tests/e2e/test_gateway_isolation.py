@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from e2e.harness import System, auth
+from support.internal import INTERNAL_HEADERS
 
 pytestmark = pytest.mark.e2e
 
@@ -136,7 +137,7 @@ async def test_the_services_own_apis_refuse_the_same_input_with_4xx(system: Syst
     account = f"iso-{uuid.uuid4().hex[:8]}"
     orders = f"{system.orders.url}/internal/v1/accounts"
     webhooks = f"{system.webhooks.url}/internal/v1/accounts"
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10, headers=INTERNAL_HEADERS) as http:
         created = await http.post(
             f"{webhooks}/{account}/webhooks/endpoints", json={"url": "http://127.0.0.1:9/hook"}
         )
