@@ -58,4 +58,12 @@ class GatewaySettings(BaseSettings):
         ge=10,
         description="Messages queued for one WebSocket client before it is closed as too slow.",
     )
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins whose browser pages may call the API, as JSON, e.g. "
+        '["https://app.example.com"]; empty (the default) sends no CORS headers.',
+    )
+    gzip_minimum_bytes: int = Field(
+        default=1_024, ge=1, description="Responses at least this large are gzip-compressed."
+    )
     shared: SharedSettings = Field(default_factory=SharedSettings)
