@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -156,3 +157,14 @@ async def test_cors_allows_the_configured_origins_only() -> None:
     assert "access-control-allow-origin" not in other.headers
     assert simple.headers["access-control-allow-origin"] == "https://app.example.com"
     assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
+
+
+async def test_a_405_allows_every_method_served_at_the_path() -> None:
+    """Not only the methods of the first route the router tried (POST /orders said POST)."""
+    async with client(create_app()) as http:
+        orders = await http.request("PUT", "/api/v1/orders")
+        order = await http.request("PUT", f"/api/v1/orders/{uuid.uuid4()}")
+    assert orders.status_code == 405
+    assert orders.headers["allow"] == "GET, POST"
+    assert orders.headers["content-type"] == "application/problem+json"
+    assert order.headers["allow"] == "DELETE, GET, PATCH"

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tradewind.common.logging import request_id_var
@@ -90,6 +91,21 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     ]
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (RFC 9110's Allow of a 405).
+
+    The router answers 405 for the first route whose path matches, and that route lists only
+    its own methods: POST /orders would say ``Allow: POST`` though GET /orders exists.
+    """
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        pattern = getattr(route, "path_regex", None)
+        if pattern is not None and pattern.match(path):
+            methods.update(route.methods or ())
+    return sorted(methods)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -132,12 +148,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         return problem_response(
             exc.status_code,
             HTTPStatus(exc.status_code).phrase,
             exc.detail if isinstance(exc.detail, str) else None,
             instance=request.url.path,
-            headers=exc.headers,
+            headers=headers,
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

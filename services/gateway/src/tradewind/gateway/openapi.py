@@ -48,6 +48,16 @@ BODY_PROBLEMS: dict[int, str] = {
     413: "The body is too large",
 }
 
+# Conflicts some routes answer with 409, from the state of the object (webhooks service rules).
+CONFLICTS: dict[tuple[str, str], str] = {
+    ("post", "/api/v1/webhooks/endpoints"): "The account has as many endpoints as it may",
+    ("post", "/api/v1/webhooks/endpoints/{endpoint_id}/test"): "The endpoint is disabled",
+    ("post", "/api/v1/webhooks/endpoints/{endpoint_id}/messages/{message_id}/resend"): (
+        "The endpoint is disabled"
+    ),
+    ("post", "/api/v1/webhooks/endpoints/{endpoint_id}/recover"): "The endpoint is disabled",
+}
+
 EXAMPLE_ORDER_ID = "0b9d5e1c-7f53-4c1e-9a57-1f2d3c4b5a69"
 EXAMPLE_ENDPOINT_ID = "ep_5f2b8c1d9e"
 EXAMPLE_MESSAGE_ID = "msg_8a7b6c5d4e"
@@ -160,6 +170,8 @@ def complete(document: dict[str, Any], routes: list[RouteContext]) -> None:
             if operation is None:
                 continue  # not in the schema (include_in_schema=False)
             key = (method.lower(), route.path_format)
+            if key in CONFLICTS:
+                operation["responses"].setdefault("409", {"description": CONFLICTS[key]})
             _complete_problems(operation, authenticated=bool(scopes))
             if scopes:
                 operation["security"] = [{SECURITY_SCHEME: []}]
@@ -194,6 +206,8 @@ def _complete_problems(operation: dict[str, Any], *, authenticated: bool) -> Non
     wanted = dict(AUTHENTICATED_PROBLEMS) if authenticated else {}
     if "requestBody" in operation:
         wanted.update(BODY_PROBLEMS)
+    if any(p["name"] == "page_token" for p in operation.get("parameters", [])):
+        wanted[400] = "The page_token is not one this API issued"
     for code, description in wanted.items():
         responses.setdefault(str(code), _problem(description, code))
     for status, response in responses.items():
