@@ -10,13 +10,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import aiohttp
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from tradewind.common.app import create_service_app
 from tradewind.common.broker import Broker, QueueSpec, Topology
+from tradewind.common.compression import GZipWhenAskedMiddleware
 from tradewind.common.health import Readiness
 from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CircuitBreaker
@@ -161,7 +161,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_openapi(app)
     # Compression only where it pays: a body under the minimum goes out as it is (the 202 of an
     # order is some 400 bytes). Level 6, zlib's default: level 9 costs far more CPU for little.
-    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_bytes, compresslevel=6)
+    app.add_middleware(
+        GZipWhenAskedMiddleware, minimum_size=settings.gzip_minimum_bytes, compresslevel=6
+    )
     if settings.cors_allow_origins:
         # Outermost, so a preflight is answered before authentication. No credentials: the API
         # key travels in a header a page sets itself, never in a cookie.
