@@ -11,7 +11,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
 
 from tradewind.common.app import create_service_app
 from tradewind.common.deprecation import deprecated
@@ -21,6 +21,7 @@ from tradewind.common.settings import SharedSettings
 router = APIRouter()
 SINCE = datetime(2026, 7, 1, tzinfo=UTC)
 SUNSET = datetime(2027, 1, 1, tzinfo=UTC)
+PAGE = "default-src 'self'"
 
 
 @router.get("/current")
@@ -34,6 +35,11 @@ async def current() -> dict[str, str]:
 )
 async def old() -> dict[str, str]:
     return {"route": "old"}
+
+
+@router.get("/page")
+async def page() -> Response:
+    return Response("<p>hi</p>", media_type="text/html", headers={"Content-Security-Policy": PAGE})
 
 
 def service_app(**shared: object) -> FastAPI:
@@ -91,6 +97,14 @@ async def test_a_refused_body_carries_them_too() -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
+async def test_a_page_with_its_own_policy_keeps_it_alone() -> None:
+    """Two policies would both apply: the API's would block the page's styles and scripts."""
+    async with client(service_app()) as http:
+        response = await http.get("/page")
+    assert response.headers.get_list("content-security-policy") == [PAGE]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 async def test_strict_transport_security_is_a_setting() -> None:
     async with client(service_app(hsts_max_age_s=31_536_000)) as http:
         response = await http.get("/current")
@@ -139,7 +153,7 @@ async def test_the_api_reference_is_served_by_the_service_itself(page: str) -> N
             asset = await http.get(url)
             assert asset.status_code == 200, reference
             assert asset.content, reference
-    policy = response.headers["content-security-policy"]
+    [policy] = response.headers.get_list("content-security-policy")
     assert "http" not in policy
     assert "frame-ancestors 'none'" in policy
     for directive in policy.split(";"):

@@ -20,7 +20,6 @@ from fastapi.staticfiles import StaticFiles
 
 DOCS_PATH = "/docs"
 REDOC_PATH = "/redoc"
-DOCS_PAGES = frozenset({DOCS_PATH, REDOC_PATH})  # they set their own Content-Security-Policy
 ASSETS_PATH = "/docs/assets"
 ASSETS_PACKAGE = ("fastapi_offline", "static")
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)

@@ -16,7 +16,7 @@ from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tradewind.common.api_docs import DOCS_PAGES, install_api_docs
+from tradewind.common.api_docs import install_api_docs
 from tradewind.common.health import Readiness
 from tradewind.common.logging import configure_logging, request_id_var
 from tradewind.common.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
@@ -205,11 +205,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=shared.max_request_bytes)
-    app.add_middleware(
-        SecurityHeadersMiddleware,
-        hsts_max_age_s=shared.hsts_max_age_s,
-        own_policy_paths=DOCS_PAGES,
-    )
+    app.add_middleware(SecurityHeadersMiddleware, hsts_max_age_s=shared.hsts_max_age_s)
     app.add_middleware(RequestContextMiddleware)
     return app
 
