@@ -17,11 +17,13 @@ from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tradewind.common.api_docs import install_api_docs
 from tradewind.common.health import Readiness
 from tradewind.common.internal_auth import InternalTokenMiddleware
 from tradewind.common.logging import configure_logging, request_id_var
 from tradewind.common.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from tradewind.common.problems import install_problem_handlers, problem_response
+from tradewind.common.security_headers import SecurityHeadersMiddleware
 from tradewind.common.settings import SharedSettings
 from tradewind.common.tracing import configure_tracing, shutdown_tracing
 
@@ -233,17 +235,25 @@ def create_service_app(
         "exclude": _untraced,
     }
     app = FastAPI(
-        title=title, version=version, lifespan=app_lifespan, telemetry=telemetry, **fastapi_kwargs
+        title=title,
+        version=version,
+        lifespan=app_lifespan,
+        telemetry=telemetry,
+        docs_url=None,
+        redoc_url=None,
+        **fastapi_kwargs,
     )
     app.state.readiness = readiness
     app.state.service = service
     install_problem_handlers(app)
+    install_api_docs(app)
     app.include_router(_operations_router(readiness, metrics=metrics_on_app))
     for router in routers:
         app.include_router(router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=shared.max_request_bytes)
     if internal:
         app.add_middleware(InternalTokenMiddleware, accepted=shared.accepted_internal_tokens())
+    app.add_middleware(SecurityHeadersMiddleware, hsts_max_age_s=shared.hsts_max_age_s)
     app.add_middleware(RequestContextMiddleware)
     # Outermost: an oversized head is refused before anything else reads it.
     app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=shared.max_header_bytes)

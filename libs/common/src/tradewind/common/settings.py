@@ -36,6 +36,12 @@ class SharedSettings(BaseSettings):
     max_request_bytes: int = Field(
         default=1_048_576, ge=1_024, description="Largest HTTP request body a service accepts."
     )
+    hsts_max_age_s: int = Field(
+        default=0,
+        ge=0,
+        description="Strict-Transport-Security max-age on every response; 0 sends none (set it "
+        "where clients reach the service over HTTPS only).",
+    )
     publish_timeout_s: float = Field(
         default=5.0, gt=0, description="How long a publish waits for the broker's confirm."
     )

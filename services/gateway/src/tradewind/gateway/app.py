@@ -9,12 +9,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiohttp
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from tradewind.common.app import create_service_app
 from tradewind.common.broker import Broker, QueueSpec, Topology
+from tradewind.common.compression import GZipWhenAskedMiddleware
 from tradewind.common.health import Readiness
 from tradewind.common.internal_auth import internal_headers
 from tradewind.common.problems import problem_response
@@ -23,6 +25,7 @@ from tradewind.common.tasks import start_background
 from tradewind.gateway.api import market, orders, positions, stream, webhooks
 from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
 from tradewind.gateway.key_cache import VerifiedKeys, follow_key_changes
+from tradewind.gateway.openapi import install_openapi
 from tradewind.gateway.pending import PendingOrders
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.bindings import StreamBindings
@@ -31,6 +34,18 @@ from tradewind.gateway.streaming.limits import ConnectionsPerKey
 from tradewind.gateway.upstream import ServiceClient
 
 log = logging.getLogger(__name__)
+# Response headers a browser page may read (the rest of the CORS-safelisted ones it always can).
+CORS_EXPOSED_HEADERS = [
+    "Location",
+    "Retry-After",
+    "X-Request-ID",
+    "RateLimit",
+    "RateLimit-Policy",
+    "Idempotency-Key",
+    "Deprecation",
+    "Sunset",
+    "Link",
+]
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -154,4 +169,21 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
 
     app.add_exception_handler(RedisError, on_redis_error)
+    install_openapi(app)
+    # Compression only where it pays: a body under the minimum goes out as it is (the 202 of an
+    # order is some 400 bytes). Level 6, zlib's default: level 9 costs far more CPU for little.
+    app.add_middleware(
+        GZipWhenAskedMiddleware, minimum_size=settings.gzip_minimum_bytes, compresslevel=6
+    )
+    if settings.cors_allow_origins:
+        # Outermost, so a preflight is answered before authentication. No credentials: the API
+        # key travels in a header a page sets itself, never in a cookie.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
     return app

@@ -174,6 +174,15 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
+# Each scope check and its scope: the OpenAPI document declares what every route requires.
+_SCOPE_CHECKS: dict[object, str] = {}
+
+
+def required_scope(dependency: object) -> str | None:
+    """The scope ``dependency`` checks, if it is one made by ``require_scope``."""
+    return _SCOPE_CHECKS.get(dependency)
+
+
 def require_scope(scope: str) -> object:
     # One dependency, not one depending on ``authenticate``: each level of FastAPI's dependency
     # solving costs every request.
@@ -185,4 +194,5 @@ def require_scope(scope: str) -> object:
             )
         return principal
 
+    _SCOPE_CHECKS[check] = scope
     return Depends(check)

@@ -86,4 +86,12 @@ class GatewaySettings(BaseSettings):
     metrics_host: str = Field(
         default="127.0.0.1", description="Interface the metrics port binds (with metrics_port)."
     )
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins whose browser pages may call the API, as JSON, e.g. "
+        '["https://app.example.com"]; empty (the default) sends no CORS headers.',
+    )
+    gzip_minimum_bytes: int = Field(
+        default=1_024, ge=1, description="Responses at least this large are gzip-compressed."
+    )
     shared: SharedSettings = Field(default_factory=SharedSettings)
