@@ -19,10 +19,13 @@ from tradewind.common.health import Readiness
 from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CircuitBreaker
 from tradewind.common.tasks import start_background
+from tradewind.gateway import admission
+from tradewind.gateway.admission import Admission
 from tradewind.gateway.api import market, orders, positions, stream, webhooks
 from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
 from tradewind.gateway.key_cache import VerifiedKeys, follow_key_changes
 from tradewind.gateway.pending import PendingOrders
+from tradewind.gateway.rate_limits import default_budgets
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.bindings import StreamBindings
 from tradewind.gateway.streaming.hub import StreamHub
@@ -79,6 +82,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.settings = settings
             app.state.stream_hub = hub
             app.state.api_keys = ApiKeyStore(redis, shared.namespace, verified_keys)
+            app.state.admission = Admission(
+                redis,
+                shared.namespace,
+                default_budgets(settings),
+                idempotency_ttl_s=settings.idempotency_ttl_s,
+                idempotency_lock_s=settings.idempotency_lock_s,
+            )
             pending_orders = PendingOrders(redis, shared.namespace, settings.pending_order_ttl_s)
             start_background(resources, pending_orders.write_batches(), "pending order views")
             app.state.pending_orders = pending_orders
@@ -128,7 +138,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         shared=shared,
         lifespan=lifespan,
         routers=[orders.router, positions.router, market.router, webhooks.router, stream.router],
-        description="Place and manage orders. Errors are RFC 9457 problem details.",
+        description="Place and manage orders. Errors are RFC 9457 problem details.\n\n"
+        + admission.describe(settings),
     )
 
     async def on_redis_error(request: Request, exc: Exception) -> JSONResponse:
@@ -143,4 +154,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
 
     app.add_exception_handler(RedisError, on_redis_error)
+    admission.install(app, settings)
     return app
