@@ -3,6 +3,7 @@ and what the OpenAPI document tells clients."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from tradewind.common.problems import Problem
 from tradewind.gateway.app import create_app
 from tradewind.gateway.idempotency import fingerprint, parse_key
+from tradewind.gateway.keys import budget
 from tradewind.gateway.rate_limits import Budget, Usage, budgets_from_record
 from tradewind.gateway.settings import GatewaySettings
 
@@ -95,3 +97,10 @@ def test_the_openapi_document_tells_of_limits_keys_and_their_expiry() -> None:
                 assert {"409", "422"} <= operation["responses"].keys()
             else:
                 assert "Idempotency-Key" not in named
+
+
+def test_the_keys_command_reads_budgets() -> None:
+    assert budget("orders=500/60") == Budget("orders", 500, 60)
+    for wrong in ("orders=500", "orders=x/60", "trades=1/60", "reads=1/0", "reads=-1/60"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            budget(wrong)
