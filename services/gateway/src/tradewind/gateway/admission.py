@@ -45,6 +45,7 @@ from tradewind.gateway.idempotency import (
     reused,
 )
 from tradewind.gateway.rate_limits import Budget, BudgetName, Usage
+from tradewind.gateway.script_batches import Script, ScriptBatches
 from tradewind.gateway.settings import GatewaySettings
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 # ARGV: quota, window (ms), then fingerprint, reservation token, reservation lifetime (ms).
 # Returns {granted, remaining, reset (ms)[, idempotency state[, status, headers, body]]}.
 # A refused request spends nothing, so the counter never exceeds the quota.
-_ADMIT = """
+_ADMIT = Script("""
 local quota = tonumber(ARGV[1])
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 if used >= quota then
@@ -84,7 +85,7 @@ if not record[2] then
   return {1, quota - used, reset, 'in-flight'}
 end
 return {1, quota - used, reset, 'stored', record[2], record[3], record[4]}
-"""
+""")
 
 # Only the reservation's holder stores an answer: if its reservation expired and a retry took
 # the key, the retry's answer is the one kept.
@@ -152,12 +153,15 @@ class Admission:
         *,
         idempotency_ttl_s: int,
         idempotency_lock_s: float,
+        batches: ScriptBatches | None = None,
     ) -> None:
+        """``batches``, when given, sends the admission scripts of concurrent requests together."""
         self.namespace = namespace
+        self.batches = batches
         self.budgets = budgets
         self.idempotency_ttl_ms = idempotency_ttl_s * 1000
         self.idempotency_lock_ms = max(1, int(idempotency_lock_s * 1000))
-        self._admit = redis.register_script(_ADMIT)
+        self._admit = redis.register_script(_ADMIT.source)
         self._complete = redis.register_script(_COMPLETE)
         self._release = redis.register_script(_RELEASE)
         self._counting = True
@@ -207,7 +211,10 @@ class Admission:
             token = secrets.token_hex(16)
             keys.append(record_key(self.namespace, principal.account_id, request.key))
             args += [request.fingerprint, token, self.idempotency_lock_ms]
-        reply = await self._admit(keys=keys, args=args)
+        if self.batches is not None:
+            reply = await self.batches.call(_ADMIT, keys, args)
+        else:
+            reply = await self._admit(keys=keys, args=args)
         granted, remaining, reset_ms = int(reply[0]), int(reply[1]), int(reply[2])
         if reset_ms < 0:  # no counter: a quota of 0 refuses before one exists
             reset_ms = budget.window_s * 1000

@@ -26,6 +26,7 @@ from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
 from tradewind.gateway.key_cache import VerifiedKeys, follow_key_changes
 from tradewind.gateway.pending import PendingOrders
 from tradewind.gateway.rate_limits import default_budgets
+from tradewind.gateway.script_batches import ScriptBatches
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.bindings import StreamBindings
 from tradewind.gateway.streaming.hub import StreamHub
@@ -82,12 +83,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.settings = settings
             app.state.stream_hub = hub
             app.state.api_keys = ApiKeyStore(redis, shared.namespace, verified_keys)
+            script_batches = ScriptBatches(redis)
+            start_background(resources, script_batches.send_batches(), "admission scripts")
             app.state.admission = Admission(
                 redis,
                 shared.namespace,
                 default_budgets(settings),
                 idempotency_ttl_s=settings.idempotency_ttl_s,
                 idempotency_lock_s=settings.idempotency_lock_s,
+                batches=script_batches,
             )
             pending_orders = PendingOrders(redis, shared.namespace, settings.pending_order_ttl_s)
             start_background(resources, pending_orders.write_batches(), "pending order views")
