@@ -64,6 +64,12 @@ async def system(infra: Infra) -> AsyncIterator[System]:
         "TRADEWIND_GATEWAY_ORDERS_URL": f"http://127.0.0.1:{ports['orders']}",
         "TRADEWIND_GATEWAY_MARKET_DATA_URL": f"http://127.0.0.1:{ports['market_data']}",
         "TRADEWIND_GATEWAY_WEBHOOKS_URL": f"http://127.0.0.1:{ports['webhooks']}",
+        # The session's few keys serve every test: budgets no test reaches (rate limits have
+        # their own tests, on gateways of their own).
+        **{
+            f"TRADEWIND_GATEWAY_RATE_LIMIT_{budget}": "1000000"
+            for budget in ("ORDERS", "READS", "WEBHOOKS", "WEBHOOK_TESTS")
+        },
     }
     orders = ServiceProcess("orders", "tradewind.orders", ports["orders"], env).start()
     webhooks = ServiceProcess("webhooks", "tradewind.webhooks", ports["webhooks"], env).start()

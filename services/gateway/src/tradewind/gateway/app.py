@@ -22,11 +22,15 @@ from tradewind.common.internal_auth import internal_headers
 from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CircuitBreaker
 from tradewind.common.tasks import start_background
+from tradewind.gateway import admission
+from tradewind.gateway.admission import Admission
 from tradewind.gateway.api import market, orders, positions, stream, webhooks
 from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
 from tradewind.gateway.key_cache import VerifiedKeys, follow_key_changes
 from tradewind.gateway.openapi import install_openapi
 from tradewind.gateway.pending import PendingOrders
+from tradewind.gateway.rate_limits import default_budgets
+from tradewind.gateway.script_batches import ScriptBatches
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.bindings import StreamBindings
 from tradewind.gateway.streaming.hub import StreamHub
@@ -42,6 +46,7 @@ CORS_EXPOSED_HEADERS = [
     "RateLimit",
     "RateLimit-Policy",
     "Idempotency-Key",
+    "Idempotent-Replayed",
     "Deprecation",
     "Sunset",
     "Link",
@@ -104,6 +109,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 settings.stream_max_connections_per_key
             )
             app.state.api_keys = ApiKeyStore(redis, shared.namespace, verified_keys)
+            script_batches = ScriptBatches(redis)
+            start_background(resources, script_batches.send_batches(), "admission scripts")
+            app.state.admission = Admission(
+                redis,
+                shared.namespace,
+                default_budgets(settings),
+                idempotency_ttl_s=settings.idempotency_ttl_s,
+                idempotency_lock_s=settings.idempotency_lock_s,
+                batches=script_batches,
+            )
             pending_orders = PendingOrders(redis, shared.namespace, settings.pending_order_ttl_s)
             start_background(resources, pending_orders.write_batches(), "pending order views")
             app.state.pending_orders = pending_orders
@@ -154,7 +169,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[orders.router, positions.router, market.router, webhooks.router, stream.router],
         metrics_on_app=settings.metrics_port is None,
-        description="Place and manage orders. Errors are RFC 9457 problem details.",
+        description="Place and manage orders. Errors are RFC 9457 problem details.\n\n"
+        + admission.describe(settings),
     )
 
     async def on_redis_error(request: Request, exc: Exception) -> JSONResponse:
@@ -170,6 +186,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app.add_exception_handler(RedisError, on_redis_error)
     install_openapi(app)
+    # Inside compression: an Idempotency-Key's stored answer is the uncompressed one, and a
+    # replay is compressed for the client that asks, like any answer.
+    admission.install(app, settings)
     # Compression only where it pays: a body under the minimum goes out as it is (the 202 of an
     # order is some 400 bytes). Level 6, zlib's default: level 9 costs far more CPU for little.
     app.add_middleware(

@@ -19,7 +19,14 @@ from redis.asyncio import Redis
 
 from tradewind.common.contracts.types import is_account_id
 from tradewind.common.problems import Problem
+from tradewind.gateway.admission import admit
 from tradewind.gateway.metrics import KEY_FROM_MEMORY, KEY_FROM_REDIS
+from tradewind.gateway.rate_limits import (
+    Budget,
+    BudgetName,
+    budgets_from_record,
+    budgets_to_record,
+)
 
 if TYPE_CHECKING:
     from tradewind.gateway.key_cache import VerifiedKeys
@@ -45,6 +52,7 @@ class Principal:
     account_id: str
     key_id: str
     scopes: frozenset[str]
+    rate_limits: tuple[Budget, ...] = ()  # the key's own budgets, over the gateway's defaults
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,12 @@ class ApiKeyStore:
         return f"{self.namespace}:account:{account_id}:keys"
 
     async def create(
-        self, account_id: str, scopes: frozenset[str] = ALL_SCOPES, *, secret: str | None = None
+        self,
+        account_id: str,
+        scopes: frozenset[str] = ALL_SCOPES,
+        *,
+        secret: str | None = None,
+        rate_limits: tuple[Budget, ...] = (),
     ) -> IssuedKey:
         unknown = scopes - ALL_SCOPES
         if unknown:
@@ -86,12 +99,14 @@ class ApiKeyStore:
             raise ValueError("account id must be 1 to 64 of a-z, 0-9, '_' and '-'")
         plain = secret or KEY_PREFIX + secrets.token_urlsafe(32)
         key_id = "key_" + _digest(plain)[:16]
-        record = {
+        record: dict[str, object] = {
             "key_id": key_id,
             "account_id": account_id,
             "scopes": sorted(scopes),
             "created_at": datetime.now(UTC).isoformat(),
         }
+        if rate_limits:
+            record["rate_limits"] = budgets_to_record(rate_limits)
         digest = _digest(plain)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self._key(digest), json.dumps(record))
@@ -131,6 +146,7 @@ class ApiKeyStore:
             account_id=record["account_id"],
             key_id=record["key_id"],
             scopes=frozenset(record["scopes"]),
+            rate_limits=budgets_from_record(record.get("rate_limits")),
         )
 
     async def revoke(self, account_id: str, key_id: str) -> bool:
@@ -183,7 +199,15 @@ def required_scope(dependency: object) -> str | None:
     return _SCOPE_CHECKS.get(dependency)
 
 
-def require_scope(scope: str) -> object:
+def require_scope(scope: str, budget: BudgetName | None = None) -> object:
+    """The key, its scope, then its rate limit (``budget``; reads by default for a ``:read``
+    scope) and Idempotency-Key (``admission``)."""
+    if budget is None:
+        if not scope.endswith(":read"):
+            raise ValueError(f"name the rate-limit budget of routes needing {scope}")
+        budget = "reads"
+    spends: BudgetName = budget
+
     # One dependency, not one depending on ``authenticate``: each level of FastAPI's dependency
     # solving costs every request.
     async def check(request: Request) -> Principal:
@@ -192,6 +216,7 @@ def require_scope(scope: str) -> object:
             raise Problem(
                 403, "Forbidden", f"This API key lacks the `{scope}` scope.", kind="forbidden"
             )
+        await admit(request, principal, spends)
         return principal
 
     _SCOPE_CHECKS[check] = scope

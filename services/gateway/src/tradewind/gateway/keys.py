@@ -1,4 +1,8 @@
-"""Create, list and revoke API keys: ``python -m tradewind.gateway.keys create --account acme``."""
+"""Create, list and revoke API keys: ``python -m tradewind.gateway.keys create --account acme``.
+
+``--budget orders=500/60`` gives the key its own rate-limit budget (500 order writes per 60 s)
+instead of the gateway's default; repeat it for several budgets.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,18 @@ from redis.asyncio import Redis
 
 from tradewind.common.settings import SharedSettings
 from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
+from tradewind.gateway.rate_limits import BUDGET_NAMES, Budget
+
+
+def budget(text: str) -> Budget:
+    """``orders=500/60``: a quota per window (seconds) of one budget."""
+    name, _, rest = text.partition("=")
+    quota, _, window = rest.partition("/")
+    if name not in BUDGET_NAMES or not quota.isdigit() or not window.isdigit() or window == "0":
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=QUOTA/WINDOW_S with NAME one of {', '.join(BUDGET_NAMES)}"
+        )
+    return Budget(name, int(quota), int(window))  # type: ignore[arg-type]
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -19,7 +35,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "create":
             scopes = frozenset(args.scope) if args.scope else ALL_SCOPES
-            issued = await store.create(args.account, scopes)
+            issued = await store.create(args.account, scopes, rate_limits=tuple(args.budget or ()))
             sys.stdout.write(
                 f"key_id: {issued.key_id}\napi_key: {issued.secret}\n"
                 "Store the api_key now: it is not kept and cannot be shown again.\n"
@@ -44,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--account", required=True)
     create.add_argument(
         "--scope", action="append", choices=sorted(ALL_SCOPES), help="repeat; default: all"
+    )
+    create.add_argument(
+        "--budget",
+        action="append",
+        type=budget,
+        help="the key's own rate limit, e.g. orders=500/60; repeat; default: the gateway's",
     )
     listing = sub.add_parser("list", help="list an account's key ids")
     listing.add_argument("--account", required=True)

@@ -94,4 +94,34 @@ class GatewaySettings(BaseSettings):
     gzip_minimum_bytes: int = Field(
         default=1_024, ge=1, description="Responses at least this large are gzip-compressed."
     )
+    rate_limit_window_s: int = Field(
+        default=60,
+        ge=1,
+        description="Length of a rate-limit window (seconds); each budget below is per API key "
+        "and window, unless the key's record sets its own.",
+    )
+    rate_limit_orders: int = Field(
+        default=200, ge=1, description="Order writes (place, replace, cancel) per key and window."
+    )
+    rate_limit_reads: int = Field(default=200, ge=1, description="Reads (GET) per key and window.")
+    rate_limit_webhooks: int = Field(
+        default=60,
+        ge=1,
+        description="Webhook endpoint changes (create, update, delete, rotate, resend, recover) "
+        "per key and window.",
+    )
+    rate_limit_webhook_tests: int = Field(
+        default=10, ge=1, description="Webhook test sends per key and window."
+    )
+    idempotency_ttl_s: int = Field(
+        default=86_400,
+        ge=1,
+        description="How long the first answer to a request with an Idempotency-Key is replayed.",
+    )
+    idempotency_lock_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a request in flight holds its Idempotency-Key (retries meanwhile "
+        "get 409); a gateway that dies mid-request frees the key after this.",
+    )
     shared: SharedSettings = Field(default_factory=SharedSettings)

@@ -41,7 +41,7 @@ router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
 SOURCE = "/tradewind/gateway"
 ReadOrders = Annotated[Principal, require_scope("orders:read")]
-WriteOrders = Annotated[Principal, require_scope("orders:write")]
+WriteOrders = Annotated[Principal, require_scope("orders:write", budget="orders")]
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"content": {"application/problem+json": {}}, "description": text}

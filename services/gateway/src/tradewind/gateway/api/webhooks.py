@@ -30,7 +30,8 @@ from tradewind.gateway.upstream import ServiceClient, unwrap
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 ReadWebhooks = Annotated[Principal, require_scope("webhooks:read")]
-WriteWebhooks = Annotated[Principal, require_scope("webhooks:write")]
+WriteWebhooks = Annotated[Principal, require_scope("webhooks:write", budget="webhooks")]
+TestWebhooks = Annotated[Principal, require_scope("webhooks:write", budget="webhook-tests")]
 # Ids are opaque tokens from the webhooks service; the pattern keeps them out of path tricks.
 EndpointId = Annotated[str, Path(pattern=OPAQUE_ID_PATTERN)]
 MessageId = Annotated[str, Path(pattern=OPAQUE_ID_PATTERN)]
@@ -128,7 +129,7 @@ async def rotate_secret(
     summary="Send a webhook.test event to this endpoint",
 )
 async def send_test(
-    endpoint_id: EndpointId, principal: WriteWebhooks, webhooks: WebhooksServiceDep
+    endpoint_id: EndpointId, principal: TestWebhooks, webhooks: WebhooksServiceDep
 ) -> MessageQueued:
     body = await _call(webhooks, principal, "POST", f"/endpoints/{endpoint_id}/test")
     return MessageQueued.model_validate(body)
