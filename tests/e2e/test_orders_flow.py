@@ -235,9 +235,18 @@ async def test_list_paginates_with_cursor(client: httpx.AsyncClient, system: Sys
         if token is None:
             break
     assert seen == list(reversed(placed))
-    bad = await client.get("/api/v1/orders", params={"page_token": "garbage!"}, headers=auth(key))
-    assert bad.status_code == 400
-    assert bad.headers["content-type"] == "application/problem+json"
+    # Outside the token's alphabet: refused by the parameter's declared pattern.
+    malformed = await client.get(
+        "/api/v1/orders", params={"page_token": "garbage!"}, headers=auth(key)
+    )
+    assert malformed.status_code == 422
+    # Well-formed but no token the service issued ("garbage", base64url).
+    forged = await client.get(
+        "/api/v1/orders", params={"page_token": "Z2FyYmFnZQ"}, headers=auth(key)
+    )
+    assert forged.status_code == 400
+    for bad in (malformed, forged):
+        assert bad.headers["content-type"] == "application/problem+json"
 
 
 async def test_same_command_delivered_twice_makes_one_order_and_one_event(

@@ -74,6 +74,7 @@ def document(settings: GatewaySettings, build: Callable[[], dict[str, Any]]) -> 
                 parameters = operation.setdefault("parameters", [])
                 if all(p.get("name") != "Idempotency-Key" for p in parameters):
                     parameters.append(key)
+                _mention(responses, "400", "the Idempotency-Key is malformed")
                 _mention(responses, "409", "a request with this Idempotency-Key is in progress")
                 _mention(responses, "422", "the Idempotency-Key was used for another request")
     return schema
