@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 from urllib.parse import quote, urlsplit
 
 import aio_pika
 import httpx
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
+from support.cli import run_cli
 from support.infra import Infra
 from support.polling import eventually
 
@@ -27,7 +27,7 @@ async def queue_bindings(infra: Infra, exchange: str, queue: str) -> set[str]:
 
 def _queue_bindings(infra: Infra, exchange: str, queue: str) -> set[str]:
     if shutil.which("rabbitmqctl") is not None:
-        listed = subprocess.run(
+        listed = run_cli(
             [
                 "rabbitmqctl",
                 "-q",
@@ -40,10 +40,7 @@ def _queue_bindings(infra: Infra, exchange: str, queue: str) -> set[str]:
                 "--formatter",
                 "json",
             ],
-            capture_output=True,
-            text=True,
             check=True,
-            timeout=60,
         ).stdout
         return {
             b["routing_key"]
@@ -70,12 +67,9 @@ async def queue_names(infra: Infra, prefix: str) -> set[str]:
 
 def _queue_names(infra: Infra, prefix: str) -> set[str]:
     if shutil.which("rabbitmqctl") is not None:
-        listed = subprocess.run(
+        listed = run_cli(
             ["rabbitmqctl", "-q", "list_queues", "-p", infra.vhost, "name", "--formatter", "json"],
-            capture_output=True,
-            text=True,
             check=True,
-            timeout=60,
         ).stdout
         names = {q["name"] for q in json.loads(listed)}
     else:

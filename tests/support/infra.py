@@ -21,6 +21,8 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
+from support.cli import run_cli
+
 log = logging.getLogger(__name__)
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -114,10 +116,11 @@ class Infra:
             "localhost",
         }:
             return False
-        result = subprocess.run(
-            ["rabbitmqctl", "-q", *args], capture_output=True, check=False, timeout=60
-        )
-        return result.returncode == 0
+        try:
+            return run_cli(["rabbitmqctl", "-q", *args]).returncode == 0
+        except subprocess.TimeoutExpired:
+            log.warning("rabbitmqctl %s did not answer within 60 s", args[0])
+            return False
 
     def _management(self, method: str, path: str) -> bool:
         if self.management_url is None:
@@ -174,13 +177,7 @@ class Infra:
         ).hostname not in {"127.0.0.1", "localhost"}:
             return None
         try:
-            checked = subprocess.run(
-                ["rabbitmq-diagnostics", "-q", "check_alarms"],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=60,
-            )
+            checked = run_cli(["rabbitmq-diagnostics", "-q", "check_alarms"])
         except subprocess.TimeoutExpired:
             return "rabbitmq-diagnostics check_alarms did not answer within 60 s"
         if checked.returncode != 0:
