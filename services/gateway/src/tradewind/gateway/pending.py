@@ -12,26 +12,16 @@ its own view is stored, so a read right after the 202 finds it.
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
 from uuid import UUID
 
 from redis.asyncio import Redis
 
+from tradewind.gateway.redis_batches import PipelinedBatches
 from tradewind.gateway.schemas import Order
-
-MAX_BATCH = 500
 
 
 class WriterStopped(RuntimeError):
     """The batch writer is not running, so nothing can be remembered."""
-
-
-@dataclass(frozen=True)
-class _Write:
-    key: str
-    view: str
-    done: asyncio.Future[None]
 
 
 class PendingOrders:
@@ -39,23 +29,16 @@ class PendingOrders:
         self.redis = redis
         self.namespace = namespace
         self.ttl_s = ttl_s
-        self._queued: list[_Write] = []
-        self._wake = asyncio.Event()
-        self._stopped = False
+        self._writes = PipelinedBatches[tuple[str, str], object](
+            self._write, stopped=WriterStopped, what="pending order views"
+        )
 
     def _key(self, account_id: str, order_id: UUID) -> str:
         return f"{self.namespace}:pending-order:{account_id}:{order_id}"
 
     async def remember(self, account_id: str, order_id: UUID, view: str) -> None:
         """Store ``view`` (the order's JSON); return once it is stored, raise if it could not be."""
-        if self._stopped:
-            raise WriterStopped("pending order views are no longer written")
-        write = _Write(
-            self._key(account_id, order_id), view, asyncio.get_running_loop().create_future()
-        )
-        self._queued.append(write)
-        self._wake.set()
-        await write.done
+        await self._writes.submit((self._key(account_id, order_id), view))
 
     async def get(self, account_id: str, order_id: UUID) -> Order | None:
         raw = await self.redis.get(self._key(account_id, order_id))
@@ -63,41 +46,10 @@ class PendingOrders:
 
     async def write_batches(self) -> None:
         """Write what ``remember`` queues until cancelled (run it as a background task)."""
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._queued:
-                    batch = self._queued[:MAX_BATCH]
-                    del self._queued[:MAX_BATCH]
-                    await self._write(batch)
-        finally:
-            self._stopped = True
-            _fail(self._queued, WriterStopped("the pending order writer stopped"))
-            self._queued.clear()
+        await self._writes.run()
 
-    async def _write(self, batch: list[_Write]) -> None:
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for write in batch:
-                    pipe.set(write.key, write.view, ex=self.ttl_s)
-                outcomes = await pipe.execute(raise_on_error=False)
-        except Exception as exc:
-            _fail(batch, exc)
-            return
-        except BaseException:
-            _fail(batch, WriterStopped("the pending order writer stopped"))
-            raise
-        for write, outcome in zip(batch, outcomes, strict=True):
-            if write.done.done():
-                continue  # its caller gave up waiting
-            if isinstance(outcome, Exception):
-                write.done.set_exception(outcome)
-            else:
-                write.done.set_result(None)
-
-
-def _fail(writes: list[_Write], error: Exception) -> None:
-    for write in writes:
-        if not write.done.done():
-            write.done.set_exception(error)
+    async def _write(self, batch: list[tuple[str, str]]) -> list[object]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, view in batch:
+                pipe.set(key, view, ex=self.ttl_s)
+            return list(await pipe.execute(raise_on_error=False))
