@@ -6,7 +6,6 @@ namespace, and removes them when it ends, so concurrent runs never collide and l
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -18,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import aiormq
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
@@ -171,25 +169,7 @@ class Infra:
             if not _reachable(url, port):
                 parts = urlsplit(url)
                 return f"{name} at {parts.hostname}:{parts.port or port} is unreachable"
-        return self._rabbitmq_alarms() or self._amqp_handshake_problem()
-
-    def _amqp_handshake_problem(self, timeout: float = 15.0) -> str | None:
-        # A broker can accept TCP and raise no alarm yet never finish an AMQP handshake (seen
-        # with RabbitMQ 3.10 here, its vhost operations hung too): every test would time out.
-        async def handshake() -> None:
-            connection = await aiormq.connect(self.amqp_url)
-            try:
-                await connection.channel()
-            finally:
-                await connection.close()
-
-        try:
-            asyncio.run(asyncio.wait_for(handshake(), timeout))
-        except TimeoutError:
-            return f"RabbitMQ accepts connections but completes no AMQP handshake in {timeout:g} s"
-        except Exception as exc:
-            return f"RabbitMQ refuses an AMQP connection: {exc!r}"
-        return None
+        return self._rabbitmq_alarms()
 
     def _rabbitmq_alarms(self) -> str | None:
         if shutil.which("rabbitmq-diagnostics") is None or urlsplit(
