@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiohttp
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -17,45 +15,20 @@ from redis.exceptions import RedisError
 
 from tradewind.common.app import create_service_app
 from tradewind.common.broker import Broker, QueueSpec, Topology
-from tradewind.common.health import Degraded, Readiness
+from tradewind.common.health import Readiness
 from tradewind.common.problems import problem_response
-from tradewind.common.resilience import CONNECT, CircuitBreaker, retry_async
+from tradewind.common.resilience import CircuitBreaker
 from tradewind.common.tasks import start_background
 from tradewind.gateway.api import auth_tokens, keys, market, orders, positions, stream, webhooks
-from tradewind.gateway.auth import DEFAULT_SCOPES, ApiKeyStore
-from tradewind.gateway.credentials import (
-    COMMAND_TIMEOUT_S,
-    AuthStoreUnavailable,
-    Credentials,
-    create_credentials_pool,
-    migrate,
-)
-from tradewind.gateway.key_cache import VerifiedKeys, follow_key_changes
-from tradewind.gateway.key_states import SharedKeyCache
+from tradewind.gateway.auth import DEFAULT_SCOPES
+from tradewind.gateway.auth_setup import install_auth_error_handler, start_authentication
 from tradewind.gateway.pending import PendingOrders
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.bindings import StreamBindings
 from tradewind.gateway.streaming.hub import StreamHub
-from tradewind.gateway.tokens import TokenSigner
 from tradewind.gateway.upstream import ServiceClient
 
 log = logging.getLogger(__name__)
-
-_DATABASE_DOWN = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-def _credentials_check(credentials: Credentials) -> Callable[[], Awaitable[None]]:
-    async def check() -> None:
-        # Degraded, not down: keys verified recently are still served from the caches. The
-        # reason is generic; the error itself goes to the log.
-        try:
-            async with asyncio.timeout(COMMAND_TIMEOUT_S / 2):
-                await credentials.check()
-        except (AuthStoreUnavailable, TimeoutError) as exc:
-            log.warning("credentials database unreadable", extra={"error": repr(exc)})
-            raise Degraded("the credentials store cannot be read") from None
-
-    return check
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -65,22 +38,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
         async with AsyncExitStack() as resources:
-            database_url = settings.database_url
-            if settings.migrate_on_start:
-                await retry_async(
-                    CONNECT,
-                    lambda: migrate(database_url),
-                    retry_on=_DATABASE_DOWN,
-                    name="migrate the credentials database",
-                )
-            credentials_pool = await retry_async(
-                CONNECT,
-                lambda: create_credentials_pool(database_url, max_size=settings.database_pool_size),
-                retry_on=_DATABASE_DOWN,
-                name="connect to the credentials database",
-            )
-            resources.push_async_callback(credentials_pool.close)
-            credentials = Credentials(credentials_pool)
             # Blocking pool: under a burst, requests wait briefly for a connection instead of
             # failing.
             redis = Redis(
@@ -106,33 +63,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await broker.consume(stream_queue, hub.on_event)
             http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
             resources.push_async_callback(http.close)
-            verified_keys = VerifiedKeys()
-            start_background(
-                resources,
-                follow_key_changes(shared.redis_url, shared.namespace, verified_keys),
-                "api key changes",
-            )
+            api_keys = await start_authentication(resources, settings, redis, readiness)
 
             async def check_redis() -> None:
                 await redis.ping()
 
             readiness.add("broker", broker.check)
             readiness.add("redis", check_redis)
-            readiness.add("credentials", _credentials_check(credentials))
             app.state.broker = broker
             app.state.settings = settings
             app.state.stream_hub = hub
-            signing_key = settings.token_signing_key
-            app.state.api_keys = ApiKeyStore(
-                credentials,
-                SharedKeyCache(redis, shared.namespace, ttl_s=settings.key_cache_ttl_s),
-                verified_keys,
-                tokens=(
-                    TokenSigner(signing_key.get_secret_value().encode(), ttl_s=settings.token_ttl_s)
-                    if signing_key is not None
-                    else None
-                ),
-            )
+            app.state.api_keys = api_keys
             pending_orders = PendingOrders(redis, shared.namespace, settings.pending_order_ttl_s)
             start_background(resources, pending_orders.write_batches(), "pending order views")
             app.state.pending_orders = pending_orders
@@ -204,16 +145,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             headers={"Retry-After": "2"},
         )
 
-    async def on_auth_store_error(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(
-            503,
-            "Service Unavailable",
-            "Credentials cannot be checked right now; retry after the indicated delay.",
-            kind="dependency-unavailable",
-            instance=request.url.path,
-            headers={"Retry-After": "2"},
-        )
-
     app.add_exception_handler(RedisError, on_redis_error)
-    app.add_exception_handler(AuthStoreUnavailable, on_auth_store_error)
+    install_auth_error_handler(app)
     return app

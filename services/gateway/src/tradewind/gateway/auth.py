@@ -145,6 +145,9 @@ class ApiKeyStore:
         # Raises when Redis cannot be told: the caller must not report a change as done while
         # a cache may still serve the old state.
         await self.cache.store(record.key_id, KeyState.of(record), announce=True)
+        if self.verified is not None:
+            # This process hears the announcement too, but maybe only after its next request.
+            self.verified.forget(record.key_id)
 
     async def create(
         self,
