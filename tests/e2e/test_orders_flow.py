@@ -214,13 +214,7 @@ async def test_account_cannot_read_or_cancel_another_accounts_order(
 
 
 async def test_list_paginates_with_cursor(client: httpx.AsyncClient, system: System) -> None:
-    from redis.asyncio import Redis
-
-    from tradewind.gateway.auth import ApiKeyStore
-
-    redis = Redis.from_url(system.infra.redis_url)
-    key = (await ApiKeyStore(redis, system.namespace).create("carol")).secret
-    await redis.aclose()
+    key = (await system.create_key("carol")).secret
     placed = [(await place(client, key, symbol="MSFT")).json()["id"] for _ in range(5)]
     for order_id in placed:
         await wait_status(client, key, order_id, "new")
