@@ -111,14 +111,23 @@ class SharedKeyCache:
 
     async def store(self, key_id: str, state: KeyState, *, announce: bool) -> None:
         """Keep ``state`` unless a newer one is there; with ``announce``, tell every gateway
-        (in the same script, so Redis sends the message before it answers the caller)."""
-        await self._store_if_newer(
-            keys=[self._entry(key_id)],
-            args=[
-                state.version,
-                state.encode(key_id),
-                self.ttl_s,
-                key_changes_channel(self.namespace) if announce else "",
-                key_id,
-            ],
-        )
+        in the same script, so every gateway is sent the message before the caller its answer."""
+        keys = [self._entry(key_id)]
+        args: list[str | int] = [
+            state.version,
+            state.encode(key_id),
+            self.ttl_s,
+            key_changes_channel(self.namespace) if announce else "",
+            key_id,
+        ]
+        if not announce:
+            await self._store_if_newer(keys=keys, args=args)
+            return
+        # Inside MULTI/EXEC, not alone: Redis writes pending replies most recently queued first,
+        # and a caller whose MULTI was already answered is queued before the subscribers the
+        # script publishes to, so they are written first. A bare EVALSHA's caller would be
+        # answered before the subscribers are sent the change (an e2e test caught a gateway
+        # still serving a revoked key from memory that way).
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await self._store_if_newer(keys=keys, args=args, client=pipe)
+            await pipe.execute()
