@@ -371,7 +371,11 @@ async def test_request_id_is_echoed_and_health_and_metrics_are_served(
     response = await client.get("/health/ready", headers={"X-Request-ID": "abc-123"})
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "abc-123"
-    assert response.json()["checks"] == {"broker": {"status": "up"}, "redis": {"status": "up"}}
+    assert response.json()["checks"] == {
+        "broker": {"status": "up"},
+        "redis": {"status": "up"},
+        "credentials": {"status": "up"},
+    }
     generated = await client.get("/health/live")
     assert len(generated.headers["x-request-id"]) == 32
     async with httpx.AsyncClient(base_url=system.orders.url) as orders:
