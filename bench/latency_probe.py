@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -24,7 +25,10 @@ async def probe(url: str, interval_s: float) -> list[float]:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     latencies: list[float] = []
-    async with aiohttp.ClientSession() as session:
+    # Internal routes need the token the services under test were given (ServiceProcess).
+    token = os.environ.get("TRADEWIND_INTERNAL_TOKEN")
+    headers = {"X-Internal-Token": token} if token else {}
+    async with aiohttp.ClientSession(headers=headers) as session:
         while not stop.is_set():
             started = time.perf_counter()
             with contextlib.suppress(aiohttp.ClientError):

@@ -55,6 +55,8 @@ POSTGRES = os.environ.get(
 )
 AMQP = os.environ.get("TRADEWIND_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS = os.environ.get("TRADEWIND_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+# The service's internal routes require a token; this run sets it and sends it.
+INTERNAL_TOKEN = "bench-internal-token"
 
 SYMBOLS = [instrument.symbol for instrument in DEFAULT_INSTRUMENTS]
 
@@ -212,7 +214,12 @@ async def market_data(
     limits = httpx.Limits(
         max_connections=args.concurrency, max_keepalive_connections=args.concurrency
     )
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url,
+        limits=limits,
+        timeout=30,
+        headers={"X-Internal-Token": INTERNAL_TOKEN},
+    ) as client:
 
         async def send(batch: list[dict[str, str]]) -> None:
             response = await client.post("/internal/v1/quotes:batch", json={"quotes": batch})
@@ -251,6 +258,7 @@ async def service_process(namespace: str, database_url: str) -> AsyncIterator[st
         "TRADEWIND_MARKET_DATA_PORT": str(port),
         "TRADEWIND_MARKET_DATA_DATABASE_URL": database_url,
         "TRADEWIND_MARKET_DATA_SIMULATOR_ENABLED": "false",
+        "TRADEWIND_INTERNAL_TOKEN": INTERNAL_TOKEN,
     }
     log_path = Path(tempfile.gettempdir()) / f"tradewind-market-data-bench-{port}.log"
     process = start_process([sys.executable, "-m", "tradewind.market_data"], env, log_path)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from loadgen import RunResult, fixed_rate, table  # noqa: E402
-from stack import baseline_endpoint  # noqa: E402
+from stack import UNLIMITED_BUDGETS, baseline_endpoint  # noqa: E402
 
 from support.infra import Infra, provision  # noqa: E402
 from support.services import ServiceProcess, free_port  # noqa: E402
@@ -134,6 +134,7 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
                 "TRADEWIND_GATEWAY_ORDERS_URL": f"http://127.0.0.1:{orders_port}",
                 "TRADEWIND_GATEWAY_DATABASE_URL": gateway_db,
                 "OTEL_SDK_DISABLED": "false",
+                **UNLIMITED_BUDGETS,
             }
             orders = ServiceProcess("bench-orders", "tradewind.orders", orders_port, env).start()
             processes.append(orders)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -49,6 +50,7 @@ from stack import (  # noqa: E402
 )
 
 from support.infra import Infra, provision  # noqa: E402
+from support.internal import INTERNAL_TOKEN  # noqa: E402
 from tradewind.common.contracts import PlaceOrder  # noqa: E402
 from tradewind.common.contracts.types import OrderType, Side, TimeInForce  # noqa: E402
 from tradewind.common.envelope import CloudEvent, new_event  # noqa: E402
@@ -161,6 +163,7 @@ class Probe:
     def __init__(self, url: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "latency_probe.py"), url],
+            env={"TRADEWIND_INTERNAL_TOKEN": INTERNAL_TOKEN, **os.environ},
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -51,6 +51,9 @@ POSTGRES_ADMIN = os.environ.get(
     "TRADEWIND_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 AMQP_URL = os.environ.get("TRADEWIND_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# The service's internal routes require a token; this run sets it and sends it.
+INTERNAL_TOKEN = "bench-internal-token"
+SECRET_KEY = "2-DDMgMUUAhZrAUxJG8N8vgJSAu9pFTcn3912F9AOYE="  # encrypts endpoint secrets at rest
 ACCOUNT = "bench-account"
 
 
@@ -239,6 +242,8 @@ class Deployment:
             "TRADEWIND_WEBHOOKS_HTTPS_ONLY": "false",
             "TRADEWIND_WEBHOOKS_MAX_IN_FLIGHT": str(self.concurrency),
             "TRADEWIND_WEBHOOKS_ENDPOINT_CONCURRENCY": str(self.endpoint_concurrency),
+            "TRADEWIND_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            "TRADEWIND_WEBHOOKS_SECRET_KEYS": SECRET_KEY,
         }
         with log_path.open("ab") as sink:
             self.process = await asyncio.create_subprocess_exec(
@@ -312,7 +317,9 @@ async def bench(args: argparse.Namespace) -> None:
     log_path = Path(tempfile.gettempdir()) / f"webhooks-bench-{run_id}.log"
     try:
         await deployment.start(log_path)
-        async with httpx.AsyncClient(base_url=deployment.base_url) as api:
+        async with httpx.AsyncClient(
+            base_url=deployment.base_url, headers={"X-Internal-Token": INTERNAL_TOKEN}
+        ) as api:
             for i in range(args.endpoints):
                 created = await api.post(
                     f"/internal/v1/accounts/{ACCOUNT}/webhooks/endpoints",

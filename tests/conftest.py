@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from support.infra import Infra, provision
+from support.internal import configure_service_credentials
+
+configure_service_credentials()
 
 _provisioned: list[Infra] = []
 

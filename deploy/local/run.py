@@ -106,6 +106,9 @@ LOCAL_DEFAULTS = {
     "TRADEWIND_WEBHOOKS_HTTPS_ONLY": "false",
     "TRADEWIND_LOG_JSON": "false",
     "TRADEWIND_GATEWAY_TOKEN_SIGNING_KEY": secrets.token_urlsafe(32),
+    # Encrypts webhook secrets at rest. Fixed so the local database stays readable from one run
+    # to the next; a key for local development only, never for real secrets.
+    "TRADEWIND_WEBHOOKS_SECRET_KEYS": "dyePYuxTV4EqJ9Ue0BNMPO7D7a38TrORysTgcJMNciI=",
 }
 
 
@@ -186,6 +189,8 @@ def main() -> int:
     configure_logging("run", json_lines=False)
     for key, value in LOCAL_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    # The services' internal routes require a shared token; every child inherits this one.
+    os.environ.setdefault("TRADEWIND_INTERNAL_TOKEN", secrets.token_urlsafe(32))
     services = [s for s in SERVICES if s.installed]
     for service in services:
         if service.database_url:

@@ -21,6 +21,7 @@ from e2e.harness import (
     System,
 )
 from support.infra import Infra
+from support.internal import SERVICE_CREDENTIALS
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
 from tradewind.common.envelope import CloudEvent
@@ -51,6 +52,7 @@ async def system(infra: Infra) -> AsyncIterator[System]:
         "TRADEWIND_NAMESPACE": f"{infra.namespace}-e2e",
         "TRADEWIND_AMQP_URL": infra.amqp_url,
         "TRADEWIND_REDIS_URL": infra.redis_url,
+        **SERVICE_CREDENTIALS,
         "TRADEWIND_RETRY_DELAYS_MS": json.dumps(RETRY_DELAYS_MS),
         "TRADEWIND_MAX_DELIVERY_ATTEMPTS": str(MAX_ATTEMPTS),
         "TRADEWIND_ORDERS_DATABASE_URL": orders_db,
@@ -71,6 +73,12 @@ async def system(infra: Infra) -> AsyncIterator[System]:
         "TRADEWIND_GATEWAY_ORDERS_URL": f"http://127.0.0.1:{ports['orders']}",
         "TRADEWIND_GATEWAY_MARKET_DATA_URL": f"http://127.0.0.1:{ports['market_data']}",
         "TRADEWIND_GATEWAY_WEBHOOKS_URL": f"http://127.0.0.1:{ports['webhooks']}",
+        # The session's few keys serve every test: budgets no test reaches (rate limits have
+        # their own tests, on gateways of their own).
+        **{
+            f"TRADEWIND_GATEWAY_RATE_LIMIT_{budget}": "1000000"
+            for budget in ("ORDERS", "READS", "WEBHOOKS", "WEBHOOK_TESTS", "KEYS")
+        },
     }
     orders = ServiceProcess("orders", "tradewind.orders", ports["orders"], env).start()
     webhooks = ServiceProcess("webhooks", "tradewind.webhooks", ports["webhooks"], env).start()

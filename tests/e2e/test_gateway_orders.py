@@ -79,7 +79,7 @@ async def test_a_placed_order_is_answered_with_its_pending_view_and_published_as
     response = await client.post(
         "/api/v1/orders",
         json={
-            "symbol": " aapl ",
+            "symbol": "aapl",
             "side": "buy",
             "type": "limit",
             "qty": "10",

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from e2e.harness import MAX_ATTEMPTS, Spy, System, auth
+from support.internal import INTERNAL_HEADERS
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
 from support.tcp_proxy import TcpProxy
@@ -228,9 +229,18 @@ async def test_list_paginates_with_cursor(client: httpx.AsyncClient, system: Sys
         if token is None:
             break
     assert seen == list(reversed(placed))
-    bad = await client.get("/api/v1/orders", params={"page_token": "garbage!"}, headers=auth(key))
-    assert bad.status_code == 400
-    assert bad.headers["content-type"] == "application/problem+json"
+    # Outside the token's alphabet: refused by the parameter's declared pattern.
+    malformed = await client.get(
+        "/api/v1/orders", params={"page_token": "garbage!"}, headers=auth(key)
+    )
+    assert malformed.status_code == 422
+    # Well-formed but no token the service issued ("garbage", base64url).
+    forged = await client.get(
+        "/api/v1/orders", params={"page_token": "Z2FyYmFnZQ"}, headers=auth(key)
+    )
+    assert forged.status_code == 400
+    for bad in (malformed, forged):
+        assert bad.headers["content-type"] == "application/problem+json"
 
 
 async def test_same_command_delivered_twice_makes_one_order_and_one_event(
@@ -378,7 +388,7 @@ async def test_request_id_is_echoed_and_health_and_metrics_are_served(
     }
     generated = await client.get("/health/live")
     assert len(generated.headers["x-request-id"]) == 32
-    async with httpx.AsyncClient(base_url=system.orders.url) as orders:
+    async with httpx.AsyncClient(base_url=system.orders.url, headers=INTERNAL_HEADERS) as orders:
         ready = (await orders.get("/health/ready")).json()
         assert set(ready["checks"]) == {"postgres", "broker"}
         assert "tradewind_messages_consumed_total" in (await orders.get("/metrics")).text

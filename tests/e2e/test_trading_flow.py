@@ -14,6 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from e2e.harness import Spy, System, auth
+from support.internal import INTERNAL_HEADERS
 from support.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +27,9 @@ async def trader(system: System) -> str:
 
 
 async def ingest(system: System, *quotes: dict[str, Any]) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=system.market_data.url, timeout=10) as market:
+    async with httpx.AsyncClient(
+        base_url=system.market_data.url, timeout=10, headers=INTERNAL_HEADERS
+    ) as market:
         response = await market.post("/internal/v1/quotes:batch", json={"quotes": list(quotes)})
     assert response.status_code in (200, 202), response.text
     accepted: list[dict[str, Any]] = response.json()["quotes"]

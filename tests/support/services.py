@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from support.internal import SERVICE_CREDENTIALS
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -38,7 +40,8 @@ class ServiceProcess:
         self.module = module
         self.args = list(args)
         self.port = port
-        self.env = {**os.environ, **env}
+        # Services need credentials (internal token, secrets key): the run's unless set.
+        self.env = {**SERVICE_CREDENTIALS, **os.environ, **env}
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.gettempdir()) / f"tradewind-{name}-{port}.log"
 

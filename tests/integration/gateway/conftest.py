@@ -1,28 +1,41 @@
-"""The gateway's authentication in this process, on real PostgreSQL and Redis: the credentials of
-record in this run's gateway database, a Redis namespace and a key store per test.
+"""Gateways in-process on this run's PostgreSQL, Redis and RabbitMQ.
 
-A gateway here is the gateway's authentication as ``create_app`` assembles it
-(``start_authentication``, the same function), with the routes that need nothing else: keys,
-tokens, and the orders routes up to their scope checks. It needs no broker and no upstream
-service, so these tests stay about credentials.
+The credentials of record live in this run's gateway database; each test has a Redis namespace
+and a key store of its own. ``gateway_factory`` starts the gateway's authentication as
+``create_app`` assembles it (``start_authentication``, the same function), with the routes that
+need nothing else: keys, tokens, and the orders routes up to their scope checks; it needs no
+broker and no upstream service, so those tests stay about credentials.
+
+``gateways`` starts whole gateways in a namespace of their own. Nothing else publishes commands
+in that namespace, so a queue bound to ``orders.place`` there holds exactly what these gateways
+published. The orders service is not running: its command queue's place is taken by that queue
+(a command needs a queue to be routed, or the gateway answers 503); reads go to a service a test
+stands up (``Upstream``) or to a closed port.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import aio_pika
 import httpx
 import pytest
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from integration.gateway.harness import SIGNING_KEY, Gateway, GatewayFactory, authentication_app
 from support.infra import Infra
+from support.services import free_port
+from tradewind.common.broker import Topology
 from tradewind.common.settings import SharedSettings
+from tradewind.gateway.app import create_app
 from tradewind.gateway.auth import ApiKeyStore, open_key_store
 from tradewind.gateway.credentials import migrate
+from tradewind.gateway.rate_limits import Budget
 from tradewind.gateway.settings import GatewaySettings
 
 _namespaces = itertools.count(1)
@@ -98,3 +111,95 @@ _accounts = itertools.count(1)
 def account(namespace: str) -> str:
     """An account of this test's own (the database is shared by the run's tests)."""
     return f"acct-{namespace[-12:]}-{next(_accounts)}"
+
+
+LIMIT_ORDER = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "10"}
+
+StartGateway = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture(scope="module")
+def gateway_namespace(infra: Infra) -> str:
+    return f"{infra.namespace}-gw{uuid.uuid4().hex[:6]}"
+
+
+class PlacedCommands:
+    """A queue bound to the namespace's orders.place commands; counted without consuming."""
+
+    def __init__(self, channel: aio_pika.abc.AbstractChannel, namespace: str) -> None:
+        self.channel = channel
+        self.namespace = namespace
+        self.name: str | None = None
+
+    async def bind(self) -> None:
+        """Once the first gateway has declared the namespace's exchanges."""
+        if self.name is None:
+            queue = await self.channel.declare_queue(exclusive=True)
+            await queue.bind(Topology(self.namespace).commands, "orders.place")
+            self.name = queue.name
+
+    async def count(self) -> int:
+        # Commands are published with confirms, so once the gateway has answered, the command
+        # is in the queue: the count needs no waiting.
+        assert self.name is not None
+        queue = await self.channel.declare_queue(self.name, passive=True)
+        return int(queue.declaration_result.message_count or 0)
+
+
+@pytest.fixture
+async def gateways(
+    infra: Infra, gateway_database: str, gateway_namespace: str
+) -> AsyncIterator[tuple[StartGateway, PlacedCommands]]:
+    """``start(**settings)`` starts one more gateway app and returns a client of it."""
+    async with AsyncExitStack() as stack:
+        connection = await aio_pika.connect(infra.amqp_url)
+        stack.push_async_callback(connection.close)
+        placed = PlacedCommands(await connection.channel(), gateway_namespace)
+        closed_port = free_port()  # nothing listens there: proxied calls fail fast
+
+        async def start(redis_url: str | None = None, **overrides: Any) -> httpx.AsyncClient:
+            settings = GatewaySettings(
+                orders_url=overrides.pop("orders_url", f"http://127.0.0.1:{closed_port}"),
+                market_data_url=f"http://127.0.0.1:{closed_port}",
+                webhooks_url=f"http://127.0.0.1:{closed_port}",
+                database_url=gateway_database,
+                migrate_on_start=False,
+                shared=SharedSettings(
+                    namespace=gateway_namespace,
+                    amqp_url=infra.amqp_url,
+                    redis_url=redis_url or infra.redis_url,
+                    log_json=False,
+                ),
+                **overrides,
+            )
+            app = create_app(settings)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            await placed.bind()
+            return await stack.enter_async_context(_client(app))
+
+        yield start, placed
+
+
+@asynccontextmanager
+async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        yield client
+
+
+@pytest.fixture
+async def issue_key(
+    infra: Infra, gateway_database: str, gateway_namespace: str
+) -> AsyncIterator[Callable[..., Awaitable[dict[str, str]]]]:
+    """``issue(account=…, rate_budgets=…)``: a new key's Authorization header."""
+    async with open_key_store(gateway_database, infra.redis_url, gateway_namespace) as store:
+
+        async def issue(
+            account: str | None = None, rate_budgets: tuple[Budget, ...] = ()
+        ) -> dict[str, str]:
+            issued = await store.create(
+                account or f"acct-{uuid.uuid4().hex[:8]}", rate_budgets=rate_budgets
+            )
+            return {"Authorization": f"Bearer {issued.secret}"}
+
+        yield issue

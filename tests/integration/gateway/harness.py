@@ -13,8 +13,11 @@ from redis.asyncio import Redis
 from support.polling import eventually
 from tradewind.common.app import create_service_app
 from tradewind.common.health import Readiness
+from tradewind.gateway import admission
+from tradewind.gateway.admission import Admission
 from tradewind.gateway.api import auth_tokens, keys, orders
 from tradewind.gateway.auth_setup import install_auth_error_handler, start_authentication
+from tradewind.gateway.rate_limits import default_budgets
 from tradewind.gateway.settings import GatewaySettings
 
 SIGNING_KEY = "integration-tests-signing-key-0123456789abcdef"
@@ -62,6 +65,13 @@ def authentication_app(settings: GatewaySettings) -> FastAPI:
             resources.push_async_callback(redis.aclose)
             app.state.settings = settings
             app.state.api_keys = await start_authentication(resources, settings, redis, readiness)
+            app.state.admission = Admission(
+                redis,
+                settings.shared.namespace,
+                default_budgets(settings),
+                idempotency_ttl_s=settings.idempotency_ttl_s,
+                idempotency_lock_s=settings.idempotency_lock_s,
+            )
             yield
 
     app = create_service_app(
@@ -73,4 +83,6 @@ def authentication_app(settings: GatewaySettings) -> FastAPI:
         routers=[orders.router, keys.router, auth_tokens.router],
     )
     install_auth_error_handler(app)
+    # Every scope check admits its request (rate limit, Idempotency-Key), as in the gateway.
+    admission.install(app, settings)
     return app

@@ -6,6 +6,7 @@ from redis.asyncio import Redis
 
 from tradewind.gateway.auth import Principal
 from tradewind.gateway.key_states import KeyState, SharedKeyCache, key_changes_channel
+from tradewind.gateway.rate_limits import Budget
 
 KEY_ID = "key_0123456789abcdef"
 ACTIVE = KeyState(
@@ -15,7 +16,7 @@ ACTIVE = KeyState(
         account_id="acme",
         key_id=KEY_ID,
         scopes=frozenset({"orders:read"}),
-        rate_budgets={"orders": 200},
+        rate_budgets=(Budget("orders", 200, 60), Budget("reads", 0, 3600)),
     ),
 )
 REVOKED = KeyState(2, "d" * 64, None)

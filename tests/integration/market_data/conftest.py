@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from integration.market_data.market_data_helpers import settings_for
 from support.infra import Infra
+from support.internal import INTERNAL_HEADERS
 from tradewind.common.db import create_engine, session_factory
 from tradewind.common.migrations import upgrade_database
 from tradewind.market_data.app import SERVICE_DIR, create_app
@@ -47,5 +48,7 @@ async def market_data_app(infra: Infra, market_data_database_url: str) -> AsyncI
 @pytest.fixture
 async def market_data_client(market_data_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=market_data_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://market-data") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://market-data", headers=INTERNAL_HEADERS
+    ) as client:
         yield client

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from integration.market_data.market_data_helpers import INSTRUMENTS, listening, settings_for
 from support.infra import Infra
+from support.internal import INTERNAL_HEADERS
 from tradewind.common.broker import Broker, Topology
 from tradewind.common.contracts import InstrumentListed
 from tradewind.market_data.app import create_app
@@ -82,7 +83,9 @@ async def test_the_simulator_feeds_the_same_path(
         async with listening(broker, app.state.topology, "market.quote.SIM") as inbox:
             event = (await inbox.next()).event
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://md") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://md", headers=INTERNAL_HEADERS
+        ) as client:
             latest = (await client.get("/internal/v1/quotes/SIM/latest")).json()
 
     assert event.data["source"] == "simulator"

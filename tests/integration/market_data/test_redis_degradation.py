@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from integration.market_data.market_data_helpers import around, listening, settings_for
 from support.infra import Infra
+from support.internal import INTERNAL_HEADERS
 from support.polling import eventually
 from support.tcp_proxy import TcpProxy
 from tradewind.common.broker import Broker, Topology
@@ -52,7 +53,9 @@ async def app_behind_proxy(
 @pytest.fixture
 async def client(app_behind_proxy: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app_behind_proxy)
-    async with httpx.AsyncClient(transport=transport, base_url="http://market-data") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://market-data", headers=INTERNAL_HEADERS
+    ) as client:
         yield client
 
 

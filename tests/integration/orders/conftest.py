@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from integration.orders.flows import ARRIVAL_QUOTE_AGE, Desk
 from support.infra import Infra
+from support.internal import INTERNAL_HEADERS
 from tradewind.common.broker import Topology
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import utc_now
@@ -110,7 +111,9 @@ async def orders_app(infra: Infra, orders_database_url: str) -> AsyncIterator[Fa
 @pytest.fixture
 async def orders_client(orders_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=orders_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://orders") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://orders", headers=INTERNAL_HEADERS
+    ) as client:
         yield client
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 from uuid import UUID
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from integration.orders.flows import (
@@ -15,12 +16,14 @@ from integration.orders.flows import (
     listing_event,
     new_account,
     new_symbol,
+    order_exists,
     place_command,
     stored_order,
 )
 from support.polling import eventually
 from tradewind.common.broker import Broker
 from tradewind.common.contracts.types import OrderStatus, utc_now
+from tradewind.common.envelope import EnvelopeError
 from tradewind.orders.adapters import OrderReads
 from tradewind.orders.handlers import InstrumentHandler, OrderCommandHandler
 
@@ -63,9 +66,14 @@ async def test_symbols_are_matched_exactly(
     listing = listing_event(symbol)
     await instrument_handler.handle(listing, delivery_of(listing))
 
-    order_id = await place(orders_handler, account, symbol.lower())
+    # The gateway folds a-z; a command carries the canonical form, and orders folds nothing:
+    # a lower-case symbol is not a command it can read (parked), never a guess at a symbol.
+    command = place_command(account, symbol)
+    command = command.model_copy(update={"data": {**command.data, "symbol": symbol.lower()}})
+    with pytest.raises(EnvelopeError, match="symbol"):
+        await handle_one(orders_handler, command, delivery_of(command))
 
-    assert (await stored_order(orders_pool, account, order_id)).reject_reason == ("unknown_symbol")
+    assert not await order_exists(orders_pool, UUID(command.data["order_id"]))
 
 
 async def test_listings_are_idempotent_and_an_older_one_never_wins(

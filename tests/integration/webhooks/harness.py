@@ -18,6 +18,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from support.internal import INTERNAL_HEADERS
 from support.polling import eventually
 from tradewind.common.broker import Binding, Broker, Delivery, QueueSpec, Topology
 from tradewind.common.contracts import OrderAccepted, OrderSnapshot, Quote, quote_routing_key
@@ -278,7 +279,9 @@ async def running_service(settings: WebhooksSettings) -> AsyncIterator[Service]:
     async with app.router.lifespan_context(app):
         await broker.connect()
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://webhooks") as api:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://webhooks", headers=INTERNAL_HEADERS
+        ) as api:
             service = Service(settings, api, broker, engine)
 
             async def collect(event: CloudEvent, _delivery: Delivery) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from integration.webhooks.harness import Receiver, always, ok, order_accepted
 from support.infra import Infra
+from support.internal import INTERNAL_HEADERS
 from support.polling import eventually
 from tradewind.common.broker import Broker, Topology
 
@@ -102,7 +103,7 @@ async def test_sigkill_mid_schedule_then_restart_loses_and_repeats_nothing(
     receiver.on("hook", always(500))
     try:
         await service.start()
-        async with httpx.AsyncClient(base_url=service.base_url) as api:
+        async with httpx.AsyncClient(base_url=service.base_url, headers=INTERNAL_HEADERS) as api:
             created = await api.post(
                 "/internal/v1/accounts/acc-1/webhooks/endpoints",
                 json={"url": receiver.url("hook")},

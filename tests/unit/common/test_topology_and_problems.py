@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 
@@ -121,7 +124,7 @@ async def test_readiness_reports_each_check() -> None:
         return None
 
     async def down() -> None:
-        raise ConnectionError("refused")
+        raise ConnectionError("refused by postgresql://admin:hunter2@db-7.internal:5432")
 
     async def degraded() -> None:
         raise Degraded("serving stale data")
@@ -134,7 +137,34 @@ async def test_readiness_reports_each_check() -> None:
     assert soft.json()["status"] == "degraded"
     hard = await call(app({"db": down, "cache": degraded}), "GET", "/health/ready")
     assert hard.status_code == 503
-    assert hard.json()["checks"]["db"] == {"status": "down", "detail": "refused"}
+    # Public: a generic reason, nothing of the exception (hosts, users, secrets).
+    assert hard.json()["checks"]["db"] == {"status": "down", "detail": "unavailable"}
+    assert "hunter2" not in hard.text
+    assert "db-7" not in hard.text
+    assert "ConnectionError" not in hard.text
+
+
+async def test_readiness_logs_the_exception_it_does_not_show(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def down() -> None:
+        raise ConnectionError("refused by db-7.internal:5432")
+
+    async def slow() -> None:
+        await asyncio.Event().wait()
+
+    readiness = Readiness(timeout_s=0.05)
+    readiness.add("db", down)
+    readiness.add("cache", slow)
+    with caplog.at_level(logging.DEBUG, logger="tradewind.common.health"):
+        report = await readiness.report()
+    assert report["checks"] == {
+        "db": {"status": "down", "detail": "unavailable"},
+        "cache": {"status": "down", "detail": "no answer in time"},
+    }
+    logged = [r for r in caplog.records if r.getMessage() == "readiness check failed"]
+    assert {r.levelno for r in logged} == {logging.WARNING}
+    assert any("db-7.internal" in str(getattr(r, "error", "")) for r in logged)
 
 
 async def test_malformed_json_is_a_400_problem_saying_where() -> None:
@@ -170,3 +200,13 @@ async def test_a_body_over_the_limit_is_a_413_problem_declared_or_streamed() -> 
     assert streamed.status_code == 413
     small = await call(app(), "POST", "/things", json={"qty": 1, "side": "buy"})
     assert small.status_code == 200
+
+
+async def test_headers_over_the_limit_are_a_431_problem_before_routing() -> None:
+    limit = SharedSettings().max_header_bytes
+    within = await call(app(), "GET", "/health/live", headers={"x-pad": "a" * (limit // 2)})
+    over = await call(app(), "GET", "/nowhere", headers={"x-pad": "a" * limit})
+    assert within.status_code == 200
+    assert over.status_code == 431
+    assert over.headers["content-type"] == "application/problem+json"
+    assert over.json()["type"] == "urn:tradewind:problem:headers-too-large"

@@ -23,13 +23,18 @@ from tradewind.common.broker import BrokerUnavailable
 from tradewind.common.envelope import CloudEvent
 from tradewind.common.health import Readiness
 from tradewind.common.settings import SharedSettings
+from tradewind.gateway import admission
+from tradewind.gateway.admission import Outcome
 from tradewind.gateway.api.lean_route import LeanRoute
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES, list_orders, place_order
 from tradewind.gateway.auth import ApiKeyStore, Principal
 from tradewind.gateway.auth_model import key_digest, key_id_of
 from tradewind.gateway.credentials import Credentials
+from tradewind.gateway.idempotency import IdempotentRequest
 from tradewind.gateway.key_states import KeyState, SharedKeyCache
+from tradewind.gateway.rate_limits import Budget, BudgetName, Usage
 from tradewind.gateway.schemas import Order, OrderPage
+from tradewind.gateway.settings import GatewaySettings
 
 WRITER, READER = "tw_writer", "tw_reader"
 LIMIT = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "10", "limit_price": "150.25"}
@@ -76,6 +81,19 @@ class PendingViews:
         self.views[f"{account_id}:{order_id}"] = view
 
 
+class Budgets:
+    """Admission as the routes see it, without Redis: every request granted, counted down."""
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    async def admit(
+        self, principal: Principal, name: BudgetName, request: IdempotentRequest | None
+    ) -> Outcome:
+        self.used += 1
+        return Outcome(Usage(Budget(name, 100, 60), True, 100 - self.used, 30_000))
+
+
 def orders_app(route_class: type[APIRoute]) -> tuple[FastAPI, Broker, PendingViews]:
     router = APIRouter(prefix="/api/v1/orders")
     router.add_api_route(
@@ -97,6 +115,7 @@ def orders_app(route_class: type[APIRoute]) -> tuple[FastAPI, Broker, PendingVie
         )
         app.state.broker = broker
         app.state.pending_orders = pending
+        app.state.admission = Budgets()
         yield
 
     app = create_service_app(
@@ -107,6 +126,7 @@ def orders_app(route_class: type[APIRoute]) -> tuple[FastAPI, Broker, PendingVie
         lifespan=lifespan,
         routers=[router],
     )
+    admission.install(app, GatewaySettings())
     return app, broker, pending
 
 

@@ -65,8 +65,29 @@ def test_invalid_orders_name_the_field(extra: dict[str, Any], fields: set[str]) 
 
 def test_symbol_is_normalised_to_upper_case() -> None:
     assert (
-        OrderRequest.model_validate({**BASE, "type": "market", "symbol": " msft "}).symbol == "MSFT"
+        OrderRequest.model_validate({**BASE, "type": "market", "symbol": "msft"}).symbol == "MSFT"
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "fields"),
+    [
+        # Each of these passed the gateway once and was parked, stored or misread downstream.
+        ({"client_order_id": "bad\x00id"}, {"client_order_id"}),
+        ({"client_order_id": "x" * 129}, {"client_order_id"}),
+        ({"client_order_id": "caf\u00e9"}, {"client_order_id"}),
+        ({"qty": "\uff11\uff10"}, {"qty"}),
+        ({"qty": "1_000"}, {"qty"}),
+        ({"qty": " 10"}, {"qty"}),
+        ({"symbol": "\u00df"}, {"symbol"}),
+        ({"symbol": " msft "}, {"symbol"}),
+        ({"type": "limit", "limit_price": "1\u0660"}, {"limit_price"}),
+    ],
+)
+def test_what_the_stores_cannot_hold_is_refused_at_the_edge(
+    extra: dict[str, Any], fields: set[str]
+) -> None:
+    assert error_fields({**BASE, "type": "market", **extra}) == fields
 
 
 def test_integer_quantities_are_exact_decimals() -> None:

@@ -134,6 +134,8 @@ def test_refusal_surfaces_as_oserror_with_readable_message() -> None:
         f"https://{PUBLIC_V4}/hook",
         f"https://[{PUBLIC_V6}]:443/hook",
         "HTTPS://Hooks.Example.com/",
+        "https://xn--bcher-kva.example/hook",
+        "https://hooks.example.com./path%20with%20escapes",
     ],
 )
 def test_check_url_accepts(url: str) -> None:
@@ -161,7 +163,7 @@ def test_check_url_accepts_http_when_allowed() -> None:
         ("https://169.254.169.254/latest/meta-data", STRICT, "link-local"),
         ("https://[::1]/", STRICT, "loopback"),
         ("https://[::ffff:10.0.0.5]/", STRICT, "private"),
-        ("https://[fe80::1%25eth0]/", STRICT, "link-local"),
+        ("https://[fe80::1%25eth0]/", STRICT, "'%' is not allowed"),
         ("https://[not-an-ip]/", STRICT, "malformed URL"),
         ("https://[v1.future]/", STRICT, "invalid IPv6"),
         ("https://[127.0.0.1]/", STRICT, "malformed URL"),
@@ -170,6 +172,20 @@ def test_check_url_accepts_http_when_allowed() -> None:
         ("https://0x7f.0.0.1/", STRICT, "canonical"),
         ("https://hooks.example.com\n/", STRICT, "whitespace"),
         (" https://hooks.example.com/", STRICT, "whitespace"),
+        # Clients map these to 169.254.169.254 (IDNA/NFKC): refused at registration.
+        (
+            "http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/",
+            PLAIN_HTTP,
+            "non-ASCII",
+        ),
+        ("http://169\u3002254\u3002169\u3002254/", PLAIN_HTTP, "non-ASCII"),
+        ("https://169\uff0e254\uff0e169\uff0e254/", STRICT, "non-ASCII"),
+        ("https://b\u00fccher.example/", STRICT, "xn--"),
+        ("https://169%2e254%2e169%2e254/", STRICT, "'%' is not allowed"),
+        ("https://%31%32%37.0.0.1/", STRICT, "'%' is not allowed"),
+        ("https://hooks_internal.example.com/", STRICT, "not a host name"),
+        ("https://hooks.example.com\\@10.0.0.5/", STRICT, "backslash"),
+        ("https://-hooks.example.com/", STRICT, "not a host name"),
     ],
 )
 def test_check_url_rejects(url: str, policy: DestinationPolicy, reason: str) -> None:

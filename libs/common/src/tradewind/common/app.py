@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import re
 import time
 import uuid
@@ -16,12 +17,17 @@ from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tradewind.common.api_docs import install_api_docs
 from tradewind.common.health import Readiness
+from tradewind.common.internal_auth import InternalTokenMiddleware
 from tradewind.common.logging import configure_logging, request_id_var
 from tradewind.common.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from tradewind.common.problems import install_problem_handlers, problem_response
+from tradewind.common.security_headers import SecurityHeadersMiddleware
 from tradewind.common.settings import SharedSettings
 from tradewind.common.tracing import configure_tracing, shutdown_tracing
+
+log = logging.getLogger(__name__)
 
 ServiceLifespan = Callable[[FastAPI, Readiness], AbstractAsyncContextManager[None]]
 
@@ -125,7 +131,37 @@ class BodySizeLimitMiddleware:
         await response(scope, receive, send)
 
 
-def _operations_router(readiness: Readiness) -> APIRouter:
+class HeaderSizeLimitMiddleware:
+    """Refuses requests whose headers (names and values) exceed ``max_bytes`` with a 431 problem.
+
+    Checked before routing, on what the server parsed. uvicorn's httptools parser has no limit
+    of its own; ``tradewind.common.serve`` also stops reading a head that grows past the limit,
+    so a huge header never fills memory on its way here.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in {"http", "websocket"}:
+            size = sum(len(name) + len(value) for name, value in scope["headers"])
+            if size > self.max_bytes:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1009})
+                    return
+                response = problem_response(
+                    431,
+                    "Request Header Fields Too Large",
+                    f"The request headers exceed {self.max_bytes} bytes.",
+                    kind="headers-too-large",
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _operations_router(readiness: Readiness, *, metrics: bool) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/health/live", summary="The process is running")
@@ -137,9 +173,11 @@ def _operations_router(readiness: Readiness) -> APIRouter:
         report = await readiness.report()
         return JSONResponse(report, status_code=503 if report["status"] == "down" else 200)
 
-    @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if metrics:
+
+        @router.get("/metrics", include_in_schema=False)
+        async def metrics_endpoint() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
 
@@ -152,14 +190,24 @@ def create_service_app(
     shared: SharedSettings,
     lifespan: ServiceLifespan,
     routers: Sequence[APIRouter] = (),
+    internal: bool = False,
+    metrics_on_app: bool = True,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
+    """The service's app. ``internal``: every route but health and metrics requires the internal
+    token (services only other services call). ``metrics_on_app``: serve /metrics here (off when
+    the process serves its metrics on a port of their own)."""
     readiness = Readiness()
 
     @asynccontextmanager
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, level=shared.log_level, json_lines=shared.log_json)
         configure_tracing(service)
+        if internal and not shared.accepted_internal_tokens():
+            log.warning(
+                "no internal token configured (TRADEWIND_INTERNAL_TOKEN): every internal route "
+                "refuses every call"
+            )
         try:
             async with lifespan(app, readiness):
                 _tune_garbage_collector()
@@ -187,16 +235,28 @@ def create_service_app(
         "exclude": _untraced,
     }
     app = FastAPI(
-        title=title, version=version, lifespan=app_lifespan, telemetry=telemetry, **fastapi_kwargs
+        title=title,
+        version=version,
+        lifespan=app_lifespan,
+        telemetry=telemetry,
+        docs_url=None,
+        redoc_url=None,
+        **fastapi_kwargs,
     )
     app.state.readiness = readiness
     app.state.service = service
     install_problem_handlers(app)
-    app.include_router(_operations_router(readiness))
+    install_api_docs(app)
+    app.include_router(_operations_router(readiness, metrics=metrics_on_app))
     for router in routers:
         app.include_router(router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=shared.max_request_bytes)
+    if internal:
+        app.add_middleware(InternalTokenMiddleware, accepted=shared.accepted_internal_tokens())
+    app.add_middleware(SecurityHeadersMiddleware, hsts_max_age_s=shared.hsts_max_age_s)
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: an oversized head is refused before anything else reads it.
+    app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=shared.max_header_bytes)
     return app
 
 

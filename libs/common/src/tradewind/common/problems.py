@@ -7,9 +7,13 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
+import redis.exceptions
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tradewind.common.logging import request_id_var
@@ -90,6 +94,55 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     ]
 
 
+# A store that cannot be reached, or refuses more connections: the service is unavailable, not
+# broken. It answers 503 so callers (the gateway's breaker) count it as a dependency failure;
+# any other unexpected error is a 500 about that one request. See docs/architecture.md.
+_UNAVAILABLE_DEPENDENCY: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionError, TimeoutError (asyncio's too)
+    asyncpg.PostgresConnectionError,
+    asyncpg.InsufficientResourcesError,  # too many connections
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection in time
+)
+
+
+def is_dependency_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) says a store or service could not be reached."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, _UNAVAILABLE_DEPENDENCY):
+            return True
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        orig = getattr(current, "orig", None)
+        pending += [current.__cause__, current.__context__]
+        if isinstance(orig, BaseException):
+            pending.append(orig)
+    return False
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (RFC 9110's Allow of a 405).
+
+    The router answers 405 for the first route whose path matches, and that route lists only
+    its own methods: POST /orders would say ``Allow: POST`` though GET /orders exists.
+    """
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        pattern = getattr(route, "path_regex", None)
+        if pattern is not None and pattern.match(path):
+            methods.update(route.methods or ())
+    return sorted(methods)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -132,15 +185,31 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         return problem_response(
             exc.status_code,
             HTTPStatus(exc.status_code).phrase,
             exc.detail if isinstance(exc.detail, str) else None,
             instance=request.url.path,
-            headers=exc.headers,
+            headers=headers,
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_dependency_unavailable(exc):
+            log.warning(
+                "a dependency is unavailable",
+                extra={"path": request.url.path, "error": repr(exc)},
+            )
+            return problem_response(
+                503,
+                "Service Unavailable",
+                "A store this service depends on is unavailable; try again shortly.",
+                kind="dependency-unavailable",
+                instance=request.url.path,
+                headers={"Retry-After": "1"},
+            )
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(
             500,

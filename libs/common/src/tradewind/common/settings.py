@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,9 +36,34 @@ class SharedSettings(BaseSettings):
     max_request_bytes: int = Field(
         default=1_048_576, ge=1_024, description="Largest HTTP request body a service accepts."
     )
+    hsts_max_age_s: int = Field(
+        default=0,
+        ge=0,
+        description="Strict-Transport-Security max-age on every response; 0 sends none (set it "
+        "where clients reach the service over HTTPS only).",
+    )
     publish_timeout_s: float = Field(
         default=5.0, gt=0, description="How long a publish waits for the broker's confirm."
     )
+    internal_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Credential of service-to-service calls (X-Internal-Token): sent by callers, "
+            "required by every internal route. Unset: internal routes refuse every call."
+        ),
+    )
+    internal_token_previous: SecretStr | None = Field(
+        default=None,
+        description="A former internal token still accepted, while a rotation rolls out.",
+    )
+    max_header_bytes: int = Field(
+        default=16_384,
+        ge=1_024,
+        description="Largest total size of a request's headers (names and values); more: 431.",
+    )
+
+    def accepted_internal_tokens(self) -> list[SecretStr]:
+        return [t for t in (self.internal_token, self.internal_token_previous) if t is not None]
 
 
 class HttpSettings(BaseSettings):

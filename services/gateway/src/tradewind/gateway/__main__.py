@@ -5,4 +5,12 @@ from tradewind.gateway.settings import GatewaySettings
 
 if __name__ == "__main__":
     settings = GatewaySettings()
-    serve("tradewind.gateway.app:create_app", host=settings.host, port=settings.port)
+    serve(
+        "tradewind.gateway.app:create_app",
+        host=settings.host,
+        port=settings.port,
+        max_header_bytes=settings.shared.max_header_bytes,
+        ws_max_size=settings.stream_max_frame_bytes,
+        metrics_host=settings.metrics_host,
+        metrics_port=settings.metrics_port,
+    )

@@ -9,26 +9,48 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiohttp
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from tradewind.common.app import create_service_app
 from tradewind.common.broker import Broker, QueueSpec, Topology
+from tradewind.common.compression import GZipWhenAskedMiddleware
 from tradewind.common.health import Readiness
+from tradewind.common.internal_auth import internal_headers
 from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CircuitBreaker
 from tradewind.common.tasks import start_background
+from tradewind.gateway import admission
+from tradewind.gateway.admission import Admission
 from tradewind.gateway.api import auth_tokens, keys, market, orders, positions, stream, webhooks
 from tradewind.gateway.auth import DEFAULT_SCOPES
 from tradewind.gateway.auth_setup import install_auth_error_handler, start_authentication
+from tradewind.gateway.openapi import install_openapi
 from tradewind.gateway.pending import PendingOrders
+from tradewind.gateway.rate_limits import default_budgets
+from tradewind.gateway.script_batches import ScriptBatches
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.bindings import StreamBindings
 from tradewind.gateway.streaming.hub import StreamHub
+from tradewind.gateway.streaming.limits import ConnectionsPerKey
 from tradewind.gateway.upstream import ServiceClient
 
 log = logging.getLogger(__name__)
+# Response headers a browser page may read (the rest of the CORS-safelisted ones it always can).
+CORS_EXPOSED_HEADERS = [
+    "Location",
+    "Retry-After",
+    "X-Request-ID",
+    "RateLimit",
+    "RateLimit-Policy",
+    "Idempotency-Key",
+    "Idempotent-Replayed",
+    "Deprecation",
+    "Sunset",
+    "Link",
+]
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -61,7 +83,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             )
             hub = StreamHub(StreamBindings(broker, stream_queue, topology.events))
             await broker.consume(stream_queue, hub.on_event)
-            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+            # Only the services' internal APIs are called through this session: each call carries
+            # the internal credential.
+            http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200),
+                headers=internal_headers(shared.internal_token),
+            )
             resources.push_async_callback(http.close)
             api_keys = await start_authentication(resources, settings, redis, readiness)
 
@@ -73,7 +100,20 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.broker = broker
             app.state.settings = settings
             app.state.stream_hub = hub
+            app.state.stream_connections = ConnectionsPerKey(
+                settings.stream_max_connections_per_key
+            )
             app.state.api_keys = api_keys
+            script_batches = ScriptBatches(redis)
+            start_background(resources, script_batches.send_batches(), "admission scripts")
+            app.state.admission = Admission(
+                redis,
+                shared.namespace,
+                default_budgets(settings),
+                idempotency_ttl_s=settings.idempotency_ttl_s,
+                idempotency_lock_s=settings.idempotency_lock_s,
+                batches=script_batches,
+            )
             pending_orders = PendingOrders(redis, shared.namespace, settings.pending_order_ttl_s)
             start_background(resources, pending_orders.write_batches(), "pending order views")
             app.state.pending_orders = pending_orders
@@ -131,7 +171,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             keys.router,
             auth_tokens.router,
         ],
-        description="Place and manage orders. Errors are RFC 9457 problem details.",
+        metrics_on_app=settings.metrics_port is None,
+        description="Place and manage orders. Errors are RFC 9457 problem details.\n\n"
+        + admission.describe(settings),
     )
 
     async def on_redis_error(request: Request, exc: Exception) -> JSONResponse:
@@ -147,4 +189,24 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app.add_exception_handler(RedisError, on_redis_error)
     install_auth_error_handler(app)
+    install_openapi(app)
+    # Inside compression: an Idempotency-Key's stored answer is the uncompressed one, and a
+    # replay is compressed for the client that asks, like any answer.
+    admission.install(app, settings)
+    # Compression only where it pays: a body under the minimum goes out as it is (the 202 of an
+    # order is some 400 bytes). Level 6, zlib's default: level 9 costs far more CPU for little.
+    app.add_middleware(
+        GZipWhenAskedMiddleware, minimum_size=settings.gzip_minimum_bytes, compresslevel=6
+    )
+    if settings.cors_allow_origins:
+        # Outermost, so a preflight is answered before authentication. No credentials: the API
+        # key travels in a header a page sets itself, never in a cookie.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
     return app

@@ -20,7 +20,9 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from tradewind.common.contracts.types import is_account_id
 from tradewind.common.problems import Problem
+from tradewind.gateway.admission import admit
 from tradewind.gateway.auth_model import (
     ADMIN_SCOPE,
     ALL_SCOPES,
@@ -35,6 +37,7 @@ from tradewind.gateway.credentials import Credentials, KeyRecord, open_credentia
 from tradewind.gateway.key_cache import VerifiedKeys
 from tradewind.gateway.key_states import KeyState, SharedKeyCache, key_changes_channel
 from tradewind.gateway.metrics import KEY_FROM_DATABASE, KEY_FROM_MEMORY, KEY_FROM_REDIS
+from tradewind.gateway.rate_limits import Budget, BudgetName
 from tradewind.gateway.tokens import TokenSigner, looks_like_token
 
 __all__ = [
@@ -47,12 +50,12 @@ __all__ = [
     "authenticate",
     "key_changes_channel",
     "open_key_store",
+    "require_credential",
     "require_scope",
 ]
 
 log = logging.getLogger(__name__)
 
-MAX_ACCOUNT_ID_LENGTH = 64
 DEFAULT_CACHE_TTL_S = 300
 
 
@@ -155,15 +158,21 @@ class ApiKeyStore:
         scopes: frozenset[str] = DEFAULT_SCOPES,
         *,
         secret: str | None = None,
+        rate_budgets: tuple[Budget, ...] = (),
     ) -> IssuedKey:
-        """Issue a key (printed once). The same ``secret`` again gives that key these scopes."""
+        """Issue a key (printed once), with its own ``rate_budgets`` over the gateway's defaults.
+        The same ``secret`` again gives that key these scopes and budgets."""
         _check_scopes(scopes)
-        if not account_id or len(account_id) > MAX_ACCOUNT_ID_LENGTH:
-            raise ValueError(f"account id must be 1 to {MAX_ACCOUNT_ID_LENGTH} characters")
+        if not is_account_id(account_id):
+            raise ValueError("account id must be 1 to 64 of a-z, 0-9, '_' and '-'")
         plain = secret or KEY_PREFIX + secrets.token_urlsafe(32)
         digest = key_digest(plain)
         record = await self.credentials.issue(
-            key_id=key_id_of(digest), digest=digest, account_id=account_id, scopes=scopes
+            key_id=key_id_of(digest),
+            digest=digest,
+            account_id=account_id,
+            scopes=scopes,
+            rate_budgets=rate_budgets,
         )
         await self._publish(record)
         return IssuedKey(key_id=record.key_id, secret=plain)
@@ -249,7 +258,43 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-def require_scope(scope: str) -> object:
+# Each scope check and its scope: the OpenAPI document declares what every route requires.
+_SCOPE_CHECKS: dict[object, str] = {}
+# Checks of a credential that need no particular scope (``require_credential``).
+_CREDENTIAL_CHECKS: set[object] = set()
+
+
+def required_scope(dependency: object) -> str | None:
+    """The scope ``dependency`` checks, if it is one made by ``require_scope``."""
+    return _SCOPE_CHECKS.get(dependency)
+
+
+def checks_credential(dependency: object) -> bool:
+    """Whether ``dependency`` authenticates the request (with or without a scope)."""
+    return dependency in _SCOPE_CHECKS or dependency in _CREDENTIAL_CHECKS
+
+
+def require_credential(budget: BudgetName) -> object:
+    """Any valid API key or access token, whatever its scopes; then its rate limit."""
+
+    async def check(request: Request) -> Principal:
+        principal = await authenticate(request)
+        await admit(request, principal, budget)
+        return principal
+
+    _CREDENTIAL_CHECKS.add(check)
+    return Depends(check)
+
+
+def require_scope(scope: str, budget: BudgetName | None = None) -> object:
+    """The credential, its scope, then its rate limit (``budget``; reads by default for a
+    ``:read`` scope) and Idempotency-Key (``admission``)."""
+    if budget is None:
+        if not scope.endswith(":read"):
+            raise ValueError(f"name the rate-limit budget of routes needing {scope}")
+        budget = "reads"
+    spends: BudgetName = budget
+
     # One dependency, not one depending on ``authenticate``: each level of FastAPI's dependency
     # solving costs every request.
     async def check(request: Request) -> Principal:
@@ -258,6 +303,8 @@ def require_scope(scope: str) -> object:
             raise Problem(
                 403, "Forbidden", f"This API key lacks the `{scope}` scope.", kind="forbidden"
             )
+        await admit(request, principal, spends)
         return principal
 
+    _SCOPE_CHECKS[check] = scope
     return Depends(check)

@@ -7,9 +7,10 @@ force, and a slow password hash would cost every request milliseconds.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from tradewind.gateway.rate_limits import Budget
 
 KEY_PREFIX = "tw_"
 ADMIN_SCOPE = "admin"
@@ -35,8 +36,8 @@ class Principal:
     account_id: str
     key_id: str
     scopes: frozenset[str]
-    # Per-key request budgets (rate limits); None: the gateway's defaults.
-    rate_budgets: Mapping[str, Any] | None = None
+    # The key's own rate-limit budgets (from its record), over the gateway's defaults.
+    rate_budgets: tuple[Budget, ...] = ()
     credential: Credential = "api_key"
 
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 
 from tradewind.common.db import asyncpg_dsn
 from tradewind.common.migrations import upgrade_database
+from tradewind.gateway.rate_limits import Budget, budgets_from_record, budgets_to_record
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class KeyRecord:
     digest: str
     account_id: str
     scopes: frozenset[str]
-    rate_budgets: Mapping[str, Any] | None
+    rate_budgets: tuple[Budget, ...]  # the key's own; empty: the gateway's defaults
     version: int
     created_at: datetime
     revoked_at: datetime | None
@@ -69,7 +70,7 @@ def _record(row: asyncpg.Record) -> KeyRecord:
         digest=row["digest"],
         account_id=row["account_id"],
         scopes=frozenset(row["scopes"]),
-        rate_budgets=json.loads(budgets) if budgets is not None else None,
+        rate_budgets=budgets_from_record(json.loads(budgets) if budgets is not None else None),
         version=row["version"],
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
@@ -91,9 +92,18 @@ class Credentials:
             raise AuthStoreUnavailable("the credentials database is unavailable") from exc
 
     async def issue(
-        self, *, key_id: str, digest: str, account_id: str, scopes: frozenset[str]
+        self,
+        *,
+        key_id: str,
+        digest: str,
+        account_id: str,
+        scopes: frozenset[str],
+        rate_budgets: tuple[Budget, ...] = (),
     ) -> KeyRecord:
-        """Store a new key, or give a key issued again (same secret) these scopes, unrevoked."""
+        """Store a new key, or give a key issued again (same secret) these scopes and budgets,
+        unrevoked."""
+        # NULL, not an empty object, for "the gateway's defaults".
+        budgets = json.dumps(budgets_to_record(rate_budgets)) if rate_budgets else None
 
         async def work(connection: asyncpg.Connection) -> asyncpg.Record | None:
             async with connection.transaction():
@@ -102,10 +112,11 @@ class Credentials:
                 )
                 row: asyncpg.Record | None = await connection.fetchrow(
                     f"""
-                    INSERT INTO api_keys (key_id, digest, account_id, scopes)
-                    VALUES ($1, $2, $3, $4)
+                    INSERT INTO api_keys (key_id, digest, account_id, scopes, rate_budgets)
+                    VALUES ($1, $2, $3, $4, $5::jsonb)
                     ON CONFLICT (key_id) DO UPDATE
-                    SET scopes = EXCLUDED.scopes, revoked_at = NULL,
+                    SET scopes = EXCLUDED.scopes, rate_budgets = EXCLUDED.rate_budgets,
+                        revoked_at = NULL,
                         version = api_keys.version + 1, updated_at = now()
                     WHERE api_keys.account_id = EXCLUDED.account_id
                       AND api_keys.digest = EXCLUDED.digest
@@ -115,6 +126,7 @@ class Credentials:
                     digest,
                     account_id,
                     sorted(scopes),
+                    budgets,
                 )
                 return row
 

@@ -11,7 +11,6 @@ Redis); a revoked key is, so retrying it costs no database read.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from redis.asyncio import Redis
 
 from tradewind.gateway.auth_model import Principal
 from tradewind.gateway.credentials import KeyRecord
+from tradewind.gateway.rate_limits import budgets_from_record, budgets_to_record
 
 # KEYS[1] the entry; ARGV: version, encoded state, ttl seconds, channel ("" for none), key id.
 _STORE_IF_NEWER = """
@@ -69,7 +69,7 @@ class KeyState:
             body.update(
                 a=self.principal.account_id,
                 s=sorted(self.principal.scopes),
-                b=self.principal.rate_budgets,
+                b=budgets_to_record(self.principal.rate_budgets) or None,
             )
         return json.dumps(body, separators=(",", ":"))
 
@@ -78,12 +78,11 @@ class KeyState:
         body = json.loads(raw)
         principal = None
         if "a" in body:
-            budgets: Mapping[str, Any] | None = body.get("b")
             principal = Principal(
                 account_id=body["a"],
                 key_id=key_id,
                 scopes=frozenset(body["s"]),
-                rate_budgets=budgets,
+                rate_budgets=budgets_from_record(body.get("b")),
             )
         return cls(version=int(body["v"]), digest=str(body["d"]), principal=principal)
 

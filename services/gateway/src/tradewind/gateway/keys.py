@@ -1,7 +1,9 @@
-"""Manage API keys of any account: ``python -m tradewind.gateway.keys create --account ACME``.
+"""Manage API keys of any account: ``python -m tradewind.gateway.keys create --account acme``.
 
 The operator's tool: it works on the gateway's database (TRADEWIND_GATEWAY_DATABASE_URL) and
 tells every gateway through Redis, like the HTTP routes, but for any account.
+``--budget orders=500/60`` gives the key its own rate-limit budget (500 order writes per 60 s)
+instead of the gateway's default, stored in the key's record; repeat it for several budgets.
 """
 
 from __future__ import annotations
@@ -11,7 +13,19 @@ import asyncio
 import sys
 
 from tradewind.gateway.auth import ALL_SCOPES, DEFAULT_SCOPES, open_key_store
+from tradewind.gateway.rate_limits import BUDGET_NAMES, Budget
 from tradewind.gateway.settings import GatewaySettings
+
+
+def budget(text: str) -> Budget:
+    """``orders=500/60``: a quota per window (seconds) of one budget."""
+    name, _, rest = text.partition("=")
+    quota, _, window = rest.partition("/")
+    if name not in BUDGET_NAMES or not quota.isdigit() or not window.isdigit() or window == "0":
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=QUOTA/WINDOW_S with NAME one of {', '.join(BUDGET_NAMES)}"
+        )
+    return Budget(name, int(quota), int(window))  # type: ignore[arg-type]
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -25,7 +39,7 @@ async def _run(args: argparse.Namespace) -> int:
     ) as store:
         if args.command == "create":
             scopes = frozenset(args.scope) if args.scope else DEFAULT_SCOPES
-            issued = await store.create(args.account, scopes)
+            issued = await store.create(args.account, scopes, rate_budgets=tuple(args.budget or ()))
             sys.stdout.write(
                 f"key_id: {issued.key_id}\napi_key: {issued.secret}\n"
                 "Store the api_key now: it is not kept and cannot be shown again.\n"
@@ -58,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         choices=sorted(ALL_SCOPES),
         help="repeat; default: every scope except admin",
+    )
+    create.add_argument(
+        "--budget",
+        action="append",
+        type=budget,
+        help="the key's own rate limit, e.g. orders=500/60; repeat; default: the gateway's",
     )
     listing = sub.add_parser("list", help="list an account's keys (ids, state, scopes)")
     listing.add_argument("--account", required=True)

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from tradewind.common.contracts.orders import OrderView
 from tradewind.common.contracts.types import (
+    ClientOrderId,
     DecimalStr,
     OrderStatus,
     OrderType,
     PositiveDecimalStr,
     Side,
+    SymbolInput,
     TimeInForce,
     UtcDateTime,
 )
 
-
-def _upper(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
-
-
-Symbol = Annotated[str, BeforeValidator(_upper), Field(pattern=r"^[A-Z][A-Z0-9.]{0,15}$")]
+# Clients may write symbols in lower case; the routes' path and query parameters use it too.
+Symbol = SymbolInput
 
 
 def _price_rule(required: bool, value: Any, order_type: Any) -> Any:
@@ -38,7 +36,7 @@ def _price_rule(required: bool, value: Any, order_type: Any) -> Any:
 class OrderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    symbol: Symbol = Field(examples=["AAPL"])
+    symbol: Symbol
     side: Side
     type: OrderType
     qty: PositiveDecimalStr = Field(examples=["10"], description="Decimal string > 0.")
@@ -54,7 +52,7 @@ class OrderRequest(BaseModel):
         description="Required for stop and stop_limit orders, forbidden otherwise.",
     )
     time_in_force: TimeInForce = TimeInForce.DAY
-    client_order_id: str | None = Field(default=None, min_length=1, max_length=128)
+    client_order_id: ClientOrderId | None = None
 
     @field_validator("limit_price")
     @classmethod
@@ -80,7 +78,7 @@ class ReplaceRequest(BaseModel):
     limit_price: PositiveDecimalStr | None = None
     stop_price: PositiveDecimalStr | None = None
     time_in_force: TimeInForce | None = None
-    client_order_id: str | None = Field(default=None, min_length=1, max_length=128)
+    client_order_id: ClientOrderId | None = None
 
 
 # The public order is the contracts' OrderView: one definition for the API and the events.

@@ -89,6 +89,78 @@ class GatewaySettings(BaseSettings):
         ge=10,
         description="Messages queued for one WebSocket client before it is closed as too slow.",
     )
+    stream_max_frame_bytes: int = Field(
+        default=65_536,
+        ge=1_024,
+        le=16 * 1024 * 1024,
+        description="Largest WebSocket message a client may send; more closes with 1009.",
+    )
+    stream_max_subscriptions: int = Field(
+        default=100,
+        ge=1,
+        description="Subscriptions (symbols and topics) one WebSocket connection may hold.",
+    )
+    stream_max_connections_per_key: int = Field(
+        default=10,
+        ge=1,
+        description="WebSocket connections one API key may hold open at once, per gateway process.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description=(
+            "Serve /metrics on this port instead of the public one (which then has no /metrics). "
+            "Unset: /metrics on the public port."
+        ),
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Interface the metrics port binds (with metrics_port)."
+    )
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins whose browser pages may call the API, as JSON, e.g. "
+        '["https://app.example.com"]; empty (the default) sends no CORS headers.',
+    )
+    gzip_minimum_bytes: int = Field(
+        default=1_024, ge=1, description="Responses at least this large are gzip-compressed."
+    )
+    rate_limit_window_s: int = Field(
+        default=60,
+        ge=1,
+        description="Length of a rate-limit window (seconds); each budget below is per API key "
+        "and window, unless the key's record sets its own.",
+    )
+    rate_limit_orders: int = Field(
+        default=200, ge=1, description="Order writes (place, replace, cancel) per key and window."
+    )
+    rate_limit_reads: int = Field(default=200, ge=1, description="Reads (GET) per key and window.")
+    rate_limit_webhooks: int = Field(
+        default=60,
+        ge=1,
+        description="Webhook endpoint changes (create, update, delete, rotate, resend, recover) "
+        "per key and window.",
+    )
+    rate_limit_webhook_tests: int = Field(
+        default=10, ge=1, description="Webhook test sends per key and window."
+    )
+    rate_limit_keys: int = Field(
+        default=30,
+        ge=1,
+        description="API key changes by an admin key (create, change scopes, revoke) per key and "
+        "window.",
+    )
+    idempotency_ttl_s: int = Field(
+        default=86_400,
+        ge=1,
+        description="How long the first answer to a request with an Idempotency-Key is replayed.",
+    )
+    idempotency_lock_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a request in flight holds its Idempotency-Key (retries meanwhile "
+        "get 409); a gateway that dies mid-request frees the key after this.",
+    )
     shared: SharedSettings = Field(default_factory=SharedSettings)
 
     @field_validator("token_signing_key")

@@ -23,8 +23,23 @@ class UpstreamResponse:
     body: Any
 
 
+# What a dependency failure looks like over HTTP: the service says it is unavailable
+# (503, e.g. its database is down), or a proxy in front of it says so (502, 504). A 500 is a
+# bug triggered by that one request: it says nothing about the service's health, and the
+# request that caused it may be any account's (see docs/architecture.md, "Isolation of failure").
+DEPENDENCY_FAILURE_STATUSES = frozenset({502, 503, 504})
+
+
 class UpstreamFailure(ConnectionError):
-    """The service answered 5xx or not at all; worth retrying an idempotent call."""
+    """The service is unavailable (502/503/504, timeout, no connection); worth a retry."""
+
+
+class UpstreamError(Exception):
+    """The service answered another 5xx: its bug, on this request; neither retried nor counted."""
+
+    def __init__(self, service: str, status: int) -> None:
+        super().__init__(f"{service} answered {status}")
+        self.status = status
 
 
 class ServiceClient:
@@ -54,6 +69,15 @@ class ServiceClient:
             headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))},
         )
 
+    def failed(self) -> Problem:
+        return Problem(
+            502,
+            "Bad Gateway",
+            f"The {self.name} service could not answer this request. "
+            "Quote the request_id when you report it.",
+            kind="upstream-error",
+        )
+
     async def _attempt(
         self, method: str, path: str, params: dict[str, str] | None, json: Any
     ) -> UpstreamResponse:
@@ -67,14 +91,22 @@ class ServiceClient:
                     timeout=self.timeout,
                     allow_redirects=False,
                 ) as response:
-                    body = (
-                        await response.json(content_type=None)
-                        if response.content_length != 0
-                        else None
-                    )
-                    if response.status >= 500:
+                    if response.status in DEPENDENCY_FAILURE_STATUSES:
                         permit.record_failure()
                         raise UpstreamFailure(f"{self.name} answered {response.status}")
+                    if response.status >= 500:
+                        # It answered, so it is up: the failure is about this one request.
+                        permit.record_success()
+                        raise UpstreamError(self.name, response.status)
+                    try:
+                        body = (
+                            await response.json(content_type=None)
+                            if response.content_length != 0
+                            else None
+                        )
+                    except ValueError as exc:
+                        permit.record_success()
+                        raise UpstreamError(self.name, response.status) from exc
                     return UpstreamResponse(response.status, body)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 permit.record_failure()
@@ -88,7 +120,10 @@ class ServiceClient:
         params: dict[str, str] | None = None,
         json: Any = None,
     ) -> UpstreamResponse:
-        """Call the service; idempotent methods are retried. Failures become a 503 problem."""
+        """Call the service; idempotent methods are retried.
+
+        The service unavailable becomes a 503 problem; any other 5xx a 502 (see UpstreamError).
+        """
         idempotent = method in {"GET", "HEAD", "PUT", "DELETE"}
         try:
             async with asyncio.timeout(self.budget_s):
@@ -102,6 +137,9 @@ class ServiceClient:
                 )
         except CircuitOpenError as exc:
             raise self.unavailable(exc.retry_after) from exc
+        except UpstreamError as exc:
+            log.error("upstream call failed", extra={"upstream": self.name, "error": str(exc)})
+            raise self.failed() from exc
         except (UpstreamFailure, TimeoutError) as exc:
             log.warning("upstream call failed", extra={"upstream": self.name, "error": repr(exc)})
             raise self.unavailable() from exc

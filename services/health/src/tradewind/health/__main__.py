@@ -5,4 +5,9 @@ from tradewind.health.settings import HealthSettings
 
 if __name__ == "__main__":
     settings = HealthSettings()
-    serve("tradewind.health.app:create_app", host=settings.host, port=settings.port)
+    serve(
+        "tradewind.health.app:create_app",
+        host=settings.host,
+        port=settings.port,
+        max_header_bytes=settings.shared.max_header_bytes,
+    )

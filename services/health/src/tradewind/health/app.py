@@ -39,7 +39,9 @@ def create_app(settings: HealthSettings | None = None) -> FastAPI:
             http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=50))
             resources.push_async_callback(http.close)
             services = {
-                name: ServiceProbe(name, url, http, timeout_s=timeout_s)
+                name: ServiceProbe(
+                    name, url, http, timeout_s=timeout_s, metrics_url=settings.metrics_url(name)
+                )
                 for name, url in settings.service_urls().items()
             }
 

@@ -51,10 +51,17 @@ class ServiceProbe:
     """Asks one Tradewind service for its readiness and its circuit breakers."""
 
     def __init__(
-        self, name: str, base_url: str, session: aiohttp.ClientSession, *, timeout_s: float
+        self,
+        name: str,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        *,
+        timeout_s: float,
+        metrics_url: str | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
+        self.metrics_url = metrics_url or f"{self.base_url}/metrics"
         self.session = session
         self.timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -92,7 +99,7 @@ class ServiceProbe:
     async def _breakers(self) -> dict[str, str] | None:
         try:
             async with self.session.get(
-                f"{self.base_url}/metrics", timeout=self._timeout, allow_redirects=False
+                self.metrics_url, timeout=self._timeout, allow_redirects=False
             ) as response:
                 if response.status != 200:
                     return None

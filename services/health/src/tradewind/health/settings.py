@@ -36,6 +36,14 @@ class HealthSettings(HttpSettings):
             '{"gateway": "http://127.0.0.1:8000"}. Each must serve /health/ready and /metrics.'
         ),
     )
+    metrics_urls: dict[str, HttpUrl] = Field(
+        default_factory=dict,
+        description=(
+            "Where a service serves its metrics when not at <base URL>/metrics, as JSON: name -> "
+            'URL, e.g. {"gateway": "http://127.0.0.1:9100/metrics"} (a gateway with '
+            "TRADEWIND_GATEWAY_METRICS_PORT)."
+        ),
+    )
     postgres_dsns: dict[str, SecretStr] = Field(
         default_factory=lambda: {
             name: SecretStr(dsn) for name, dsn in DEFAULT_POSTGRES_DSNS.items()
@@ -61,6 +69,12 @@ class HealthSettings(HttpSettings):
     def service_urls(self) -> dict[str, str]:
         """Name -> base URL without the trailing slash HttpUrl adds."""
         return {name: str(url).rstrip("/") for name, url in self.services.items()}
+
+    def metrics_url(self, name: str) -> str:
+        """Where to read ``name``'s breaker states."""
+        if name in self.metrics_urls:
+            return str(self.metrics_urls[name])
+        return f"{self.service_urls()[name]}/metrics"
 
     @field_validator("services", "postgres_dsns")
     @classmethod

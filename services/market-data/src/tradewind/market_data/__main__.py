@@ -5,4 +5,9 @@ from tradewind.market_data.settings import MarketDataSettings
 
 if __name__ == "__main__":
     settings = MarketDataSettings()
-    serve("tradewind.market_data.app:create_app", host=settings.host, port=settings.port)
+    serve(
+        "tradewind.market_data.app:create_app",
+        host=settings.host,
+        port=settings.port,
+        max_header_bytes=settings.shared.max_header_bytes,
+    )

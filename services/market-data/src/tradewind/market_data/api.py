@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tradewind.common.app import from_state
 from tradewind.common.contracts import Instrument
-from tradewind.common.contracts.types import UtcDateTime
+from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcDateTime
 from tradewind.common.problems import MEDIA_TYPE, Problem
 from tradewind.market_data.bars import Timeframe
 from tradewind.market_data.latest import LatestQuotes
@@ -190,7 +190,7 @@ async def bars(
         UtcDateTime | None, Query(description="Bars starting at or before this time.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_BARS_PER_PAGE)] = 1_000,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    page_token: Annotated[str | None, Query(pattern=PAGE_TOKEN_PATTERN)] = None,
 ) -> BarPageResponse:
     instrument = _known_instrument(instruments, symbol)
     if start is not None and end is not None and start > end:

@@ -164,6 +164,7 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
         shared=shared,
         lifespan=lifespan,
         routers=[api.router],
+        internal=True,
     )
 
 

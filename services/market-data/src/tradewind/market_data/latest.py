@@ -174,7 +174,7 @@ class LatestQuotes:
         try:
             await self._call(self.redis.ping)
         except RedisUnavailable as exc:
-            raise Degraded(f"redis unavailable, serving last known quotes: {exc}") from exc
+            raise Degraded("redis unavailable, serving last known quotes") from exc
 
     # --- Redis calls through the breaker ---
 

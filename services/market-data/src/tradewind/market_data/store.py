@@ -7,7 +7,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -109,12 +109,13 @@ class BarCursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             symbol, timeframe, last_start = json.loads(raw)
-            cursor = cls(str(symbol), Timeframe(timeframe), datetime.fromisoformat(last_start))
-        except (binascii.Error, ValueError, TypeError) as exc:
+            moment = datetime.fromisoformat(last_start)
+            if moment.tzinfo is None:
+                raise ValueError("no offset")
+            # A forged time past the UTC range would overflow in the driver: a 500, not a 400.
+            return cls(str(symbol), Timeframe(timeframe), moment.astimezone(UTC))
+        except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
             raise InvalidPageToken("page_token is not a token this API issued") from exc
-        if cursor.last_start.tzinfo is None:
-            raise InvalidPageToken("page_token is not a token this API issued")
-        return cursor
 
 
 @dataclass(frozen=True)

@@ -5,4 +5,9 @@ from tradewind.orders.settings import OrdersSettings
 
 if __name__ == "__main__":
     settings = OrdersSettings()
-    serve("tradewind.orders.app:create_app", host=settings.host, port=settings.port)
+    serve(
+        "tradewind.orders.app:create_app",
+        host=settings.host,
+        port=settings.port,
+        max_header_bytes=settings.shared.max_header_bytes,
+    )

@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field
 
 from tradewind.common.app import from_state
 from tradewind.common.contracts import Instrument, OrderSnapshot, PositionSnapshot
-from tradewind.common.contracts.types import UtcDateTime
+from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, AccountId, Symbol, UtcDateTime
 from tradewind.common.problems import MEDIA_TYPE, Problem
 from tradewind.orders.adapters import InvalidPageToken, OrderReads, PageCursor, StatusFilter
 from tradewind.orders.domain import Order, Position, to_position_snapshot, to_snapshot
 
 ReadsDep = Annotated[OrderReads, Depends(from_state("reads"))]
+AccountIdPath = Annotated[AccountId, Path()]
 
 
 class OrderResponse(OrderSnapshot):
@@ -43,7 +44,7 @@ router = APIRouter(prefix="/internal/v1/accounts/{account_id}/orders", tags=["or
     summary="One order of the account",
     responses={404: {"description": "No such order for this account", **_PROBLEM}},
 )
-async def get_order(account_id: str, order_id: UUID, reads: ReadsDep) -> OrderResponse:
+async def get_order(account_id: AccountIdPath, order_id: UUID, reads: ReadsDep) -> OrderResponse:
     order = await reads.order(account_id, order_id)
     if order is None:
         raise Problem(
@@ -61,15 +62,15 @@ async def get_order(account_id: str, order_id: UUID, reads: ReadsDep) -> OrderRe
     responses={400: {"description": "page_token is not valid", **_PROBLEM}},
 )
 async def list_orders(
-    account_id: str,
+    account_id: AccountIdPath,
     reads: ReadsDep,
     status: Annotated[
         StatusFilter,
         Query(description="An order status, or open (not terminal), closed (terminal) or all."),
     ] = StatusFilter.ALL,
-    symbol: Annotated[str | None, Query(max_length=32)] = None,
+    symbol: Annotated[Symbol | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    page_token: Annotated[str | None, Query(pattern=PAGE_TOKEN_PATTERN)] = None,
     updated_since: Annotated[
         UtcDateTime | None, Query(description="Only orders updated at or after this time.")
     ] = None,
@@ -113,7 +114,7 @@ positions_router = APIRouter(
 
 @positions_router.get("", summary="The account's positions, by symbol")
 async def list_positions(
-    account_id: str,
+    account_id: AccountIdPath,
     reads: ReadsDep,
     include_closed: Annotated[
         bool, Query(description="Also list flat positions (qty 0), which keep their realized P&L.")
@@ -129,7 +130,7 @@ async def list_positions(
     responses={404: {"description": "The account never traded the symbol", **_PROBLEM}},
 )
 async def get_position(
-    account_id: str, symbol: Annotated[str, Path(max_length=32)], reads: ReadsDep
+    account_id: AccountIdPath, symbol: Annotated[Symbol, Path()], reads: ReadsDep
 ) -> PositionResponse:
     position = await reads.position(account_id, symbol)
     if position is None:
@@ -159,9 +160,7 @@ async def list_instruments(reads: ReadsDep) -> InstrumentListResponse:
     summary="One instrument this service accepts orders for",
     responses={404: {"description": "The symbol has not been listed here", **_PROBLEM}},
 )
-async def get_instrument(
-    symbol: Annotated[str, Path(max_length=32)], reads: ReadsDep
-) -> Instrument:
+async def get_instrument(symbol: Annotated[Symbol, Path()], reads: ReadsDep) -> Instrument:
     instrument = await reads.instrument(symbol)
     if instrument is None:
         raise Problem(

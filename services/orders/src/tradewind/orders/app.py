@@ -148,4 +148,5 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         shared=shared,
         lifespan=lifespan,
         routers=[api.router, api.positions_router, api.instruments_router],
+        internal=True,
     )

@@ -5,4 +5,9 @@ from tradewind.webhooks.settings import WebhooksSettings
 
 if __name__ == "__main__":
     settings = WebhooksSettings()
-    serve("tradewind.webhooks.app:create_app", host=settings.host, port=settings.port)
+    serve(
+        "tradewind.webhooks.app:create_app",
+        host=settings.host,
+        port=settings.port,
+        max_header_bytes=settings.shared.max_header_bytes,
+    )

@@ -12,6 +12,8 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from tradewind.common.app import from_state
+from tradewind.common.contracts.types import OPAQUE_ID_PATTERN, BigintId
+from tradewind.common.contracts.types import AccountId as SharedAccountId
 from tradewind.common.contracts.webhooks import (
     AttemptOut,
     AttemptPage,
@@ -69,11 +71,11 @@ def attempt_out(attempt: Attempt) -> AttemptOut:
 
 ServiceDep = Annotated[EndpointService, Depends(from_state("endpoint_service"))]
 StoreDep = Annotated[WebhookStore, Depends(from_state("store"))]
-AccountId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
-EndpointId = Annotated[str, Path(min_length=1, max_length=40)]
-MessageId = Annotated[str, Path(min_length=1, max_length=40)]
+AccountId = Annotated[SharedAccountId, Path()]
+EndpointId = Annotated[str, Path(pattern=OPAQUE_ID_PATTERN)]
+MessageId = Annotated[str, Path(pattern=OPAQUE_ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Before = Annotated[int | None, Query(ge=1, description="Attempts older than this id.")]
+Before = Annotated[BigintId | None, Query(description="Attempts older than this id.")]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -112,7 +114,7 @@ def _problems(route: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Corouti
 class AttemptQuery:
     """Filters and paging of an endpoint's attempts (query parameters)."""
 
-    message_id: str | None = None
+    message_id: Annotated[str | None, Query(pattern=OPAQUE_ID_PATTERN)] = None
     succeeded: bool | None = None
     before: Before = None
     limit: Limit = 50

@@ -30,6 +30,7 @@ from tradewind.webhooks.domain import BreakerPolicy
 from tradewind.webhooks.handlers import EndpointService, EventIntake
 from tradewind.webhooks.intake_store import IntakeStore
 from tradewind.webhooks.outcomes import OutcomePolicy, OutcomeRecorder
+from tradewind.webhooks.secret_box import SecretBox
 from tradewind.webhooks.sender import Sender
 from tradewind.webhooks.settings import WebhooksSettings
 from tradewind.webhooks.store import WebhookStore
@@ -84,6 +85,8 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
         url = settings.database_url
+        # Before anything else: without a key, secrets could be neither stored nor used.
+        secret_box = SecretBox(settings.secret_keys)
         if settings.migrate_on_start:
             await retry_async(
                 CONNECT, lambda: migrate(url), retry_on=_DATABASE_DOWN, name="migrate database"
@@ -125,6 +128,7 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
             ),
             policy=dispatch_policy(settings),
             listen_dsn=listen_dsn,
+            secret_box=secret_box,
         )
         bindings = EventBindings(
             store, broker, queue=events_queue(topology), exchange=topology.events
@@ -137,6 +141,7 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
             rotation_overlap=settings.secret_rotation_overlap,
             max_endpoints_per_account=settings.max_endpoints_per_account,
             max_payload_bytes=settings.max_payload_bytes,
+            secret_box=secret_box,
         )
         readiness.add("database", lambda: check_database(engine))
         readiness.add("broker", broker.check)
@@ -182,6 +187,7 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
         shared=shared,
         lifespan=lifespan,
         routers=ROUTERS,
+        internal=True,
     )
 
 

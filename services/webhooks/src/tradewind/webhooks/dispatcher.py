@@ -23,6 +23,7 @@ from tradewind.webhooks import metrics
 from tradewind.webhooks.delivery_queue import DeliveryJob
 from tradewind.webhooks.domain import signing_secrets
 from tradewind.webhooks.outcomes import OutcomeRecorder
+from tradewind.webhooks.secret_box import SecretBox
 from tradewind.webhooks.sender import Sender
 from tradewind.webhooks.signing import build_headers
 from tradewind.webhooks.store import DELIVERIES_CHANNEL
@@ -53,7 +54,9 @@ class Dispatcher:
         recorder: OutcomeRecorder,
         policy: DispatchPolicy,
         listen_dsn: str | None,
+        secret_box: SecretBox,
     ) -> None:
+        self.secret_box = secret_box
         self.pool = pool
         self.sessions = sessions
         self.sender = sender
@@ -166,8 +169,12 @@ class Dispatcher:
             span.set_attribute("webhook.message_id", job.message_id)
             span.set_attribute("webhook.attempt", job.attempt_number)
             now = datetime.now(UTC)
+            previous = job.previous_secret
             secrets = signing_secrets(
-                job.secret, job.previous_secret, job.previous_secret_expires_at, now
+                self.secret_box.open(job.secret),
+                self.secret_box.open(previous) if previous is not None else None,
+                job.previous_secret_expires_at,
+                now,
             )
             headers = build_headers(secrets, job.message_id, int(now.timestamp()), job.payload)
             outcome = await self.sender.post(job.url, job.payload, headers)

@@ -22,6 +22,7 @@ from tradewind.webhooks.contracts import WebhookTest
 from tradewind.webhooks.domain import is_deliverable, subscribers, webhook_body
 from tradewind.webhooks.ids import new_endpoint_id, new_message_id
 from tradewind.webhooks.intake_store import IntakeStore
+from tradewind.webhooks.secret_box import SecretBox
 from tradewind.webhooks.signing import generate_secret
 from tradewind.webhooks.ssrf import DestinationPolicy, check_url
 from tradewind.webhooks.store import Endpoint, NewMessage, WebhookStore
@@ -124,8 +125,10 @@ class EndpointService:
         rotation_overlap: timedelta,
         max_endpoints_per_account: int,
         max_payload_bytes: int,
+        secret_box: SecretBox,
     ) -> None:
         self.store = store
+        self.secret_box = secret_box
         self.bindings = bindings
         self.policy = policy
         self.rotation_overlap = rotation_overlap
@@ -143,7 +146,7 @@ class EndpointService:
             description=spec.description,
             event_types=spec.event_types,
             enabled=spec.enabled,
-            secret=secret,
+            secret=self.secret_box.seal(secret),
             limit=self.max_endpoints_per_account,
         )
         log.info("webhook endpoint created", extra={"endpoint_id": endpoint.id})
@@ -168,7 +171,7 @@ class EndpointService:
     async def rotate_secret(self, account_id: str, endpoint_id: str) -> tuple[Endpoint, str]:
         secret = generate_secret()
         endpoint = await self.store.rotate_secret(
-            endpoint_id, account_id, secret, self.rotation_overlap
+            endpoint_id, account_id, self.secret_box.seal(secret), self.rotation_overlap
         )
         log.info("webhook secret rotated", extra={"endpoint_id": endpoint_id})
         return endpoint, secret

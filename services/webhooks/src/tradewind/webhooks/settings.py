@@ -10,7 +10,8 @@ import json
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from cryptography.fernet import Fernet
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from tradewind.common.settings import HttpSettings, SharedSettings
@@ -37,7 +38,15 @@ def _subnet_list(value: Any) -> Any:
     return value
 
 
+def _key_list(value: Any) -> Any:
+    # Fernet keys are URL-safe base64: a comma never occurs in one.
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+SecretKeyList = Annotated[list[SecretStr], NoDecode, BeforeValidator(_key_list)]
 SubnetList = Annotated[list[str], NoDecode, BeforeValidator(_subnet_list)]
 
 
@@ -76,6 +85,14 @@ class WebhooksSettings(HttpSettings):
     https_only: bool = Field(
         default=True,
         description="Accept only https endpoint URLs. Turn off for local development only.",
+    )
+    secret_keys: SecretKeyList = Field(
+        default_factory=list,
+        description=(
+            "Fernet keys (comma-separated) that encrypt endpoint secrets at rest: the first "
+            "encrypts, all decrypt. Required. New key: python -m tradewind.webhooks.secret_box "
+            "new-key; rotation: docs/webhooks.md."
+        ),
     )
     secret_rotation_overlap: Duration = Field(
         default=timedelta(hours=24),
@@ -186,6 +203,18 @@ class WebhooksSettings(HttpSettings):
     @classmethod
     def _schedule_is_valid(cls, value: str) -> str:
         parse_schedule(value)
+        return value
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _keys_are_fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            try:
+                Fernet(key.get_secret_value().encode())
+            except ValueError:
+                raise ValueError(
+                    "each secret key must be a Fernet key (32 URL-safe base64-encoded bytes)"
+                ) from None
         return value
 
     @field_validator("allow_subnets")

@@ -139,6 +139,12 @@ def check_address(ip: str | IPAddress, policy: DestinationPolicy) -> None:
 
 
 _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
+# A DNS host name as RFC 1123 writes it (letters, digits, hyphens; internationalised names in
+# their xn-- form), with an optional trailing dot. Nothing a client library could rewrite.
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}\.?$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?",
+    re.ASCII,
+)
 
 
 def _check_host(host: str, bracketed: bool, policy: DestinationPolicy) -> None:
@@ -156,6 +162,11 @@ def _check_host(host: str, bracketed: bool, policy: DestinationPolicy) -> None:
     else:
         check_address(address, policy)
         return
+    if not _HOSTNAME.fullmatch(host):
+        raise DestinationRefused(
+            f"{host!r} is not a host name (letters, digits, '-' and '.'; "
+            "an internationalised name in its xn-- form) or an IP address"
+        )
     # getaddrinfo/inet_aton read "2130706433", "127.1" or "0x7f.1" as 127.0.0.1; such
     # hosts only exist to dodge literal-IP checks, so refuse them outright.
     last_label = host.rstrip(".").rsplit(".", 1)[-1]
@@ -169,6 +180,16 @@ def check_url(url: str, policy: DestinationPolicy) -> None:
     # validated would differ from the one stored and later requested.
     if any(char.isspace() or not char.isprintable() for char in url):
         raise DestinationRefused("URL contains whitespace or control characters")
+    # Clients read non-ASCII hosts with IDNA/NFKC rules: fullwidth digits, or ideographic full
+    # stops (U+3002) between the labels, become 169.254.169.254 on the wire. Only the ASCII
+    # form is checked and stored, so what is refused here is what would be connected to.
+    if not url.isascii():
+        raise DestinationRefused(
+            "URL contains non-ASCII characters; write an internationalised host in its "
+            "xn-- form and percent-encode the path"
+        )
+    if "\\" in url:
+        raise DestinationRefused("URL contains a backslash, which parsers read differently")
     try:
         parts = urlsplit(url)
     except ValueError as exc:
@@ -183,6 +204,9 @@ def check_url(url: str, policy: DestinationPolicy) -> None:
     host = parts.hostname
     if not host:
         raise DestinationRefused("URL has no host")
+    if "%" in parts.netloc:
+        # Percent-encoded host bytes, or an IPv6 zone id ("[fe80::1%25eth0]").
+        raise DestinationRefused("'%' is not allowed in the host")
     try:
         port = parts.port
     except ValueError as exc:

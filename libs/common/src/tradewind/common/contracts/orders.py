@@ -13,11 +13,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradewind.common.contracts.types import (
+    AccountId,
+    ClientOrderId,
     DecimalStr,
     OrderStatus,
     OrderType,
     PositiveDecimalStr,
     Side,
+    Symbol,
     TimeInForce,
     UtcDateTime,
 )
@@ -29,21 +32,23 @@ class Contract(BaseModel):
 
 
 # --- commands (exchange: <ns>.commands, routing key = TYPE) ---
+# Their fields use the same types as the gateway's request bodies, so a command the gateway
+# published is one the orders service accepts: nothing is parked for a reason seen at the edge.
 
 
 class PlaceOrder(Contract):
     TYPE: ClassVar[str] = "orders.place"
 
     order_id: UUID
-    account_id: str
-    symbol: str
+    account_id: AccountId
+    symbol: Symbol
     side: Side
     type: OrderType
     qty: PositiveDecimalStr
     limit_price: PositiveDecimalStr | None = None
     stop_price: PositiveDecimalStr | None = None
     time_in_force: TimeInForce = TimeInForce.DAY
-    client_order_id: str | None = Field(default=None, max_length=128)
+    client_order_id: ClientOrderId | None = None
     submitted_at: UtcDateTime
 
 
@@ -51,7 +56,7 @@ class CancelOrder(Contract):
     TYPE: ClassVar[str] = "orders.cancel"
 
     order_id: UUID
-    account_id: str
+    account_id: AccountId
     requested_at: UtcDateTime
 
 
@@ -62,12 +67,12 @@ class ReplaceOrder(Contract):
 
     order_id: UUID
     new_order_id: UUID
-    account_id: str
+    account_id: AccountId
     qty: PositiveDecimalStr | None = None
     limit_price: PositiveDecimalStr | None = None
     stop_price: PositiveDecimalStr | None = None
     time_in_force: TimeInForce | None = None
-    client_order_id: str | None = Field(default=None, max_length=128)
+    client_order_id: ClientOrderId | None = None
     requested_at: UtcDateTime
 
 

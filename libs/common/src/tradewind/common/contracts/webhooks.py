@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradewind.common.contracts.event_filters import validate_filter
+from tradewind.common.contracts.types import SafeText, UtcDateTime
 
 MAX_FILTERS = 50
+EventFilter = Annotated[str, Field(max_length=200)]  # as long as an event type may be
 
 # --- request and response bodies ---
 
@@ -26,8 +29,8 @@ def _valid_filters(value: list[str] | None) -> list[str] | None:
 
 class EndpointIn(_Body):
     url: str = Field(max_length=2048, description="Where deliveries are POSTed (https).")
-    description: str = Field(default="", max_length=500)
-    event_types: list[str] = Field(
+    description: SafeText = Field(default="", max_length=500)
+    event_types: list[EventFilter] = Field(
         default_factory=list,
         max_length=MAX_FILTERS,
         description='Exact types or wildcards ("order.*", "*"); empty = every event type.',
@@ -41,8 +44,8 @@ class EndpointPatch(_Body):
     """Only the fields present change."""
 
     url: str | None = Field(default=None, max_length=2048)
-    description: str | None = Field(default=None, max_length=500)
-    event_types: list[str] | None = Field(default=None, max_length=MAX_FILTERS)
+    description: SafeText | None = Field(default=None, max_length=500)
+    event_types: list[EventFilter] | None = Field(default=None, max_length=MAX_FILTERS)
     enabled: bool | None = None
 
     _filters = field_validator("event_types")(_valid_filters)
@@ -98,8 +101,8 @@ class MessageQueued(BaseModel):
 
 
 class RecoverIn(_Body):
-    since: AwareDatetime = Field(description="Re-queue failed deliveries created at or after.")
-    until: AwareDatetime | None = Field(default=None, description="…and before (optional).")
+    since: UtcDateTime = Field(description="Re-queue failed deliveries created at or after.")
+    until: UtcDateTime | None = Field(default=None, description="…and before (optional).")
 
 
 class RecoverOut(BaseModel):

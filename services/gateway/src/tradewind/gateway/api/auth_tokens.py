@@ -15,17 +15,18 @@ import binascii
 from typing import Annotated, Literal
 from urllib.parse import parse_qs, unquote_plus
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tradewind.common.problems import Problem
-from tradewind.gateway.auth import ApiKeyStore, Principal, authenticate
+from tradewind.gateway.auth import ApiKeyStore, Principal, require_credential
 from tradewind.gateway.auth_model import key_digest, key_id_of
 from tradewind.gateway.tokens import looks_like_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-Caller = Annotated[Principal, Depends(authenticate)]
+# Any valid credential, whatever its scopes: it asks what those are.
+Caller = Annotated[Principal, require_credential("reads")]
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 4096

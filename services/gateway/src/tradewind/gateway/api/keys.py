@@ -26,7 +26,9 @@ from tradewind.gateway.auth import (
 from tradewind.gateway.credentials import KeyRecord
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
-Admin = Annotated[Principal, require_scope(ADMIN_SCOPE)]
+# Listing and reading keys spend the key's reads; changing them, its own ``keys`` budget.
+AdminRead = Annotated[Principal, require_scope(ADMIN_SCOPE, budget="reads")]
+AdminWrite = Annotated[Principal, require_scope(ADMIN_SCOPE, budget="keys")]
 KeyId = Annotated[str, Path(pattern=r"^key_[0-9a-f]{16}$", description="The key's id.")]
 
 Scope = Annotated[str, Field(json_schema_extra={"enum": sorted(ALL_SCOPES)})]
@@ -119,7 +121,7 @@ def _no_such_key() -> Problem:
     summary="Create an API key (the key is shown once)",
 )
 async def create_key(
-    body: KeyIn, principal: Admin, store: StoreDep, response: Response
+    body: KeyIn, principal: AdminWrite, store: StoreDep, response: Response
 ) -> KeyCreated:
     scopes = DEFAULT_SCOPES if body.scopes is None else _scopes(body.scopes)
     issued = await store.create(principal.account_id, scopes)
@@ -133,7 +135,7 @@ async def create_key(
 
 @router.get("", response_model=KeyList, responses=PROBLEM_RESPONSES, summary="List API keys")
 async def list_keys(
-    principal: Admin,
+    principal: AdminRead,
     store: StoreDep,
     include_revoked: Annotated[bool, Query(description="List revoked keys too.")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -146,7 +148,7 @@ async def list_keys(
 @router.get(
     "/{key_id}", response_model=KeyView, responses=PROBLEM_RESPONSES, summary="Get an API key"
 )
-async def get_key(key_id: KeyId, principal: Admin, store: StoreDep) -> KeyView:
+async def get_key(key_id: KeyId, principal: AdminRead, store: StoreDep) -> KeyView:
     record = await store.find_key(principal.account_id, key_id)
     if record is None:
         raise _no_such_key()
@@ -162,7 +164,9 @@ async def get_key(key_id: KeyId, principal: Admin, store: StoreDep) -> KeyView:
     },
     summary="Set an API key's scopes (effective at once on every gateway)",
 )
-async def set_scopes(key_id: KeyId, body: ScopesIn, principal: Admin, store: StoreDep) -> KeyView:
+async def set_scopes(
+    key_id: KeyId, body: ScopesIn, principal: AdminWrite, store: StoreDep
+) -> KeyView:
     record = await store.set_scopes(principal.account_id, key_id, _scopes(body.scopes))
     if record is None:
         raise _no_such_key()
@@ -178,7 +182,7 @@ async def set_scopes(key_id: KeyId, body: ScopesIn, principal: Admin, store: Sto
     responses=PROBLEM_RESPONSES,
     summary="Revoke an API key (effective at once on every gateway, its tokens included)",
 )
-async def revoke_key(key_id: KeyId, principal: Admin, store: StoreDep) -> Response:
+async def revoke_key(key_id: KeyId, principal: AdminWrite, store: StoreDep) -> Response:
     if not await store.revoke(principal.account_id, key_id):
         raise _no_such_key()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

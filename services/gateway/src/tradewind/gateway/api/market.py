@@ -9,7 +9,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from tradewind.common.contracts.market import Instrument
-from tradewind.common.contracts.types import DecimalStr, UtcDateTime
+from tradewind.common.contracts.types import (
+    PAGE_TOKEN_PATTERN,
+    SYMBOL_INPUT_PATTERN,
+    DecimalStr,
+    UtcDateTime,
+    UtcQueryDateTime,
+)
 from tradewind.gateway.api.deps import MarketDataServiceDep
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES
 from tradewind.gateway.auth import Principal, require_scope
@@ -18,6 +24,9 @@ from tradewind.gateway.upstream import unwrap
 
 router = APIRouter(tags=["market data"])
 ReadMarket = Annotated[Principal, require_scope("market:read")]
+_ONE_SYMBOL = SYMBOL_INPUT_PATTERN.removeprefix("^").removesuffix("$")
+# ASCII only, so str.upper() below folds a-z and nothing else.
+SYMBOLS_PATTERN = f"^{_ONE_SYMBOL}(,{_ONE_SYMBOL})*$"
 Timeframe = Literal["1Min", "5Min", "15Min", "1Hour", "1Day"]
 
 
@@ -81,7 +90,15 @@ def _params(**values: Any) -> dict[str, str]:
 async def latest_quotes(
     _: ReadMarket,
     market: MarketDataServiceDep,
-    symbols: Annotated[str, Query(min_length=1, max_length=2000, examples=["AAPL,MSFT"])],
+    symbols: Annotated[
+        str,
+        Query(
+            max_length=2000,
+            pattern=SYMBOLS_PATTERN,
+            description="Comma-separated symbols; a-z are read as A-Z.",
+            examples=["AAPL,MSFT"],
+        ),
+    ],
 ) -> LatestQuotes:
     response = await market.request(
         "GET", "/internal/v1/quotes/latest", params={"symbols": symbols.upper()}
@@ -111,10 +128,10 @@ async def bars(
     _: ReadMarket,
     market: MarketDataServiceDep,
     timeframe: Timeframe = "1Min",
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: UtcQueryDateTime | None = None,
+    end: UtcQueryDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    page_token: Annotated[str | None, Query(pattern=PAGE_TOKEN_PATTERN)] = None,
 ) -> BarPage:
     response = await market.request(
         "GET",

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from tradewind.common.broker import Broker, BrokerUnavailable, PublishRejected
 from tradewind.common.contracts import CancelOrder, Contract
+from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcQueryDateTime
 from tradewind.common.envelope import new_event
 from tradewind.common.logging import request_id_var
 from tradewind.common.problems import Problem
@@ -40,7 +41,7 @@ router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
 SOURCE = "/tradewind/gateway"
 ReadOrders = Annotated[Principal, require_scope("orders:read")]
-WriteOrders = Annotated[Principal, require_scope("orders:write")]
+WriteOrders = Annotated[Principal, require_scope("orders:write", budget="orders")]
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"content": {"application/problem+json": {}}, "description": text}
@@ -48,6 +49,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
         401: "Missing or invalid API key",
         404: "No such order for this account",
         422: "Invalid request",
+        502: "A service failed on this request; quote its request_id when reporting it",
         503: "A dependency is unavailable; retry after Retry-After seconds",
     }.items()
 }
@@ -119,8 +121,8 @@ async def list_orders(
     status_filter: Annotated[StatusFilter, Query(alias="status")] = "all",
     symbol: Annotated[Symbol | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
-    updated_since: Annotated[datetime | None, Query()] = None,
+    page_token: Annotated[str | None, Query(pattern=PAGE_TOKEN_PATTERN)] = None,
+    updated_since: Annotated[UtcQueryDateTime | None, Query()] = None,
 ) -> OrderPage:
     params = {"status": str(status_filter), "limit": str(limit)}
     if symbol:
@@ -128,8 +130,6 @@ async def list_orders(
     if page_token:
         params["page_token"] = page_token
     if updated_since:
-        if updated_since.tzinfo is None:
-            updated_since = updated_since.replace(tzinfo=UTC)
         params["updated_since"] = updated_since.isoformat()
     response = await orders.request(
         "GET", f"/internal/v1/accounts/{principal.account_id}/orders", params=params

@@ -6,6 +6,11 @@ Protocol (JSON text frames):
   server → {"seq": n, "type": "authenticated" | "subscription" | "quote" | "trade_update"
             | "heartbeat" | "error", ...}
 Every server frame carries the connection's sequence number, increasing by one, without gaps.
+
+Limits (settings): a client message over ``stream_max_frame_bytes`` closes the stream with 1009
+(uvicorn enforces it); a subscribe that would hold more than ``stream_max_subscriptions`` quote
+symbols is refused with an error frame; a key already holding ``stream_max_connections_per_key``
+streams on this process is refused (error frame, close 1008).
 """
 
 from __future__ import annotations
@@ -15,16 +20,18 @@ import contextlib
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketState
 
 from tradewind.common.broker import BrokerUnavailable
+from tradewind.common.contracts.types import SymbolInput
 from tradewind.gateway.auth import ApiKeyStore, Principal
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.hub import StreamHub
+from tradewind.gateway.streaming.limits import ConnectionsPerKey
 from tradewind.gateway.streaming.session import StreamSession
 
 log = logging.getLogger(__name__)
@@ -38,7 +45,8 @@ class SubscriptionChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: str = Field(pattern="^(subscribe|unsubscribe)$")
-    quotes: list[str] = Field(default_factory=list, max_length=500)
+    # A symbol becomes part of a routing key: '#' or another AMQP wildcard must not get there.
+    quotes: list[Literal["*"] | SymbolInput] = Field(default_factory=list, max_length=500)
     trade_updates: bool | None = None
 
 
@@ -56,6 +64,10 @@ async def _authenticate(ws: WebSocket, keys: ApiKeyStore, timeout_s: float) -> P
         try:
             async with asyncio.timeout(timeout_s):
                 first = json.loads(await ws.receive_text())
+        except WebSocketDisconnect as gone:
+            # A client may leave at any time; before authenticating, that is no error of ours.
+            log.info("stream client left before authenticating", extra={"close_code": gone.code})
+            return None
         except TimeoutError:
             await _close(ws, POLICY_VIOLATION, "auth_timeout", "Authenticate within the time.")
             return None
@@ -90,7 +102,9 @@ def _normalise(symbols: list[str]) -> list[str]:
     return [s.strip().upper() for s in symbols if s.strip()]
 
 
-async def _receive_commands(ws: WebSocket, session: StreamSession, hub: StreamHub) -> None:
+async def _receive_commands(
+    ws: WebSocket, session: StreamSession, hub: StreamHub, max_subscriptions: int
+) -> None:
     while True:
         raw = await ws.receive_text()
         try:
@@ -100,6 +114,18 @@ async def _receive_commands(ws: WebSocket, session: StreamSession, hub: StreamHu
             session.push({"type": "error", "code": "invalid_message", "message": str(exc)[:500]})
             continue
         quotes = _normalise(change.quotes)
+        if change.action == "subscribe":
+            wanted = len(session.quote_symbols | set(quotes))
+            if wanted > max_subscriptions:
+                session.push(
+                    {
+                        "type": "error",
+                        "code": "too_many_subscriptions",
+                        "message": f"At most {max_subscriptions} quote subscriptions per stream; "
+                        f"this change would hold {wanted}. Nothing was changed.",
+                    }
+                )
+                continue
         before = (set(session.quote_symbols), session.trade_updates)
         if change.action == "subscribe":
             session.subscribe(quotes, change.trade_updates)
@@ -129,13 +155,32 @@ async def stream(ws: WebSocket) -> None:
     principal = await _authenticate(ws, ws.app.state.api_keys, settings.stream_auth_timeout_s)
     if principal is None:
         return
+    connections: ConnectionsPerKey = ws.app.state.stream_connections
+    if not connections.acquire(principal.key_id):
+        log.info("stream refused: key at its connection limit", extra={"key_id": principal.key_id})
+        await _close(
+            ws,
+            POLICY_VIOLATION,
+            "too_many_connections",
+            f"At most {connections.limit} open streams per API key.",
+        )
+        return
+    try:
+        await _serve(ws, settings, hub, principal)
+    finally:
+        connections.release(principal.key_id)
+
+
+async def _serve(
+    ws: WebSocket, settings: GatewaySettings, hub: StreamHub, principal: Principal
+) -> None:
     session = StreamSession(principal.account_id, settings.stream_max_backlog)
     session.push({"type": "authenticated", "account_id": principal.account_id})
     hub.add(session)
     tasks = [
         asyncio.create_task(_send_frames(ws, session)),
         asyncio.create_task(_heartbeats(session, settings.stream_heartbeat_s)),
-        asyncio.create_task(_receive_commands(ws, session, hub)),
+        asyncio.create_task(_receive_commands(ws, session, hub, settings.stream_max_subscriptions)),
     ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from tradewind.common.contracts.types import OPAQUE_ID_PATTERN, BigintId
 from tradewind.common.contracts.webhooks import (
     AttemptPage,
     EndpointCreated,
@@ -29,10 +30,11 @@ from tradewind.gateway.upstream import ServiceClient, unwrap
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 ReadWebhooks = Annotated[Principal, require_scope("webhooks:read")]
-WriteWebhooks = Annotated[Principal, require_scope("webhooks:write")]
+WriteWebhooks = Annotated[Principal, require_scope("webhooks:write", budget="webhooks")]
+TestWebhooks = Annotated[Principal, require_scope("webhooks:write", budget="webhook-tests")]
 # Ids are opaque tokens from the webhooks service; the pattern keeps them out of path tricks.
-EndpointId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
-MessageId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+EndpointId = Annotated[str, Path(pattern=OPAQUE_ID_PATTERN)]
+MessageId = Annotated[str, Path(pattern=OPAQUE_ID_PATTERN)]
 
 
 async def _call(
@@ -127,7 +129,7 @@ async def rotate_secret(
     summary="Send a webhook.test event to this endpoint",
 )
 async def send_test(
-    endpoint_id: EndpointId, principal: WriteWebhooks, webhooks: WebhooksServiceDep
+    endpoint_id: EndpointId, principal: TestWebhooks, webhooks: WebhooksServiceDep
 ) -> MessageQueued:
     body = await _call(webhooks, principal, "POST", f"/endpoints/{endpoint_id}/test")
     return MessageQueued.model_validate(body)
@@ -140,9 +142,9 @@ async def list_endpoint_attempts(
     endpoint_id: EndpointId,
     principal: ReadWebhooks,
     webhooks: WebhooksServiceDep,
-    message_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,40}$")] = None,
+    message_id: Annotated[str | None, Query(pattern=OPAQUE_ID_PATTERN)] = None,
     succeeded: bool | None = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[BigintId | None, Query(description="Attempts older than this id.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AttemptPage:
     params = {"limit": str(limit)}
@@ -165,7 +167,7 @@ async def list_message_attempts(
     message_id: MessageId,
     principal: ReadWebhooks,
     webhooks: WebhooksServiceDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[BigintId | None, Query(description="Attempts older than this id.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AttemptPage:
     params = {"limit": str(limit), **({"before": str(before)} if before else {})}

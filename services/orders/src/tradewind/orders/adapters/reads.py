@@ -11,7 +11,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -69,12 +69,13 @@ class PageCursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             created_at, order_id = json.loads(raw)
-            cursor = cls(datetime.fromisoformat(created_at), UUID(order_id))
-        except (binascii.Error, ValueError, TypeError) as exc:
+            moment = datetime.fromisoformat(created_at)
+            if moment.tzinfo is None:
+                raise ValueError("no offset")
+            # A forged time past the UTC range would overflow in the driver: a 500, not a 400.
+            return cls(moment.astimezone(UTC), UUID(order_id))
+        except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
             raise InvalidPageToken("page_token is not a token this API issued") from exc
-        if cursor.created_at.tzinfo is None:
-            raise InvalidPageToken("page_token is not a token this API issued")
-        return cursor
 
 
 @dataclass(frozen=True)

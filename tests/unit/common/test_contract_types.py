@@ -1,0 +1,182 @@
+"""The shared contract types refuse what the stores cannot hold or a client did not mean."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from tradewind.common.contracts.types import (
+    MAX_BIGINT,
+    AccountId,
+    BigintId,
+    ClientOrderId,
+    DecimalStr,
+    SafeText,
+    Symbol,
+    SymbolInput,
+    UtcDateTime,
+    UtcQueryDateTime,
+)
+from tradewind.common.contracts.webhooks import EndpointIn, EndpointPatch
+
+DECIMAL: TypeAdapter[Decimal] = TypeAdapter(DecimalStr)
+SYMBOL: TypeAdapter[str] = TypeAdapter(SymbolInput)
+CANONICAL_SYMBOL: TypeAdapter[str] = TypeAdapter(Symbol)
+ACCOUNT: TypeAdapter[str] = TypeAdapter(AccountId)
+CLIENT_ORDER_ID: TypeAdapter[str] = TypeAdapter(ClientOrderId)
+TEXT: TypeAdapter[str] = TypeAdapter(SafeText)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "\uff11\uff10",  # fullwidth "10": Decimal() reads it as 10
+        "\u0661\u0660",  # Arabic-Indic "10"
+        "1_000",  # Decimal() reads it as 1000
+        " 10",
+        "10 ",
+        "1 0",
+        "+10",
+        "1e3",
+        "1E-2",
+        ".5",
+        "5.",
+        "NaN",
+        "Infinity",
+        "0x10",
+        "",
+        "10\x00",
+        1.5,
+    ],
+)
+def test_only_plain_ascii_decimal_strings_are_decimals(bad: Any) -> None:
+    with pytest.raises(ValidationError):
+        DECIMAL.validate_python(bad)
+    with pytest.raises(ValidationError):
+        DECIMAL.validate_json(f'"{bad}"' if isinstance(bad, str) else str(bad))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("10", Decimal(10)), ("-12.500", Decimal("-12.5")), ("0.000000001", Decimal("1e-9"))],
+)
+def test_plain_decimal_strings_are_exact(text: str, value: Decimal) -> None:
+    assert DECIMAL.validate_json(f'"{text}"') == value
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"), [("AAPL", "AAPL"), ("aapl", "AAPL"), ("brk.b", "BRK.B"), ("X1", "X1")]
+)
+def test_symbols_fold_ascii_letters_only(given: str, stored: str) -> None:
+    assert SYMBOL.validate_python(given) == stored
+
+
+def test_canonical_symbols_fold_nothing() -> None:
+    assert CANONICAL_SYMBOL.validate_python("BRK.B") == "BRK.B"
+    with pytest.raises(ValidationError):
+        CANONICAL_SYMBOL.validate_python("aapl")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "\u00df",  # "ß".upper() is "SS"
+        "\ufb01",  # "ﬁ".upper() is "FI"
+        "\uff21\uff21\uff30\uff2c",  # fullwidth AAPL
+        "A\u0307",  # combining dot
+        " AAPL",
+        "AAPL\n",
+        "AA PL",
+        "1AAPL",
+        "AAPL-W",
+        "A" * 17,
+        "",
+    ],
+)
+def test_symbols_outside_ascii_letters_digits_and_dots_are_refused(bad: str) -> None:
+    for adapter in (SYMBOL, CANONICAL_SYMBOL):
+        with pytest.raises(ValidationError):
+            adapter.validate_python(bad)
+
+
+@pytest.mark.parametrize("good", ["acme", "acct-9", "a_b", "0", "a" * 64])
+def test_account_ids_are_lower_case_ascii_tokens(good: str) -> None:
+    assert ACCOUNT.validate_python(good) == good
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "ACME", "a/b", "..", "a.b", "a%2Fb", "a b", "\u00e4", "a\x00", "a" * 65, "a\n"]
+)
+def test_account_ids_that_could_change_a_url_path_are_refused(bad: str) -> None:
+    with pytest.raises(ValidationError):
+        ACCOUNT.validate_python(bad)
+
+
+@pytest.mark.parametrize("good", ["x", "my order #42 (retry)", "~" * 128])
+def test_client_order_ids_are_printable_ascii(good: str) -> None:
+    assert CLIENT_ORDER_ID.validate_python(good) == good
+
+
+@pytest.mark.parametrize("bad", ["", "bad\x00id", "tab\there", "\u00e9t\u00e9", "x" * 129, "a\x7f"])
+def test_client_order_ids_outside_printable_ascii_are_refused(bad: str) -> None:
+    with pytest.raises(ValidationError):
+        CLIENT_ORDER_ID.validate_python(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "nul\x00",
+        "bell\x07",
+        "new\nline",
+        "\u202eevil",  # right-to-left override
+        "\u2066isolate\u2069",
+        "zero\u200bwidth",
+        "line\u2028separator",
+        "\ud800",  # lone surrogate: not UTF-8, PostgreSQL cannot store it
+        "private\ue000",
+    ],
+)
+def test_stored_text_refuses_control_format_and_bidi_characters(bad: str) -> None:
+    with pytest.raises(ValidationError, match="U\\+"):
+        TEXT.validate_python(bad)
+
+
+def test_stored_text_keeps_any_printable_unicode() -> None:
+    assert (
+        TEXT.validate_python("Caf\u00e9 \u6771\u4eac \U0001f642")
+        == "Caf\u00e9 \u6771\u4eac \U0001f642"
+    )
+
+
+@pytest.mark.parametrize("description", ["nul\x00here", "\u202egnp.exe"])
+def test_endpoint_descriptions_refuse_nul_and_bidi(description: str) -> None:
+    with pytest.raises(ValidationError):
+        EndpointIn(url="https://hooks.example.com/", description=description)
+    with pytest.raises(ValidationError):
+        EndpointPatch(description=description)
+
+
+@pytest.mark.parametrize("overflowing", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+def test_times_past_the_utc_range_are_validation_errors(overflowing: str) -> None:
+    for adapter in (TypeAdapter(UtcDateTime), TypeAdapter(UtcQueryDateTime)):
+        with pytest.raises(ValidationError, match="between 0001-01-01 and 9999-12-31"):
+            adapter.validate_python(overflowing)
+
+
+def test_query_times_without_an_offset_are_utc() -> None:
+    assert TypeAdapter(UtcQueryDateTime).validate_python("2026-01-02T03:04:05") == datetime(
+        2026, 1, 2, 3, 4, 5, tzinfo=UTC
+    )
+
+
+def test_bigint_ids_stop_at_the_postgresql_bigint() -> None:
+    adapter: TypeAdapter[int] = TypeAdapter(BigintId)
+    assert adapter.validate_python(MAX_BIGINT) == MAX_BIGINT
+    for bad in (MAX_BIGINT + 1, 0, -1):
+        with pytest.raises(ValidationError):
+            adapter.validate_python(bad)

@@ -1,0 +1,52 @@
+"""A forged page token is a 400 problem, never a time that overflows in the database driver."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from tradewind.market_data.store import BarCursor
+from tradewind.market_data.store import InvalidPageToken as InvalidBarToken
+from tradewind.orders.adapters import InvalidPageToken, PageCursor
+
+
+def _token(payload: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ["9999-12-31T23:59:59-23:59", str(uuid.uuid4())],
+        ["0001-01-01T00:00:00+23:59", str(uuid.uuid4())],
+        ["2026-01-01T00:00:00", str(uuid.uuid4())],
+        ["2026-01-01T00:00:00+00:00", "not-a-uuid"],
+        [1, 2],
+        {"a": 1},
+        "x",
+    ],
+)
+def test_forged_order_cursors_are_invalid_page_tokens(payload: object) -> None:
+    with pytest.raises(InvalidPageToken):
+        PageCursor.decode(_token(payload))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [["AAPL", "1Min", "9999-12-31T23:59:59-23:59"], ["AAPL", "1Min", "2026-01-01T00:00:00"]],
+)
+def test_forged_bar_cursors_are_invalid_page_tokens(payload: object) -> None:
+    with pytest.raises(InvalidBarToken):
+        BarCursor.decode(_token(payload))
+
+
+def test_a_cursor_round_trips_to_the_same_instant_in_utc() -> None:
+    created_at = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+    cursor = PageCursor(created_at, uuid.uuid4())
+    decoded = PageCursor.decode(cursor.encode())
+    assert decoded == cursor
+    assert decoded.created_at.tzinfo == UTC
