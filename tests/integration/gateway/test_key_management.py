@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from integration.gateway.harness import Gateway, GatewayFactory, bearer, refused_soon
 from tradewind.gateway.auth import ALL_SCOPES, DEFAULT_SCOPES, ApiKeyStore
@@ -151,3 +152,21 @@ async def test_another_accounts_key_is_not_found(
         assert response.status_code == 404, (method, path, response.text)
     me = await gateway.client.get("/api/v1/auth/me", headers=bearer(theirs.secret))
     assert me.json()["scopes"] == sorted(DEFAULT_SCOPES)
+
+
+async def test_an_idempotency_key_never_keeps_a_new_keys_secret_in_redis(
+    gateway: Gateway, admin_key: str, redis: Redis, namespace: str
+) -> None:
+    headers = {**bearer(admin_key), "Idempotency-Key": '"create-key-1"'}
+    first = await gateway.client.post("/api/v1/keys", json={}, headers=headers)
+    second = await gateway.client.post("/api/v1/keys", json={}, headers=headers)
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert "idempotent-replayed" not in second.headers
+    assert first.json()["key_id"] != second.json()["key_id"]
+    assert first.headers["ratelimit-policy"].startswith('"keys";')
+    secrets = (first.json()["api_key"].encode(), second.json()["api_key"].encode())
+    async for name in redis.scan_iter(match=f"{namespace}:*"):
+        if await redis.type(name) == b"string":
+            value = await redis.get(name)
+            assert value is not None
+            assert not any(secret in value for secret in secrets), name
