@@ -20,7 +20,6 @@ from typing import Any
 
 import aio_pika
 import aiohttp
-from redis.asyncio import Redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -34,7 +33,7 @@ from support.services import ServiceProcess, free_port  # noqa: E402
 from tradewind.common.contracts import Instrument, InstrumentListed  # noqa: E402
 from tradewind.common.envelope import new_event  # noqa: E402
 from tradewind.common.migrations import upgrade_database  # noqa: E402
-from tradewind.gateway.auth import ApiKeyStore  # noqa: E402
+from tradewind.gateway.auth import open_key_store  # noqa: E402
 from tradewind.orders.app import SERVICE_DIR as ORDERS_DIR  # noqa: E402
 
 ORDER = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "150"}
@@ -122,6 +121,7 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
         try:
             orders_db = await infra.create_database("orders")
             await asyncio.to_thread(upgrade_database, ORDERS_DIR, orders_db)
+            gateway_db = await infra.create_database("gateway")
             orders_port, gateway_port = free_port(), free_port()
             env = {
                 "TRADEWIND_NAMESPACE": infra.namespace,
@@ -132,6 +132,7 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
                 "TRADEWIND_ORDERS_PORT": str(orders_port),
                 "TRADEWIND_GATEWAY_PORT": str(gateway_port),
                 "TRADEWIND_GATEWAY_ORDERS_URL": f"http://127.0.0.1:{orders_port}",
+                "TRADEWIND_GATEWAY_DATABASE_URL": gateway_db,
                 "OTEL_SDK_DISABLED": "false",
                 **UNLIMITED_BUDGETS,
             }
@@ -145,9 +146,8 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
             await baseline.wait_ready()
             processes.append(baseline)
 
-            redis = Redis.from_url(infra.redis_url)
-            key = (await ApiKeyStore(redis, infra.namespace).create("bench")).secret
-            await redis.aclose()
+            async with open_key_store(gateway_db, infra.redis_url, infra.namespace) as store:
+                key = (await store.create("bench")).secret
 
             system_arrivals, baseline_arrivals = Arrivals(), Arrivals()
             events = f"{infra.namespace}.events"

@@ -23,7 +23,6 @@ from pathlib import Path
 import aio_pika
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
-from redis.asyncio import Redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -34,7 +33,7 @@ from tradewind.common.contracts import Instrument, InstrumentListed, Quote  # no
 from tradewind.common.contracts.market import quote_routing_key  # noqa: E402
 from tradewind.common.envelope import new_event  # noqa: E402
 from tradewind.common.migrations import upgrade_database  # noqa: E402
-from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore  # noqa: E402
+from tradewind.gateway.auth import DEFAULT_SCOPES, open_key_store  # noqa: E402
 from tradewind.orders.app import SERVICE_DIR as ORDERS_DIR  # noqa: E402
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -42,7 +41,7 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Rate-limit budgets no benchmark reaches: it measures what counting costs, not refusals.
 UNLIMITED_BUDGETS = {
     f"TRADEWIND_GATEWAY_RATE_LIMIT_{budget}": "1000000000"
-    for budget in ("ORDERS", "READS", "WEBHOOKS", "WEBHOOK_TESTS")
+    for budget in ("ORDERS", "READS", "WEBHOOKS", "WEBHOOK_TESTS", "KEYS")
 }
 
 
@@ -112,6 +111,8 @@ class Stack:
         orders_db = await infra.create_database("orders")
         await asyncio.to_thread(upgrade_database, ORDERS_DIR, orders_db)
         env["TRADEWIND_ORDERS_DATABASE_URL"] = orders_db
+        if "gateway" in wanted:  # the gateway migrates its own database at start
+            env["TRADEWIND_GATEWAY_DATABASE_URL"] = await infra.create_database("gateway")
         if "webhooks" in wanted:
             env["TRADEWIND_WEBHOOKS_DATABASE_URL"] = await infra.create_database("webhooks")
             env["TRADEWIND_WEBHOOKS_MIGRATE_ON_START"] = "true"
@@ -139,12 +140,10 @@ class Stack:
             process.stop()
 
     async def api_key(self, account: str = "bench") -> str:
-        redis = Redis.from_url(self.infra.redis_url)
-        try:
-            store = ApiKeyStore(redis, self.infra.namespace)
-            return (await store.create(account, ALL_SCOPES)).secret
-        finally:
-            await redis.aclose()
+        async with open_key_store(
+            self.env["TRADEWIND_GATEWAY_DATABASE_URL"], self.infra.redis_url, self.infra.namespace
+        ) as store:
+            return (await store.create(account, DEFAULT_SCOPES)).secret
 
 
 async def list_instrument(infra: Infra, symbol: str = "AAPL") -> None:

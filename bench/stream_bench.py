@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
-from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +32,7 @@ from loadgen import RunResult, fixed_rate, table  # noqa: E402
 from support.infra import provision  # noqa: E402
 from support.services import ServiceProcess, free_port  # noqa: E402
 from tradewind.common.envelope import CloudEvent  # noqa: E402
-from tradewind.gateway.auth import ApiKeyStore  # noqa: E402
+from tradewind.gateway.auth import open_key_store  # noqa: E402
 
 SYMBOL = "BENCH"
 SYSTEM_KEY = f"market.quote.{SYMBOL}"
@@ -137,19 +136,20 @@ async def bench(
         tasks: list[asyncio.Task[None]] = []
         try:
             port = free_port()
+            gateway_db = await infra.create_database("gateway")
             env = {
                 "TRADEWIND_NAMESPACE": infra.namespace,
                 "TRADEWIND_AMQP_URL": infra.amqp_url,
                 "TRADEWIND_REDIS_URL": infra.redis_url,
                 "TRADEWIND_LOG_LEVEL": "WARNING",
                 "TRADEWIND_GATEWAY_PORT": str(port),
+                "TRADEWIND_GATEWAY_DATABASE_URL": gateway_db,
                 "TRADEWIND_PREFETCH": "256",
             }
             gateway = ServiceProcess("bench-stream-gateway", "tradewind.gateway", port, env).start()
             await gateway.wait_ready()
-            redis = Redis.from_url(infra.redis_url)
-            key = (await ApiKeyStore(redis, infra.namespace).create("bench")).secret
-            await redis.aclose()
+            async with open_key_store(gateway_db, infra.redis_url, infra.namespace) as store:
+                key = (await store.create("bench")).secret
 
             publisher = await aio_pika.connect_robust(infra.amqp_url)
             connections.append(publisher)
@@ -196,6 +196,7 @@ async def bench(
                 await connection.close()
             if gateway is not None:
                 gateway.stop()
+            await infra.drop_databases()
             await infra.delete_redis_keys()
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from tradewind.common.logging import configure_logging
 from tradewind.common.migrations import upgrade_database
+from tradewind.gateway.auth import ALL_SCOPES
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("tradewind.run")
@@ -88,14 +89,23 @@ SERVICES = [
         _pg("webhooks"),
     ),
     Service("health", "tradewind.health", "TRADEWIND_HEALTH_PORT", 8004),
-    Service("gateway", "tradewind.gateway", "TRADEWIND_GATEWAY_PORT", 8000),
+    Service(
+        "gateway",
+        "tradewind.gateway",
+        "TRADEWIND_GATEWAY_PORT",
+        8000,
+        "TRADEWIND_GATEWAY_DATABASE_URL",
+        _pg("gateway"),
+    ),
 ]
 
-# Local development delivers webhooks to receivers on this machine.
+# Local development delivers webhooks to receivers on this machine, and exchanges API keys for
+# access tokens signed with a key of this run (one gateway: nobody else must verify them).
 LOCAL_DEFAULTS = {
     "TRADEWIND_WEBHOOKS_ALLOW_SUBNETS": '["127.0.0.0/8"]',
     "TRADEWIND_WEBHOOKS_HTTPS_ONLY": "false",
     "TRADEWIND_LOG_JSON": "false",
+    "TRADEWIND_GATEWAY_TOKEN_SIGNING_KEY": secrets.token_urlsafe(32),
     # Encrypts webhook secrets at rest. Fixed so the local database stays readable from one run
     # to the next; a key for local development only, never for real secrets.
     "TRADEWIND_WEBHOOKS_SECRET_KEYS": "dyePYuxTV4EqJ9Ue0BNMPO7D7a38TrORysTgcJMNciI=",
@@ -133,22 +143,25 @@ def wait_ready(service: Service, process: subprocess.Popen[bytes], timeout: floa
     raise SystemExit(f"{service.name} was not ready within {timeout}s")
 
 
-def provision_key() -> str:
-    demo_key = os.environ.get("TRADEWIND_DEMO_API_KEY")
-    if demo_key:
-        return demo_key  # the gateway provisions it for account `demo` at start
-    output = subprocess.run(
-        [sys.executable, "-m", "tradewind.gateway.keys", "create", "--account", "demo"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+def create_key(*scopes: str) -> str:
+    """A new key for account `demo` (default scopes unless given), through the keys CLI."""
+    command = [sys.executable, "-m", "tradewind.gateway.keys", "create", "--account", "demo"]
+    for scope in scopes:
+        command += ["--scope", scope]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return next(
         line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("api_key")
     )
 
 
-def banner(services: list[Service], api_key: str) -> str:
+def provision_key() -> str:
+    demo_key = os.environ.get("TRADEWIND_DEMO_API_KEY")
+    if demo_key:
+        return demo_key  # the gateway provisions it for account `demo` at start
+    return create_key()
+
+
+def banner(services: list[Service], api_key: str, admin_key: str) -> str:
     gateway = f"http://127.0.0.1:{SERVICES[-1].port}"
     lines = ["", "Tradewind is running:"]
     lines += [f"  {s.name:<12} http://127.0.0.1:{s.port}" for s in services]
@@ -161,6 +174,10 @@ def banner(services: list[Service], api_key: str) -> str:
         f"  curl -s -X POST {gateway}/api/v1/orders \\",
         f"    -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\",
         '    -d \'{"symbol":"AAPL","side":"buy","type":"limit","qty":"10","limit_price":"150"}\'',
+        "",
+        f"Admin key for account demo (manages its keys at /api/v1/keys):  {admin_key}",
+        "Exchange a key for a 15-minute access token:",
+        f"  curl -s -u ':{api_key}' -d grant_type=client_credentials {gateway}/api/v1/auth/token",
         "",
         "Press Ctrl-C to stop everything.",
         "",
@@ -210,7 +227,9 @@ def main() -> int:
             processes.append((service, process))
             wait_ready(service, process)
             log.info("%s ready on port %d", service.name, service.port)
-        sys.stdout.write(banner(services, provision_key()))
+        api_key = provision_key()
+        admin_key = create_key(*sorted(ALL_SCOPES))
+        sys.stdout.write(banner(services, api_key, admin_key))
         sys.stdout.flush()
         while all(process.poll() is None for _, process in processes):
             time.sleep(0.5)

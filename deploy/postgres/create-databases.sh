@@ -9,7 +9,7 @@
 # The image may source this file instead of running it: no `exit`, no `set -u`.
 set -eo pipefail
 
-tradewind_databases=(tradewind_orders tradewind_market_data tradewind_webhooks)
+tradewind_databases=(tradewind_orders tradewind_market_data tradewind_webhooks tradewind_gateway)
 
 for tradewind_db in "${tradewind_databases[@]}"; do
     psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet \

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from support.infra import Infra
 from support.services import ServiceProcess, free_port
 from tradewind.common.envelope import CloudEvent
+from tradewind.gateway.auth import DEFAULT_SCOPES, ApiKeyStore, IssuedKey, open_key_store
 
 RETRY_DELAYS_MS = [100, 200, 400]
 MAX_ATTEMPTS = 4
 # market-data's default instruments, which orders must know before it accepts orders.
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "SPY")
+TOKEN_SIGNING_KEY = "e2e-token-signing-key-0123456789abcdef0123"
 
 
 @dataclass
@@ -28,6 +32,18 @@ class System:
     def namespace(self) -> str:
         """The running services' own namespace, apart from the in-process integration tests'."""
         return self.env["TRADEWIND_NAMESPACE"]
+
+    @asynccontextmanager
+    async def key_store(self) -> AsyncIterator[ApiKeyStore]:
+        """The operator's key store (what the CLI uses) on the gateways' database and Redis."""
+        async with open_key_store(
+            self.env["TRADEWIND_GATEWAY_DATABASE_URL"], self.infra.redis_url, self.namespace
+        ) as store:
+            yield store
+
+    async def create_key(self, account: str, scopes: frozenset[str] = DEFAULT_SCOPES) -> IssuedKey:
+        async with self.key_store() as store:
+            return await store.create(account, scopes)
 
     def gateway_env(self, **overrides: str) -> dict[str, str]:
         return {**self.env, **overrides}

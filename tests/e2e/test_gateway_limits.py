@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -19,7 +18,6 @@ from e2e.harness import System
 from e2e.test_stream import Client, authenticated, ws_url
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
-from tradewind.gateway.auth import ApiKeyStore
 
 pytestmark = pytest.mark.e2e
 
@@ -56,11 +54,7 @@ async def limited(system: System) -> AsyncIterator[LimitedGateway]:
 
 
 async def fresh_key(system: System) -> str:
-    redis = Redis.from_url(system.infra.redis_url)
-    try:
-        return (await ApiKeyStore(redis, system.namespace).create("limits")).secret
-    finally:
-        await redis.aclose()
+    return (await system.create_key("limits")).secret
 
 
 async def test_headers_over_the_limit_are_a_431_problem(limited: LimitedGateway) -> None:

@@ -23,7 +23,6 @@ from redis.asyncio import Redis
 from e2e.harness import System, auth
 from support.polling import eventually
 from tradewind.common.envelope import CloudEvent
-from tradewind.gateway.auth import ApiKeyStore
 
 pytestmark = pytest.mark.e2e
 
@@ -195,13 +194,7 @@ async def test_a_key_without_the_write_scope_is_a_403_problem_and_publishes_noth
     place_commands: list[aio_pika.abc.AbstractIncomingMessage],
     api_keys: dict[str, str],
 ) -> None:
-    redis = Redis.from_url(system.infra.redis_url)
-    try:
-        reader = await ApiKeyStore(redis, system.namespace).create(
-            "alice", frozenset({"orders:read"})
-        )
-    finally:
-        await redis.aclose()
+    reader = await system.create_key("alice", frozenset({"orders:read"}))
     response = await client.post(
         "/api/v1/orders",
         json={"symbol": "AAPL", "side": "buy", "type": "market", "qty": "1"},

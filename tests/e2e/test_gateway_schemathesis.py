@@ -15,7 +15,6 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
-from redis.asyncio import Redis
 from schemathesis import Case, CheckFunction, Response
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
@@ -26,7 +25,6 @@ from schemathesis.specs.openapi.checks import (
 
 from e2e.harness import System
 from tradewind.gateway.app import create_app
-from tradewind.gateway.auth import ApiKeyStore
 
 pytestmark = pytest.mark.e2e
 
@@ -49,11 +47,7 @@ SETTINGS = hypothesis.settings(
 @pytest.fixture(scope="module")
 async def fuzz_key(system: System) -> str:
     """A key of an account of its own: the fuzzer's orders and endpoints disturb no other test."""
-    redis = Redis.from_url(system.infra.redis_url)
-    try:
-        issued = await ApiKeyStore(redis, system.namespace).create(f"fz-{uuid.uuid4().hex[:8]}")
-    finally:
-        await redis.aclose()
+    issued = await system.create_key(f"fz-{uuid.uuid4().hex[:8]}")
     return issued.secret
 
 

@@ -215,13 +215,7 @@ async def test_account_cannot_read_or_cancel_another_accounts_order(
 
 
 async def test_list_paginates_with_cursor(client: httpx.AsyncClient, system: System) -> None:
-    from redis.asyncio import Redis
-
-    from tradewind.gateway.auth import ApiKeyStore
-
-    redis = Redis.from_url(system.infra.redis_url)
-    key = (await ApiKeyStore(redis, system.namespace).create("carol")).secret
-    await redis.aclose()
+    key = (await system.create_key("carol")).secret
     placed = [(await place(client, key, symbol="MSFT")).json()["id"] for _ in range(5)]
     for order_id in placed:
         await wait_status(client, key, order_id, "new")
@@ -387,7 +381,11 @@ async def test_request_id_is_echoed_and_health_and_metrics_are_served(
     response = await client.get("/health/ready", headers={"X-Request-ID": "abc-123"})
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "abc-123"
-    assert response.json()["checks"] == {"broker": {"status": "up"}, "redis": {"status": "up"}}
+    assert response.json()["checks"] == {
+        "broker": {"status": "up"},
+        "redis": {"status": "up"},
+        "credentials": {"status": "up"},
+    }
     generated = await client.get("/health/live")
     assert len(generated.headers["x-request-id"]) == 32
     async with httpx.AsyncClient(base_url=system.orders.url, headers=INTERNAL_HEADERS) as orders:

@@ -11,13 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
 from e2e.harness import Spy, System, auth
 from support.internal import INTERNAL_HEADERS
 from support.polling import eventually
-from tradewind.gateway.auth import ApiKeyStore
 
 pytestmark = pytest.mark.e2e
 
@@ -25,10 +23,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 async def trader(system: System) -> str:
     """A fresh account per test: its positions start empty."""
-    redis = Redis.from_url(system.infra.redis_url)
-    key = (await ApiKeyStore(redis, system.namespace).create(f"t-{uuid.uuid4().hex[:8]}")).secret
-    await redis.aclose()
-    return key
+    return (await system.create_key(f"t-{uuid.uuid4().hex[:8]}")).secret
 
 
 async def ingest(system: System, *quotes: dict[str, Any]) -> list[dict[str, Any]]:

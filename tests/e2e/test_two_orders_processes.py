@@ -13,13 +13,11 @@ import aio_pika
 import asyncpg
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from e2e.harness import Spy, System
 from e2e.test_trading_flow import ingest, quote, working_limit_order
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
-from tradewind.gateway.auth import ApiKeyStore
 
 pytestmark = pytest.mark.e2e
 
@@ -65,10 +63,8 @@ async def test_fills_stay_exact_with_two_orders_processes_consuming_quotes(
     events_spy: Spy,
 ) -> None:
     assert await consumers_of(system, f"{system.namespace}.orders.quotes") == 2
-    redis = Redis.from_url(system.infra.redis_url)
     account = f"mp-{uuid.uuid4().hex[:8]}"
-    key = (await ApiKeyStore(redis, system.namespace).create(account)).secret
-    await redis.aclose()
+    key = (await system.create_key(account)).secret
 
     for _ in range(ORDERS):
         await working_limit_order(client, key, SYMBOL, "buy", str(QTY), "171.00")

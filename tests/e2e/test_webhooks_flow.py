@@ -10,12 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from redis.asyncio import Redis
 
 from e2e.harness import System, auth
 from support.polling import eventually
 from support.services import free_port
-from tradewind.gateway.auth import ApiKeyStore
 from unit.webhooks.spec_verifier import verify
 
 pytestmark = pytest.mark.e2e
@@ -49,11 +47,8 @@ async def receiver() -> AsyncIterator[Receiver]:
 async def test_order_events_arrive_signed_at_the_partner_endpoint(
     system: System, client: httpx.AsyncClient, receiver: Receiver
 ) -> None:
-    redis = Redis.from_url(system.infra.redis_url)
-    store = ApiKeyStore(redis, system.namespace)
-    key = (await store.create(f"w-{uuid.uuid4().hex[:8]}")).secret
-    stranger = (await store.create(f"s-{uuid.uuid4().hex[:8]}")).secret
-    await redis.aclose()
+    key = (await system.create_key(f"w-{uuid.uuid4().hex[:8]}")).secret
+    stranger = (await system.create_key(f"s-{uuid.uuid4().hex[:8]}")).secret
 
     created = await client.post(
         "/api/v1/webhooks/endpoints",

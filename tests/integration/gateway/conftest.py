@@ -1,13 +1,21 @@
-"""Gateways in-process on this run's Redis and RabbitMQ, in a namespace of their own.
+"""Gateways in-process on this run's PostgreSQL, Redis and RabbitMQ.
 
-Nothing else publishes commands in that namespace, so a queue bound to ``orders.place`` there
-holds exactly what these gateways published. The orders service is not running: its command
-queue's place is taken by that queue (a command needs a queue to be routed, or the gateway
-answers 503); reads go to a service a test stands up (``Upstream``) or to a closed port.
+The credentials of record live in this run's gateway database; each test has a Redis namespace
+and a key store of its own. ``gateway_factory`` starts the gateway's authentication as
+``create_app`` assembles it (``start_authentication``, the same function), with the routes that
+need nothing else: keys, tokens, and the orders routes up to their scope checks; it needs no
+broker and no upstream service, so those tests stay about credentials.
+
+``gateways`` starts whole gateways in a namespace of their own. Nothing else publishes commands
+in that namespace, so a queue bound to ``orders.place`` there holds exactly what these gateways
+published. The orders service is not running: its command queue's place is taken by that queue
+(a command needs a queue to be routed, or the gateway answers 503); reads go to a service a test
+stands up (``Upstream``) or to a closed port.
 """
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,14 +27,91 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from integration.gateway.harness import SIGNING_KEY, Gateway, GatewayFactory, authentication_app
 from support.infra import Infra
 from support.services import free_port
 from tradewind.common.broker import Topology
 from tradewind.common.settings import SharedSettings
 from tradewind.gateway.app import create_app
-from tradewind.gateway.auth import ApiKeyStore
+from tradewind.gateway.auth import ApiKeyStore, open_key_store
+from tradewind.gateway.credentials import migrate
 from tradewind.gateway.rate_limits import Budget
 from tradewind.gateway.settings import GatewaySettings
+
+_namespaces = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+async def gateway_database(infra: Infra) -> str:
+    url = await infra.create_database("gateway")
+    await migrate(url)
+    return url
+
+
+@pytest.fixture
+def namespace(infra: Infra) -> str:
+    # A Redis namespace per test: flushing one test's keys never touches another's.
+    return f"{infra.namespace}-gw{next(_namespaces)}"
+
+
+@pytest.fixture
+def gateway_factory(infra: Infra, gateway_database: str, namespace: str) -> GatewayFactory:
+    """``async with gateway_factory(**setting_overrides) as gateway:`` — a started gateway."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[Gateway]:
+        values: dict[str, Any] = {
+            "database_url": gateway_database,
+            "migrate_on_start": False,
+            "token_signing_key": SIGNING_KEY,
+            "shared": SharedSettings(
+                namespace=namespace,
+                amqp_url=infra.amqp_url,
+                redis_url=infra.redis_url,
+                log_json=False,
+            ),
+            **overrides,
+        }
+        settings = GatewaySettings.model_validate(values)
+        app = authentication_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://gateway", timeout=10
+            ) as client:
+                yield Gateway(app, client, settings)
+
+    return start
+
+
+@pytest.fixture
+async def gateway(gateway_factory: GatewayFactory) -> AsyncIterator[Gateway]:
+    async with gateway_factory() as started:
+        yield started
+
+
+@pytest.fixture
+async def keys(infra: Infra, gateway_database: str, namespace: str) -> AsyncIterator[ApiKeyStore]:
+    """The operator's store (what the CLI uses), on the same database and namespace."""
+    async with open_key_store(gateway_database, infra.redis_url, namespace) as store:
+        yield store
+
+
+@pytest.fixture
+async def redis(infra: Infra) -> AsyncIterator[Redis]:
+    client = Redis.from_url(infra.redis_url)
+    yield client
+    await client.aclose()
+
+
+_accounts = itertools.count(1)
+
+
+@pytest.fixture
+def account(namespace: str) -> str:
+    """An account of this test's own (the database is shared by the run's tests)."""
+    return f"acct-{namespace[-12:]}-{next(_accounts)}"
+
 
 LIMIT_ORDER = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "10"}
 
@@ -63,7 +148,7 @@ class PlacedCommands:
 
 @pytest.fixture
 async def gateways(
-    infra: Infra, gateway_namespace: str
+    infra: Infra, gateway_database: str, gateway_namespace: str
 ) -> AsyncIterator[tuple[StartGateway, PlacedCommands]]:
     """``start(**settings)`` starts one more gateway app and returns a client of it."""
     async with AsyncExitStack() as stack:
@@ -77,6 +162,8 @@ async def gateways(
                 orders_url=overrides.pop("orders_url", f"http://127.0.0.1:{closed_port}"),
                 market_data_url=f"http://127.0.0.1:{closed_port}",
                 webhooks_url=f"http://127.0.0.1:{closed_port}",
+                database_url=gateway_database,
+                migrate_on_start=False,
                 shared=SharedSettings(
                     namespace=gateway_namespace,
                     amqp_url=infra.amqp_url,
@@ -102,19 +189,17 @@ async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def issue_key(
-    infra: Infra, gateway_namespace: str
+    infra: Infra, gateway_database: str, gateway_namespace: str
 ) -> AsyncIterator[Callable[..., Awaitable[dict[str, str]]]]:
-    """``issue(account=…, rate_limits=…)``: a new key's Authorization header."""
-    redis = Redis.from_url(infra.redis_url)
-    store = ApiKeyStore(redis, gateway_namespace)
+    """``issue(account=…, rate_budgets=…)``: a new key's Authorization header."""
+    async with open_key_store(gateway_database, infra.redis_url, gateway_namespace) as store:
 
-    async def issue(
-        account: str | None = None, rate_limits: tuple[Budget, ...] = ()
-    ) -> dict[str, str]:
-        issued = await store.create(
-            account or f"acct-{uuid.uuid4().hex[:8]}", rate_limits=rate_limits
-        )
-        return {"Authorization": f"Bearer {issued.secret}"}
+        async def issue(
+            account: str | None = None, rate_budgets: tuple[Budget, ...] = ()
+        ) -> dict[str, str]:
+            issued = await store.create(
+                account or f"acct-{uuid.uuid4().hex[:8]}", rate_budgets=rate_budgets
+            )
+            return {"Authorization": f"Bearer {issued.secret}"}
 
-    yield issue
-    await redis.aclose()
+        yield issue

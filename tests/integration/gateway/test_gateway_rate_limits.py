@@ -73,7 +73,7 @@ async def test_budgets_are_separate_and_a_keys_own_budget_overrides_the_default(
     start, placed = gateways
     client = await start(rate_limit_orders=2, rate_limit_reads=50, rate_limit_webhook_tests=1)
     key = await issue_key()
-    generous = await issue_key(rate_limits=(Budget("orders", 5, 30),))
+    generous = await issue_key(rate_budgets=(Budget("orders", 5, 30),))
 
     assert [
         (await client.post(ORDERS, json=LIMIT_ORDER, headers=key)).status_code for _ in "abc"

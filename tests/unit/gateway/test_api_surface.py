@@ -19,6 +19,11 @@ from tradewind.gateway.openapi import BODY_EXAMPLES
 from tradewind.gateway.settings import GatewaySettings
 
 PROBLEMS_OF_EVERY_ROUTE = {"401", "403", "404", "422", "429", "503"}
+# Takes any valid credential, whatever its scopes (it tells the caller what they are).
+ANY_CREDENTIAL = {("get", "/api/v1/auth/me")}
+# OAuth 2.0 token exchange: the API key is the client secret, sent by HTTP Basic or as form
+# fields, never as a bearer; its answers are OAuth errors (400, 401, 503), which it documents.
+TOKEN_EXCHANGE = ("post", "/api/v1/auth/token")
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +32,13 @@ def document() -> dict[str, Any]:
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every route that takes a bearer credential: all but the token exchange."""
     found = [
         (method, path, operation)
         for path, by_method in document["paths"].items()
         if path.startswith("/api/")
         for method, operation in by_method.items()
+        if (method, path) != TOKEN_EXCHANGE
     ]
     assert len(found) >= 20, "the gateway's routes went missing from its OpenAPI document"
     return found
@@ -45,10 +52,29 @@ def test_every_route_declares_the_api_key_and_the_scope_it_needs(
     for method, path, operation in operations(document):
         assert operation.get("security") == [{"ApiKey": []}], f"{method} {path}"
         scopes = operation.get("x-required-scopes")
+        if (method, path) in ANY_CREDENTIAL:
+            assert scopes is None, f"{method} {path}"
+            continue
         assert scopes, f"{method} {path} names no scope"
         assert set(scopes) <= ALL_SCOPES
         if method != "get":  # a write never needs only a read scope
             assert not all(s.endswith(":read") for s in scopes), f"{method} {path} {scopes}"
+
+
+def test_the_token_exchange_documents_its_own_authentication_and_oauth_errors(
+    document: dict[str, Any],
+) -> None:
+    method, path = TOKEN_EXCHANGE
+    operation = document["paths"][path][method]
+    assert "security" not in operation  # no bearer: the key is the client secret
+    assert "x-required-scopes" not in operation
+    assert {"400", "401", "503"} <= set(operation["responses"])
+    for status in ("400", "401", "503"):
+        assert operation["responses"][status]["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
+    form = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]
+    assert form["example"]["grant_type"] == "client_credentials"
 
 
 def test_every_route_documents_its_problems_as_problem_documents(

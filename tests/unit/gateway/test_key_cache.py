@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from tradewind.gateway.auth import Principal
 from tradewind.gateway.key_cache import VerifiedKeys
+from tradewind.gateway.key_states import KeyState
 
-ALICE = Principal(account_id="alice", key_id="key_1", scopes=frozenset({"orders:write"}))
-BOB = Principal(account_id="bob", key_id="key_2", scopes=frozenset({"orders:read"}))
+ALICE = KeyState(
+    1, "d1", Principal(account_id="alice", key_id="key_1", scopes=frozenset({"orders:write"}))
+)
+BOB = KeyState(
+    1, "d2", Principal(account_id="bob", key_id="key_2", scopes=frozenset({"orders:read"}))
+)
 
 
 class Clock:

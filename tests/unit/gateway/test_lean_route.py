@@ -17,7 +17,6 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.routing import APIRoute
-from redis.asyncio import Redis
 
 from tradewind.common.app import create_service_app
 from tradewind.common.broker import BrokerUnavailable
@@ -28,8 +27,11 @@ from tradewind.gateway import admission
 from tradewind.gateway.admission import Outcome
 from tradewind.gateway.api.lean_route import LeanRoute
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES, list_orders, place_order
-from tradewind.gateway.auth import ApiKeyStore, Principal, _digest
+from tradewind.gateway.auth import ApiKeyStore, Principal
+from tradewind.gateway.auth_model import key_digest, key_id_of
+from tradewind.gateway.credentials import Credentials
 from tradewind.gateway.idempotency import IdempotentRequest
+from tradewind.gateway.key_states import KeyState, SharedKeyCache
 from tradewind.gateway.rate_limits import Budget, BudgetName, Usage
 from tradewind.gateway.schemas import Order, OrderPage
 from tradewind.gateway.settings import GatewaySettings
@@ -39,18 +41,25 @@ LIMIT = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "10", "limit_p
 
 
 class KeyRecords:
-    """Redis as ApiKeyStore reads it: one GET per key."""
+    """The shared key cache as ApiKeyStore reads it: one lookup per key."""
 
     def __init__(self) -> None:
-        self.records = {
-            f"ns:apikey:{_digest(secret)}": json.dumps(
-                {"key_id": f"key_{secret}", "account_id": "alice", "scopes": scopes}
-            )
-            for secret, scopes in ((WRITER, ["orders:write"]), (READER, ["orders:read"]))
-        }
+        self.states = {}
+        for secret, scopes in ((WRITER, {"orders:write"}), (READER, {"orders:read"})):
+            digest = key_digest(secret)
+            key_id = key_id_of(digest)
+            principal = Principal(account_id="alice", key_id=key_id, scopes=frozenset(scopes))
+            self.states[key_id] = KeyState(1, digest, principal)
 
-    async def get(self, key: str) -> str | None:
-        return self.records.get(key)
+    async def get(self, key_id: str) -> KeyState | None:
+        return self.states.get(key_id)
+
+
+class NoCredentials:
+    """The database behind the cache: nothing the cache does not hold."""
+
+    async def find(self, key_id: str) -> None:
+        return None
 
 
 class Broker:
@@ -101,7 +110,9 @@ def orders_app(route_class: type[APIRoute]) -> tuple[FastAPI, Broker, PendingVie
 
     @asynccontextmanager
     async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
-        app.state.api_keys = ApiKeyStore(cast(Redis, KeyRecords()), "ns")
+        app.state.api_keys = ApiKeyStore(
+            cast(Credentials, NoCredentials()), cast(SharedKeyCache, KeyRecords())
+        )
         app.state.broker = broker
         app.state.pending_orders = pending
         app.state.admission = Budgets()

@@ -10,7 +10,8 @@ Idempotency-Key costs one script call; the key check before it is usually answer
 ``AdmissionMiddleware`` (pure ASGI) adds the RateLimit header fields to every answer of an
 admitted request and stores the first answer of an idempotent one before it leaves: a retry that
 follows the answer finds it stored. Answers of 5xx are not stored (the reservation is released):
-nothing was done, or the outcome is unknown, and a retry should run again.
+nothing was done, or the outcome is unknown, and a retry should run again. Nor are answers marked
+``Cache-Control: no-store`` (a new API key): a secret is never written to Redis.
 
 Redis unreachable: order writes and webhook changes fail closed (503 with Retry-After, nothing
 done), since a gateway that cannot count cannot promise the budget. Reads fail open (served
@@ -167,7 +168,7 @@ class Admission:
         self._counting = True
 
     def budget_for(self, principal: Principal, name: BudgetName) -> Budget:
-        for own in principal.rate_limits:
+        for own in principal.rate_budgets:
             if own.name == name:
                 return own
         return self.budgets[name]
@@ -345,7 +346,7 @@ class AdmissionMiddleware:
         status = int(held[0]["status"])
         admission = _admission_of(scope)
         try:
-            if status >= 500:
+            if status >= 500 or _no_store(held[0]):
                 await admission.release(reservation)
                 return
             body = b"".join(message.get("body", b"") for message in held[1:])
@@ -356,6 +357,13 @@ class AdmissionMiddleware:
             # The request is done; failing its answer now would invite the duplicate the key
             # is there to prevent. A retry gets 409 until the reservation expires.
             log.warning("could not store the idempotent answer", extra={"error": repr(exc)})
+
+
+def _no_store(start: Message) -> bool:
+    return any(
+        name.lower() == b"cache-control" and b"no-store" in value.lower()
+        for name, value in start.get("headers", ())
+    )
 
 
 def _admission_of(scope: Scope) -> Admission:

@@ -24,9 +24,9 @@ from tradewind.common.resilience import CircuitBreaker
 from tradewind.common.tasks import start_background
 from tradewind.gateway import admission
 from tradewind.gateway.admission import Admission
-from tradewind.gateway.api import market, orders, positions, stream, webhooks
-from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
-from tradewind.gateway.key_cache import VerifiedKeys, follow_key_changes
+from tradewind.gateway.api import auth_tokens, keys, market, orders, positions, stream, webhooks
+from tradewind.gateway.auth import DEFAULT_SCOPES
+from tradewind.gateway.auth_setup import install_auth_error_handler, start_authentication
 from tradewind.gateway.openapi import install_openapi
 from tradewind.gateway.pending import PendingOrders
 from tradewind.gateway.rate_limits import default_budgets
@@ -90,12 +90,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 headers=internal_headers(shared.internal_token),
             )
             resources.push_async_callback(http.close)
-            verified_keys = VerifiedKeys()
-            start_background(
-                resources,
-                follow_key_changes(shared.redis_url, shared.namespace, verified_keys),
-                "api key changes",
-            )
+            api_keys = await start_authentication(resources, settings, redis, readiness)
 
             async def check_redis() -> None:
                 await redis.ping()
@@ -108,7 +103,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.stream_connections = ConnectionsPerKey(
                 settings.stream_max_connections_per_key
             )
-            app.state.api_keys = ApiKeyStore(redis, shared.namespace, verified_keys)
+            app.state.api_keys = api_keys
             script_batches = ScriptBatches(redis)
             start_background(resources, script_batches.send_batches(), "admission scripts")
             app.state.admission = Admission(
@@ -156,7 +151,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 )
             if settings.demo_api_key is not None:
                 await app.state.api_keys.create(
-                    "demo", ALL_SCOPES, secret=settings.demo_api_key.get_secret_value()
+                    "demo", DEFAULT_SCOPES, secret=settings.demo_api_key.get_secret_value()
                 )
                 log.info("demo API key provisioned", extra={"account_id": "demo"})
             yield
@@ -167,7 +162,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         shared=shared,
         lifespan=lifespan,
-        routers=[orders.router, positions.router, market.router, webhooks.router, stream.router],
+        routers=[
+            orders.router,
+            positions.router,
+            market.router,
+            webhooks.router,
+            stream.router,
+            keys.router,
+            auth_tokens.router,
+        ],
         metrics_on_app=settings.metrics_port is None,
         description="Place and manage orders. Errors are RFC 9457 problem details.\n\n"
         + admission.describe(settings),
@@ -185,6 +188,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
 
     app.add_exception_handler(RedisError, on_redis_error)
+    install_auth_error_handler(app)
     install_openapi(app)
     # Inside compression: an Idempotency-Key's stored answer is the uncompressed one, and a
     # replay is compressed for the client that asks, like any answer.
@@ -200,7 +204,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_allow_origins,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
             expose_headers=CORS_EXPOSED_HEADERS,
             max_age=600,

@@ -1,171 +1,237 @@
-"""API keys: random, shown once, stored only as a hash, mapped to an account and its scopes.
+"""API keys and access tokens: issued, checked, changed and revoked.
 
-Keys are 256-bit random tokens, so a fast hash (SHA-256) is enough: there is nothing to brute
-force, and a slow password hash would cost every request milliseconds.
+The keys of record live in the gateway's PostgreSQL database (``credentials``); Redis caches
+their states for every gateway (``key_states``) and each process keeps the ones it verified for
+a few seconds (``key_cache``). A check walks memory, then Redis, then PostgreSQL, and fills the
+caches on the way back. A change is written to PostgreSQL first, then to the Redis cache and
+announced to every gateway in one Redis script; if Redis cannot be told, the change fails (the
+caller retries; every change is idempotent), so no cache can keep serving what was revoked.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import hmac
 import logging
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from tradewind.common.contracts.types import is_account_id
 from tradewind.common.problems import Problem
 from tradewind.gateway.admission import admit
-from tradewind.gateway.metrics import KEY_FROM_MEMORY, KEY_FROM_REDIS
-from tradewind.gateway.rate_limits import (
-    Budget,
-    BudgetName,
-    budgets_from_record,
-    budgets_to_record,
+from tradewind.gateway.auth_model import (
+    ADMIN_SCOPE,
+    ALL_SCOPES,
+    DEFAULT_SCOPES,
+    KEY_PREFIX,
+    IssuedKey,
+    Principal,
+    key_digest,
+    key_id_of,
 )
+from tradewind.gateway.credentials import Credentials, KeyRecord, open_credentials
+from tradewind.gateway.key_cache import VerifiedKeys
+from tradewind.gateway.key_states import KeyState, SharedKeyCache, key_changes_channel
+from tradewind.gateway.metrics import KEY_FROM_DATABASE, KEY_FROM_MEMORY, KEY_FROM_REDIS
+from tradewind.gateway.rate_limits import Budget, BudgetName
+from tradewind.gateway.tokens import TokenSigner, looks_like_token
 
-if TYPE_CHECKING:
-    from tradewind.gateway.key_cache import VerifiedKeys
+__all__ = [
+    "ADMIN_SCOPE",
+    "ALL_SCOPES",
+    "DEFAULT_SCOPES",
+    "ApiKeyStore",
+    "IssuedKey",
+    "Principal",
+    "authenticate",
+    "key_changes_channel",
+    "open_key_store",
+    "require_credential",
+    "require_scope",
+]
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "tw_"
-ALL_SCOPES = frozenset(
-    {
-        "orders:read",
-        "orders:write",
-        "positions:read",
-        "market:read",
-        "webhooks:read",
-        "webhooks:write",
-        "stream",
-    }
-)
-
-
-@dataclass(frozen=True)
-class Principal:
-    account_id: str
-    key_id: str
-    scopes: frozenset[str]
-    rate_limits: tuple[Budget, ...] = ()  # the key's own budgets, over the gateway's defaults
-
-
-@dataclass(frozen=True)
-class IssuedKey:
-    key_id: str
-    secret: str  # the only time the plain key exists outside the client
-
-
-def _digest(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode()).hexdigest()
-
-
-def key_changes_channel(namespace: str) -> str:
-    """Where the digest of every created or revoked key is published (see key_cache)."""
-    return f"{namespace}:apikey-changes"
+DEFAULT_CACHE_TTL_S = 300
 
 
 class ApiKeyStore:
-    """Keys in Redis; ``verified``, when given, keeps checked keys in this process."""
+    """Keys of record in PostgreSQL, cached in Redis and (``verified``) in this process."""
 
-    def __init__(self, redis: Redis, namespace: str, verified: VerifiedKeys | None = None) -> None:
-        self.redis = redis
-        self.namespace = namespace
+    def __init__(
+        self,
+        credentials: Credentials,
+        cache: SharedKeyCache,
+        verified: VerifiedKeys | None = None,
+        tokens: TokenSigner | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self.cache = cache
         self.verified = verified
+        self.tokens = tokens
 
-    def _key(self, digest: str) -> str:
-        return f"{self.namespace}:apikey:{digest}"
+    # --- checks -------------------------------------------------------------------------------
 
-    def _account_keys(self, account_id: str) -> str:
-        return f"{self.namespace}:account:{account_id}:keys"
+    async def authenticate(self, credential: str) -> Principal | None:
+        """The principal of an API key or of an access token, or None if it is not valid."""
+        if self.tokens is not None and looks_like_token(credential):
+            return await self._authenticate_token(self.tokens, credential)
+        digest = key_digest(credential)
+        state = await self.key_state(key_id_of(digest))
+        if state is None or state.principal is None:
+            return None
+        if not hmac.compare_digest(state.digest, digest):
+            return None  # another key whose digest starts alike: the id is only 64 bits of it
+        return state.principal
+
+    async def _authenticate_token(self, tokens: TokenSigner, token: str) -> Principal | None:
+        claims = tokens.verify(token)
+        if claims is None:
+            return None
+        state = await self.key_state(claims.key_id)
+        key = state.principal if state is not None else None
+        if key is None or key.account_id != claims.account_id:
+            return None
+        return Principal(
+            account_id=key.account_id,
+            key_id=key.key_id,
+            # Scopes taken from the key since the token was issued are gone from it too.
+            scopes=claims.scopes & key.scopes,
+            rate_budgets=key.rate_budgets,
+            credential="access_token",
+        )
+
+    async def key_state(self, key_id: str) -> KeyState | None:
+        """The key's current state: from memory, else Redis, else PostgreSQL (caching it)."""
+        verified = self.verified
+        if verified is not None:
+            state = verified.get(key_id)
+            if state is not None:
+                KEY_FROM_MEMORY.inc()
+                return state
+        generation = verified.generation if verified is not None else 0
+        state = await self._cached(key_id)
+        if state is not None:
+            KEY_FROM_REDIS.inc()
+        else:
+            KEY_FROM_DATABASE.inc()
+            record = await self.credentials.find(key_id)
+            if record is None:
+                return None
+            state = KeyState.of(record)
+            await self._fill_cache(key_id, state)
+        if verified is not None and state.principal is not None:
+            verified.remember(key_id, state, generation)
+        return state
+
+    async def _cached(self, key_id: str) -> KeyState | None:
+        # Redis is only a cache: when it fails, PostgreSQL answers.
+        try:
+            return await self.cache.get(key_id)
+        except (RedisError, OSError) as exc:
+            log.warning("API key cache unavailable", extra={"error": repr(exc)})
+            return None
+
+    async def _fill_cache(self, key_id: str, state: KeyState) -> None:
+        try:
+            await self.cache.store(key_id, state, announce=False)
+        except (RedisError, OSError) as exc:
+            log.warning("API key cache unavailable", extra={"error": repr(exc)})
+
+    # --- changes ------------------------------------------------------------------------------
+
+    async def _publish(self, record: KeyRecord) -> None:
+        # Raises when Redis cannot be told: the caller must not report a change as done while
+        # a cache may still serve the old state.
+        await self.cache.store(record.key_id, KeyState.of(record), announce=True)
+        if self.verified is not None:
+            # This process hears the announcement too, but maybe only after its next request.
+            self.verified.forget(record.key_id)
 
     async def create(
         self,
         account_id: str,
-        scopes: frozenset[str] = ALL_SCOPES,
+        scopes: frozenset[str] = DEFAULT_SCOPES,
         *,
         secret: str | None = None,
-        rate_limits: tuple[Budget, ...] = (),
+        rate_budgets: tuple[Budget, ...] = (),
     ) -> IssuedKey:
-        unknown = scopes - ALL_SCOPES
-        if unknown:
-            raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))}")
+        """Issue a key (printed once), with its own ``rate_budgets`` over the gateway's defaults.
+        The same ``secret`` again gives that key these scopes and budgets."""
+        _check_scopes(scopes)
         if not is_account_id(account_id):
             raise ValueError("account id must be 1 to 64 of a-z, 0-9, '_' and '-'")
         plain = secret or KEY_PREFIX + secrets.token_urlsafe(32)
-        key_id = "key_" + _digest(plain)[:16]
-        record: dict[str, object] = {
-            "key_id": key_id,
-            "account_id": account_id,
-            "scopes": sorted(scopes),
-            "created_at": datetime.now(UTC).isoformat(),
-        }
-        if rate_limits:
-            record["rate_limits"] = budgets_to_record(rate_limits)
-        digest = _digest(plain)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key(digest), json.dumps(record))
-            pipe.hset(self._account_keys(account_id), key_id, digest)
-            # An existing secret may be issued again with other scopes: gateways forget it.
-            pipe.publish(key_changes_channel(self.namespace), digest)
-            await pipe.execute()
-        return IssuedKey(key_id=key_id, secret=plain)
-
-    async def authenticate(self, api_key: str) -> Principal | None:
-        digest = _digest(api_key)
-        verified = self.verified
-        if verified is None:
-            KEY_FROM_REDIS.inc()
-            return await self._read(digest)
-        principal = verified.get(digest)
-        if principal is not None:
-            KEY_FROM_MEMORY.inc()
-            return principal
-        KEY_FROM_REDIS.inc()
-        generation = verified.generation  # taken before reading: a change meanwhile wins
-        principal = await self._read(digest)
-        if principal is not None:
-            verified.remember(digest, principal, generation)
-        return principal
-
-    async def _read(self, digest: str) -> Principal | None:
-        raw = await self.redis.get(self._key(digest))
-        if raw is None:
-            return None
-        record = json.loads(raw)
-        if not is_account_id(record["account_id"]):
-            # Issued before account ids were restricted: it goes into upstream URL paths.
-            log.warning("key refused: its account id is not valid", extra={"key": record["key_id"]})
-            return None
-        return Principal(
-            account_id=record["account_id"],
-            key_id=record["key_id"],
-            scopes=frozenset(record["scopes"]),
-            rate_limits=budgets_from_record(record.get("rate_limits")),
+        digest = key_digest(plain)
+        record = await self.credentials.issue(
+            key_id=key_id_of(digest),
+            digest=digest,
+            account_id=account_id,
+            scopes=scopes,
+            rate_budgets=rate_budgets,
         )
+        await self._publish(record)
+        return IssuedKey(key_id=record.key_id, secret=plain)
 
     async def revoke(self, account_id: str, key_id: str) -> bool:
-        digest = await self.redis.hget(self._account_keys(account_id), key_id)
-        if digest is None:
+        """Revoke one of the account's keys; False if it has no such key. Idempotent."""
+        record = await self.credentials.revoke(account_id, key_id)
+        if record is None:
             return False
-        digest_text = digest.decode() if isinstance(digest, bytes) else str(digest)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._key(digest_text))
-            pipe.hdel(self._account_keys(account_id), key_id)
-            # In the same transaction as the delete: Redis sends it to every listening gateway
-            # before it answers this revoke.
-            pipe.publish(key_changes_channel(self.namespace), digest_text)
-            await pipe.execute()
+        await self._publish(record)
         return True
 
+    async def set_scopes(
+        self, account_id: str, key_id: str, scopes: frozenset[str]
+    ) -> KeyRecord | None:
+        """New scopes for one of the account's keys; None if it has none such. A revoked key
+        stays revoked and keeps its scopes (see ``KeyRecord.revoked``)."""
+        _check_scopes(scopes)
+        record = await self.credentials.set_scopes(account_id, key_id, scopes)
+        if record is not None:
+            await self._publish(record)
+        return record
+
+    async def list_keys(self, account_id: str, *, limit: int = 1000) -> list[KeyRecord]:
+        return await self.credentials.list_keys(account_id, limit=limit)
+
+    async def find_key(self, account_id: str, key_id: str) -> KeyRecord | None:
+        record = await self.credentials.find(key_id)
+        return record if record is not None and record.account_id == account_id else None
+
     async def list_key_ids(self, account_id: str) -> list[str]:
-        keys = await self.redis.hkeys(self._account_keys(account_id))
-        return sorted(k.decode() if isinstance(k, bytes) else str(k) for k in keys)
+        """Ids of the account's keys that are not revoked."""
+        return sorted(r.key_id for r in await self.list_keys(account_id) if not r.revoked)
+
+
+def _check_scopes(scopes: frozenset[str]) -> None:
+    unknown = scopes - ALL_SCOPES
+    if unknown:
+        raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))}")
+
+
+@asynccontextmanager
+async def open_key_store(
+    database_url: str,
+    redis_url: str,
+    namespace: str,
+    *,
+    cache_ttl_s: int = DEFAULT_CACHE_TTL_S,
+) -> AsyncIterator[ApiKeyStore]:
+    """A store for tools and tests (the CLI, fixtures): no process cache, no tokens."""
+    redis = Redis.from_url(redis_url)
+    try:
+        async with open_credentials(database_url) as credentials:
+            yield ApiKeyStore(credentials, SharedKeyCache(redis, namespace, ttl_s=cache_ttl_s))
+    finally:
+        await redis.aclose()
+
+
+# --- FastAPI dependencies -------------------------------------------------------------------
 
 
 def _unauthorized(detail: str) -> Problem:
@@ -182,16 +248,20 @@ async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("Send your API key as `Authorization: Bearer <key>`.")
+        raise _unauthorized(
+            "Send your API key or access token as `Authorization: Bearer <credential>`."
+        )
     store: ApiKeyStore = request.app.state.api_keys
     principal = await store.authenticate(token.strip())
     if principal is None:
-        raise _unauthorized("The API key is not valid.")
+        raise _unauthorized("The API key or access token is not valid.")
     return principal
 
 
 # Each scope check and its scope: the OpenAPI document declares what every route requires.
 _SCOPE_CHECKS: dict[object, str] = {}
+# Checks of a credential that need no particular scope (``require_credential``).
+_CREDENTIAL_CHECKS: set[object] = set()
 
 
 def required_scope(dependency: object) -> str | None:
@@ -199,9 +269,26 @@ def required_scope(dependency: object) -> str | None:
     return _SCOPE_CHECKS.get(dependency)
 
 
+def checks_credential(dependency: object) -> bool:
+    """Whether ``dependency`` authenticates the request (with or without a scope)."""
+    return dependency in _SCOPE_CHECKS or dependency in _CREDENTIAL_CHECKS
+
+
+def require_credential(budget: BudgetName) -> object:
+    """Any valid API key or access token, whatever its scopes; then its rate limit."""
+
+    async def check(request: Request) -> Principal:
+        principal = await authenticate(request)
+        await admit(request, principal, budget)
+        return principal
+
+    _CREDENTIAL_CHECKS.add(check)
+    return Depends(check)
+
+
 def require_scope(scope: str, budget: BudgetName | None = None) -> object:
-    """The key, its scope, then its rate limit (``budget``; reads by default for a ``:read``
-    scope) and Idempotency-Key (``admission``)."""
+    """The credential, its scope, then its rate limit (``budget``; reads by default for a
+    ``:read`` scope) and Idempotency-Key (``admission``)."""
     if budget is None:
         if not scope.endswith(":read"):
             raise ValueError(f"name the rate-limit budget of routes needing {scope}")

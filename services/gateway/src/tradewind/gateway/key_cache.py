@@ -2,14 +2,15 @@
 
 Every request needs its key checked, and asking Redis each time cost a round trip and about 8% of
 the gateway's CPU per POST /api/v1/orders (bench/gateway_bench.py). A verified key is therefore
-remembered for ``KEY_TTL_S``, but only while this process hears of every change to keys:
-``ApiKeyStore`` publishes the digest of each key it creates or revokes on
-``<ns>:apikey-changes``, in the same transaction as the change, and ``follow_key_changes``
-forgets that key on receipt. Redis writes the message to subscribers before it answers the
-revoke, so a request sent after the revoke returned finds the key gone. While the subscription is
-not confirmed (starting, connection lost) nothing is served from memory, and every confirmed
-(re)subscription starts from an empty cache: a change made while nobody listened is unknown.
-``KEY_TTL_S`` bounds what remains (a key deleted in Redis by hand, a connection that died
+remembered (by key id) for ``KEY_TTL_S``, but only while this process hears of every change to
+keys: ``ApiKeyStore`` publishes the id of each key it creates, changes or revokes on
+``<ns>:apikey-changes``, in the same Redis script that writes the key's new state to the shared
+cache, and ``follow_key_changes`` forgets that key on receipt. Redis writes the message to
+subscribers before it answers the revoke, so a request sent after the revoke returned finds the
+key gone. While the subscription is not confirmed (starting, connection lost) nothing is served
+from memory, and every confirmed (re)subscription starts from an empty cache: a change made while
+nobody listened is unknown.
+``KEY_TTL_S`` bounds what remains (a key changed in PostgreSQL by hand, a connection that died
 silently).
 """
 
@@ -26,7 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from tradewind.gateway.auth import Principal, key_changes_channel
+from tradewind.gateway.key_states import KeyState, key_changes_channel
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ _POLL_S = 1.0
 
 
 class VerifiedKeys:
-    """Principals by key digest, served only while every key change is heard.
+    """Usable key states by key id, served only while every key change is heard.
 
     A lookup that started before a change must not store what it read: ``generation`` is taken
     before reading Redis and ``remember`` stores nothing if a change arrived in between.
@@ -53,7 +54,7 @@ class VerifiedKeys:
         self._ttl_s = ttl_s
         self._max_keys = max_keys
         self._clock = clock
-        self._keys: dict[str, tuple[Principal, float]] = {}
+        self._keys: dict[str, tuple[KeyState, float]] = {}
         self._generation = 0
         self._listening = False
 
@@ -61,26 +62,26 @@ class VerifiedKeys:
     def generation(self) -> int:
         return self._generation
 
-    def get(self, digest: str) -> Principal | None:
-        entry = self._keys.get(digest)
+    def get(self, key_id: str) -> KeyState | None:
+        entry = self._keys.get(key_id)
         if entry is None:
             return None
-        principal, expires_at = entry
+        state, expires_at = entry
         if self._clock() >= expires_at:
-            del self._keys[digest]
+            del self._keys[key_id]
             return None
-        return principal
+        return state
 
-    def remember(self, digest: str, principal: Principal, generation: int) -> None:
+    def remember(self, key_id: str, state: KeyState, generation: int) -> None:
         if not self._listening or generation != self._generation:
             return
         if len(self._keys) >= self._max_keys:
             del self._keys[next(iter(self._keys))]  # the oldest; dicts keep insertion order
-        self._keys[digest] = (principal, self._clock() + self._ttl_s)
+        self._keys[key_id] = (state, self._clock() + self._ttl_s)
 
-    def forget(self, digest: str) -> None:
+    def forget(self, key_id: str) -> None:
         self._generation += 1
-        self._keys.pop(digest, None)
+        self._keys.pop(key_id, None)
 
     def start_listening(self) -> None:
         """Every change from now on will be heard; what happened before is unknown."""

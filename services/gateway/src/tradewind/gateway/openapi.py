@@ -1,8 +1,11 @@
 """The gateway's OpenAPI document, completed: security, problems, examples and links per route.
 
 FastAPI derives paths and schemas from the routes; this adds what it cannot know:
-- the API key scheme (``Authorization: Bearer``) on every route that checks a scope, and the
-  scope itself (``x-required-scopes``), so Swagger's Authorize button works;
+- the API key scheme (``Authorization: Bearer``) on every route that checks a credential, and
+  the scope it needs (``x-required-scopes``), so Swagger's Authorize button works. Two routes
+  differ: ``GET /api/v1/auth/me`` takes any credential, whatever its scopes, and
+  ``POST /api/v1/auth/token`` takes the API key as an OAuth client secret (HTTP Basic or form
+  fields), so it documents its own 400/401/503 and carries no bearer scheme;
 - every problem answer a route can give, as ``application/problem+json`` with one schema;
 - a request example per route (body, path and query parameters, and a curl command);
 - links from a created object to the routes that act on it (clients and stateful tests follow
@@ -21,7 +24,7 @@ from fastapi.routing import RouteContext, iter_route_contexts
 
 from tradewind.common.deprecation import EXTENSION as DEPRECATION
 from tradewind.common.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
-from tradewind.gateway.auth import required_scope
+from tradewind.gateway.auth import checks_credential, required_scope
 
 SECURITY_SCHEME = "ApiKey"
 PROBLEM_SCHEMA = "Problem"
@@ -61,11 +64,14 @@ CONFLICTS: dict[tuple[str, str], str] = {
 EXAMPLE_ORDER_ID = "0b9d5e1c-7f53-4c1e-9a57-1f2d3c4b5a69"
 EXAMPLE_ENDPOINT_ID = "ep_5f2b8c1d9e"
 EXAMPLE_MESSAGE_ID = "msg_8a7b6c5d4e"
+EXAMPLE_KEY_ID = "key_3f1c2a9b8d7e6f50"
 # One example per parameter name, wherever it appears.
 PARAMETER_EXAMPLES: dict[str, object] = {
     "order_id": EXAMPLE_ORDER_ID,
     "endpoint_id": EXAMPLE_ENDPOINT_ID,
     "message_id": EXAMPLE_MESSAGE_ID,
+    "key_id": EXAMPLE_KEY_ID,
+    "include_revoked": False,
     "symbol": "AAPL",
     "symbols": "AAPL,MSFT",
     "status": "open",
@@ -98,6 +104,8 @@ BODY_EXAMPLES: dict[tuple[str, str], dict[str, object]] = {
     },
     ("patch", "/api/v1/webhooks/endpoints/{endpoint_id}"): {"enabled": False},
     ("post", "/api/v1/webhooks/endpoints/{endpoint_id}/recover"): {"since": "2026-01-02T00:00:00Z"},
+    ("post", "/api/v1/keys"): {"scopes": ["orders:read", "orders:write"]},
+    ("put", "/api/v1/keys/{key_id}/scopes"): {"scopes": ["orders:read"]},
 }
 # Where a created object's id leads: (method, path of the creation) -> id field, parameter name,
 # and the path prefix of the routes that take it.
@@ -164,7 +172,9 @@ def complete(document: dict[str, Any], routes: list[RouteContext]) -> None:
         dependant: Dependant | None = getattr(route, "dependant", None)
         if dependant is None or route.path_format is None:
             continue  # not an API route (the docs' assets)
-        scopes = sorted({s for s in map(required_scope, _dependency_calls(dependant)) if s})
+        calls = list(_dependency_calls(dependant))
+        scopes = sorted({s for s in map(required_scope, calls) if s})
+        authenticated = any(map(checks_credential, calls))
         for method in sorted(route.methods or ()):
             operation = document["paths"].get(route.path_format, {}).get(method.lower())
             if operation is None:
@@ -172,9 +182,10 @@ def complete(document: dict[str, Any], routes: list[RouteContext]) -> None:
             key = (method.lower(), route.path_format)
             if key in CONFLICTS:
                 operation["responses"].setdefault("409", {"description": CONFLICTS[key]})
-            _complete_problems(operation, authenticated=bool(scopes))
-            if scopes:
+            _complete_problems(operation, authenticated=authenticated)
+            if authenticated:
                 operation["security"] = [{SECURITY_SCHEME: []}]
+            if scopes:
                 operation["x-required-scopes"] = scopes
                 needed = ", ".join(f"`{s}`" for s in scopes)
                 operation["description"] = (

@@ -1,7 +1,8 @@
 """Rate-limit budgets per API key, and how their use is told to clients.
 
 Each request spends one unit of one budget of its key: ``orders`` (place, replace, cancel),
-``reads`` (every GET), ``webhooks`` (endpoint changes) or ``webhook-tests`` (test sends). A budget
+``reads`` (every GET), ``webhooks`` (endpoint changes), ``webhook-tests`` (test sends) or ``keys``
+(an admin's key changes: create, change scopes, revoke). A budget
 is a quota per fixed window of its own per key: the window opens with the first request that
 counts and lasts ``window_s``; the counter then starts again from zero. Counting happens in Redis
 (``admission.py``), so every gateway process spends from the same budget.
@@ -19,8 +20,8 @@ from typing import Literal
 
 from tradewind.gateway.settings import GatewaySettings
 
-BudgetName = Literal["orders", "reads", "webhooks", "webhook-tests"]
-BUDGET_NAMES: tuple[BudgetName, ...] = ("orders", "reads", "webhooks", "webhook-tests")
+BudgetName = Literal["orders", "reads", "webhooks", "webhook-tests", "keys"]
+BUDGET_NAMES: tuple[BudgetName, ...] = ("orders", "reads", "webhooks", "webhook-tests", "keys")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ def default_budgets(settings: GatewaySettings) -> dict[BudgetName, Budget]:
         "reads": settings.rate_limit_reads,
         "webhooks": settings.rate_limit_webhooks,
         "webhook-tests": settings.rate_limit_webhook_tests,
+        "keys": settings.rate_limit_keys,
     }
     return {name: Budget(name, quota, window) for name, quota in quotas.items()}
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tradewind.common.settings import SharedSettings
+from tradewind.gateway.tokens import MIN_SIGNING_KEY_BYTES
 
 
 class GatewaySettings(BaseSettings):
@@ -42,10 +43,40 @@ class GatewaySettings(BaseSettings):
         ge=60,
         description="How long the gateway answers for an accepted-but-undecided order.",
     )
+    database_url: str = Field(
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/tradewind_gateway",
+        description="SQLAlchemy URL (asyncpg driver) of the gateway's database: accounts and keys.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Apply database migrations at startup (serialised by an advisory lock).",
+    )
+    database_pool_size: int = Field(
+        default=5, ge=1, le=100, description="Connections to the gateway's database per process."
+    )
+    key_cache_ttl_s: int = Field(
+        default=300,
+        ge=1,
+        le=86_400,
+        description="How long Redis caches a key read from the database (changes replace it).",
+    )
+    token_signing_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "HS256 secret (32 bytes or more) signing access tokens, the same on every gateway; "
+            "unset: no token exchange."
+        ),
+    )
+    token_ttl_s: int = Field(
+        default=900, ge=60, le=86_400, description="Lifetime of an access token."
+    )
     demo_api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("TRADEWIND_DEMO_API_KEY"),
-        description="When set, provisioned at start for account `demo` with every scope.",
+        description=(
+            "When set, provisioned at start for account `demo` with the default scopes "
+            "(all but `admin`)."
+        ),
     )
     stream_auth_timeout_s: float = Field(
         default=10.0, gt=0, description="A WebSocket client must authenticate within this time."
@@ -113,6 +144,12 @@ class GatewaySettings(BaseSettings):
     rate_limit_webhook_tests: int = Field(
         default=10, ge=1, description="Webhook test sends per key and window."
     )
+    rate_limit_keys: int = Field(
+        default=30,
+        ge=1,
+        description="API key changes by an admin key (create, change scopes, revoke) per key and "
+        "window.",
+    )
     idempotency_ttl_s: int = Field(
         default=86_400,
         ge=1,
@@ -125,3 +162,10 @@ class GatewaySettings(BaseSettings):
         "get 409); a gateway that dies mid-request frees the key after this.",
     )
     shared: SharedSettings = Field(default_factory=SharedSettings)
+
+    @field_validator("token_signing_key")
+    @classmethod
+    def _signing_key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SIGNING_KEY_BYTES:
+            raise ValueError(f"token_signing_key needs at least {MIN_SIGNING_KEY_BYTES} bytes")
+        return value

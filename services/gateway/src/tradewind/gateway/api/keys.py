@@ -1,0 +1,188 @@
+"""/api/v1/keys: an account's API keys, managed with a key that has the `admin` scope.
+
+An admin acts on the keys of its own account only; another account's key is 404 like any other
+object of another account. There is no cross-account administrator over HTTP: operators manage
+any account's keys with ``python -m tradewind.gateway.keys``, which needs the database itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from tradewind.common.app import from_state
+from tradewind.common.problems import Problem
+from tradewind.gateway.auth import (
+    ADMIN_SCOPE,
+    ALL_SCOPES,
+    DEFAULT_SCOPES,
+    ApiKeyStore,
+    Principal,
+    require_scope,
+)
+from tradewind.gateway.credentials import KeyRecord
+
+router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+# Listing and reading keys spend the key's reads; changing them, its own ``keys`` budget.
+AdminRead = Annotated[Principal, require_scope(ADMIN_SCOPE, budget="reads")]
+AdminWrite = Annotated[Principal, require_scope(ADMIN_SCOPE, budget="keys")]
+KeyId = Annotated[str, Path(pattern=r"^key_[0-9a-f]{16}$", description="The key's id.")]
+
+Scope = Annotated[str, Field(json_schema_extra={"enum": sorted(ALL_SCOPES)})]
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"content": {"application/problem+json": {}}, "description": text}
+    for code, text in {
+        401: "Missing or invalid API key or access token",
+        403: "The credential lacks the `admin` scope",
+        404: "No such key for this account",
+        422: "Invalid request",
+        503: "A dependency is unavailable; retry after Retry-After seconds",
+    }.items()
+}
+
+
+StoreDep = Annotated[ApiKeyStore, Depends(from_state("api_keys"))]
+
+
+class KeyView(BaseModel):
+    """An API key as its account sees it: never the key itself."""
+
+    key_id: str = Field(examples=["key_3f1c2a9b8d7e6f50"])
+    account_id: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @classmethod
+    def of(cls, record: KeyRecord) -> KeyView:
+        return cls(
+            key_id=record.key_id,
+            account_id=record.account_id,
+            scopes=sorted(record.scopes),
+            created_at=record.created_at,
+            revoked_at=record.revoked_at,
+        )
+
+
+class KeyCreated(KeyView):
+    api_key: str = Field(
+        description="The key itself. Shown only in this answer: it is not stored anywhere.",
+        examples=["tw_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"],
+    )
+
+
+class KeyList(BaseModel):
+    data: list[KeyView]
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scopes: list[Scope] | None = Field(
+        default=None,
+        max_length=len(ALL_SCOPES),
+        description="The key's scopes; default: every scope except `admin`.",
+        examples=[["orders:read", "orders:write"]],
+    )
+
+
+class ScopesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scopes: list[Scope] = Field(max_length=len(ALL_SCOPES), examples=[["orders:read"]])
+
+
+def _scopes(requested: list[str]) -> frozenset[str]:
+    scopes = frozenset(requested)
+    unknown = scopes - ALL_SCOPES
+    if unknown:
+        raise Problem(
+            422,
+            "Unprocessable Content",
+            f"Unknown scopes: {', '.join(sorted(unknown))}.",
+            kind="validation",
+        )
+    return scopes
+
+
+def _no_such_key() -> Problem:
+    return Problem(404, "Not Found", "This account has no such key.", kind="not-found")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyCreated,
+    responses=PROBLEM_RESPONSES,
+    summary="Create an API key (the key is shown once)",
+)
+async def create_key(
+    body: KeyIn, principal: AdminWrite, store: StoreDep, response: Response
+) -> KeyCreated:
+    scopes = DEFAULT_SCOPES if body.scopes is None else _scopes(body.scopes)
+    issued = await store.create(principal.account_id, scopes)
+    record = await store.find_key(principal.account_id, issued.key_id)
+    if record is None:  # pragma: no cover - just written
+        raise _no_such_key()
+    response.headers["Location"] = f"/api/v1/keys/{issued.key_id}"
+    response.headers["Cache-Control"] = "no-store"
+    return KeyCreated(**KeyView.of(record).model_dump(), api_key=issued.secret)
+
+
+@router.get("", response_model=KeyList, responses=PROBLEM_RESPONSES, summary="List API keys")
+async def list_keys(
+    principal: AdminRead,
+    store: StoreDep,
+    include_revoked: Annotated[bool, Query(description="List revoked keys too.")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> KeyList:
+    records = await store.list_keys(principal.account_id, limit=1000)
+    shown = [r for r in records if include_revoked or not r.revoked][:limit]
+    return KeyList(data=[KeyView.of(r) for r in shown])
+
+
+@router.get(
+    "/{key_id}", response_model=KeyView, responses=PROBLEM_RESPONSES, summary="Get an API key"
+)
+async def get_key(key_id: KeyId, principal: AdminRead, store: StoreDep) -> KeyView:
+    record = await store.find_key(principal.account_id, key_id)
+    if record is None:
+        raise _no_such_key()
+    return KeyView.of(record)
+
+
+@router.put(
+    "/{key_id}/scopes",
+    response_model=KeyView,
+    responses={
+        **PROBLEM_RESPONSES,
+        409: {"content": {"application/problem+json": {}}, "description": "The key is revoked"},
+    },
+    summary="Set an API key's scopes (effective at once on every gateway)",
+)
+async def set_scopes(
+    key_id: KeyId, body: ScopesIn, principal: AdminWrite, store: StoreDep
+) -> KeyView:
+    record = await store.set_scopes(principal.account_id, key_id, _scopes(body.scopes))
+    if record is None:
+        raise _no_such_key()
+    if record.revoked:
+        raise Problem(409, "Conflict", "This key is revoked.", kind="key-revoked")
+    return KeyView.of(record)
+
+
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=PROBLEM_RESPONSES,
+    summary="Revoke an API key (effective at once on every gateway, its tokens included)",
+)
+async def revoke_key(key_id: KeyId, principal: AdminWrite, store: StoreDep) -> Response:
+    if not await store.revoke(principal.account_id, key_id):
+        raise _no_such_key()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
