@@ -14,6 +14,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._cut = False
+        self._replies_lost = False
 
     async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -35,6 +36,12 @@ class TcpProxy:
 
     def restore(self) -> None:
         self._cut = False
+        self._replies_lost = False
+
+    def lose_replies(self) -> None:
+        """Keep passing on what clients send, but drop what the target answers, until cut():
+        a request that arrives whose reply never does (a confirm lost on the way)."""
+        self._replies_lost = True
 
     async def _accept(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
@@ -51,13 +58,17 @@ class TcpProxy:
             return
         self._writers.update({client_writer, upstream_writer})
         await asyncio.gather(
-            self._pipe(client_reader, upstream_writer),
-            self._pipe(upstream_reader, client_writer),
+            self._pipe(client_reader, upstream_writer, replies=False),
+            self._pipe(upstream_reader, client_writer, replies=True),
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, replies: bool
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if replies and self._replies_lost:
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

@@ -16,6 +16,7 @@ stands up (``Upstream``) or to a closed port.
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -138,6 +139,15 @@ class PlacedCommands:
             await queue.bind(Topology(self.namespace).commands, "orders.place")
             self.name = queue.name
 
+    async def take_order_ids(self) -> list[str]:
+        """The order id of every command in the queue, in order, taking them off it."""
+        assert self.name is not None
+        queue = await self.channel.declare_queue(self.name, passive=True)
+        order_ids = []
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            order_ids.append(json.loads(message.body)["data"]["order_id"])
+        return order_ids
+
     async def count(self) -> int:
         # Commands are published with confirms, so once the gateway has answered, the command
         # is in the queue: the count needs no waiting.
@@ -157,7 +167,9 @@ async def gateways(
         placed = PlacedCommands(await connection.channel(), gateway_namespace)
         closed_port = free_port()  # nothing listens there: proxied calls fail fast
 
-        async def start(redis_url: str | None = None, **overrides: Any) -> httpx.AsyncClient:
+        async def start(
+            redis_url: str | None = None, shared: dict[str, Any] | None = None, **overrides: Any
+        ) -> httpx.AsyncClient:
             settings = GatewaySettings(
                 orders_url=overrides.pop("orders_url", f"http://127.0.0.1:{closed_port}"),
                 market_data_url=f"http://127.0.0.1:{closed_port}",
@@ -169,7 +181,7 @@ async def gateways(
                     amqp_url=infra.amqp_url,
                     redis_url=redis_url or infra.redis_url,
                     log_json=False,
-                ),
+                ).model_copy(update=shared or {}),
                 **overrides,
             )
             app = create_app(settings)

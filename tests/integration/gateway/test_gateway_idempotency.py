@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from aiohttp import web
 
 from integration.gateway.conftest import LIMIT_ORDER, PlacedCommands, StartGateway
+from support.infra import Infra
 from support.polling import eventually
 from support.services import free_port
+from support.tcp_proxy import TcpProxy
 
 ORDERS = "/api/v1/orders"
 Issue = Callable[..., Awaitable[dict[str, str]]]
@@ -95,8 +98,49 @@ async def test_the_first_answer_is_kept_for_the_configured_time_only(
         return None if "idempotent-replayed" in response.headers else response
 
     anew = await eventually(placed_anew, timeout=10, message="the stored answer never expired")
-    assert anew.json()["id"] != first.json()["id"]
-    assert await placed.count() == 2
+    # Answered anew, but the same request under the same key names the same order, which the
+    # orders service places once: a key never places an order twice, however late the retry.
+    assert anew.json()["id"] == first.json()["id"]
+    another_key = with_key(headers, str(uuid.uuid4()))
+    other = await client.post(ORDERS, json=LIMIT_ORDER, headers=another_key)
+    assert other.json()["id"] != first.json()["id"]
+    assert await placed.take_order_ids() == [first.json()["id"]] * 2 + [other.json()["id"]]
+
+
+async def test_a_retry_after_a_lost_confirm_names_the_same_order(
+    gateways: tuple[StartGateway, PlacedCommands], issue_key: Issue, infra: Infra
+) -> None:
+    start, placed = gateways
+    amqp = urlsplit(infra.amqp_url)
+    proxy = await TcpProxy(amqp.hostname or "127.0.0.1", amqp.port or 5672).start()
+    try:
+        credentials = f"{amqp.username}:{amqp.password}"
+        through_proxy = urlunsplit(amqp._replace(netloc=f"{credentials}@127.0.0.1:{proxy.port}"))
+        client = await start(shared={"amqp_url": through_proxy, "publish_timeout_s": 0.5})
+        headers = with_key(await issue_key(), str(uuid.uuid4()))
+
+        # The command reaches the broker; its confirm never reaches the gateway.
+        proxy.lose_replies()
+        unknown = await client.post(ORDERS, json=LIMIT_ORDER, headers=headers)
+        assert unknown.status_code == 503
+        assert "may or may not" in unknown.json()["detail"]
+        assert "retry-after" in unknown.headers
+
+        proxy.cut()  # the gateway notices the dead connection and reconnects
+        proxy.restore()
+
+        async def accepted() -> httpx.Response | None:
+            retry = await client.post(ORDERS, json=LIMIT_ORDER, headers=headers)
+            assert retry.status_code in (202, 503), retry.text
+            return retry if retry.status_code == 202 else None
+
+        retried = await eventually(accepted, timeout=30, message="the retry was never accepted")
+        order_id = retried.json()["id"]
+        # Two commands arrived, both for one order: the orders service places an order id once
+        # (tests/integration/orders/test_handlers.py), so the client's retry placed nothing twice.
+        assert await placed.take_order_ids() == [order_id, order_id]
+    finally:
+        await proxy.stop()
 
 
 async def test_fifty_concurrent_retries_place_one_order(

@@ -51,7 +51,7 @@ class ServiceProcess:
                     return response.status_code == 200
             return False
 
-        await eventually(ready, timeout=30, interval=0.1, message="service not ready")
+        await eventually(ready, timeout=60, interval=0.1, message="service not ready")
 
     async def kill(self) -> None:
         assert self.process is not None

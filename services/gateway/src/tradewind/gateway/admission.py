@@ -25,9 +25,9 @@ import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -107,7 +107,15 @@ end
 return 0
 """
 
-__all__ = ["Admission", "AdmissionMiddleware", "admit", "describe", "install"]
+__all__ = [
+    "Admission",
+    "AdmissionMiddleware",
+    "IdempotencyOf",
+    "admit",
+    "describe",
+    "idempotency_of",
+    "install",
+]
 
 SLOT = "tradewind.admission"
 FAIL_OPEN: frozenset[BudgetName] = frozenset({"reads"})
@@ -138,11 +146,12 @@ class Replay(Exception):
 class AdmissionSlot:
     """Put in the ASGI scope by the middleware, filled by the key check of the route."""
 
-    __slots__ = ("reservation", "usage")
+    __slots__ = ("idempotent", "reservation", "usage")
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
         self.reservation: Reservation | None = None
+        self.idempotent: IdempotentRequest | None = None  # when reserved for this request
 
 
 class Admission:
@@ -284,12 +293,24 @@ async def admit(request: Request, principal: Principal, name: BudgetName) -> Non
         )
     if outcome.idempotency == "reserved":
         slot.reservation = outcome.reservation
+        slot.idempotent = idempotent
     elif outcome.idempotency == "stored" and outcome.stored is not None:
         raise Replay(outcome.stored)
     elif outcome.idempotency == "in-flight":
         raise in_flight()
     elif outcome.idempotency == "reused":
         raise reused()
+
+
+async def idempotency_of(request: Request) -> tuple[str, str] | None:
+    """(Idempotency-Key, fingerprint) of the request, once admission has reserved its key."""
+    slot: AdmissionSlot | None = request.scope.get(SLOT)
+    if slot is None or slot.idempotent is None:
+        return None
+    return slot.idempotent.key, slot.idempotent.fingerprint
+
+
+IdempotencyOf = Annotated[tuple[str, str] | None, Depends(idempotency_of)]
 
 
 class AdmissionMiddleware:

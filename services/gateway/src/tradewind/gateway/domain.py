@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,10 +12,31 @@ from tradewind.common.contracts import PlaceOrder, ReplaceOrder
 from tradewind.common.contracts.types import OrderStatus
 from tradewind.gateway.schemas import Order, OrderRequest, ReplaceRequest
 
+# Fixed forever: changing it would give a retry of an old request another order id.
+_IDEMPOTENT_ORDER_IDS = uuid.UUID("5b0c6d2e-8f0a-4c57-9a43-2a7d3e1f9c60")
 
-def place_command(request: OrderRequest, *, account_id: str, now: datetime) -> PlaceOrder:
+
+def new_order_id(account_id: str, idempotency: tuple[str, str] | None) -> uuid.UUID:
+    """The id of the order a request creates: random, or, for a request with an Idempotency-Key,
+    derived from the account, the key and the request's fingerprint.
+
+    Derived, a retry after an unknown outcome (the broker took the command but its confirm was
+    lost, so the client saw a 503) names the same order, and the orders service, which places an
+    order id once, ignores the second command: one order, however often the client retries.
+    ``idempotency`` is (key, fingerprint); the fingerprint keeps another request sent under the
+    same key after its record expired from naming an order it did not place.
+    """
+    if idempotency is None:
+        return uuid.uuid4()
+    key, fingerprint = idempotency
+    return uuid.uuid5(_IDEMPOTENT_ORDER_IDS, json.dumps([account_id, key, fingerprint]))
+
+
+def place_command(
+    request: OrderRequest, *, account_id: str, now: datetime, order_id: uuid.UUID | None = None
+) -> PlaceOrder:
     return PlaceOrder(
-        order_id=uuid.uuid4(),
+        order_id=order_id or uuid.uuid4(),
         account_id=account_id,
         symbol=request.symbol,
         side=request.side,
@@ -87,11 +109,16 @@ def check_replace(order: Order, request: ReplaceRequest) -> ReplaceRefusal | Non
 
 
 def replace_command(
-    order: Order, request: ReplaceRequest, *, account_id: str, now: datetime
+    order: Order,
+    request: ReplaceRequest,
+    *,
+    account_id: str,
+    now: datetime,
+    new_order_id: uuid.UUID | None = None,
 ) -> ReplaceOrder:
     return ReplaceOrder(
         order_id=order.id,
-        new_order_id=uuid.uuid4(),
+        new_order_id=new_order_id or uuid.uuid4(),
         account_id=account_id,
         qty=request.qty,
         limit_price=request.limit_price,

@@ -2,7 +2,12 @@
 
 from tradewind.common.broker.batches import BatchHandler, BatchOutcome, Incoming
 from tradewind.common.broker.client import Broker, Delivery, Handler, Outgoing
-from tradewind.common.broker.errors import BrokerUnavailable, PermanentFailure, PublishRejected
+from tradewind.common.broker.errors import (
+    BrokerUnavailable,
+    PermanentFailure,
+    PublishRejected,
+    PublishUnconfirmed,
+)
 from tradewind.common.broker.topology import Binding, QueueSpec, Topology
 
 __all__ = [
@@ -17,6 +22,7 @@ __all__ = [
     "Outgoing",
     "PermanentFailure",
     "PublishRejected",
+    "PublishUnconfirmed",
     "QueueSpec",
     "Topology",
 ]

@@ -25,7 +25,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from tradewind.common.broker.batches import BatchConsumer, BatchHandler
-from tradewind.common.broker.errors import BrokerUnavailable, PermanentFailure, PublishRejected
+from tradewind.common.broker.errors import (
+    BrokerUnavailable,
+    PermanentFailure,
+    PublishRejected,
+    PublishUnconfirmed,
+)
 from tradewind.common.broker.spans import consuming, producing
 from tradewind.common.broker.topology import (
     ATTEMPT_HEADER,
@@ -328,7 +333,7 @@ class Broker:
             except TimeoutError as exc:
                 publishing.add_done_callback(_late_publish_outcome)
                 MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="unconfirmed").inc()
-                raise BrokerUnavailable(
+                raise PublishUnconfirmed(
                     f"no confirm for {message_type} within {self.publish_timeout_s}s; the broker "
                     "may still route it"
                 ) from exc
@@ -339,7 +344,8 @@ class Broker:
                 ) from exc
             except _UNAVAILABLE as exc:
                 MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="unavailable").inc()
-                raise BrokerUnavailable(f"publish to {exchange} failed: {exc!r}") from exc
+                # The frame may have left before the connection failed.
+                raise PublishUnconfirmed(f"publish to {exchange} failed: {exc!r}") from exc
             MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="confirmed").inc()
 
     async def publish_many(self, messages: Sequence[Outgoing]) -> list[Exception | None]:
@@ -568,7 +574,7 @@ def _outcome_of(
 ) -> Exception | None:
     if not future.done():
         future.add_done_callback(_late_publish_outcome)
-        return BrokerUnavailable(
+        return PublishUnconfirmed(
             f"no confirm for {message.message_type} within {timeout_s}s; the broker may still "
             "route it"
         )
@@ -580,7 +586,7 @@ def _outcome_of(
             f"broker refused {message.message_type} to {message.exchange}/"
             f"{message.routing_key}: {error}"
         )
-    return BrokerUnavailable(f"publish to {message.exchange} failed: {error!r}")
+    return PublishUnconfirmed(f"publish to {message.exchange} failed: {error!r}")
 
 
 def _metric(outcome: Exception | None) -> str:

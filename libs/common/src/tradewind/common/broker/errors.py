@@ -7,6 +7,12 @@ class BrokerUnavailable(ConnectionError):
     """The broker cannot be reached or did not confirm in time; the caller may retry later."""
 
 
+class PublishUnconfirmed(BrokerUnavailable):
+    """The message was handed to the connection but no confirm came back (a timeout, or the
+    connection lost while waiting): the broker may or may not have routed it. Only a publisher
+    whose message is safe to repeat (a derived id its consumer deduplicates) may retry blindly."""
+
+
 class PublishRejected(RuntimeError):
     """The broker refused the message: unroutable (no queue bound) or negatively acknowledged."""
 

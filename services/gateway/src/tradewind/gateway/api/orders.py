@@ -9,17 +9,24 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from tradewind.common.broker import Broker, BrokerUnavailable, PublishRejected
+from tradewind.common.broker import (
+    Broker,
+    BrokerUnavailable,
+    PublishRejected,
+    PublishUnconfirmed,
+)
 from tradewind.common.contracts import CancelOrder, Contract
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcQueryDateTime
 from tradewind.common.envelope import new_event
 from tradewind.common.logging import request_id_var
 from tradewind.common.problems import Problem
+from tradewind.gateway.admission import IdempotencyOf
 from tradewind.gateway.api.deps import BrokerDep, OrdersServiceDep, PendingOrdersDep
 from tradewind.gateway.api.lean_route import LeanRoute
 from tradewind.gateway.auth import Principal, require_scope
 from tradewind.gateway.domain import (
     check_replace,
+    new_order_id,
     pending_replacement_view,
     pending_view,
     place_command,
@@ -55,14 +62,17 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def _broker_unavailable() -> Problem:
+def _broker_unavailable(exc: BrokerUnavailable | PublishRejected) -> Problem:
+    detail = (
+        "The message broker did not confirm the request in time: it may or may not take effect. "
+        "Retry it with the same Idempotency-Key: it then takes effect once, however often it is "
+        "sent."
+        if isinstance(exc, PublishUnconfirmed)
+        else "The request could not be submitted because the message broker is unreachable. "
+        "Nothing was changed; retry after the indicated delay."
+    )
     return Problem(
-        503,
-        "Service Unavailable",
-        "The order could not be submitted because the message broker is unreachable. "
-        "Nothing was placed; retry after the indicated delay.",
-        kind="broker-unavailable",
-        headers={"Retry-After": "2"},
+        503, "Service Unavailable", detail, kind="broker-unavailable", headers={"Retry-After": "2"}
     )
 
 
@@ -85,9 +95,18 @@ async def _find_order(
 
 
 async def place_order(
-    body: OrderRequest, principal: WriteOrders, broker: BrokerDep, pending: PendingOrdersDep
+    body: OrderRequest,
+    principal: WriteOrders,
+    broker: BrokerDep,
+    pending: PendingOrdersDep,
+    idempotency: IdempotencyOf,
 ) -> Response:
-    command = place_command(body, account_id=principal.account_id, now=datetime.now(UTC))
+    command = place_command(
+        body,
+        account_id=principal.account_id,
+        now=datetime.now(UTC),
+        order_id=new_order_id(principal.account_id, idempotency),
+    )
     await _submit(broker, command, account_id=principal.account_id, subject=str(command.order_id))
     return await _accepted(pending, principal.account_id, pending_view(command))
 
@@ -182,7 +201,7 @@ async def _submit(broker: Broker, command: Contract, *, account_id: str, subject
         await broker.publish_command(envelope)
     except (BrokerUnavailable, PublishRejected) as exc:
         log.warning("command not submitted", extra={"type": command.TYPE, "error": str(exc)})
-        raise _broker_unavailable() from exc
+        raise _broker_unavailable(exc) from exc
 
 
 async def _accepted(pending: PendingOrders, account_id: str, view: Order) -> Response:
@@ -219,6 +238,7 @@ async def replace_order(
     broker: BrokerDep,
     orders: OrdersServiceDep,
     pending: PendingOrdersDep,
+    idempotency: IdempotencyOf,
 ) -> Response:
     order = await _find_order(principal, order_id, orders, pending)
     refusal = check_replace(order, body)
@@ -236,7 +256,13 @@ async def replace_order(
             order_status=order.status.value,
             extensions=extensions,
         )
-    command = replace_command(order, body, account_id=principal.account_id, now=datetime.now(UTC))
+    command = replace_command(
+        order,
+        body,
+        account_id=principal.account_id,
+        now=datetime.now(UTC),
+        new_order_id=new_order_id(principal.account_id, idempotency),
+    )
     await _submit(broker, command, account_id=principal.account_id, subject=str(order_id))
     view = pending_replacement_view(order, command)
     return await _accepted(pending, principal.account_id, view)

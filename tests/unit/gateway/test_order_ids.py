@@ -1,0 +1,22 @@
+"""The order id a request names: random, or derived from its Idempotency-Key and fingerprint."""
+
+from __future__ import annotations
+
+from tradewind.gateway.domain import new_order_id
+
+
+def test_without_a_key_every_request_names_a_new_order() -> None:
+    assert new_order_id("alice", None) != new_order_id("alice", None)
+
+
+def test_a_retry_of_the_same_request_under_the_same_key_names_the_same_order() -> None:
+    assert new_order_id("alice", ("k1", "f1")) == new_order_id("alice", ("k1", "f1"))
+
+
+def test_another_key_request_or_account_names_another_order() -> None:
+    first = new_order_id("alice", ("k1", "f1"))
+    assert first != new_order_id("alice", ("k2", "f1"))
+    assert first != new_order_id("alice", ("k1", "f2"))
+    assert first != new_order_id("bob", ("k1", "f1"))
+    # The parts are kept apart: moving text from one to the other is another order.
+    assert new_order_id("alice", ("k\n1", "f")) != new_order_id("alice", ("k", "1\nf"))
