@@ -28,9 +28,10 @@ run: env ## Start every service locally (needs PostgreSQL, Redis, RabbitMQ on lo
 test: env lint typecheck ## Lint, type-check and run every test against the real services
 	$(UV) run --frozen pytest
 
-lint: env ## ruff lint and format check
+lint: env ## ruff lint and format check; import rules (import-linter)
 	$(UV) run --frozen ruff check $(PYTHON_SOURCES)
 	$(UV) run --frozen ruff format --check $(PYTHON_SOURCES)
+	$(UV) run --frozen lint-imports
 
 typecheck: env ## mypy (strict) over the code, tests and benchmarks
 	$(UV) run --frozen mypy libs/common/src services/*/src tests bench deploy/local
