@@ -12,8 +12,6 @@ as the effect, and a redelivered message finds its id already there.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import uuid
@@ -47,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tradewind.common.broker import Broker, Outgoing
 from tradewind.common.envelope import CloudEvent, encode_event
 from tradewind.common.metrics import OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
+from tradewind.common.wakeups import NotifyWakeup
 
 log = logging.getLogger(__name__)
 
@@ -232,15 +231,14 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.retention = retention
-        self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
+        self._wakeup = NotifyWakeup(listen_dsn, NOTIFY_CHANNEL)
 
     async def run(self) -> None:
-        await self._listen()
+        await self._wakeup.listen()
         passes = 0
         try:
             while True:
-                self._wake.clear()
+                self._wakeup.clear()
                 try:
                     published = await self.publish_pending()
                 except Exception:
@@ -251,18 +249,10 @@ class OutboxRelay:
                     await self._purge_published()
                 if published >= self.batch_size:
                     continue
-                if self._listener is None or self._listener.is_closed():
-                    await self._listen()
-                # LISTEN/NOTIFY wakes us at once; the timeout is the safety net for lost notifies
-                # and for rows whose publish failed.
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-                # that races with the wake-up, and shutdown would then wait forever.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.poll_interval_s):
-                        await self._wake.wait()
+                # A NOTIFY wakes us at once; the deadline also retries rows whose publish failed.
+                await self._wakeup.wait(self.poll_interval_s)
         finally:
-            if self._listener is not None:
-                await self._listener.close()
+            await self._wakeup.close()
 
     async def publish_pending(self) -> int:
         """One pass: publish up to ``batch_size`` rows; returns how many were confirmed."""
@@ -305,19 +295,6 @@ class OutboxRelay:
     async def _purge_published(self) -> None:
         async with self.pool.acquire() as connection:
             await connection.execute(_PURGE_PUBLISHED, self.retention)
-
-    async def _listen(self) -> None:
-        if self.listen_dsn is None:
-            return
-        try:
-            self._listener = await asyncpg.connect(self.listen_dsn)
-            await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-        except (OSError, asyncpg.PostgresError) as exc:
-            self._listener = None
-            log.warning("outbox LISTEN unavailable; polling", extra={"error": repr(exc)})
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
 
 
 def _outgoing(row: asyncpg.Record) -> Outgoing:

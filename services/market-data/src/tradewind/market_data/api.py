@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tradewind.common.app import from_state
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcDateTime
+from tradewind.common.paging import InvalidPageToken
 from tradewind.common.problems import MEDIA_TYPE, Problem
 from tradewind.market_data.bars import Timeframe
 from tradewind.market_data.latest import LatestQuotes
@@ -26,7 +27,7 @@ from tradewind.market_data.schemas import (
     LatestQuotesResponse,
     QuoteBatchIn,
 )
-from tradewind.market_data.store import BarCursor, BarStore, InvalidPageToken
+from tradewind.market_data.store import BarCursor, BarStore
 
 MAX_BARS_PER_PAGE = 10_000
 

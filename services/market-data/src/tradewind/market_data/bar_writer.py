@@ -7,7 +7,6 @@ nothing behind and its quotes are simply kept for the next one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tradewind.common.wakeups import wait_at_most
 from tradewind.market_data.metrics import BAR_FLUSH_SECONDS, BAR_QUOTES
 from tradewind.market_data.quotes import QuoteInput
 from tradewind.market_data.store import BarStore
@@ -59,8 +59,7 @@ class BarWriter:
     async def run(self) -> None:
         """Flush until cancelled; the caller flushes once more after cancelling."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+            await wait_at_most(self._wake, self.flush_interval_s)
             self._wake.clear()
             try:
                 await self.flush()

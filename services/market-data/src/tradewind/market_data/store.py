@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +32,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradewind.common.outbox import outbox_table
+from tradewind.common.paging import (
+    decode_page_token,
+    encode_page_token,
+    utc_instant,
+)
 from tradewind.market_data.bars import (
     BUCKET_ORIGIN,
     Bar,
@@ -88,10 +90,6 @@ _MARK_NEW_QUOTES = text(
 _UPSERT_CHUNK = 1_000
 
 
-class InvalidPageToken(ValueError):
-    """The page token was not issued by us for this symbol and timeframe."""
-
-
 @dataclass(frozen=True)
 class BarCursor:
     """Where a page of bars ended: its symbol, timeframe and last bar start."""
@@ -101,21 +99,15 @@ class BarCursor:
     last_start: datetime
 
     def encode(self) -> str:
-        raw = json.dumps([self.symbol, self.timeframe.value, self.last_start.isoformat()])
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_page_token([self.symbol, self.timeframe.value, self.last_start.isoformat()])
 
     @classmethod
     def decode(cls, token: str) -> BarCursor:
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            symbol, timeframe, last_start = json.loads(raw)
-            moment = datetime.fromisoformat(last_start)
-            if moment.tzinfo is None:
-                raise ValueError("no offset")
-            # A forged time past the UTC range would overflow in the driver: a 500, not a 400.
-            return cls(str(symbol), Timeframe(timeframe), moment.astimezone(UTC))
-        except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
-            raise InvalidPageToken("page_token is not a token this API issued") from exc
+        def build(fields: list[Any]) -> BarCursor:
+            symbol, timeframe, last_start = fields
+            return cls(str(symbol), Timeframe(timeframe), utc_instant(last_start))
+
+        return decode_page_token(token, build)
 
 
 @dataclass(frozen=True)

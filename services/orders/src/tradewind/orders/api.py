@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from tradewind.common.app import from_state
 from tradewind.common.contracts import Instrument, OrderSnapshot, PositionSnapshot
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, AccountId, Symbol, UtcDateTime
+from tradewind.common.paging import InvalidPageToken
 from tradewind.common.problems import MEDIA_TYPE, Problem
-from tradewind.orders.adapters import InvalidPageToken, OrderReads, PageCursor, StatusFilter
+from tradewind.orders.adapters import OrderReads, PageCursor, StatusFilter
 from tradewind.orders.domain import Order, Position, to_position_snapshot, to_snapshot
 
 ReadsDep = Annotated[OrderReads, Depends(from_state("reads"))]

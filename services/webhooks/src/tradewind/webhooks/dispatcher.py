@@ -8,7 +8,6 @@ at most its own few slots and never delays deliveries to healthy endpoints.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import asyncpg
 from opentelemetry import propagate, trace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tradewind.common.wakeups import NotifyWakeup
 from tradewind.webhooks import delivery_queue as queue
 from tradewind.webhooks import metrics
 from tradewind.webhooks.delivery_queue import DeliveryJob
@@ -62,32 +62,24 @@ class Dispatcher:
         self.sender = sender
         self.recorder = recorder
         self.policy = policy
-        self.listen_dsn = listen_dsn
-        self._wake = asyncio.Event()
+        self._wakeup = NotifyWakeup(listen_dsn, DELIVERIES_CHANNEL)
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._listener: asyncpg.Connection | None = None
         self._last_purge = time.monotonic()
 
     # --- the claim loop ---
 
     async def run(self) -> None:
         self.recorder.start()
-        await self._listen()
+        await self._wakeup.listen()
         try:
             while True:
-                self._wake.clear()
+                self._wakeup.clear()
                 if await self._claim_pass():
                     continue  # a full batch: more may be due right now
                 await self._purge_if_due()
-                if self._listener is None or self._listener.is_closed():
-                    await self._listen()
-                timeout = await self._idle_timeout()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                await self._wakeup.wait(await self._idle_timeout())
         finally:
-            if self._listener is not None:
-                await self._listener.close()
-                self._listener = None
+            await self._wakeup.close()
 
     async def drain(self, grace_s: float) -> None:
         """After ``run`` was cancelled: let attempts in flight finish, then cancel the rest.
@@ -129,7 +121,7 @@ class Dispatcher:
         self._in_flight.discard(task)
         metrics.IN_FLIGHT.set(len(self._in_flight))
         # A freed slot (and a freed per-endpoint slot) may let a waiting delivery go.
-        self._wake.set()
+        self._wakeup.set()
 
     async def _idle_timeout(self) -> float:
         timeout = self.policy.poll_interval_s
@@ -187,16 +179,3 @@ class Dispatcher:
             await self.recorder.record(job, outcome)
 
     # --- wake-ups ---
-
-    async def _listen(self) -> None:
-        if self.listen_dsn is None:
-            return
-        try:
-            self._listener = await asyncpg.connect(self.listen_dsn)
-            await self._listener.add_listener(DELIVERIES_CHANNEL, self._on_notify)
-        except (OSError, asyncpg.PostgresError) as exc:
-            self._listener = None
-            log.warning("deliveries LISTEN unavailable; polling", extra={"error": repr(exc)})
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()

@@ -2,7 +2,6 @@
 and the schema as code. Plain asyncpg; SQLAlchemy only declares the tables for Alembic."""
 
 from tradewind.orders.adapters.reads import (
-    InvalidPageToken,
     OrderPage,
     OrderReads,
     PageCursor,
@@ -11,7 +10,6 @@ from tradewind.orders.adapters.reads import (
 from tradewind.orders.adapters.unit_of_work import OrdersUnitOfWork, PositionKey, StaleOrder
 
 __all__ = [
-    "InvalidPageToken",
     "OrderPage",
     "OrderReads",
     "OrdersUnitOfWork",

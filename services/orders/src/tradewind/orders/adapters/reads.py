@@ -6,12 +6,9 @@ readiness probe) wait for a connection.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -20,6 +17,11 @@ import asyncpg
 
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import TERMINAL_STATUSES
+from tradewind.common.paging import (
+    decode_page_token,
+    encode_page_token,
+    utc_instant,
+)
 from tradewind.orders.adapters.rows import (
     execution_from_row,
     instrument_from_row,
@@ -49,10 +51,6 @@ class StatusFilter(StrEnum):
     REPLACED = "replaced"
 
 
-class InvalidPageToken(ValueError):
-    """The page token was not issued by us (or was altered)."""
-
-
 @dataclass(frozen=True)
 class PageCursor:
     """Where the previous page ended: the last row's sort key (created_at, id)."""
@@ -61,21 +59,15 @@ class PageCursor:
     order_id: UUID
 
     def encode(self) -> str:
-        raw = json.dumps([self.created_at.isoformat(), str(self.order_id)]).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return encode_page_token([self.created_at.isoformat(), str(self.order_id)])
 
     @classmethod
     def decode(cls, token: str) -> PageCursor:
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            created_at, order_id = json.loads(raw)
-            moment = datetime.fromisoformat(created_at)
-            if moment.tzinfo is None:
-                raise ValueError("no offset")
-            # A forged time past the UTC range would overflow in the driver: a 500, not a 400.
-            return cls(moment.astimezone(UTC), UUID(order_id))
-        except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
-            raise InvalidPageToken("page_token is not a token this API issued") from exc
+        def build(fields: list[Any]) -> PageCursor:
+            created_at, order_id = fields
+            return cls(utc_instant(created_at), UUID(order_id))
+
+        return decode_page_token(token, build)
 
 
 @dataclass(frozen=True)

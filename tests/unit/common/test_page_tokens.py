@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from tradewind.common.paging import InvalidPageToken
 from tradewind.market_data.store import BarCursor
-from tradewind.market_data.store import InvalidPageToken as InvalidBarToken
-from tradewind.orders.adapters import InvalidPageToken, PageCursor
+from tradewind.orders.adapters import PageCursor
 
 
 def _token(payload: object) -> str:
@@ -37,10 +37,15 @@ def test_forged_order_cursors_are_invalid_page_tokens(payload: object) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [["AAPL", "1Min", "9999-12-31T23:59:59-23:59"], ["AAPL", "1Min", "2026-01-01T00:00:00"]],
+    [
+        ["AAPL", "1Min", "9999-12-31T23:59:59-23:59"],
+        ["AAPL", "1Min", "2026-01-01T00:00:00"],
+        ["AAPL", "1Century", "2026-01-01T00:00:00+00:00"],
+        {"symbol": "AAPL"},
+    ],
 )
 def test_forged_bar_cursors_are_invalid_page_tokens(payload: object) -> None:
-    with pytest.raises(InvalidBarToken):
+    with pytest.raises(InvalidPageToken):
         BarCursor.decode(_token(payload))
 
 
