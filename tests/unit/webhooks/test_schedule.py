@@ -11,6 +11,7 @@ from tradewind.webhooks.schedule import (
     parse_schedule,
     retry_after_delay,
 )
+from tradewind.webhooks.settings import DEFAULT_RETRY_SCHEDULE
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 SHORT_SCHEDULE = (timedelta(seconds=5), timedelta(minutes=5), timedelta(hours=2))
@@ -182,3 +183,7 @@ def test_delay_for_response_falls_back_to_schedule(status: int | None, header: s
 
 def test_delay_for_response_retry_after_does_not_extend_attempts() -> None:
     assert delay_for_response(SHORT_SCHEDULE, 4, 429, "10", NOW) is None
+
+
+def test_the_default_retry_setting_spells_the_default_schedule() -> None:
+    assert parse_schedule(DEFAULT_RETRY_SCHEDULE) == DEFAULT_SCHEDULE

@@ -14,6 +14,11 @@ CONTENT_TYPE = "application/cloudevents+json"
 M = TypeVar("M", bound=BaseModel)
 
 
+def event_source(service: str) -> str:
+    """The CloudEvents ``source`` of what ``service`` publishes: one scheme for every service."""
+    return f"/tradewind/{service}"
+
+
 class EnvelopeError(ValueError):
     """The bytes are not a CloudEvent we can read; retrying will not help."""
 

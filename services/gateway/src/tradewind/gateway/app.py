@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
-from tradewind.common.app import create_service_app
+from tradewind.common.app import create_service_app, package_version
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.compression import GZipWhenAskedMiddleware
 from tradewind.common.health import Readiness
@@ -159,7 +159,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = create_service_app(
         service="gateway",
         title="Tradewind API",
-        version="0.1.0",
+        version=package_version("tradewind-gateway"),
         shared=shared,
         lifespan=lifespan,
         routers=[

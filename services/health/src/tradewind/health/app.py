@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import aiohttp
 from fastapi import FastAPI
 
-from tradewind.common.app import create_service_app
+from tradewind.common.app import create_service_app, package_version
 from tradewind.common.health import Readiness
 from tradewind.health import api
 from tradewind.health.domain import StatusBoard, TargetKind
@@ -91,7 +91,7 @@ def create_app(settings: HealthSettings | None = None) -> FastAPI:
     app = create_service_app(
         service=SERVICE,
         title="Tradewind health",
-        version="0.1.0",
+        version=package_version("tradewind-health"),
         shared=shared,
         lifespan=lifespan,
         routers=[api.router],

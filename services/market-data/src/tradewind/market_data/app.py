@@ -8,7 +8,6 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,7 +15,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from tradewind.common.app import create_service_app
+from tradewind.common.app import create_service_app, package_version
 from tradewind.common.broker import Broker, Topology
 from tradewind.common.contracts.types import utc_now
 from tradewind.common.db import (
@@ -160,20 +159,12 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
     return create_service_app(
         service=SERVICE,
         title="Tradewind market data",
-        version=_version(),
+        version=package_version("tradewind-market-data"),
         shared=shared,
         lifespan=lifespan,
         routers=[api.router],
         internal=True,
     )
-
-
-def _version() -> str:
-    try:
-        return version("tradewind-market-data")
-    except PackageNotFoundError:
-        # Run from source (PYTHONPATH) before the package is installed in the workspace.
-        return "0.0.0+source"
 
 
 async def _final_flush(bar_writer: BarWriter) -> None:

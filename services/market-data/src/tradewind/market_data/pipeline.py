@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from tradewind.common.broker import Broker
 from tradewind.common.contracts import Instrument, Quote, quote_routing_key
-from tradewind.common.envelope import new_event
+from tradewind.common.envelope import event_source, new_event
 from tradewind.market_data.bar_writer import BarWriter
 from tradewind.market_data.latest import LatestQuotes, QuoteSource
 from tradewind.market_data.metrics import QUOTE_BATCHES_REJECTED, QUOTES_INGESTED, QUOTES_PUBLISHED
@@ -26,7 +26,7 @@ from tradewind.market_data.quotes import InvalidQuotes, QuoteInput, validate_bat
 
 log = logging.getLogger(__name__)
 
-EVENT_SOURCE = "/tradewind/market-data"
+EVENT_SOURCE = event_source("market-data")
 
 
 class QuotesNotPublished(RuntimeError):

@@ -6,12 +6,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
-from importlib.metadata import version
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from tradewind.common.app import create_service_app
+from tradewind.common.app import create_service_app, package_version
 from tradewind.common.broker import Binding, Broker, QueueSpec, Topology
 from tradewind.common.contracts import CancelOrder, InstrumentListed, PlaceOrder, ReplaceOrder
 from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
@@ -144,7 +143,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     return create_service_app(
         service=SERVICE,
         title="Tradewind orders",
-        version=version("tradewind-orders"),
+        version=package_version("tradewind-orders"),
         shared=shared,
         lifespan=lifespan,
         routers=[api.router, api.positions_router, api.instruments_router],

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tradewind.common.app import create_service_app
+from tradewind.common.app import create_service_app, package_version
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
 from tradewind.common.health import Readiness
@@ -183,7 +183,7 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
     return create_service_app(
         service=SERVICE,
         title="Tradewind webhooks (internal API)",
-        version="1.0.0",
+        version=package_version("tradewind-webhooks"),
         shared=shared,
         lifespan=lifespan,
         routers=ROUTERS,

@@ -11,7 +11,7 @@ import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tradewind.common.envelope import new_event
+from tradewind.common.envelope import event_source, new_event
 from tradewind.common.outbox import Outbox
 from tradewind.common.resilience import RetryPolicy, retry_async
 from tradewind.webhooks import delivery_queue as queue
@@ -33,7 +33,7 @@ from tradewind.webhooks.success_batcher import SuccessBatcher
 
 log = logging.getLogger(__name__)
 
-EVENT_SOURCE = "/webhooks"
+EVENT_SOURCE = event_source("webhooks")
 # Recording an outcome is worth a few quick retries: giving up means the lease expires and the
 # partner receives the same webhook-id again.
 _RECORD_RETRY = RetryPolicy(attempts=4, initial=0.2, maximum=2.0, jitter=0.2)

@@ -27,27 +27,7 @@ from tradewind.common.contracts.orders import (
     ReplaceRejected,
 )
 
-COMMANDS: dict[str, type[Contract]] = {c.TYPE: c for c in (PlaceOrder, CancelOrder, ReplaceOrder)}
-EVENTS: dict[str, type[Contract]] = {
-    e.TYPE: e
-    for e in (
-        OrderAccepted,
-        OrderRejected,
-        OrderCanceled,
-        CancelRejected,
-        OrderPartiallyFilled,
-        OrderFilled,
-        OrderExpired,
-        OrderReplaced,
-        ReplaceRejected,
-        InstrumentListed,
-        Quote,
-    )
-}
-
 __all__ = [
-    "COMMANDS",
-    "EVENTS",
     "CancelOrder",
     "CancelRejected",
     "Contract",

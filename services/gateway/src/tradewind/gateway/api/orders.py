@@ -17,7 +17,7 @@ from tradewind.common.broker import (
 )
 from tradewind.common.contracts import CancelOrder, Contract
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcQueryDateTime
-from tradewind.common.envelope import new_event
+from tradewind.common.envelope import event_source, new_event
 from tradewind.common.logging import request_id_var
 from tradewind.common.problems import Problem
 from tradewind.gateway.admission import IdempotencyOf
@@ -46,7 +46,7 @@ from tradewind.gateway.upstream import ServiceClient, relay_problem
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
-SOURCE = "/tradewind/gateway"
+SOURCE = event_source("gateway")
 ReadOrders = Annotated[Principal, require_scope("orders:read")]
 WriteOrders = Annotated[Principal, require_scope("orders:write", budget="orders")]
 

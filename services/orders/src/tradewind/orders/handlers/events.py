@@ -7,13 +7,13 @@ from datetime import datetime
 
 from tradewind.common.broker import Topology
 from tradewind.common.contracts import Contract
-from tradewind.common.envelope import CloudEvent
+from tradewind.common.envelope import CloudEvent, event_source
 from tradewind.common.outbox import OutboxMessage, event_message
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import Order
 
-EVENT_SOURCE = "/tradewind/orders"
+EVENT_SOURCE = event_source("orders")
 
 
 class OrderEvents:
