@@ -1,7 +1,7 @@
 """Open-loop load in a process of its own: POST a place order at a fixed rate, then print, as
-JSON, when each accepted order's request started (time.perf_counter: CLOCK_MONOTONIC, the same
-clock in every process of the machine). The benchmark's consumer notes when each order's event
-arrives on that clock; the load it makes does not delay what it measures.
+JSON, when each accepted order's request started and when its 202 arrived (time.perf_counter:
+CLOCK_MONOTONIC, the same clock in every process of the machine). The benchmark's consumer notes
+when each order's event arrives on that clock; the load it makes does not delay what it measures.
 
     python bench/open_loop.py URL KEY --rate 300 --seconds 10
 """
@@ -23,8 +23,8 @@ from loadgen import fixed_rate
 from stack import ORDER
 
 
-async def load(url: str, key: str, rate: float, seconds: float) -> dict[str, float]:
-    started_at: dict[str, float] = {}
+async def load(url: str, key: str, rate: float, seconds: float) -> dict[str, tuple[float, float]]:
+    timings: dict[str, tuple[float, float]] = {}
     headers = {"Authorization": f"Bearer {key}"}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512)) as session:
 
@@ -33,10 +33,10 @@ async def load(url: str, key: str, rate: float, seconds: float) -> dict[str, flo
             async with session.post(url, json=ORDER, headers=headers) as response:
                 body = await response.json()
             if response.status == 202:
-                started_at[body["id"]] = started
+                timings[body["id"]] = (started, time.perf_counter())
 
         await fixed_rate(rate, seconds, fire)
-    return started_at
+    return timings
 
 
 def main() -> None:

@@ -253,6 +253,12 @@ class LatencyResult:
     accepted: int
     p50_ms: float
     p99_ms: float
+    # The two legs: the gateway's answer (POST → 202, the command confirmed by the broker), and
+    # the rest (202 → order.accepted: the orders consumer, its commit, the outbox relay).
+    answered_p50_ms: float
+    answered_p99_ms: float
+    decided_p50_ms: float
+    decided_p99_ms: float
 
 
 async def open_loop_latency(
@@ -272,18 +278,26 @@ async def open_loop_latency(
         stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await loader.communicate()
-    started_at: dict[str, float] = json.loads(output)
-    await wait_until(lambda: set(started_at) <= counter.arrived.keys(), 30)
-    latencies = sorted(
-        (counter.arrived[key] - t0) * 1000
-        for key, t0 in started_at.items()
+    timings: dict[str, tuple[float, float]] = json.loads(output)
+    await wait_until(lambda: set(timings) <= counter.arrived.keys(), 30)
+    seen = [
+        (t0, t1, counter.arrived[key])
+        for key, (t0, t1) in timings.items()
         if key in counter.arrived
-    )
+    ]
 
-    def pct(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0
+    def pcts(values: list[float]) -> tuple[float, float]:
+        ordered = sorted(values) or [0.0]
 
-    return LatencyResult(rate, int(rate * seconds), len(latencies), pct(0.5), pct(0.99))
+        def at(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+        return at(0.5), at(0.99)
+
+    total = pcts([(t2 - t0) * 1000 for t0, _, t2 in seen])
+    answered = pcts([(t1 - t0) * 1000 for t0, t1, _ in seen])
+    decided = pcts([(t2 - t1) * 1000 for _, t1, t2 in seen])
+    return LatencyResult(rate, int(rate * seconds), len(seen), *total, *answered, *decided)
 
 
 def system_pids() -> dict[str, list[int]]:
@@ -423,7 +437,10 @@ async def bench(
         + ", ".join(f"{name} {ms:.2f}" for name, ms in per_order.items())
         + f" (total {sum(per_order.values()):.2f})",
         f"open loop at {latency.rate:,.0f}/s: place → order.accepted p50 {latency.p50_ms:.1f} ms, "
-        f"p99 {latency.p99_ms:.1f} ms ({latency.accepted}/{latency.sent} accepted)",
+        f"p99 {latency.p99_ms:.1f} ms ({latency.accepted}/{latency.sent} accepted); "
+        f"POST → 202 p50 {latency.answered_p50_ms:.1f} / p99 {latency.answered_p99_ms:.1f} ms, "
+        f"202 → order.accepted p50 {latency.decided_p50_ms:.1f} / p99 "
+        f"{latency.decided_p99_ms:.1f} ms",
     ]
     return "\n".join(lines)
 
