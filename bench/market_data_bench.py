@@ -47,7 +47,7 @@ from tradewind.common.contracts.types import utc_now
 from tradewind.common.envelope import CONTENT_TYPE, new_event
 from tradewind.common.migrations import upgrade_database
 from tradewind.market_data.app import SERVICE_DIR
-from tradewind.market_data.pipeline import EVENT_SOURCE
+from tradewind.market_data.handlers.quote_pipeline import EVENT_SOURCE
 from tradewind.market_data.settings import DEFAULT_INSTRUMENTS, DEFAULT_START_PRICES
 
 POSTGRES = os.environ.get(

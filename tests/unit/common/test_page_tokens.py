@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from tradewind.common.paging import InvalidPageToken
-from tradewind.market_data.store import BarCursor
+from tradewind.market_data.adapters.store import BarCursor
 from tradewind.orders.adapters import PageCursor
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from tradewind.market_data.bars import (
+from tradewind.market_data.domain.bars import (
     Bar,
     Timeframe,
     aggregate,
@@ -17,7 +17,7 @@ from tradewind.market_data.bars import (
     bucket_floor,
     merge,
 )
-from tradewind.market_data.quotes import QuoteInput
+from tradewind.market_data.domain.quotes import QuoteInput
 
 T0 = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
 

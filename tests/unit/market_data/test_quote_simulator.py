@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from tradewind.common.contracts import Instrument
-from tradewind.market_data.quotes import QuoteInput, validate_batch
+from tradewind.market_data.adapters.simulator import QuoteSimulator
+from tradewind.market_data.domain.quotes import QuoteInput, validate_batch
 from tradewind.market_data.settings import DEFAULT_INSTRUMENTS
-from tradewind.market_data.simulator import QuoteSimulator
 
 T0 = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
 COARSE = Instrument(

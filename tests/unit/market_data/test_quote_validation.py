@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tradewind.market_data.quotes import InvalidQuotes, QuoteInput, validate_batch
+from tradewind.market_data.domain.quotes import InvalidQuotes, QuoteInput, validate_batch
 from tradewind.market_data.settings import DEFAULT_INSTRUMENTS
 
 NOW = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)

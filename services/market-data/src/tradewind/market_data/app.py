@@ -29,14 +29,14 @@ from tradewind.common.health import Readiness
 from tradewind.common.outbox import Outbox, OutboxRelay
 from tradewind.common.tasks import start_background
 from tradewind.common.tracing import instrument_engine
-from tradewind.market_data import api
-from tradewind.market_data.announcer import InstrumentAnnouncer
-from tradewind.market_data.bar_writer import BarWriter
-from tradewind.market_data.latest import LatestQuotes
-from tradewind.market_data.pipeline import QuotePipeline
+from tradewind.market_data.adapters.bar_writer import BarWriter
+from tradewind.market_data.adapters.latest import LatestQuotes
+from tradewind.market_data.adapters.simulator import QuoteSimulator, SimulatorFeed
+from tradewind.market_data.adapters.store import outbox
+from tradewind.market_data.api import routes as api
+from tradewind.market_data.handlers.announcer import InstrumentAnnouncer
+from tradewind.market_data.handlers.quote_pipeline import QuotePipeline
 from tradewind.market_data.settings import MarketDataSettings
-from tradewind.market_data.simulator import QuoteSimulator, SimulatorFeed
-from tradewind.market_data.store import outbox
 
 log = logging.getLogger(__name__)
 

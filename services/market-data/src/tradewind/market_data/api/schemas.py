@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import DecimalStr, UtcDateTime
-from tradewind.market_data.bars import Timeframe
-from tradewind.market_data.latest import QuoteSource, StoredQuote
-from tradewind.market_data.quotes import QuoteInput
-from tradewind.market_data.store import BarRow
+from tradewind.market_data.adapters.latest import QuoteSource, StoredQuote
+from tradewind.market_data.adapters.store import BarRow
+from tradewind.market_data.domain.bars import Timeframe
+from tradewind.market_data.domain.quotes import QuoteInput
 
 MAX_BATCH_QUOTES = 1_000
 

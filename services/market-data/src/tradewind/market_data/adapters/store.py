@@ -37,7 +37,7 @@ from tradewind.common.paging import (
     encode_page_token,
     utc_instant,
 )
-from tradewind.market_data.bars import (
+from tradewind.market_data.domain.bars import (
     BUCKET_ORIGIN,
     Bar,
     Timeframe,
@@ -46,7 +46,7 @@ from tradewind.market_data.bars import (
     bucket_floor,
     distinct_quotes,
 )
-from tradewind.market_data.quotes import QuoteInput
+from tradewind.market_data.domain.quotes import QuoteInput
 
 metadata = MetaData()
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from tradewind.market_data.quotes import QuoteInput
+from tradewind.market_data.domain.quotes import QuoteInput
 
 # Every timeframe divides a day, so buckets aligned on this midnight are aligned on every midnight.
 BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)

@@ -13,11 +13,9 @@ from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcDateTime
 from tradewind.common.paging import InvalidPageToken
 from tradewind.common.problems import MEDIA_TYPE, Problem
-from tradewind.market_data.bars import Timeframe
-from tradewind.market_data.latest import LatestQuotes
-from tradewind.market_data.pipeline import QuotePipeline, QuotesNotPublished
-from tradewind.market_data.quotes import InvalidQuotes
-from tradewind.market_data.schemas import (
+from tradewind.market_data.adapters.latest import LatestQuotes
+from tradewind.market_data.adapters.store import BarCursor, BarStore
+from tradewind.market_data.api.schemas import (
     BarOut,
     BarPageResponse,
     IngestedQuote,
@@ -27,7 +25,9 @@ from tradewind.market_data.schemas import (
     LatestQuotesResponse,
     QuoteBatchIn,
 )
-from tradewind.market_data.store import BarCursor, BarStore
+from tradewind.market_data.domain.bars import Timeframe
+from tradewind.market_data.domain.quotes import InvalidQuotes
+from tradewind.market_data.handlers.quote_pipeline import QuotePipeline, QuotesNotPublished
 
 MAX_BARS_PER_PAGE = 10_000
 

@@ -27,8 +27,8 @@ from redis.exceptions import RedisError
 
 from tradewind.common.health import Degraded
 from tradewind.common.resilience import CircuitBreaker, CircuitOpenError
+from tradewind.market_data.domain.quotes import QuoteInput
 from tradewind.market_data.metrics import REDIS_DEGRADED
-from tradewind.market_data.quotes import QuoteInput
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from tradewind.common.broker import Broker
 from tradewind.common.contracts import Instrument, Quote, quote_routing_key
 from tradewind.common.envelope import event_source, new_event
-from tradewind.market_data.bar_writer import BarWriter
-from tradewind.market_data.latest import LatestQuotes, QuoteSource
+from tradewind.market_data.adapters.bar_writer import BarWriter
+from tradewind.market_data.adapters.latest import LatestQuotes, QuoteSource
+from tradewind.market_data.domain.quotes import InvalidQuotes, QuoteInput, validate_batch
 from tradewind.market_data.metrics import QUOTE_BATCHES_REJECTED, QUOTES_INGESTED, QUOTES_PUBLISHED
-from tradewind.market_data.quotes import InvalidQuotes, QuoteInput, validate_batch
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tradewind.common.wakeups import wait_at_most
+from tradewind.market_data.adapters.store import BarStore
+from tradewind.market_data.domain.quotes import QuoteInput
 from tradewind.market_data.metrics import BAR_FLUSH_SECONDS, BAR_QUOTES
-from tradewind.market_data.quotes import QuoteInput
-from tradewind.market_data.store import BarStore
 
 log = logging.getLogger(__name__)
 

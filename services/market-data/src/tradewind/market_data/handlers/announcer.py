@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tradewind.common.contracts import Instrument, InstrumentListed
 from tradewind.common.envelope import new_event
 from tradewind.common.outbox import Outbox
-from tradewind.market_data.pipeline import EVENT_SOURCE
+from tradewind.market_data.handlers.quote_pipeline import EVENT_SOURCE
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from tradewind.common.contracts import Instrument
-from tradewind.market_data.quotes import QuoteInput
+from tradewind.market_data.domain.quotes import QuoteInput
 
 log = logging.getLogger(__name__)
 
