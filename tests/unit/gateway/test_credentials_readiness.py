@@ -8,7 +8,7 @@ from typing import cast
 from tradewind.common.health import Readiness
 from tradewind.gateway.auth_setup import UNREADABLE, credentials_check
 from tradewind.gateway.credentials import AuthStoreUnavailable, Credentials
-from tradewind.health.domain import Status, read_readiness
+from tradewind.health.domain.status import Status, read_readiness
 
 
 class UnreadableCredentials:

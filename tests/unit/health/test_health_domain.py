@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tradewind.health.domain import (
+from tradewind.health.domain.status import (
     GAUGE_VALUE,
     MAX_DETAIL_CHARS,
     CheckResult,

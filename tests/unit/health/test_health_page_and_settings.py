@@ -6,15 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tradewind.health.domain import (
+from tradewind.health.api.page import format_duration, render_status_page
+from tradewind.health.api.schemas import build_report, displayable_url
+from tradewind.health.domain.status import (
     CheckResult,
     Observation,
     Status,
     StatusBoard,
     TargetKind,
 )
-from tradewind.health.page import format_duration, render_status_page
-from tradewind.health.schemas import build_report, displayable_url
 from tradewind.health.settings import HealthSettings
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -11,16 +11,16 @@ from fastapi import FastAPI
 
 from tradewind.common.app import create_service_app, package_version
 from tradewind.common.health import Readiness
-from tradewind.health import api
-from tradewind.health.domain import StatusBoard, TargetKind
-from tradewind.health.poller import Poller
-from tradewind.health.probes import (
+from tradewind.health.adapters.probes import (
     AmqpConnectivity,
     DependencyCheck,
     PostgresConnectivity,
     RedisConnectivity,
     ServiceProbe,
 )
+from tradewind.health.api import routes as api
+from tradewind.health.domain.status import StatusBoard, TargetKind
+from tradewind.health.handlers.poller import Poller
 from tradewind.health.settings import HealthSettings
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from fastapi.responses import HTMLResponse
 
 from tradewind.common.app import from_state
 from tradewind.common.contracts.types import utc_now
-from tradewind.health.domain import StatusBoard
-from tradewind.health.page import CONTENT_SECURITY_POLICY, render_status_page
-from tradewind.health.schemas import StatusReport, build_report
+from tradewind.health.api.page import CONTENT_SECURITY_POLICY, render_status_page
+from tradewind.health.api.schemas import StatusReport, build_report
+from tradewind.health.domain.status import StatusBoard
 from tradewind.health.settings import HealthSettings
 
 router = APIRouter(tags=["status"])

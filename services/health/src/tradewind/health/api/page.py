@@ -10,7 +10,7 @@ import math
 from datetime import datetime
 from html import escape
 
-from tradewind.health.schemas import CheckView, DependencyView, ServiceView, StatusReport
+from tradewind.health.api.schemas import CheckView, DependencyView, ServiceView, StatusReport
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "

@@ -18,7 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from tradewind.common.db import asyncpg_dsn
-from tradewind.health.domain import Observation, Status, parse_breaker_states, read_readiness
+from tradewind.health.domain.status import Observation, Status, parse_breaker_states, read_readiness
 
 log = logging.getLogger(__name__)
 

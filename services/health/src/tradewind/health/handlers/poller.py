@@ -12,7 +12,8 @@ from datetime import datetime
 from prometheus_client import Gauge
 
 from tradewind.common.contracts.types import utc_now
-from tradewind.health.domain import (
+from tradewind.health.adapters.probes import DependencyCheck, ServiceProbe, observe_dependency
+from tradewind.health.domain.status import (
     GAUGE_VALUE,
     Observation,
     Status,
@@ -20,7 +21,6 @@ from tradewind.health.domain import (
     TargetKind,
     Transition,
 )
-from tradewind.health.probes import DependencyCheck, ServiceProbe, observe_dependency
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field
 
-from tradewind.health.domain import Status, StatusBoard, TargetKind, TargetState
+from tradewind.health.domain.status import Status, StatusBoard, TargetKind, TargetState
 
 OverallStatus = Literal["up", "degraded", "down"]
 _OVERALL: dict[Status, OverallStatus] = {

@@ -1,0 +1,1 @@
+"""The status report over HTTP: JSON, and the operators' page."""

@@ -1,0 +1,1 @@
+"""The poller: every interval, every service and dependency checked at once."""
