@@ -18,8 +18,8 @@ from tradewind.common.db import asyncpg_dsn, check_pool, create_pool
 from tradewind.common.health import Readiness
 from tradewind.common.outbox import OutboxRelay
 from tradewind.common.tasks import run_every, start_background
-from tradewind.orders import api
 from tradewind.orders.adapters import OrderReads
+from tradewind.orders.api import routes as api
 from tradewind.orders.domain import RiskRules
 from tradewind.orders.handlers import (
     DayOrderExpiry,
