@@ -14,12 +14,20 @@ log = logging.getLogger(__name__)
 CANCEL_RETRY_S = 0.5
 
 
+def start_supervised(work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    """Run ``work`` as a task whose unexpected end (an exception) is logged, never lost; the
+    caller stops it (``cancel_and_wait``). Prefer ``start_background`` unless the shutdown order
+    needs the task in hand."""
+    task = asyncio.create_task(work, name=name)
+    task.add_done_callback(_report_exit)
+    return task
+
+
 def start_background(
     resources: AsyncExitStack, work: Coroutine[Any, Any, None], name: str
 ) -> asyncio.Task[None]:
     """Run ``work`` as a task that ``resources`` stops on exit; an unexpected end is logged."""
-    task = asyncio.create_task(work, name=name)
-    task.add_done_callback(_report_exit)
+    task = start_supervised(work, name)
     resources.push_async_callback(cancel_and_wait, task)
     return task
 

@@ -20,7 +20,7 @@ from tradewind.common.health import Readiness
 from tradewind.common.migrations import upgrade_database
 from tradewind.common.outbox import Outbox, OutboxRelay
 from tradewind.common.resilience import CONNECT, retry_async
-from tradewind.common.tasks import cancel_and_wait, start_background
+from tradewind.common.tasks import cancel_and_wait, start_background, start_supervised
 from tradewind.common.tracing import instrument_engine
 from tradewind.webhooks import tables
 from tradewind.webhooks.api import ROUTERS
@@ -157,8 +157,8 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
             await broker.consume(events_queue(topology), intake)
             await bindings.reconcile(rebind_all=True)
             background = [
-                asyncio.create_task(relay.run(), name="webhooks-outbox-relay"),
-                asyncio.create_task(dispatcher.run(), name="webhooks-dispatcher"),
+                start_supervised(relay.run(), "webhooks-outbox-relay"),
+                start_supervised(dispatcher.run(), "webhooks-dispatcher"),
             ]
             # Stopped before the broker closes, so shutting down is not a failed reconcile.
             async with AsyncExitStack() as reconciling:

@@ -9,6 +9,7 @@ import logging
 
 import asyncpg
 
+from tradewind.common.tasks import start_supervised
 from tradewind.webhooks import delivery_queue as queue
 from tradewind.webhooks.delivery_queue import Success
 
@@ -26,7 +27,7 @@ class SuccessBatcher:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="webhook success batcher")
+            self._task = start_supervised(self._run(), "webhook success batcher")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from prometheus_client import Gauge
 
 from tradewind.common.contracts.types import utc_now
+from tradewind.common.tasks import start_supervised
 from tradewind.health.adapters.probes import DependencyCheck, ServiceProbe, observe_dependency
 from tradewind.health.domain.status import (
     GAUGE_VALUE,
@@ -100,7 +101,7 @@ class Poller:
             _log_transition(transition, observation)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="health-poller")
+        self._task = start_supervised(self._run(), "health-poller")
 
     async def stop(self) -> None:
         if self._task is None:
