@@ -145,6 +145,8 @@ async def bench(
                 "TRADEWIND_GATEWAY_PORT": str(port),
                 "TRADEWIND_GATEWAY_DATABASE_URL": gateway_db,
                 "TRADEWIND_PREFETCH": "256",
+                # Every client streams with the one key: the key may hold them all.
+                "TRADEWIND_GATEWAY_STREAM_MAX_CONNECTIONS_PER_KEY": str(clients),
             }
             gateway = ServiceProcess("bench-stream-gateway", "tradewind.gateway", port, env).start()
             await gateway.wait_ready()

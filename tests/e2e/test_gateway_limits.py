@@ -15,9 +15,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from e2e.harness import System
-from e2e.test_stream import Client, authenticated, ws_url
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
+from support.streams import Client, authenticated, ws_url
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from e2e.harness import System
 from support.broker_view import queue_bindings, queue_names
 from support.polling import eventually
 from support.services import ServiceProcess
+from support.streams import authenticated, ws_url
 from tradewind.common.envelope import CloudEvent
 
 pytestmark = pytest.mark.e2e
@@ -45,10 +45,6 @@ async def events_exchange(system: System) -> AsyncIterator[aio_pika.abc.Abstract
     channel = await connection.channel(publisher_confirms=True)
     yield await channel.get_exchange(f"{system.namespace}.events")
     await connection.close()
-
-
-def ws_url(gateway: ServiceProcess) -> str:
-    return f"ws://127.0.0.1:{gateway.port}/api/v1/stream"
 
 
 async def publish(
@@ -93,39 +89,6 @@ async def read_until_closed(ws: ClientConnection) -> tuple[list[dict[str, Any]],
             frames.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
     except ConnectionClosed as closed:
         return frames, closed.rcvd.code if closed.rcvd else None
-
-
-class Client:
-    """A stream client that records every frame and checks sequence numbers as they arrive."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.frames: list[dict[str, Any]] = []
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(message))
-
-    async def next(self, kind: str, timeout: float = 5.0, **match: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no {kind} frame matching {match} within {timeout}s")
-            frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), remaining))
-            if self.frames:
-                assert frame["seq"] == self.frames[-1]["seq"] + 1, "gap in sequence numbers"
-            self.frames.append(frame)
-            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
-                return frame
-
-
-async def authenticated(gateway: ServiceProcess, key: str) -> Client:
-    ws = await connect(ws_url(gateway))
-    client = Client(ws)
-    await client.send({"action": "auth", "key": key})
-    frame = await client.next("authenticated")
-    assert frame["seq"] == 1
-    return client
 
 
 async def test_subscribe_and_unsubscribe_are_acknowledged_with_the_full_list(

@@ -11,6 +11,9 @@ in that namespace, so a queue bound to ``orders.place`` there holds exactly what
 published. The orders service is not running: its command queue's place is taken by that queue
 (a command needs a queue to be routed, or the gateway answers 503); reads go to a service a test
 stands up (``Upstream``) or to a closed port.
+
+``gateway_processes`` starts gateways as processes, for tests that kill one; ``private_redis``
+is a ``redis-server`` of the test's own, for tests that kill Redis.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -29,7 +33,9 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from integration.gateway.harness import SIGNING_KEY, Gateway, GatewayFactory, authentication_app
+from integration.gateway.processes import GatewayProcesses
 from support.infra import Infra
+from support.redis_server import RedisServer
 from support.services import free_port
 from tradewind.common.broker import Topology
 from tradewind.common.settings import SharedSettings
@@ -215,3 +221,27 @@ async def issue_key(
             return {"Authorization": f"Bearer {issued.secret}"}
 
         yield issue
+
+
+@pytest.fixture
+def gateway_processes(
+    infra: Infra, gateway_database: str, namespace: str
+) -> Iterator[GatewayProcesses]:
+    """``await gateway_processes.start(name, **env)``: gateway processes, stopped after the test."""
+    processes = GatewayProcesses(infra, gateway_database, namespace)
+    try:
+        yield processes
+    finally:
+        processes.stop_all()
+
+
+@pytest.fixture
+async def private_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A ``redis-server`` of the test's own, which it may kill; killed at the end in any case."""
+    server = RedisServer(free_port(), tmp_path)
+    try:
+        server.start()
+        await server.wait_ready()
+        yield server
+    finally:
+        server.kill()

@@ -34,7 +34,7 @@ from tradewind.gateway.script_batches import ScriptBatches
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.bindings import StreamBindings
 from tradewind.gateway.streaming.hub import StreamHub
-from tradewind.gateway.streaming.limits import ConnectionsPerKey
+from tradewind.gateway.streaming.limits import StreamConnectionLimit
 from tradewind.gateway.upstream import ServiceClient
 
 log = logging.getLogger(__name__)
@@ -100,9 +100,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.broker = broker
             app.state.settings = settings
             app.state.stream_hub = hub
-            app.state.stream_connections = ConnectionsPerKey(
-                settings.stream_max_connections_per_key
+            stream_connections = StreamConnectionLimit(
+                redis,
+                shared.namespace,
+                limit=settings.stream_max_connections_per_key,
+                lease_s=settings.stream_connection_lease_s,
             )
+            start_background(resources, stream_connections.keep_leases(), "stream leases")
+            app.state.stream_connections = stream_connections
             app.state.api_keys = api_keys
             script_batches = ScriptBatches(redis)
             start_background(resources, script_batches.send_batches(), "admission scripts")

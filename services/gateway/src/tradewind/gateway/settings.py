@@ -103,7 +103,15 @@ class GatewaySettings(BaseSettings):
     stream_max_connections_per_key: int = Field(
         default=10,
         ge=1,
-        description="WebSocket connections one API key may hold open at once, per gateway process.",
+        description="WebSocket connections one API key may hold open at once, on all gateways "
+        "together (counted in Redis; per gateway process while Redis is unreachable).",
+    )
+    stream_connection_lease_s: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=3_600,
+        description="Lease of a WebSocket connection's slot in Redis, renewed every third of it; "
+        "a gateway that dies frees its connections' slots after this.",
     )
     metrics_port: int | None = Field(
         default=None,

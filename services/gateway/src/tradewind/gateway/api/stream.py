@@ -10,7 +10,7 @@ Every server frame carries the connection's sequence number, increasing by one, 
 Limits (settings): a client message over ``stream_max_frame_bytes`` closes the stream with 1009
 (uvicorn enforces it); a subscribe that would hold more than ``stream_max_subscriptions`` quote
 symbols is refused with an error frame; a key already holding ``stream_max_connections_per_key``
-streams on this process is refused (error frame, close 1008).
+streams, on all gateways together, is refused (error frame, close 1008; ``streaming.limits``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tradewind.common.contracts.types import SymbolInput
 from tradewind.gateway.auth import ApiKeyStore, Principal
 from tradewind.gateway.settings import GatewaySettings
 from tradewind.gateway.streaming.hub import StreamHub
-from tradewind.gateway.streaming.limits import ConnectionsPerKey
+from tradewind.gateway.streaming.limits import StreamConnectionLimit
 from tradewind.gateway.streaming.session import StreamSession
 
 log = logging.getLogger(__name__)
@@ -155,8 +155,9 @@ async def stream(ws: WebSocket) -> None:
     principal = await _authenticate(ws, ws.app.state.api_keys, settings.stream_auth_timeout_s)
     if principal is None:
         return
-    connections: ConnectionsPerKey = ws.app.state.stream_connections
-    if not connections.acquire(principal.key_id):
+    connections: StreamConnectionLimit = ws.app.state.stream_connections
+    slot = await connections.acquire(principal.account_id, principal.key_id)
+    if slot is None:
         log.info("stream refused: key at its connection limit", extra={"key_id": principal.key_id})
         await _close(
             ws,
@@ -168,7 +169,7 @@ async def stream(ws: WebSocket) -> None:
     try:
         await _serve(ws, settings, hub, principal)
     finally:
-        connections.release(principal.key_id)
+        await connections.release(slot)
 
 
 async def _serve(
