@@ -1,0 +1,36 @@
+"""PATCH bodies: a field left out keeps its value, and a field is never null.
+
+"Null" would have to mean something (clear it? the default?) for every field of every resource;
+these bodies have no such meaning for their top-level fields, so null is refused and the schema
+does not offer it. A field whose null does mean something declares it on a nested model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+def _declare_absent_not_null(schema: dict[str, Any]) -> None:
+    # Pydantic declares `X | None = None` as anyOf [X, null] with default null; what the body
+    # accepts is X, or the field left out.
+    for field in schema.get("properties", {}).values():
+        branches = field.pop("anyOf", None)
+        if branches is not None:
+            (kept,) = [branch for branch in branches if branch.get("type") != "null"]
+            field.update(kept)
+        field.pop("default", None)
+
+
+class PatchBody(BaseModel):
+    """Fields are ``X | None = None`` in Python (None: left out) and never null on the wire."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_declare_absent_not_null)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> PatchBody:
+        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f"{', '.join(sorted(nulls))} cannot be null; omit to keep")
+        return self
