@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradewind.common.app import from_state
+from tradewind.common.contracts.types import QueryBool
 from tradewind.common.problems import Problem
 from tradewind.gateway.auth import (
     ADMIN_SCOPE,
@@ -137,7 +138,7 @@ async def create_key(
 async def list_keys(
     principal: AdminRead,
     store: StoreDep,
-    include_revoked: Annotated[bool, Query(description="List revoked keys too.")] = False,
+    include_revoked: Annotated[QueryBool, Query(description="List revoked keys too.")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> KeyList:
     records = await store.list_keys(principal.account_id, limit=1000)
