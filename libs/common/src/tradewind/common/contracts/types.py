@@ -201,6 +201,18 @@ def _query_boolean(value: Any) -> Any:
 QueryBool = Annotated[bool, BeforeValidator(_query_boolean)]
 """A boolean query parameter: exactly ``true`` or ``false``, as its schema (boolean) says."""
 
+
+def _json_integer(value: Any) -> Any:
+    # Pydantic's lax int also reads "5" and true; its strict int refuses 5.0, which JSON Schema
+    # (and so the schema we publish) calls the integer 5.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
+"""An integer in a JSON body, as JSON Schema's ``integer``: 5 and 5.0, never "5" or true."""
+
 MAX_BIGINT = 2**63 - 1
 """The largest PostgreSQL bigint: ids and cursors past it make the database refuse the query."""
 
