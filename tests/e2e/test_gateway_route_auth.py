@@ -33,6 +33,14 @@ OWNED_IDS = ("order_id", "endpoint_id", "message_id", "key_id")
 ANY_CREDENTIAL = {("get", "/api/v1/auth/me")}
 # Routes that authenticate otherwise than by a bearer credential (see the module's docstring).
 OWN_AUTHENTICATION = {("post", "/api/v1/auth/token")}
+# The routes that change credentials: were one missing from the document, nothing here would
+# check who may call it.
+CREDENTIAL_CHANGES = {
+    ("post", "/api/v1/keys"),
+    ("patch", "/api/v1/keys/{key_id}"),
+    ("put", "/api/v1/keys/{key_id}/scopes"),
+    ("delete", "/api/v1/keys/{key_id}"),
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,8 @@ def _operations(document: dict[str, Any]) -> list[Operation]:
         if (method, path) not in OWN_AUTHENTICATION
     ]
     assert len(found) >= 20, "the gateway's document lost its routes"
+    missing = CREDENTIAL_CHANGES - {(operation.method, operation.path) for operation in found}
+    assert not missing, f"credential routes missing from the document: {missing}"
     for operation in found:
         if (operation.method, operation.path) not in ANY_CREDENTIAL:
             assert operation.scopes, f"{operation} declares no scope: it would be open to anyone"

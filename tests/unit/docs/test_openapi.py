@@ -103,4 +103,4 @@ def test_the_gateways_own_routes_do_not_document_a_502() -> None:
         for method, operation in operations.items()
         if "502" not in operation["responses"]
     ]
-    assert len(own) == 7  # keys: create, list, get, set scopes, revoke; token; me
+    assert len(own) == 8  # keys: create, list, get, change, set scopes, revoke; token; me

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from tradewind.common.contracts.types import OrderStatus, OrderType
 from tradewind.gateway.domain import check_replace, pending_replacement_view, replace_command
@@ -50,7 +51,6 @@ def test_a_valid_replace_passes_and_builds_a_linked_pending_replacement() -> Non
 @pytest.mark.parametrize(
     ("status", "order_type", "request_fields", "expected_status", "field"),
     [
-        (OrderStatus.NEW, OrderType.LIMIT, {}, 422, None),
         (OrderStatus.PENDING_NEW, OrderType.LIMIT, {"qty": "5"}, 409, None),
         (OrderStatus.FILLED, OrderType.LIMIT, {"qty": "5"}, 422, None),
         (OrderStatus.NEW, OrderType.MARKET, {"limit_price": "5"}, 422, "limit_price"),
@@ -70,3 +70,10 @@ def test_refusals(
     assert refusal is not None
     assert refusal.status == expected_status
     assert refusal.field == field
+
+
+def test_a_replace_that_names_no_field_is_refused_before_the_order_is_looked_up() -> None:
+    with pytest.raises(ValidationError, match="at least one field"):
+        ReplaceRequest.model_validate({})
+    # Null keeps the order's value, as leaving the field out does: a request of nulls is valid.
+    assert ReplaceRequest.model_validate({"time_in_force": None}).time_in_force is None

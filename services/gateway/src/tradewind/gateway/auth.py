@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, Request
@@ -190,8 +190,23 @@ class ApiKeyStore:
     ) -> KeyRecord | None:
         """New scopes for one of the account's keys; None if it has none such. A revoked key
         stays revoked and keeps its scopes (see ``KeyRecord.revoked``)."""
-        _check_scopes(scopes)
-        record = await self.credentials.set_scopes(account_id, key_id, scopes)
+        return await self.update(account_id, key_id, scopes=scopes)
+
+    async def update(
+        self,
+        account_id: str,
+        key_id: str,
+        *,
+        scopes: frozenset[str] | None = None,
+        rate_budgets: Mapping[BudgetName, Budget | None] | None = None,
+    ) -> KeyRecord | None:
+        """Change one of the account's keys (``Credentials.update``) and tell every gateway;
+        None if the account has no such key."""
+        if scopes is not None:
+            _check_scopes(scopes)
+        record = await self.credentials.update(
+            account_id, key_id, scopes=scopes, rate_budgets=rate_budgets
+        )
         if record is not None:
             await self._publish(record)
         return record

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +20,12 @@ import asyncpg
 
 from tradewind.common.db import asyncpg_dsn
 from tradewind.common.migrations import upgrade_database
-from tradewind.gateway.rate_limits import Budget, budgets_from_record, budgets_to_record
+from tradewind.gateway.rate_limits import (
+    Budget,
+    BudgetName,
+    budgets_from_record,
+    budgets_to_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -181,24 +186,44 @@ class Credentials:
         row = await self._run(work)
         return _record(row) if row is not None else None
 
-    async def set_scopes(
-        self, account_id: str, key_id: str, scopes: frozenset[str]
+    async def update(
+        self,
+        account_id: str,
+        key_id: str,
+        *,
+        scopes: frozenset[str] | None = None,
+        rate_budgets: Mapping[BudgetName, Budget | None] | None = None,
     ) -> KeyRecord | None:
-        """New scopes for a key of the account; None if it has no such key. A revoked key keeps
-        its revocation (the caller sees ``revoked``)."""
+        """Change a key of the account; None if it has no such key. ``scopes`` replace its
+        scopes; each of ``rate_budgets`` sets that budget, or with None returns it to the
+        gateway's default, and the budgets not named keep what they were. A revoked key keeps
+        its revocation and everything else (the caller sees ``revoked``); its version moves
+        all the same, so a retried change reaches the caches again."""
+        # A JSON merge patch of the stored object: named budgets replace theirs, nulls remove
+        # theirs (jsonb_strip_nulls), and an object left empty is NULL again ("the defaults").
+        changes = rate_budgets or {}
+        returned = {name: None for name, budget in changes.items() if budget is None}
+        chosen = tuple(budget for budget in changes.values() if budget is not None)
+        budgets_patch = json.dumps({**returned, **budgets_to_record(chosen)})
 
         async def work(connection: asyncpg.Connection) -> asyncpg.Record | None:
             row: asyncpg.Record | None = await connection.fetchrow(
                 f"""
                 UPDATE api_keys
-                SET scopes = CASE WHEN revoked_at IS NULL THEN $3 ELSE scopes END,
+                SET scopes = CASE WHEN revoked_at IS NULL THEN coalesce($3, scopes)
+                                  ELSE scopes END,
+                    rate_budgets = CASE WHEN revoked_at IS NULL THEN nullif(
+                        jsonb_strip_nulls(coalesce(rate_budgets, '{{}}'::jsonb) || $4::jsonb),
+                        '{{}}'::jsonb)
+                        ELSE rate_budgets END,
                     version = version + 1, updated_at = now()
                 WHERE key_id = $1 AND account_id = $2
                 RETURNING {_COLUMNS}
                 """,
                 key_id,
                 account_id,
-                sorted(scopes),
+                sorted(scopes) if scopes is not None else None,
+                budgets_patch,
             )
             return row
 

@@ -79,10 +79,9 @@ class ReplaceRefusal:
 
 
 def check_replace(order: Order, request: ReplaceRequest) -> ReplaceRefusal | None:
-    """Why this replace cannot even be submitted, or None. Races are decided by orders."""
-    changes = request.model_fields_set
-    if not changes:
-        return ReplaceRefusal(422, "Nothing to replace", "Send at least one field to change.")
+    """Why this replace cannot even be submitted, or None. Races are decided by orders.
+
+    A request names at least one field (``ReplaceRequest`` refuses an empty one)."""
     if order.status == OrderStatus.PENDING_NEW:
         return ReplaceRefusal(
             409, "Order is pending", "The order is not accepted yet; replace it once it is new."

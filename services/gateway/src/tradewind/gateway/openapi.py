@@ -104,8 +104,15 @@ BODY_EXAMPLES: dict[tuple[str, str], dict[str, object]] = {
     },
     ("patch", "/api/v1/webhooks/endpoints/{endpoint_id}"): {"enabled": False},
     ("post", "/api/v1/webhooks/endpoints/{endpoint_id}/recover"): {"since": "2026-01-02T00:00:00Z"},
-    ("post", "/api/v1/keys"): {"scopes": ["orders:read", "orders:write"]},
+    ("post", "/api/v1/keys"): {
+        "scopes": ["orders:read", "orders:write"],
+        "rate_budgets": {"orders": {"quota": 500, "window_s": 60}},
+    },
     ("put", "/api/v1/keys/{key_id}/scopes"): {"scopes": ["orders:read"]},
+    ("patch", "/api/v1/keys/{key_id}"): {
+        "scopes": ["orders:read", "orders:write"],
+        "rate_budgets": {"orders": {"quota": 500, "window_s": 60}, "reads": None},
+    },
 }
 # Where a created object's id leads: (method, path of the creation) -> id field, parameter name,
 # and the path prefix of the routes that take it.

@@ -22,6 +22,10 @@ from tradewind.gateway.settings import GatewaySettings
 
 BudgetName = Literal["orders", "reads", "webhooks", "webhook-tests", "keys"]
 BUDGET_NAMES: tuple[BudgetName, ...] = ("orders", "reads", "webhooks", "webhook-tests", "keys")
+# What an admin may give one of its keys over HTTP: at least one request per window (a key
+# that may do nothing is a scope matter), at most a million, in a window of up to a day.
+MAX_KEY_QUOTA = 1_000_000
+MAX_KEY_WINDOW_S = 86_400
 
 
 @dataclass(frozen=True)

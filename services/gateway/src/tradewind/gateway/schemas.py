@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from tradewind.common.contracts.orders import OrderView
 from tradewind.common.contracts.types import (
@@ -33,13 +43,59 @@ def _price_rule(required: bool, value: Any, order_type: Any) -> Any:
     return value
 
 
-class OrderRequest(BaseModel):
+class _OrderFields(BaseModel):
+    """What every order has, whatever its type."""
+
     model_config = ConfigDict(extra="forbid")
 
     symbol: Symbol
     side: Side
-    type: OrderType
     qty: PositiveDecimalStr = Field(examples=["10"], description="Decimal string > 0.")
+    time_in_force: TimeInForce = TimeInForce.DAY
+    client_order_id: ClientOrderId | None = None
+
+
+# The variants below only declare the schema, one per order type; OrderRequest validates (with
+# messages that name the rule) and declares itself as their oneOf. A unit test checks that the
+# two accept exactly the same bodies.
+Price = Annotated[PositiveDecimalStr, Field(description="Decimal string > 0.")]
+NoPrice = Annotated[None, Field(description="Not for this order type: leave it out (or null).")]
+
+
+class MarketOrderRequest(_OrderFields):
+    type: Literal[OrderType.MARKET]
+    limit_price: NoPrice = None
+    stop_price: NoPrice = None
+
+
+class LimitOrderRequest(_OrderFields):
+    type: Literal[OrderType.LIMIT]
+    limit_price: Price
+    stop_price: NoPrice = None
+
+
+class StopOrderRequest(_OrderFields):
+    type: Literal[OrderType.STOP]
+    limit_price: NoPrice = None
+    stop_price: Price
+
+
+class StopLimitOrderRequest(_OrderFields):
+    type: Literal[OrderType.STOP_LIMIT]
+    limit_price: Price
+    stop_price: Price
+
+
+ORDER_VARIANTS: dict[OrderType, type[_OrderFields]] = {
+    OrderType.MARKET: MarketOrderRequest,
+    OrderType.LIMIT: LimitOrderRequest,
+    OrderType.STOP: StopOrderRequest,
+    OrderType.STOP_LIMIT: StopLimitOrderRequest,
+}
+
+
+class OrderRequest(_OrderFields):
+    type: OrderType
     limit_price: PositiveDecimalStr | None = Field(
         default=None,
         validate_default=True,
@@ -51,8 +107,6 @@ class OrderRequest(BaseModel):
         validate_default=True,
         description="Required for stop and stop_limit orders, forbidden otherwise.",
     )
-    time_in_force: TimeInForce = TimeInForce.DAY
-    client_order_id: ClientOrderId | None = None
 
     @field_validator("limit_price")
     @classmethod
@@ -68,17 +122,36 @@ class OrderRequest(BaseModel):
         required = isinstance(order_type, OrderType) and order_type.needs_stop_price
         return _price_rule(required, value, order_type)
 
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {
+            "title": "OrderRequest",
+            "description": "An order; its `type` decides which prices it takes.",
+            "oneOf": [
+                handler(variant.__pydantic_core_schema__) for variant in ORDER_VARIANTS.values()
+            ],
+        }
+
 
 class ReplaceRequest(BaseModel):
-    """PATCH body: what to change; at least one field. The order's type decides which prices fit."""
+    """PATCH body: what to change, at least one field; null or left out keeps the order's value.
+    The order's type decides which prices fit (a price it does not take is refused, 422)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     qty: PositiveDecimalStr | None = None
     limit_price: PositiveDecimalStr | None = None
     stop_price: PositiveDecimalStr | None = None
     time_in_force: TimeInForce | None = None
     client_order_id: ClientOrderId | None = None
+
+    @model_validator(mode="after")
+    def _names_a_field(self) -> ReplaceRequest:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
 
 
 # The public order is the contracts' OrderView: one definition for the API and the events.

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 WILDCARD = "*"
 _FORBIDDEN_CHARACTER = re.compile(r"[^a-z0-9_.*]")
+# What validate_filter accepts, for the API's schema: segments of a-z, 0-9 and '_', or '*'.
+EVENT_FILTER_PATTERN = r"^([a-z0-9_]+|\*)(\.([a-z0-9_]+|\*))*$"
 
 
 def validate_filter(f: str) -> None:

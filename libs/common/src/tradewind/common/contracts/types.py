@@ -8,7 +8,9 @@ store, a date that overflows, a number ``Decimal`` reads but a client did not me
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,7 +25,39 @@ MAX_DECIMAL_PLACES = 9
 # Python's Decimal() also reads fullwidth "10" (any Unicode digit), "1_000", " 10 ", "1e3"
 # and "NaN"; a client means none of those, so only this plain ASCII form is a decimal string.
 _ASCII_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
-DECIMAL_STRING_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+def _decimal_string_pattern(*, positive: bool) -> str:
+    """The decimal strings the validators below accept, as one regular expression.
+
+    A value may have leading zeros and trailing fractional zeros; what counts is its
+    significant digits: those of the integer part without leading zeros (``i``) and of the
+    fraction without trailing zeros (``f``), with ``f <= MAX_DECIMAL_PLACES`` and ``i + f <=
+    MAX_DECIMAL_DIGITS``. One alternative per ``f``, so a schema-driven client (or fuzzer) can
+    tell every accepted value from every refused one without running our code.
+    """
+    if positive:  # a significant digit in the integer part, else the fraction has one
+        whole = rf"0*[1-9][0-9]{{0,{MAX_DECIMAL_DIGITS - 1}}}"
+    else:
+        whole = rf"0*[0-9]{{1,{MAX_DECIMAL_DIGITS}}}"
+    alternatives = [whole + r"(\.0+)?"]
+    for places in range(1, MAX_DECIMAL_PLACES + 1):
+        integer = rf"0*[0-9]{{1,{MAX_DECIMAL_DIGITS - places}}}"
+        inner = rf"[0-9]{{{places - 1}}}" if places > 1 else ""
+        fraction = rf"\.{inner}[1-9]0*"
+        alternatives.append(integer + fraction)
+    sign = "" if positive else "-?"
+    return f"^{sign}({'|'.join(alternatives)})$"
+
+
+DECIMAL_STRING_PATTERN = _decimal_string_pattern(positive=False)
+POSITIVE_DECIMAL_STRING_PATTERN = _decimal_string_pattern(positive=True)
+# A JSON number is accepted when it is an integer every JSON parser reads exactly: below 2**53
+# in magnitude (JavaScript's safe integers). JSON Schema's "integer" is a value, not a spelling:
+# 173, 173.0 and 1.73e2 are one number, so all three are accepted; a larger one may already
+# have been rounded by the parser (9007199254740993 reads as ...992 as a double) and must be
+# sent as a string.
+EXACT_JSON_INTEGER_BOUND = 2**53
 
 
 def _decimal_from_string(value: Any) -> Any:
@@ -31,8 +65,14 @@ def _decimal_from_string(value: Any) -> Any:
     # 0.1000000000000000055511151231257827 before it reaches our books. Integers are exact.
     if isinstance(value, Decimal):
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        integral = isinstance(value, int) or value.is_integer()  # inf and nan are not
+        if integral and abs(value) < EXACT_JSON_INTEGER_BOUND:
+            return Decimal(int(value))
+        raise ValueError(
+            'must be a decimal string of ASCII digits, e.g. "10.5" '
+            "(a JSON number only if it is an integer below 2^53 in magnitude)"
+        )
     if not isinstance(value, str) or not _ASCII_DECIMAL.fullmatch(value):
         raise ValueError('must be a decimal string of ASCII digits, e.g. "10.5"')
     return Decimal(value)
@@ -51,24 +91,66 @@ def _finite_and_bounded(value: Decimal) -> Decimal:
     return value
 
 
-DecimalStr = Annotated[
-    Decimal,
-    BeforeValidator(
-        _decimal_from_string,
-        json_schema_input_type=Annotated[str, Field(pattern=DECIMAL_STRING_PATTERN)],
-    ),
-    AfterValidator(_finite_and_bounded),
-    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
-]
-
-
 def _positive(value: Decimal) -> Decimal:
     if value <= 0:
         raise ValueError("must be greater than 0")
     return value
 
 
-PositiveDecimalStr = Annotated[DecimalStr, AfterValidator(_positive)]
+def _serialized(value: Decimal) -> str:
+    return format(value, "f")
+
+
+_DecimalInput = (
+    Annotated[str, Field(pattern=DECIMAL_STRING_PATTERN)]
+    | Annotated[int, Field(gt=-EXACT_JSON_INTEGER_BOUND, lt=EXACT_JSON_INTEGER_BOUND)]
+)
+_PositiveDecimalInput = (
+    Annotated[str, Field(pattern=POSITIVE_DECIMAL_STRING_PATTERN)]
+    | Annotated[int, Field(ge=1, lt=EXACT_JSON_INTEGER_BOUND)]
+)
+
+DecimalStr = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_from_string, json_schema_input_type=_DecimalInput),
+    AfterValidator(_finite_and_bounded),
+    PlainSerializer(_serialized, return_type=str, when_used="json"),
+]
+"""A decimal carried as a string (or a JSON integer below 2**53); its schema declares both."""
+
+PositiveDecimalStr = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_from_string, json_schema_input_type=_PositiveDecimalInput),
+    AfterValidator(_finite_and_bounded),
+    AfterValidator(_positive),
+    PlainSerializer(_serialized, return_type=str, when_used="json"),
+]
+"""A DecimalStr greater than 0, declared as such: its own pattern and integer range."""
+
+
+# RFC 3339's date-time (section 5.6), the `format: date-time` of JSON Schema. Pydantic also
+# reads a bare number as a Unix timestamp ("0.5"), a date alone, a time without seconds and a
+# space for the "T": a schema-driven client means none of those by a date-time.
+_RFC3339 = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+_RFC3339_OFFSET = r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+_DATE_TIME = re.compile(_RFC3339 + _RFC3339_OFFSET, re.ASCII)
+_QUERY_DATE_TIME = re.compile(_RFC3339 + _RFC3339_OFFSET + "?", re.ASCII)
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value  # built in Python, not read from a client
+    if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-01-02T14:30:00Z")
+    return value
+
+
+def _rfc3339_offset_optional(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _QUERY_DATE_TIME.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-01-02T14:30:00Z")
+    return value
 
 
 def _in_utc(value: datetime) -> datetime:
@@ -89,15 +171,47 @@ def _assume_utc(value: datetime) -> datetime:
     return _in_utc(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
 
 
-UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+UtcDateTime = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_as_utc)]
 """An RFC 3339 time with an offset, held in UTC; one past the range of a UTC datetime is refused."""
 
 UtcQueryDateTime = Annotated[
     datetime,
+    BeforeValidator(_rfc3339_offset_optional),
     AfterValidator(_assume_utc),
-    Field(description="RFC 3339 time, UTC if it has no offset; years 0001 to 9999 in UTC."),
+    Field(
+        description="RFC 3339 date-time, UTC if it has no offset (e.g. 2026-01-02T14:30:00Z); "
+        "years 0001 to 9999 in UTC."
+    ),
 ]
 """A time in a query parameter: as UtcDateTime, but one without an offset is read as UTC."""
+
+_QUERY_BOOLEANS = {"true": True, "false": False}
+
+
+def _query_boolean(value: Any) -> Any:
+    # Pydantic also reads "1", "yes", "on", "t" (and their opposites) as booleans; a query
+    # parameter of `type: boolean` is written true or false.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in _QUERY_BOOLEANS:
+        return _QUERY_BOOLEANS[value]
+    raise ValueError("must be true or false")
+
+
+QueryBool = Annotated[bool, BeforeValidator(_query_boolean)]
+"""A boolean query parameter: exactly ``true`` or ``false``, as its schema (boolean) says."""
+
+
+def _json_integer(value: Any) -> Any:
+    # Pydantic's lax int also reads "5" and true; its strict int refuses 5.0, which JSON Schema
+    # (and so the schema we publish) calls the integer 5.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
+"""An integer in a JSON body, as JSON Schema's ``integer``: 5 and 5.0, never "5" or true."""
 
 MAX_BIGINT = 2**63 - 1
 """The largest PostgreSQL bigint: ids and cursors past it make the database refuse the query."""
@@ -191,7 +305,53 @@ def _safe_text(value: str) -> str:
     return value
 
 
-SafeText = Annotated[str, AfterValidator(_safe_text)]
+def _class_member(code_point: int) -> str:
+    # \uXXXX reads the same in Python's re, ECMA-262 and Rust's regex (jsonschema-rs); beyond
+    # the BMP only the character itself does.
+    return f"\\u{code_point:04x}" if code_point <= 0xFFFF else chr(code_point)
+
+
+@functools.cache
+def safe_text_pattern() -> str:
+    """SafeText as a regular expression: one character class of every safe character.
+
+    Built from the same categories as the check (with this Python's Unicode tables, as the
+    check) when a schema asks for it, since walking every code point takes a moment.
+    """
+    ranges: list[str] = []
+    start: int | None = None
+    for code_point in range(sys.maxunicode + 2):
+        safe = (
+            code_point <= sys.maxunicode
+            and unicodedata.category(chr(code_point)) not in _UNSAFE_CATEGORIES
+        )
+        if safe and start is None:
+            start = code_point
+        elif not safe and start is not None:
+            last = code_point - 1
+            ranges.append(
+                _class_member(start)
+                if start == last
+                else f"{_class_member(start)}-{_class_member(last)}"
+            )
+            start = None
+    return f"^[{''.join(ranges)}]*$"
+
+
+def _declare_safe_text(schema: dict[str, Any]) -> None:
+    schema["pattern"] = safe_text_pattern()
+    schema.setdefault(
+        "description",
+        "Printable Unicode text: no control, format (bidi, zero-width), private-use, "
+        "unassigned or line/paragraph separator characters.",
+    )
+
+
+SafeText = Annotated[
+    str,
+    AfterValidator(_safe_text),
+    Field(json_schema_extra=_declare_safe_text),
+]
 """Text that is stored and shown again: printable Unicode, no control/format/bidi characters."""
 
 

@@ -5,13 +5,45 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from tradewind.common.contracts.event_filters import validate_filter
+from tradewind.common.contracts.event_filters import EVENT_FILTER_PATTERN, validate_filter
+from tradewind.common.contracts.patch import PatchBody
 from tradewind.common.contracts.types import SafeText, UtcDateTime
 
 MAX_FILTERS = 50
-EventFilter = Annotated[str, Field(max_length=200)]  # as long as an event type may be
+MAX_URL_LENGTH = 2048
+# validate_filter enforces the syntax with a message per mistake; the schema declares the same
+# rule as a pattern (a pydantic pattern would answer first, with a less helpful message).
+EventFilter = Annotated[
+    str,
+    Field(max_length=200, json_schema_extra={"pattern": EVENT_FILTER_PATTERN}),
+]
+
+# An endpoint URL as the webhooks service accepts it from anyone (webhooks/ssrf.py, check_url):
+# https, an ASCII host name (an internationalised one in its xn-- form) whose last label starts
+# with a letter, an optional port 1-65535, then printable ASCII but '\\'. A deployment may also
+# allow http and IP addresses of its own subnets (TRADEWIND_WEBHOOKS_HTTPS_ONLY, _ALLOW_SUBNETS),
+# which the service checks; the schema declares what holds everywhere.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_LAST_LABEL = r"[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_AFTER_HOST = r"[/?#][\u0021-\u005b\u005d-\u007e]*"
+ENDPOINT_URL_PATTERN = (
+    rf"^[Hh][Tt][Tt][Pp][Ss]://({_LABEL}\.)*{_LAST_LABEL}\.?(:({_PORT})?)?({_AFTER_HOST})?$"
+)
+EndpointUrl = Annotated[
+    str,
+    Field(
+        max_length=MAX_URL_LENGTH,
+        description="Where deliveries are POSTed: an https URL with a host name of at most 253 "
+        "characters. The deployment may also allow http, and IP addresses of its own "
+        "subnets; addresses that are not globally routable are refused otherwise.",
+        examples=["https://hooks.example.com/tradewind"],
+        json_schema_extra={"pattern": ENDPOINT_URL_PATTERN},
+    ),
+]
+
 
 # --- request and response bodies ---
 
@@ -28,34 +60,27 @@ def _valid_filters(value: list[str] | None) -> list[str] | None:
 
 
 class EndpointIn(_Body):
-    url: str = Field(max_length=2048, description="Where deliveries are POSTed (https).")
+    url: EndpointUrl
     description: SafeText = Field(default="", max_length=500)
     event_types: list[EventFilter] = Field(
         default_factory=list,
         max_length=MAX_FILTERS,
         description='Exact types or wildcards ("order.*", "*"); empty = every event type.',
     )
-    enabled: bool = True
+    enabled: StrictBool = True
 
     _filters = field_validator("event_types")(_valid_filters)
 
 
-class EndpointPatch(_Body):
+class EndpointPatch(PatchBody):
     """Only the fields present change."""
 
-    url: str | None = Field(default=None, max_length=2048)
+    url: EndpointUrl | None = None
     description: SafeText | None = Field(default=None, max_length=500)
     event_types: list[EventFilter] | None = Field(default=None, max_length=MAX_FILTERS)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
     _filters = field_validator("event_types")(_valid_filters)
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> EndpointPatch:
-        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
-        if nulls:
-            raise ValueError(f"{', '.join(sorted(nulls))} cannot be null; omit to keep")
-        return self
 
 
 class HealthOut(BaseModel):

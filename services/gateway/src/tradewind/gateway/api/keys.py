@@ -14,6 +14,8 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradewind.common.app import from_state
+from tradewind.common.contracts.patch import PatchBody
+from tradewind.common.contracts.types import JsonInteger, QueryBool
 from tradewind.common.problems import Problem
 from tradewind.gateway.auth import (
     ADMIN_SCOPE,
@@ -24,6 +26,13 @@ from tradewind.gateway.auth import (
     require_scope,
 )
 from tradewind.gateway.credentials import KeyRecord
+from tradewind.gateway.rate_limits import (
+    BUDGET_NAMES,
+    MAX_KEY_QUOTA,
+    MAX_KEY_WINDOW_S,
+    Budget,
+    BudgetName,
+)
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 # Listing and reading keys spend the key's reads; changing them, its own ``keys`` budget.
@@ -48,12 +57,23 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
 StoreDep = Annotated[ApiKeyStore, Depends(from_state("api_keys"))]
 
 
+class RateBudget(BaseModel):
+    quota: int = Field(description="Requests allowed per window.", examples=[500])
+    window_s: int = Field(description="The window's length in seconds.", examples=[60])
+
+
 class KeyView(BaseModel):
     """An API key as its account sees it: never the key itself."""
 
     key_id: str = Field(examples=["key_3f1c2a9b8d7e6f50"])
     account_id: str
     scopes: list[str]
+    rate_budgets: dict[BudgetName, RateBudget] = Field(
+        default_factory=dict,
+        description="The key's own rate-limit budgets, by name; a budget not named here is the "
+        "gateway's default (see `RateLimit-Policy` on any answer).",
+        examples=[{"orders": {"quota": 500, "window_s": 60}}],
+    )
     created_at: datetime
     revoked_at: datetime | None = None
 
@@ -63,6 +83,9 @@ class KeyView(BaseModel):
             key_id=record.key_id,
             account_id=record.account_id,
             scopes=sorted(record.scopes),
+            rate_budgets={
+                b.name: RateBudget(quota=b.quota, window_s=b.window_s) for b in record.rate_budgets
+            },
             created_at=record.created_at,
             revoked_at=record.revoked_at,
         )
@@ -79,14 +102,64 @@ class KeyList(BaseModel):
     data: list[KeyView]
 
 
+class RateBudgetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quota: JsonInteger = Field(
+        ge=1, le=MAX_KEY_QUOTA, description="Requests allowed per window.", examples=[500]
+    )
+    window_s: JsonInteger = Field(
+        ge=1, le=MAX_KEY_WINDOW_S, description="The window's length in seconds.", examples=[60]
+    )
+
+
+_DEFAULT = "; null: the gateway's default."
+
+
+class RateBudgetsIn(BaseModel):
+    """A key's own rate-limit budgets, by name. A budget left out gets the gateway's default
+    when a key is created, and keeps what it was when a key is changed; null is the default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    orders: RateBudgetIn | None = Field(
+        default=None, description="Placing, replacing and canceling orders" + _DEFAULT
+    )
+    reads: RateBudgetIn | None = Field(default=None, description="Every GET" + _DEFAULT)
+    webhooks: RateBudgetIn | None = Field(
+        default=None, description="Webhook endpoint changes" + _DEFAULT
+    )
+    webhook_tests: RateBudgetIn | None = Field(
+        default=None, alias="webhook-tests", description="Webhook test sends" + _DEFAULT
+    )
+    keys: RateBudgetIn | None = Field(default=None, description="An admin's key changes" + _DEFAULT)
+
+    def changes(self) -> dict[BudgetName, Budget | None]:
+        """The budgets this body names: a Budget to set, None to return to the default."""
+        named = self.model_dump(by_alias=True, exclude_unset=True)
+        return {
+            name: None if named[name] is None else Budget(name, **named[name])
+            for name in BUDGET_NAMES
+            if name in named
+        }
+
+    def chosen(self) -> tuple[Budget, ...]:
+        return tuple(budget for budget in self.changes().values() if budget is not None)
+
+
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scopes: list[Scope] | None = Field(
         default=None,
         max_length=len(ALL_SCOPES),
-        description="The key's scopes; default: every scope except `admin`.",
+        description="The key's scopes; left out or null: every scope except `admin`.",
         examples=[["orders:read", "orders:write"]],
+    )
+    rate_budgets: RateBudgetsIn | None = Field(
+        default=None,
+        description="The key's own rate-limit budgets; those left out (or null): the "
+        "gateway's defaults.",
     )
 
 
@@ -94,6 +167,17 @@ class ScopesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scopes: list[Scope] = Field(max_length=len(ALL_SCOPES), examples=[["orders:read"]])
+
+
+class KeyPatch(PatchBody):
+    """What to change, at least one field: the scopes (replaced as a whole), the rate budgets
+    (each one named is set, or with null returned to the gateway's default; the others are
+    kept), or both."""
+
+    requires_a_field = True
+
+    scopes: list[Scope] | None = Field(default=None, max_length=len(ALL_SCOPES))
+    rate_budgets: RateBudgetsIn | None = None
 
 
 def _scopes(requested: list[str]) -> frozenset[str]:
@@ -124,7 +208,8 @@ async def create_key(
     body: KeyIn, principal: AdminWrite, store: StoreDep, response: Response
 ) -> KeyCreated:
     scopes = DEFAULT_SCOPES if body.scopes is None else _scopes(body.scopes)
-    issued = await store.create(principal.account_id, scopes)
+    budgets = body.rate_budgets.chosen() if body.rate_budgets is not None else ()
+    issued = await store.create(principal.account_id, scopes, rate_budgets=budgets)
     record = await store.find_key(principal.account_id, issued.key_id)
     if record is None:  # pragma: no cover - just written
         raise _no_such_key()
@@ -137,7 +222,7 @@ async def create_key(
 async def list_keys(
     principal: AdminRead,
     store: StoreDep,
-    include_revoked: Annotated[bool, Query(description="List revoked keys too.")] = False,
+    include_revoked: Annotated[QueryBool, Query(description="List revoked keys too.")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> KeyList:
     records = await store.list_keys(principal.account_id, limit=1000)
@@ -155,24 +240,45 @@ async def get_key(key_id: KeyId, principal: AdminRead, store: StoreDep) -> KeyVi
     return KeyView.of(record)
 
 
-@router.put(
-    "/{key_id}/scopes",
-    response_model=KeyView,
-    responses={
-        **PROBLEM_RESPONSES,
-        409: {"content": {"application/problem+json": {}}, "description": "The key is revoked"},
-    },
-    summary="Set an API key's scopes (effective at once on every gateway)",
-)
-async def set_scopes(
-    key_id: KeyId, body: ScopesIn, principal: AdminWrite, store: StoreDep
-) -> KeyView:
-    record = await store.set_scopes(principal.account_id, key_id, _scopes(body.scopes))
+_REVOKED = {"content": {"application/problem+json": {}}, "description": "The key is revoked"}
+
+
+def _changed(record: KeyRecord | None) -> KeyView:
     if record is None:
         raise _no_such_key()
     if record.revoked:
         raise Problem(409, "Conflict", "This key is revoked.", kind="key-revoked")
     return KeyView.of(record)
+
+
+@router.put(
+    "/{key_id}/scopes",
+    response_model=KeyView,
+    responses={**PROBLEM_RESPONSES, 409: _REVOKED},
+    summary="Set an API key's scopes (effective at once on every gateway)",
+)
+async def set_scopes(
+    key_id: KeyId, body: ScopesIn, principal: AdminWrite, store: StoreDep
+) -> KeyView:
+    return _changed(await store.set_scopes(principal.account_id, key_id, _scopes(body.scopes)))
+
+
+@router.patch(
+    "/{key_id}",
+    response_model=KeyView,
+    responses={**PROBLEM_RESPONSES, 409: _REVOKED},
+    summary="Change an API key's scopes and rate budgets (effective at once on every gateway)",
+)
+async def update_key(
+    key_id: KeyId, body: KeyPatch, principal: AdminWrite, store: StoreDep
+) -> KeyView:
+    record = await store.update(
+        principal.account_id,
+        key_id,
+        scopes=_scopes(body.scopes) if body.scopes is not None else None,
+        rate_budgets=body.rate_budgets.changes() if body.rate_budgets is not None else None,
+    )
+    return _changed(record)
 
 
 @router.delete(

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from tradewind.common.contracts.types import OPAQUE_ID_PATTERN, BigintId
+from tradewind.common.contracts.types import OPAQUE_ID_PATTERN, BigintId, QueryBool
 from tradewind.common.contracts.webhooks import (
     AttemptPage,
     EndpointCreated,
@@ -143,7 +143,7 @@ async def list_endpoint_attempts(
     principal: ReadWebhooks,
     webhooks: WebhooksServiceDep,
     message_id: Annotated[str | None, Query(pattern=OPAQUE_ID_PATTERN)] = None,
-    succeeded: bool | None = None,
+    succeeded: Annotated[QueryBool | None, Query()] = None,
     before: Annotated[BigintId | None, Query(description="Attempts older than this id.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AttemptPage:
