@@ -80,7 +80,17 @@ def bounded_decimals(draw: st.DrawFn) -> str:
     return format(Decimal(unscaled).scaleb(-places), "f")
 
 
-decimals = st.one_of(typical_decimals, bounded_decimals())
+@st.composite
+def long_written_decimals(draw: st.DrawFn) -> str:
+    """A bounded decimal written with many zeros after it: the same value, a longer number."""
+    written = draw(st.one_of(typical_decimals, bounded_decimals()))
+    # PostgreSQL's numeric holds 16,383 places: on either side of that, and far below.
+    count = draw(st.one_of(st.integers(1, 30), st.sampled_from([16_383, 16_384, 20_000])))
+    zeros = "0" * count
+    return f"{written}{zeros}" if "." in written else f"{written}.{zeros}"
+
+
+decimals = st.one_of(typical_decimals, bounded_decimals(), long_written_decimals())
 hostile_decimals = st.one_of(
     st.sampled_from(
         [
@@ -256,6 +266,9 @@ EXPLICIT_EXAMPLES: list[tuple[bytes, str, bool]] = [
     ),
     (_order(type="market", client_order_id="bad\x00id"), JSON, False),
     (_order(type="market", qty="\uff11\uff10"), JSON, True),
+    # More zeros than PostgreSQL's numeric holds places: once accepted, then parked by orders.
+    (_order(type="market", qty="1." + "0" * 20_000), JSON, False),
+    (_order(type="limit", limit_price="2." + "0" * 17_000), JSON, False),
     (_json({"symbol": "AAPL", "side": "buy", "type": "market"}), JSON, False),
 ]
 
