@@ -69,6 +69,24 @@ def test_plain_decimal_strings_are_exact(text: str, value: Decimal) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("1." + "0" * 20_000, "1.000000000"),  # PostgreSQL's numeric holds 16,383 places
+        ("2.5" + "0" * 16_383, "2.500000000"),
+        ("-3.0000000000", "-3.000000000"),
+        ("1.50", "1.50"),  # within nine places, written as given
+        ("7.000000000", "7.000000000"),
+    ],
+)
+def test_zeros_past_the_ninth_place_are_dropped_so_the_stores_can_hold_the_value(
+    text: str, written: str
+) -> None:
+    value = DECIMAL.validate_json(f'"{text}"')
+    assert value == Decimal(text)
+    assert DECIMAL.dump_json(value).decode() == f'"{written}"'
+
+
+@pytest.mark.parametrize(
     ("given", "stored"), [("AAPL", "AAPL"), ("aapl", "AAPL"), ("brk.b", "BRK.B"), ("X1", "X1")]
 )
 def test_symbols_fold_ascii_letters_only(given: str, stored: str) -> None:

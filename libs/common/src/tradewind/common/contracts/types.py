@@ -13,7 +13,7 @@ import re
 import sys
 import unicodedata
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -78,6 +78,11 @@ def _decimal_from_string(value: Any) -> Any:
     return Decimal(value)
 
 
+_SMALLEST_PLACE = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
+# Enough for any bounded value written with all its places: 18 integer digits and 9 places.
+_BOUNDED = Context(prec=MAX_DECIMAL_DIGITS + MAX_DECIMAL_PLACES)
+
+
 def _finite_and_bounded(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("must be a finite number")
@@ -88,6 +93,13 @@ def _finite_and_bounded(value: Decimal) -> Decimal:
         raise ValueError(f"must have at most {MAX_DECIMAL_PLACES} decimal places")
     if len(digits) + max(0, exponent) > MAX_DECIMAL_DIGITS:
         raise ValueError(f"must have at most {MAX_DECIMAL_DIGITS} significant digits")
+    written_exponent = value.as_tuple().exponent
+    assert isinstance(written_exponent, int)
+    if written_exponent < -MAX_DECIMAL_PLACES:
+        # Only zeros lie past the last place allowed (checked above), but a Decimal keeps every
+        # one it was written with: "1." and 20,000 zeros passed the gateway and was parked by
+        # orders, since PostgreSQL's numeric holds 16,383 places at most. Dropping them is exact.
+        return value.quantize(_SMALLEST_PLACE, context=_BOUNDED)
     return value
 
 
