@@ -43,7 +43,7 @@ from tradewind.common.broker import Broker, Topology
 from tradewind.common.contracts import OrderAccepted, OrderSnapshot
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.common.envelope import new_event
-from tradewind.webhooks.signing import build_headers
+from tradewind.webhooks.domain.signing import build_headers
 
 log = logging.getLogger("webhooks_bench")
 

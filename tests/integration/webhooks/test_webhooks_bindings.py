@@ -23,10 +23,10 @@ from support.infra import Infra
 from support.polling import eventually
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.db import create_engine, session_factory
+from tradewind.webhooks.adapters.bindings import EventBindings
+from tradewind.webhooks.adapters.store import Endpoint, WebhookStore
 from tradewind.webhooks.app import events_queue
-from tradewind.webhooks.bindings import EventBindings
-from tradewind.webhooks.contracts import WebhookEndpointDisabled
-from tradewind.webhooks.store import Endpoint, WebhookStore
+from tradewind.webhooks.domain.events import WebhookEndpointDisabled
 from unit.webhooks.spec_verifier import verify
 
 

@@ -21,7 +21,7 @@ from integration.webhooks.harness import (
     order_accepted,
 )
 from support.polling import eventually
-from tradewind.webhooks.contracts import WebhookEndpointDisabled, WebhookMessageFailed
+from tradewind.webhooks.domain.events import WebhookEndpointDisabled, WebhookMessageFailed
 from unit.webhooks.spec_verifier import VerificationError, verify
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from support.schema_drift import schema_differences
-from tradewind.webhooks.tables import metadata
+from tradewind.webhooks.adapters.tables import metadata
 
 
 async def test_migrations_match_the_tables(database_url: str) -> None:

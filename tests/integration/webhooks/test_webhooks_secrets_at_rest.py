@@ -16,8 +16,8 @@ from support.internal import WEBHOOKS_SECRET_KEY
 from support.polling import eventually
 from tradewind.common.db import asyncpg_dsn
 from tradewind.common.migrations import alembic_config, upgrade_database
+from tradewind.webhooks.adapters.secret_box import SecretBox, reseal_all
 from tradewind.webhooks.app import SERVICE_DIR
-from tradewind.webhooks.secret_box import SecretBox, reseal_all
 from unit.webhooks.spec_verifier import verify
 
 OLD_KEY = "2-DDMgMUUAhZrAUxJG8N8vgJSAu9pFTcn3912F9AOYE="

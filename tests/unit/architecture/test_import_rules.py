@@ -51,7 +51,7 @@ def test_a_domain_importing_a_driver_and_a_service_importing_another_break_the_r
     orders = tmp_path / "tradewind" / "orders"
     (orders / "domain").mkdir(parents=True)
     (orders / "__init__.py").write_text("from tradewind.orders import handlers\n")
-    (orders / "handlers.py").write_text("import tradewind.webhooks.domain\n")
+    (orders / "handlers.py").write_text("import tradewind.webhooks.domain.delivery_rules\n")
     (orders / "domain" / "__init__.py").write_text("import asyncpg\n")
 
     checked = lint_imports(tmp_path, pythonpath=tmp_path)
@@ -60,7 +60,7 @@ def test_a_domain_importing_a_driver_and_a_service_importing_another_break_the_r
     assert f"{PURE_DOMAIN} BROKEN" in checked.stdout
     assert "tradewind.orders.domain -> asyncpg" in checked.stdout
     assert f"{INDEPENDENT} BROKEN" in checked.stdout
-    assert "tradewind.orders.handlers -> tradewind.webhooks.domain" in checked.stdout
+    assert "tradewind.orders.handlers -> tradewind.webhooks.domain.delivery_rules" in checked.stdout
 
 
 def _contract_toml(contract: dict[str, object]) -> str:

@@ -1,6 +1,6 @@
 """Receiver-side Standard Webhooks verifier, written from the spec text alone.
 
-Deliberately shares no code with ``tradewind.webhooks.signing`` so the signing tests
+Deliberately shares no code with ``tradewind.webhooks.domain.signing`` so the signing tests
 check our output against an independent reading of the spec, not against itself.
 """
 

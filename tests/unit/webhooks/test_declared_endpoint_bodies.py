@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from tradewind.common.contracts.event_filters import EVENT_FILTER_PATTERN, validate_filter
 from tradewind.common.contracts.webhooks import ENDPOINT_URL_PATTERN, EndpointIn, EndpointPatch
-from tradewind.webhooks.ssrf import DestinationPolicy, DestinationRefused, check_url
+from tradewind.webhooks.adapters.ssrf import DestinationPolicy, DestinationRefused, check_url
 
 # What a deployment accepts from anyone, whatever it allows besides (its defaults).
 DEFAULT_POLICY = DestinationPolicy(allow_subnets=(), https_only=True)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradewind.common.contracts.event_filters import matches, validate_filter
-from tradewind.webhooks.domain import (
+from tradewind.webhooks.domain.delivery_rules import (
     BindingChanges,
     binding_changes,
     binding_patterns,

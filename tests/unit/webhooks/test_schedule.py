@@ -3,7 +3,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from tradewind.webhooks.schedule import (
+from tradewind.webhooks.domain.schedule import (
     DEFAULT_SCHEDULE,
     MAX_RETRY_AFTER,
     delay_for_response,

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from tradewind.webhooks.signing import (
+from tradewind.webhooks.domain.signing import (
     build_headers,
     decode_secret,
     generate_secret,

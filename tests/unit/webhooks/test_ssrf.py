@@ -7,7 +7,7 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from tradewind.webhooks.ssrf import (
+from tradewind.webhooks.adapters.ssrf import (
     DestinationPolicy,
     DestinationRefused,
     GuardedResolver,

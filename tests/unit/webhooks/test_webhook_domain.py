@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tradewind.webhooks.domain import (
+from tradewind.webhooks.domain.delivery_rules import (
     AttemptResult,
     BreakerPolicy,
     Circuit,

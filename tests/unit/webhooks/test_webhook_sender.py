@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from tradewind.webhooks.sender import Sender
-from tradewind.webhooks.ssrf import DestinationPolicy
+from tradewind.webhooks.adapters.sender import Sender
+from tradewind.webhooks.adapters.ssrf import DestinationPolicy
 
 LOOPBACK = DestinationPolicy(allow_subnets=(ipaddress.ip_network("127.0.0.0/8"),), https_only=False)
 

@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tradewind.webhooks.ids import new_endpoint_id, new_message_id
-from tradewind.webhooks.schedule import DEFAULT_SCHEDULE, parse_duration, parse_schedule
+from tradewind.webhooks.domain.ids import new_endpoint_id, new_message_id
+from tradewind.webhooks.domain.schedule import DEFAULT_SCHEDULE, parse_duration, parse_schedule
 from tradewind.webhooks.settings import WebhooksSettings
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tradewind.webhooks.delivery_queue import DeliveryJob, Success
-from tradewind.webhooks.success_batcher import SuccessBatcher
+from tradewind.webhooks.adapters.delivery_queue import DeliveryJob, Success
+from tradewind.webhooks.adapters.success_batcher import SuccessBatcher
 
 
 class FakeConnection:

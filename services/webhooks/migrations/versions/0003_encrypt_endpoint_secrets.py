@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from tradewind.webhooks.secret_box import SecretBox
+from tradewind.webhooks.adapters.secret_box import SecretBox
 from tradewind.webhooks.settings import WebhooksSettings
 
 revision: str = "0003"

@@ -22,18 +22,18 @@ from tradewind.common.outbox import Outbox, OutboxRelay
 from tradewind.common.resilience import CONNECT, retry_async
 from tradewind.common.tasks import cancel_and_wait, start_background, start_supervised
 from tradewind.common.tracing import instrument_engine
-from tradewind.webhooks import tables
-from tradewind.webhooks.api import ROUTERS
-from tradewind.webhooks.bindings import EventBindings
-from tradewind.webhooks.dispatcher import Dispatcher, DispatchPolicy
-from tradewind.webhooks.domain import BreakerPolicy
-from tradewind.webhooks.handlers import EndpointService, EventIntake
-from tradewind.webhooks.intake_store import IntakeStore
-from tradewind.webhooks.outcomes import OutcomePolicy, OutcomeRecorder
-from tradewind.webhooks.secret_box import SecretBox
-from tradewind.webhooks.sender import Sender
+from tradewind.webhooks.adapters import tables
+from tradewind.webhooks.adapters.bindings import EventBindings
+from tradewind.webhooks.adapters.intake_store import IntakeStore
+from tradewind.webhooks.adapters.secret_box import SecretBox
+from tradewind.webhooks.adapters.sender import Sender
+from tradewind.webhooks.adapters.store import WebhookStore
+from tradewind.webhooks.api.routes import ROUTERS
+from tradewind.webhooks.domain.delivery_rules import BreakerPolicy
+from tradewind.webhooks.handlers.dispatcher import Dispatcher, DispatchPolicy
+from tradewind.webhooks.handlers.outcomes import OutcomePolicy, OutcomeRecorder
+from tradewind.webhooks.handlers.use_cases import EndpointService, EventIntake
 from tradewind.webhooks.settings import WebhooksSettings
-from tradewind.webhooks.store import WebhookStore
 
 log = logging.getLogger(__name__)
 

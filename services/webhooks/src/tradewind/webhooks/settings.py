@@ -15,8 +15,8 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from tradewind.common.settings import HttpSettings, SharedSettings
-from tradewind.webhooks.schedule import parse_duration, parse_schedule
-from tradewind.webhooks.ssrf import DestinationPolicy, IPNetwork
+from tradewind.webhooks.adapters.ssrf import DestinationPolicy, IPNetwork
+from tradewind.webhooks.domain.schedule import parse_duration, parse_schedule
 
 DEFAULT_RETRY_SCHEDULE = "5s,5m,30m,2h,5h,10h,10h"  # DEFAULT_SCHEDULE, as text (unit-tested)
 
@@ -89,8 +89,8 @@ class WebhooksSettings(HttpSettings):
         default_factory=list,
         description=(
             "Fernet keys (comma-separated) that encrypt endpoint secrets at rest: the first "
-            "encrypts, all decrypt. Required. New key: python -m tradewind.webhooks.secret_box "
-            "new-key; rotation: docs/webhooks.md."
+            "encrypts, all decrypt. Required. New key: "
+            "python -m tradewind.webhooks.adapters.secret_box new-key; rotation: docs/webhooks.md."
         ),
     )
     secret_rotation_overlap: Duration = Field(

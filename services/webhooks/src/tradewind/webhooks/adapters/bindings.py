@@ -17,8 +17,12 @@ import logging
 
 from tradewind.common.broker import Broker, QueueSpec
 from tradewind.common.tasks import run_every
-from tradewind.webhooks.domain import BindingChanges, binding_changes, binding_patterns
-from tradewind.webhooks.store import WebhookStore
+from tradewind.webhooks.adapters.store import WebhookStore
+from tradewind.webhooks.domain.delivery_rules import (
+    BindingChanges,
+    binding_changes,
+    binding_patterns,
+)
 
 log = logging.getLogger(__name__)
 

@@ -17,15 +17,15 @@ from opentelemetry import propagate
 
 from tradewind.common.broker import Delivery
 from tradewind.common.envelope import CloudEvent
-from tradewind.webhooks.bindings import EventBindings
-from tradewind.webhooks.contracts import WebhookTest
-from tradewind.webhooks.domain import is_deliverable, subscribers, webhook_body
-from tradewind.webhooks.ids import new_endpoint_id, new_message_id
-from tradewind.webhooks.intake_store import IntakeStore
-from tradewind.webhooks.secret_box import SecretBox
-from tradewind.webhooks.signing import generate_secret
-from tradewind.webhooks.ssrf import DestinationPolicy, check_url
-from tradewind.webhooks.store import Endpoint, NewMessage, WebhookStore
+from tradewind.webhooks.adapters.bindings import EventBindings
+from tradewind.webhooks.adapters.intake_store import IntakeStore
+from tradewind.webhooks.adapters.secret_box import SecretBox
+from tradewind.webhooks.adapters.ssrf import DestinationPolicy, check_url
+from tradewind.webhooks.adapters.store import Endpoint, NewMessage, WebhookStore
+from tradewind.webhooks.domain.delivery_rules import is_deliverable, subscribers, webhook_body
+from tradewind.webhooks.domain.events import WebhookTest
+from tradewind.webhooks.domain.ids import new_endpoint_id, new_message_id
+from tradewind.webhooks.domain.signing import generate_secret
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tradewind.webhooks import tables as t
-from tradewind.webhooks.domain import Circuit, DeliveryStatus, EndpointHealth
+from tradewind.webhooks.adapters import tables as t
+from tradewind.webhooks.domain.delivery_rules import Circuit, DeliveryStatus, EndpointHealth
 
 # The dispatcher LISTENs here; a NOTIFY is delivered when the transaction that sent it commits.
 DELIVERIES_CHANNEL = "tradewind_webhooks_due"

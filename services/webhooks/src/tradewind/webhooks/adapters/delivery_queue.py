@@ -19,8 +19,8 @@ import asyncpg
 from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tradewind.webhooks import tables as t
-from tradewind.webhooks.domain import (
+from tradewind.webhooks.adapters import tables as t
+from tradewind.webhooks.domain.delivery_rules import (
     AttemptResult,
     Circuit,
     DeliveryDecision,

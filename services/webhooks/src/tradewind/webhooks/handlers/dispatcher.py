@@ -18,15 +18,15 @@ from opentelemetry import propagate, trace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tradewind.common.wakeups import NotifyWakeup
-from tradewind.webhooks import delivery_queue as queue
 from tradewind.webhooks import metrics
-from tradewind.webhooks.delivery_queue import DeliveryJob
-from tradewind.webhooks.domain import signing_secrets
-from tradewind.webhooks.outcomes import OutcomeRecorder
-from tradewind.webhooks.secret_box import SecretBox
-from tradewind.webhooks.sender import Sender
-from tradewind.webhooks.signing import build_headers
-from tradewind.webhooks.store import DELIVERIES_CHANNEL
+from tradewind.webhooks.adapters import delivery_queue as queue
+from tradewind.webhooks.adapters.delivery_queue import DeliveryJob
+from tradewind.webhooks.adapters.secret_box import SecretBox
+from tradewind.webhooks.adapters.sender import Sender
+from tradewind.webhooks.adapters.store import DELIVERIES_CHANNEL
+from tradewind.webhooks.domain.delivery_rules import signing_secrets
+from tradewind.webhooks.domain.signing import build_headers
+from tradewind.webhooks.handlers.outcomes import OutcomeRecorder
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("tradewind.webhooks")

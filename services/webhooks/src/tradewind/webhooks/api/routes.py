@@ -29,9 +29,8 @@ from tradewind.common.contracts.webhooks import (
     SecretRotated,
 )
 from tradewind.common.problems import Problem
-from tradewind.webhooks.handlers import EndpointDisabled, EndpointService, EndpointSpec
-from tradewind.webhooks.ssrf import DestinationRefused
-from tradewind.webhooks.store import (
+from tradewind.webhooks.adapters.ssrf import DestinationRefused
+from tradewind.webhooks.adapters.store import (
     Attempt,
     Endpoint,
     EndpointLimitReached,
@@ -39,6 +38,7 @@ from tradewind.webhooks.store import (
     MessageNotFound,
     WebhookStore,
 )
+from tradewind.webhooks.handlers.use_cases import EndpointDisabled, EndpointService, EndpointSpec
 
 
 def endpoint_out(endpoint: Endpoint, now: datetime | None = None) -> EndpointOut:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from tradewind.webhooks.store import DELIVERIES_CHANNEL, NewMessage
+from tradewind.webhooks.adapters.store import DELIVERIES_CHANNEL, NewMessage
 
 _SUBSCRIPTIONS = "SELECT id, event_types FROM endpoints WHERE account_id = $1 AND enabled"
 

@@ -10,8 +10,8 @@ import logging
 import asyncpg
 
 from tradewind.common.tasks import start_supervised
-from tradewind.webhooks import delivery_queue as queue
-from tradewind.webhooks.delivery_queue import Success
+from tradewind.webhooks.adapters import delivery_queue as queue
+from tradewind.webhooks.adapters.delivery_queue import Success
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,12 @@ from datetime import UTC, datetime
 import aiohttp
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 
-from tradewind.webhooks.domain import AttemptResult
-from tradewind.webhooks.ssrf import DestinationPolicy, DestinationRefused, guarded_connector
+from tradewind.webhooks.adapters.ssrf import (
+    DestinationPolicy,
+    DestinationRefused,
+    guarded_connector,
+)
+from tradewind.webhooks.domain.delivery_rules import AttemptResult
 
 USER_AGENT = "Tradewind-Webhooks/1"
 MAX_ERROR_CHARS = 500

@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tradewind.common.envelope import event_source, new_event
 from tradewind.common.outbox import Outbox
 from tradewind.common.resilience import RetryPolicy, retry_async
-from tradewind.webhooks import delivery_queue as queue
 from tradewind.webhooks import metrics
-from tradewind.webhooks.contracts import WebhookEndpointDisabled, WebhookMessageFailed
-from tradewind.webhooks.delivery_queue import DeliveryJob, EndpointState, Success
-from tradewind.webhooks.domain import (
+from tradewind.webhooks.adapters import delivery_queue as queue
+from tradewind.webhooks.adapters.delivery_queue import DeliveryJob, EndpointState, Success
+from tradewind.webhooks.adapters.sender import SendOutcome
+from tradewind.webhooks.adapters.success_batcher import SuccessBatcher
+from tradewind.webhooks.domain.delivery_rules import (
     AttemptResult,
     BreakerPolicy,
     DeliveryDecision,
@@ -28,8 +29,7 @@ from tradewind.webhooks.domain import (
     disable_reason,
     next_health,
 )
-from tradewind.webhooks.sender import SendOutcome
-from tradewind.webhooks.success_batcher import SuccessBatcher
+from tradewind.webhooks.domain.events import WebhookEndpointDisabled, WebhookMessageFailed
 
 log = logging.getLogger(__name__)
 

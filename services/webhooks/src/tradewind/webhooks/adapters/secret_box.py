@@ -2,8 +2,8 @@
 
 Keys come from settings (``TRADEWIND_WEBHOOKS_SECRET_KEYS``, comma-separated Fernet keys): the
 first encrypts, every one decrypts (MultiFernet), so a key is rotated by putting the new one
-first, re-encrypting (``python -m tradewind.webhooks.secret_box rotate``) and then dropping the
-old one. docs/webhooks.md walks through it.
+first, re-encrypting (``python -m tradewind.webhooks.adapters.secret_box rotate``) and then
+dropping the old one. docs/webhooks.md walks through it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class SecretBox:
         if not keys:
             raise SecretKeyMissing(
                 "TRADEWIND_WEBHOOKS_SECRET_KEYS is required: endpoint secrets are stored "
-                "encrypted (generate a key with: python -m tradewind.webhooks.secret_box new-key)"
+                "encrypted (generate a key with: "
+                "python -m tradewind.webhooks.adapters.secret_box new-key)"
             )
         self._fernet = MultiFernet([Fernet(key.get_secret_value().encode()) for key in keys])
 
@@ -82,7 +83,7 @@ async def reseal_all(dsn: str, box: SecretBox) -> int:
 def main() -> None:
     from tradewind.webhooks.settings import WebhooksSettings  # the settings import this module
 
-    parser = argparse.ArgumentParser(prog="python -m tradewind.webhooks.secret_box")
+    parser = argparse.ArgumentParser(prog="python -m tradewind.webhooks.adapters.secret_box")
     command = parser.add_subparsers(dest="command", required=True)
     command.add_parser("new-key", help="print a new Fernet key")
     command.add_parser("rotate", help="re-encrypt every endpoint secret under the first key")

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from tradewind.common.contracts.event_filters import WILDCARD, matches
-from tradewind.webhooks.schedule import delay_for_response
+from tradewind.webhooks.domain.schedule import delay_for_response
 
 GONE = 410
 # Our own operational events are for operators and other services. Delivering them as webhooks

@@ -1,0 +1,1 @@
+"""The internal HTTP API of webhooks (proxied by the gateway; operator routes)."""

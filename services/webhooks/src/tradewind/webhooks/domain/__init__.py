@@ -1,0 +1,2 @@
+"""The webhooks rules, pure: fan-out, bindings, outcomes and health, retry schedule, signing, ids,
+and the events the service publishes."""
