@@ -209,6 +209,13 @@ async def test_while_redis_is_down_each_gateway_admits_up_to_the_limit_on_its_ow
         await eventually(counted_in_redis_again, timeout=5, message="open streams not recounted")
         assert await refused(gateway, key) == AT_LIMIT
         await streams.close(first)
+
+        async def one_slot_taken() -> bool:
+            return await fresh.zcard(slots_of(namespace, account, key)) == LIMIT - 1
+
+        # The gateway releases the slot once it has seen the close, after the client did (a run
+        # on a slow machine asked for a stream before it had).
+        await eventually(one_slot_taken, timeout=2, message="the closed stream's slot stayed")
         await streams.admitted(gateway, key)
     finally:
         await fresh.aclose()
