@@ -49,7 +49,7 @@ from stack import CpuMeter, Stack, WrkResult, baseline_endpoint, run_wrk  # noqa
 from support.infra import provision  # noqa: E402
 from support.services import ServiceProcess, free_port  # noqa: E402
 from tradewind.common.broker import Broker, Topology  # noqa: E402
-from tradewind.orders.app import command_queue  # noqa: E402
+from tradewind.orders.handlers import command_queue  # noqa: E402
 
 BASELINE_QUEUE_PURPOSE = "bench.baseline"
 GATEWAY_SOURCES = ("libs/common/src", "services/gateway/src")

@@ -40,8 +40,8 @@ from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeI
 from tradewind.common.envelope import CloudEvent
 from tradewind.common.settings import SharedSettings
 from tradewind.orders.adapters import OrderReads
-from tradewind.orders.app import create_app, quote_queue
-from tradewind.orders.handlers import OrderCommandHandler
+from tradewind.orders.app import create_app
+from tradewind.orders.handlers import OrderCommandHandler, quote_queue
 from tradewind.orders.settings import OrdersSettings
 
 

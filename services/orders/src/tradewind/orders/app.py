@@ -11,9 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from tradewind.common.app import create_service_app, package_version
-from tradewind.common.broker import Binding, Broker, QueueSpec, Topology
-from tradewind.common.contracts import CancelOrder, InstrumentListed, PlaceOrder, ReplaceOrder
-from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
+from tradewind.common.broker import Broker, Topology
 from tradewind.common.db import asyncpg_dsn, check_pool, create_pool
 from tradewind.common.health import Readiness
 from tradewind.common.outbox import OutboxRelay
@@ -22,43 +20,19 @@ from tradewind.orders.adapters import OrderReads
 from tradewind.orders.api import routes as api
 from tradewind.orders.domain import RiskRules
 from tradewind.orders.handlers import (
+    SERVICE,
     DayOrderExpiry,
     InstrumentHandler,
     OrderCommandHandler,
     QuoteHandler,
+    orders_subscriptions,
 )
 from tradewind.orders.settings import OrdersSettings
 
 log = logging.getLogger(__name__)
 
-SERVICE = "orders"
 # services/orders: where alembic.ini and migrations/ live (for upgrade_database).
 SERVICE_DIR = Path(__file__).resolve().parents[3]
-
-
-def command_queue(topology: Topology) -> QueueSpec:
-    return QueueSpec(
-        topology.queue_name(SERVICE, "commands"),
-        bindings=[
-            Binding(topology.commands, PlaceOrder.TYPE),
-            Binding(topology.commands, CancelOrder.TYPE),
-            Binding(topology.commands, ReplaceOrder.TYPE),
-        ],
-    )
-
-
-def instrument_queue(topology: Topology) -> QueueSpec:
-    return QueueSpec(
-        topology.queue_name(SERVICE, "instruments"),
-        bindings=[Binding(topology.events, InstrumentListed.TYPE)],
-    )
-
-
-def quote_queue(topology: Topology) -> QueueSpec:
-    return QueueSpec(
-        topology.queue_name(SERVICE, "quotes"),
-        bindings=[Binding(topology.events, f"{QUOTE_ROUTING_PREFIX}*")],
-    )
 
 
 def create_app(settings: OrdersSettings | None = None) -> FastAPI:
@@ -107,15 +81,14 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
             quotes = QuoteHandler(
                 pool=writes, topology=topology, concurrency=settings.quote_concurrency
             )
-            instruments = InstrumentHandler(pool=writes)
-            await broker.consume(instrument_queue(topology), instruments.handle)
-            await broker.consume_batches(
-                command_queue(topology),
+            subscriptions = orders_subscriptions(
+                InstrumentHandler(pool=writes),
                 commands,
+                quotes,
                 max_batch=settings.command_batch_size,
                 max_wait_s=settings.command_batch_wait_s,
             )
-            await broker.consume(quote_queue(topology), quotes.handle)
+            await subscriptions.start(broker)
 
             expiry = DayOrderExpiry(
                 pool=writes, topology=topology, session_end=settings.session_end

@@ -8,6 +8,14 @@ from tradewind.common.broker.errors import (
     PublishRejected,
     PublishUnconfirmed,
 )
+from tradewind.common.broker.subscriptions import (
+    MessageBus,
+    MessageHandlers,
+    Subscriptions,
+    declared_types,
+    handles,
+    queue_spec,
+)
 from tradewind.common.broker.topology import Binding, QueueSpec, Topology
 
 __all__ = [
@@ -19,10 +27,16 @@ __all__ = [
     "Delivery",
     "Handler",
     "Incoming",
+    "MessageBus",
+    "MessageHandlers",
     "Outgoing",
     "PermanentFailure",
     "PublishRejected",
     "PublishUnconfirmed",
     "QueueSpec",
+    "Subscriptions",
     "Topology",
+    "declared_types",
+    "handles",
+    "queue_spec",
 ]

@@ -43,6 +43,10 @@ class Quote(Contract):
     sequence: int = Field(ge=1, description="Per symbol, assigned by market-data, increasing.")
     source: Literal["simulator", "ingest"] = "ingest"
 
+    @classmethod
+    def binding_pattern(cls) -> str:
+        return f"{QUOTE_ROUTING_PREFIX}*"  # routed by symbol: quote_routing_key
+
 
 def quote_routing_key(symbol: str) -> str:
     return f"{QUOTE_ROUTING_PREFIX}{symbol}"

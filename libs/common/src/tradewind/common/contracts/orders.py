@@ -30,6 +30,12 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     TYPE: ClassVar[str]
 
+    @classmethod
+    def binding_pattern(cls) -> str:
+        """The routing key a queue that takes this type is bound with: messages are published
+        with their type as routing key, unless a contract says otherwise."""
+        return cls.TYPE
+
 
 # --- commands (exchange: <ns>.commands, routing key = TYPE) ---
 # Their fields use the same types as the gateway's request bodies, so a command the gateway

@@ -6,14 +6,26 @@ from tradewind.orders.handlers.events import EVENT_SOURCE, OrderEvents
 from tradewind.orders.handlers.expiry import DayOrderExpiry
 from tradewind.orders.handlers.instruments import InstrumentHandler
 from tradewind.orders.handlers.quotes import QuoteHandler
+from tradewind.orders.handlers.subscriptions import (
+    SERVICE,
+    command_queue,
+    instrument_queue,
+    orders_subscriptions,
+    quote_queue,
+)
 
 __all__ = [
     "EVENT_SOURCE",
     "INBOX_CONSUMER",
+    "SERVICE",
     "DayOrderExpiry",
     "InstrumentHandler",
     "OrderCommandHandler",
     "OrderEvents",
     "OrderNotFound",
     "QuoteHandler",
+    "command_queue",
+    "instrument_queue",
+    "orders_subscriptions",
+    "quote_queue",
 ]

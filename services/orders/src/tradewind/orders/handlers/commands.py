@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 from uuid import UUID
 
 import asyncpg
@@ -67,7 +68,10 @@ class _Received:
 
 
 class OrderCommandHandler:
-    """The batch handler of ``orders.commands``; pass it to ``Broker.consume_batches``."""
+    """The batch handler of ``orders.commands``; consumed with ``Subscriptions.consume_batches``,
+    which binds its queue to the command types in ``TAKES``."""
+
+    TAKES: ClassVar[tuple[type[Command], ...]] = tuple(_COMMAND_TYPES.values())
 
     def __init__(
         self,

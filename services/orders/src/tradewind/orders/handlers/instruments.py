@@ -6,7 +6,7 @@ import logging
 
 import asyncpg
 
-from tradewind.common.broker import Delivery
+from tradewind.common.broker import Delivery, MessageHandlers, handles
 from tradewind.common.contracts import InstrumentListed
 from tradewind.common.envelope import CloudEvent
 from tradewind.orders.adapters import OrdersUnitOfWork
@@ -19,12 +19,13 @@ class InstrumentHandler:
 
     def __init__(self, *, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self.handle = MessageHandlers.of(self)
 
-    async def handle(self, event: CloudEvent, delivery: Delivery) -> None:
-        if event.type != InstrumentListed.TYPE:
-            log.debug("ignoring event", extra={"event_type": event.type})
-            return
-        instrument = event.data_as(InstrumentListed).instrument
+    @handles(InstrumentListed)
+    async def on_listed(
+        self, listed: InstrumentListed, event: CloudEvent, delivery: Delivery
+    ) -> None:
+        instrument = listed.instrument
         async with OrdersUnitOfWork.begin(self.pool) as unit:
             applied = await unit.record_listing(instrument, listed_at=event.time)
         log.info(

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import asyncpg
 
-from tradewind.common.broker import Delivery, Topology
+from tradewind.common.broker import Delivery, MessageHandlers, Topology, handles
 from tradewind.common.contracts import Quote
 from tradewind.common.contracts.types import utc_now
 from tradewind.common.envelope import CloudEvent
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class QuoteHandler:
-    """Executes the symbol's orders a new quote can fill; pass ``handle`` to consume."""
+    """Executes the symbol's orders a new quote can fill; ``handle`` is the consumer's entry."""
 
     def __init__(
         self,
@@ -47,12 +47,10 @@ class QuoteHandler:
         # book lock; and only a few symbols are matched at once, leaving connections to commands.
         self._symbols: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._slots = asyncio.Semaphore(concurrency)
+        self.handle = MessageHandlers.of(self)
 
-    async def handle(self, event: CloudEvent, delivery: Delivery) -> None:
-        if event.type != Quote.TYPE:
-            log.debug("ignoring event", extra={"event_type": event.type})
-            return
-        quote = event.data_as(Quote)
+    @handles(Quote)
+    async def on_quote(self, quote: Quote, event: CloudEvent, delivery: Delivery) -> None:
         async with self._symbols[quote.symbol], self._slots:
             await self._execute(quote, event)
 
