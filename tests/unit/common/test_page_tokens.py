@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from tradewind.common.http_paging import page_cursor
 from tradewind.common.paging import InvalidPageToken
+from tradewind.common.problems import Problem
 from tradewind.market_data.adapters.store import BarCursor
 from tradewind.orders.adapters import PageCursor
 
@@ -55,3 +57,13 @@ def test_a_cursor_round_trips_to_the_same_instant_in_utc() -> None:
     decoded = PageCursor.decode(cursor.encode())
     assert decoded == cursor
     assert decoded.created_at.tzinfo == UTC
+
+
+def test_the_http_edge_reads_no_token_as_the_first_page_and_a_forged_one_as_a_400() -> None:
+    assert page_cursor(None, PageCursor.decode) is None
+    cursor = PageCursor(datetime(2026, 1, 1, tzinfo=UTC), uuid.uuid4())
+    assert page_cursor(cursor.encode(), PageCursor.decode) == cursor
+    with pytest.raises(Problem) as refused:
+        page_cursor(_token({"a": 1}), PageCursor.decode)
+    assert refused.value.status == 400
+    assert refused.value.kind == "invalid-page-token"

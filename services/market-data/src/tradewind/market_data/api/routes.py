@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tradewind.common.app import from_state
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcDateTime
-from tradewind.common.paging import InvalidPageToken
+from tradewind.common.http_paging import invalid_page_token, page_cursor
 from tradewind.common.problems import MEDIA_TYPE, Problem
 from tradewind.market_data.adapters.latest import LatestQuotes
 from tradewind.market_data.adapters.store import BarCursor, BarStore
@@ -202,19 +202,9 @@ async def bars(
             kind="validation-error",
             errors=[{"field": "start", "in": "query", "message": "must not be after end"}],
         )
-    cursor = None
-    if page_token is not None:
-        try:
-            cursor = BarCursor.decode(page_token)
-        except InvalidPageToken as exc:
-            raise Problem(400, "Invalid page token", str(exc), kind="invalid-page-token") from exc
-        if (cursor.symbol, cursor.timeframe) != (instrument.symbol, timeframe):
-            raise Problem(
-                400,
-                "Invalid page token",
-                "page_token belongs to another symbol or timeframe",
-                kind="invalid-page-token",
-            )
+    cursor = page_cursor(page_token, BarCursor.decode)
+    if cursor is not None and (cursor.symbol, cursor.timeframe) != (instrument.symbol, timeframe):
+        raise invalid_page_token("page_token belongs to another symbol or timeframe")
     page = await BarStore(session).page(
         instrument.symbol, timeframe, start=start, end=end, limit=limit, cursor=cursor
     )

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from tradewind.common.app import from_state
 from tradewind.common.contracts import Instrument, OrderSnapshot, PositionSnapshot
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, AccountId, Symbol, UtcDateTime
-from tradewind.common.paging import InvalidPageToken
+from tradewind.common.http_paging import page_cursor
 from tradewind.common.problems import MEDIA_TYPE, Problem
 from tradewind.orders.adapters import OrderReads, PageCursor, StatusFilter
 from tradewind.orders.domain import Order, Position, to_position_snapshot, to_snapshot
@@ -76,12 +76,7 @@ async def list_orders(
         UtcDateTime | None, Query(description="Only orders updated at or after this time.")
     ] = None,
 ) -> OrderPageResponse:
-    cursor = None
-    if page_token is not None:
-        try:
-            cursor = PageCursor.decode(page_token)
-        except InvalidPageToken as exc:
-            raise Problem(400, "Invalid page token", str(exc), kind="invalid-page-token") from exc
+    cursor = page_cursor(page_token, PageCursor.decode)
     page = await reads.list_orders(
         account_id,
         status_filter=status,
