@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -31,6 +31,8 @@ from tradewind.common.tracing import configure_tracing, shutdown_tracing
 log = logging.getLogger(__name__)
 
 ServiceLifespan = Callable[[FastAPI, Readiness], AbstractAsyncContextManager[None]]
+Runtime = TypeVar("Runtime")
+RUNTIME_STATE = "runtime"
 
 REQUEST_ID_HEADER = "x-request-id"
 # Operations endpoints are polled all day; a trace of each would drown the ones that matter.
@@ -287,6 +289,36 @@ def _tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000)
+
+
+def runtime_lifespan(
+    bootstrap: Callable[[Readiness], AbstractAsyncContextManager[Any]],
+) -> ServiceLifespan:
+    """The lifespan of a service wired by its ``bootstrap``: the typed runtime object it yields
+    (pools, broker, stores, background tasks, all closed when it exits) is what the API reads,
+    through ``runtime_of``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
+        async with bootstrap(readiness) as runtime:
+            setattr(app.state, RUNTIME_STATE, runtime)
+            yield
+
+    return lifespan
+
+
+def runtime_of(kind: type[Runtime]) -> Callable[[Request], Awaitable[Runtime]]:
+    """A dependency returning the service's runtime, typed: ``Annotated[OrdersRuntime,
+    Depends(runtime_of(OrdersRuntime))]``. Async for the reason ``from_state`` gives."""
+
+    async def dependency(request: Request) -> Runtime:
+        runtime = getattr(request.app.state, RUNTIME_STATE)
+        if not isinstance(runtime, kind):
+            raise TypeError(f"the app's runtime is a {type(runtime).__name__}, not a {kind}")
+        return runtime
+
+    dependency.__name__ = f"runtime_{kind.__name__}"
+    return dependency
 
 
 def from_state(attribute: str) -> Callable[[Request], Awaitable[Any]]:

@@ -7,18 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from tradewind.common.app import from_state
+from tradewind.common.app import runtime_of
 from tradewind.common.contracts.types import utc_now
 from tradewind.health.api.page import CONTENT_SECURITY_POLICY, render_status_page
 from tradewind.health.api.schemas import StatusReport, build_report
+from tradewind.health.bootstrap import HealthRuntime
 from tradewind.health.domain.status import StatusBoard
 from tradewind.health.settings import HealthSettings
 
 router = APIRouter(tags=["status"])
 
 
-BoardDep = Annotated[StatusBoard, Depends(from_state("status_board"))]
-SettingsDep = Annotated[HealthSettings, Depends(from_state("settings"))]
+Runtime = Annotated[HealthRuntime, Depends(runtime_of(HealthRuntime))]
 
 
 def _report(board: StatusBoard, settings: HealthSettings) -> StatusReport:
@@ -35,14 +35,14 @@ def _report(board: StatusBoard, settings: HealthSettings) -> StatusReport:
     response_model=StatusReport,
     summary="Aggregated status of every service and dependency",
 )
-async def status(board: BoardDep, settings: SettingsDep) -> StatusReport:
-    return _report(board, settings)
+async def status(runtime: Runtime) -> StatusReport:
+    return _report(runtime.board, runtime.settings)
 
 
 @router.get("/", response_class=HTMLResponse, summary="Status page for operators")
-async def status_page(board: BoardDep, settings: SettingsDep) -> HTMLResponse:
+async def status_page(runtime: Runtime) -> HTMLResponse:
     return HTMLResponse(
-        render_status_page(_report(board, settings)),
+        render_status_page(_report(runtime.board, runtime.settings)),
         headers={
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
             "Cache-Control": "no-store",
