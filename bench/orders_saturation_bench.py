@@ -261,11 +261,11 @@ class LatencyResult:
     decided_p99_ms: float
 
 
-async def open_loop_latency(
-    url: str, key: str, counter: AcceptedCounter, rate: float, seconds: float
-) -> LatencyResult:
-    """Place orders at ``rate`` from another process (bench/open_loop.py) and time each one from
-    the start of its POST to its ``order.accepted`` arriving here."""
+async def open_loop_answers(
+    url: str, key: str, rate: float, seconds: float
+) -> dict[str, tuple[float, float]]:
+    """POST at ``rate`` from another process (bench/open_loop.py): for each 202, when its
+    request started and when the answer arrived."""
     loader = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "bench" / "open_loop.py"),
@@ -278,21 +278,32 @@ async def open_loop_latency(
         stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await loader.communicate()
-    timings: dict[str, tuple[float, float]] = json.loads(output)
+    answers: dict[str, tuple[float, float]] = json.loads(output)
+    return answers
+
+
+def pcts(values: list[float]) -> tuple[float, float]:
+    """p50 and p99 of ``values``."""
+    ordered = sorted(values) or [0.0]
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return at(0.5), at(0.99)
+
+
+async def open_loop_latency(
+    url: str, key: str, counter: AcceptedCounter, rate: float, seconds: float
+) -> LatencyResult:
+    """Place orders at ``rate`` from another process and time each one from the start of its
+    POST to its ``order.accepted`` arriving here."""
+    timings = await open_loop_answers(url, key, rate, seconds)
     await wait_until(lambda: set(timings) <= counter.arrived.keys(), 30)
     seen = [
         (t0, t1, counter.arrived[key])
         for key, (t0, t1) in timings.items()
         if key in counter.arrived
     ]
-
-    def pcts(values: list[float]) -> tuple[float, float]:
-        ordered = sorted(values) or [0.0]
-
-        def at(q: float) -> float:
-            return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-        return at(0.5), at(0.99)
 
     total = pcts([(t2 - t0) * 1000 for t0, _, t2 in seen])
     answered = pcts([(t1 - t0) * 1000 for t0, t1, _ in seen])
@@ -407,12 +418,25 @@ async def bench(
                 accepted_total = len(counter.arrived) - before
                 accepted_rate = in_window / (t1 - t0)
 
+            # The floor under the open loop's first leg: the bare endpoint's POST → 202 (one
+            # confirmed publish) at the same rate, on the same machine, nothing else running.
+            half_rate = max(1.0, accepted_rate / 2)
+            baseline = baseline_endpoint(infra, {})
+            try:
+                await baseline.wait_ready()
+                bare_answers = await open_loop_answers(
+                    f"{baseline.url}/orders", "unused", half_rate, seconds
+                )
+            finally:
+                baseline.stop()
+            bare_answered = pcts([(t1 - t0) * 1000 for t0, t1 in bare_answers.values()])
+
             async with fresh_stack(infra, counter) as (stack, key):
                 latency = await open_loop_latency(
                     f"{stack.url('gateway')}/api/v1/orders",
                     key,
                     counter,
-                    max(1.0, accepted_rate / 2),
+                    half_rate,
                     seconds,
                 )
         finally:
@@ -441,6 +465,8 @@ async def bench(
         f"POST → 202 p50 {latency.answered_p50_ms:.1f} / p99 {latency.answered_p99_ms:.1f} ms, "
         f"202 → order.accepted p50 {latency.decided_p50_ms:.1f} / p99 "
         f"{latency.decided_p99_ms:.1f} ms",
+        f"  the bare endpoint at the same rate: POST → 202 p50 {bare_answered[0]:.1f} / p99 "
+        f"{bare_answered[1]:.1f} ms",
     ]
     return "\n".join(lines)
 
