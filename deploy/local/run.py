@@ -1,4 +1,5 @@
-"""`make run`: databases, migrations and every service as a local process; Ctrl-C stops them all.
+"""`make run`: databases, migrations and every service as a local process, kept running (a
+service that exits is restarted with backoff: supervisor.py); Ctrl-C stops them all, in order.
 
 Service URLs come from the same environment variables the services read (localhost defaults).
 """
@@ -17,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -25,6 +27,9 @@ from sqlalchemy.engine import make_url
 from tradewind.common.logging import configure_logging
 from tradewind.common.migrations import upgrade_database
 from tradewind.gateway.auth import ALL_SCOPES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("tradewind.run")
@@ -198,21 +203,13 @@ def main() -> int:
             upgrade_database(service.service_dir, service.database_url)
             log.info("migrated %s", service.name)
 
-    processes: list[tuple[Service, subprocess.Popen[bytes]]] = []
+    supervisor = Supervisor()
 
-    def stop_all(*_: object) -> None:
+    def stop_all() -> None:
         # Ctrl-C reaches us more than once (uv forwards it too): stopping must not be interrupted.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for _service, process in reversed(processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for service, process in reversed(processes):
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in time; killing it", service.name)
-                process.kill()
+        supervisor.stop_all()
 
     # Both signals stop everything in order. SIGINT explicitly too: a shell starting us in the
     # background hands it down ignored, and Python then never raises KeyboardInterrupt.
@@ -220,27 +217,27 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         for service in services:
-            # Own process group: Ctrl-C reaches us once, and we stop children in order.
-            process = subprocess.Popen(
-                [sys.executable, "-m", service.module], start_new_session=True
-            )
-            processes.append((service, process))
+            process = supervisor.start(service.name, partial(start_service, service))
             wait_ready(service, process)
             log.info("%s ready on port %d", service.name, service.port)
         api_key = provision_key()
         admin_key = create_key(*sorted(ALL_SCOPES))
         sys.stdout.write(banner(services, api_key, admin_key))
         sys.stdout.flush()
-        while all(process.poll() is None for _, process in processes):
+        # A service that exits is restarted with backoff; the others keep running.
+        while True:
+            supervisor.tick()
             time.sleep(0.5)
-        exited = [s.name for s, p in processes if p.poll() is not None]
-        log.error("service exited unexpectedly: %s", ", ".join(exited))
-        return 1
     except KeyboardInterrupt:
         log.info("stopping")
         return 0
     finally:
         stop_all()
+
+
+def start_service(service: Service) -> subprocess.Popen[bytes]:
+    # Own process group: Ctrl-C reaches us once, and we stop children in order.
+    return subprocess.Popen([sys.executable, "-m", service.module], start_new_session=True)
 
 
 if __name__ == "__main__":
