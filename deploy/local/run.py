@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from tradewind.common.logging import configure_logging
 from tradewind.common.migrations import upgrade_database
-from tradewind.gateway.auth import ALL_SCOPES
+from tradewind.gateway.domain.auth_model import ALL_SCOPES
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("tradewind.run")
