@@ -33,7 +33,7 @@ from support.services import ServiceProcess, free_port  # noqa: E402
 from tradewind.common.contracts import Instrument, InstrumentListed  # noqa: E402
 from tradewind.common.envelope import new_event  # noqa: E402
 from tradewind.common.migrations import upgrade_database  # noqa: E402
-from tradewind.gateway.auth import open_key_store  # noqa: E402
+from tradewind.gateway.handlers.api_keys import open_key_store  # noqa: E402
 from tradewind.orders.app import SERVICE_DIR as ORDERS_DIR  # noqa: E402
 
 ORDER = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "150"}

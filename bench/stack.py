@@ -33,7 +33,8 @@ from tradewind.common.contracts import Instrument, InstrumentListed, Quote  # no
 from tradewind.common.contracts.market import quote_routing_key  # noqa: E402
 from tradewind.common.envelope import new_event  # noqa: E402
 from tradewind.common.migrations import upgrade_database  # noqa: E402
-from tradewind.gateway.auth import DEFAULT_SCOPES, open_key_store  # noqa: E402
+from tradewind.gateway.domain.auth_model import DEFAULT_SCOPES  # noqa: E402
+from tradewind.gateway.handlers.api_keys import open_key_store  # noqa: E402
 from tradewind.orders.app import SERVICE_DIR as ORDERS_DIR  # noqa: E402
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -32,7 +32,7 @@ from loadgen import RunResult, fixed_rate, table  # noqa: E402
 from support.infra import provision  # noqa: E402
 from support.services import ServiceProcess, free_port  # noqa: E402
 from tradewind.common.envelope import CloudEvent  # noqa: E402
-from tradewind.gateway.auth import open_key_store  # noqa: E402
+from tradewind.gateway.handlers.api_keys import open_key_store  # noqa: E402
 
 SYMBOL = "BENCH"
 SYSTEM_KEY = f"market.quote.{SYMBOL}"

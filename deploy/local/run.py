@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from tradewind.common.logging import configure_logging
 from tradewind.common.migrations import upgrade_database
-from tradewind.gateway.auth import ALL_SCOPES
+from tradewind.gateway.domain.auth_model import ALL_SCOPES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from supervisor import Supervisor

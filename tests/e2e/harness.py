@@ -10,7 +10,8 @@ from typing import Any
 from support.infra import Infra
 from support.services import ServiceProcess, free_port
 from tradewind.common.envelope import CloudEvent
-from tradewind.gateway.auth import DEFAULT_SCOPES, ApiKeyStore, IssuedKey, open_key_store
+from tradewind.gateway.domain.auth_model import DEFAULT_SCOPES, IssuedKey
+from tradewind.gateway.handlers.api_keys import ApiKeyStore, open_key_store
 
 RETRY_DELAYS_MS = [100, 200, 400]
 MAX_ATTEMPTS = 4

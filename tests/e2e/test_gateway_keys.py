@@ -17,8 +17,9 @@ from redis.asyncio import Redis
 from e2e.harness import System, auth
 from support.polling import eventually
 from support.services import ServiceProcess
-from tradewind.gateway.auth import ApiKeyStore, IssuedKey
-from tradewind.gateway.key_cache import listener_name
+from tradewind.gateway.adapters.key_cache import listener_name
+from tradewind.gateway.domain.auth_model import IssuedKey
+from tradewind.gateway.handlers.api_keys import ApiKeyStore
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,8 @@ import pytest
 
 from e2e.harness import System, auth
 from support.services import free_port
-from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
+from tradewind.gateway.domain.auth_model import ALL_SCOPES
+from tradewind.gateway.handlers.api_keys import ApiKeyStore
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ import pytest
 from e2e.harness import Spy, System, auth
 from support.polling import eventually
 from support.services import ServiceProcess
-from tradewind.gateway.rate_limits import Budget
+from tradewind.gateway.domain.rate_limits import Budget
 
 pytestmark = pytest.mark.e2e
 

@@ -39,10 +39,10 @@ from support.redis_server import RedisServer
 from support.services import free_port
 from tradewind.common.broker import Topology
 from tradewind.common.settings import SharedSettings
+from tradewind.gateway.adapters.credentials import migrate
 from tradewind.gateway.app import create_app
-from tradewind.gateway.auth import ApiKeyStore, open_key_store
-from tradewind.gateway.credentials import migrate
-from tradewind.gateway.rate_limits import Budget
+from tradewind.gateway.domain.rate_limits import Budget
+from tradewind.gateway.handlers.api_keys import ApiKeyStore, open_key_store
 from tradewind.gateway.settings import GatewaySettings
 
 _namespaces = itertools.count(1)

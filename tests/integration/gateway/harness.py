@@ -13,11 +13,10 @@ from redis.asyncio import Redis
 from support.polling import eventually
 from tradewind.common.app import create_service_app
 from tradewind.common.health import Readiness
-from tradewind.gateway import admission
-from tradewind.gateway.admission import Admission
-from tradewind.gateway.api import auth_tokens, keys, orders
+from tradewind.gateway.api import admission, auth_tokens, keys, orders
+from tradewind.gateway.api.admission import Admission
 from tradewind.gateway.auth_setup import install_auth_error_handler, start_authentication
-from tradewind.gateway.rate_limits import default_budgets
+from tradewind.gateway.domain.rate_limits import default_budgets
 from tradewind.gateway.settings import GatewaySettings
 
 SIGNING_KEY = "integration-tests-signing-key-0123456789abcdef"

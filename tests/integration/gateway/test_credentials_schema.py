@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from support.schema_drift import schema_differences
-from tradewind.gateway.tables import metadata
+from tradewind.gateway.adapters.tables import metadata
 
 
 async def test_migrations_match_the_tables(gateway_database: str) -> None:

@@ -13,8 +13,8 @@ from integration.gateway.harness import Gateway, GatewayFactory, bearer
 from support.infra import Infra
 from support.polling import eventually
 from support.tcp_proxy import TcpProxy
-from tradewind.gateway.auth import ApiKeyStore
-from tradewind.gateway.key_cache import listener_name
+from tradewind.gateway.adapters.key_cache import listener_name
+from tradewind.gateway.handlers.api_keys import ApiKeyStore
 from tradewind.gateway.metrics import KEY_FROM_DATABASE
 
 KEYS = 20

@@ -21,9 +21,9 @@ from integration.gateway.conftest import LIMIT_ORDER, PlacedCommands, StartGatew
 from support.infra import Infra
 from support.polling import eventually
 from support.tcp_proxy import TcpProxy
-from tradewind.gateway.admission import Admission
-from tradewind.gateway.auth import Principal
-from tradewind.gateway.rate_limits import BUDGET_NAMES, Budget
+from tradewind.gateway.api.admission import Admission
+from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.domain.rate_limits import BUDGET_NAMES, Budget
 
 ORDERS = "/api/v1/orders"
 Issue = Callable[..., Awaitable[dict[str, str]]]

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from support.infra import Infra
-from tradewind.gateway.script_batches import BatcherStopped, Script, ScriptBatches
+from tradewind.gateway.adapters.script_batches import BatcherStopped, Script, ScriptBatches
 
 # A comment of its own makes the script unknown to Redis: the first pipeline misses it.
 ECHO_OR_FAIL = """

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from tradewind.common.problems import Problem
 from tradewind.common.resilience import BreakerState, CircuitBreaker
-from tradewind.gateway.upstream import ServiceClient
+from tradewind.gateway.adapters.upstream import ServiceClient
 
 THRESHOLD = 3
 

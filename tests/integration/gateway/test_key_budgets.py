@@ -16,8 +16,9 @@ from redis.asyncio import Redis
 from integration.gateway.harness import Gateway, GatewayFactory, bearer
 from support.infra import Infra
 from support.polling import eventually
-from tradewind.gateway.auth import ALL_SCOPES, ApiKeyStore
-from tradewind.gateway.rate_limits import Budget
+from tradewind.gateway.domain.auth_model import ALL_SCOPES
+from tradewind.gateway.domain.rate_limits import Budget
+from tradewind.gateway.handlers.api_keys import ApiKeyStore
 
 
 async def _cli(env: dict[str, str], *args: str) -> str:

@@ -7,7 +7,8 @@ import pytest
 from redis.asyncio import Redis
 
 from integration.gateway.harness import Gateway, GatewayFactory, bearer, refused_soon
-from tradewind.gateway.auth import ALL_SCOPES, DEFAULT_SCOPES, ApiKeyStore
+from tradewind.gateway.domain.auth_model import ALL_SCOPES, DEFAULT_SCOPES
+from tradewind.gateway.handlers.api_keys import ApiKeyStore
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ from support.infra import Infra
 from support.polling import eventually
 from support.redis_server import RedisServer
 from support.services import ServiceProcess
-from tradewind.gateway.auth import open_key_store
-from tradewind.gateway.auth_model import IssuedKey
-from tradewind.gateway.rate_limits import Budget
+from tradewind.gateway.domain.auth_model import IssuedKey
+from tradewind.gateway.domain.rate_limits import Budget
+from tradewind.gateway.handlers.api_keys import open_key_store
 
 LOAD_KEYS = 8
 LIMITED_QUOTA = 3

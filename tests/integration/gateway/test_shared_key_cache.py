@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from tradewind.gateway.auth import Principal
-from tradewind.gateway.key_states import KeyState, SharedKeyCache, key_changes_channel
-from tradewind.gateway.rate_limits import Budget
+from tradewind.gateway.adapters.key_states import KeyState, SharedKeyCache, key_changes_channel
+from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.domain.rate_limits import Budget
 
 KEY_ID = "key_0123456789abcdef"
 ACTIVE = KeyState(

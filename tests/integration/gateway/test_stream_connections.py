@@ -17,9 +17,9 @@ from support.polling import eventually
 from support.redis_server import RedisServer
 from support.services import ServiceProcess
 from support.streams import Client, Refusal, attempt
-from tradewind.gateway.auth import ApiKeyStore, open_key_store
-from tradewind.gateway.auth_model import IssuedKey
-from tradewind.gateway.streaming.limits import connections_key
+from tradewind.gateway.adapters.stream_limits import connections_key
+from tradewind.gateway.domain.auth_model import IssuedKey
+from tradewind.gateway.handlers.api_keys import ApiKeyStore, open_key_store
 
 LIMIT = 2
 AT_LIMIT = Refusal("too_many_connections", 1008)

@@ -14,8 +14,9 @@ from integration.gateway.harness import (
     bearer,
     refused_soon,
 )
-from tradewind.gateway.auth import DEFAULT_SCOPES, ApiKeyStore, IssuedKey
-from tradewind.gateway.tokens import TokenSigner
+from tradewind.gateway.domain.auth_model import DEFAULT_SCOPES, IssuedKey
+from tradewind.gateway.domain.tokens import TokenSigner
+from tradewind.gateway.handlers.api_keys import ApiKeyStore
 
 TOKEN = "/api/v1/auth/token"
 GRANT = {"grant_type": "client_credentials"}

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from tradewind.common.problems import Problem
+from tradewind.gateway.api.idempotency import fingerprint, parse_key
 from tradewind.gateway.app import create_app
-from tradewind.gateway.idempotency import fingerprint, parse_key
+from tradewind.gateway.domain.rate_limits import Budget, Usage, budgets_from_record
 from tradewind.gateway.keys import budget
-from tradewind.gateway.rate_limits import Budget, Usage, budgets_from_record
 from tradewind.gateway.settings import GatewaySettings
 
 

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 
+from tradewind.gateway.api.openapi import BODY_EXAMPLES
 from tradewind.gateway.app import create_app
-from tradewind.gateway.auth import ALL_SCOPES
-from tradewind.gateway.openapi import BODY_EXAMPLES
+from tradewind.gateway.domain.auth_model import ALL_SCOPES
 from tradewind.gateway.settings import GatewaySettings
 
 PROBLEMS_OF_EVERY_ROUTE = {"401", "403", "404", "422", "429", "503"}

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import cast
 
 from tradewind.common.health import Readiness
+from tradewind.gateway.adapters.credentials import AuthStoreUnavailable, Credentials
 from tradewind.gateway.auth_setup import UNREADABLE, credentials_check
-from tradewind.gateway.credentials import AuthStoreUnavailable, Credentials
 from tradewind.health.domain.status import Status, read_readiness
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from tradewind.common.contracts.types import OrderType
 from tradewind.gateway.app import create_app
-from tradewind.gateway.schemas import ORDER_VARIANTS, OrderRequest, ReplaceRequest
+from tradewind.gateway.domain.schemas import ORDER_VARIANTS, OrderRequest, ReplaceRequest
 
 DOCUMENT = create_app().openapi()
 

@@ -13,7 +13,12 @@ from pydantic import BaseModel, ValidationError
 
 from tradewind.gateway.api.keys import KeyIn, KeyPatch, RateBudgetsIn
 from tradewind.gateway.app import create_app
-from tradewind.gateway.rate_limits import BUDGET_NAMES, MAX_KEY_QUOTA, MAX_KEY_WINDOW_S, Budget
+from tradewind.gateway.domain.rate_limits import (
+    BUDGET_NAMES,
+    MAX_KEY_QUOTA,
+    MAX_KEY_WINDOW_S,
+    Budget,
+)
 
 DOCUMENT = create_app().openapi()
 

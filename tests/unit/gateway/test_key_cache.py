@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tradewind.gateway.auth import Principal
-from tradewind.gateway.key_cache import VerifiedKeys
-from tradewind.gateway.key_states import KeyState
+from tradewind.gateway.adapters.key_cache import VerifiedKeys
+from tradewind.gateway.adapters.key_states import KeyState
+from tradewind.gateway.domain.auth_model import Principal
 
 ALICE = KeyState(
     1, "d1", Principal(account_id="alice", key_id="key_1", scopes=frozenset({"orders:write"}))

@@ -23,17 +23,17 @@ from tradewind.common.broker import BrokerUnavailable
 from tradewind.common.envelope import CloudEvent
 from tradewind.common.health import Readiness
 from tradewind.common.settings import SharedSettings
-from tradewind.gateway import admission
-from tradewind.gateway.admission import Outcome
+from tradewind.gateway.adapters.credentials import Credentials
+from tradewind.gateway.adapters.key_states import KeyState, SharedKeyCache
+from tradewind.gateway.api import admission
+from tradewind.gateway.api.admission import Outcome
+from tradewind.gateway.api.idempotency import IdempotentRequest
 from tradewind.gateway.api.lean_route import LeanRoute
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES, list_orders, place_order
-from tradewind.gateway.auth import ApiKeyStore, Principal
-from tradewind.gateway.auth_model import key_digest, key_id_of
-from tradewind.gateway.credentials import Credentials
-from tradewind.gateway.idempotency import IdempotentRequest
-from tradewind.gateway.key_states import KeyState, SharedKeyCache
-from tradewind.gateway.rate_limits import Budget, BudgetName, Usage
-from tradewind.gateway.schemas import Order, OrderPage
+from tradewind.gateway.domain.auth_model import Principal, key_digest, key_id_of
+from tradewind.gateway.domain.rate_limits import Budget, BudgetName, Usage
+from tradewind.gateway.domain.schemas import Order, OrderPage
+from tradewind.gateway.handlers.api_keys import ApiKeyStore
 from tradewind.gateway.settings import GatewaySettings
 
 WRITER, READER = "tw_writer", "tw_reader"

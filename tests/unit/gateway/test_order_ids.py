@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tradewind.gateway.domain import new_order_id
+from tradewind.gateway.domain.orders import new_order_id
 
 
 def test_without_a_key_every_request_names_a_new_order() -> None:

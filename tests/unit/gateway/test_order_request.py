@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tradewind.gateway.schemas import OrderRequest
+from tradewind.gateway.domain.schemas import OrderRequest
 
 BASE = {"symbol": "AAPL", "side": "buy", "qty": "10"}
 

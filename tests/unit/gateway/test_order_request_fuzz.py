@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from tradewind.common.contracts import PlaceOrder
 from tradewind.common.envelope import CloudEvent, new_event
-from tradewind.gateway.domain import place_command
-from tradewind.gateway.schemas import OrderRequest
+from tradewind.gateway.domain.orders import place_command
+from tradewind.gateway.domain.schemas import OrderRequest
 
 FIELDS = (
     "symbol",

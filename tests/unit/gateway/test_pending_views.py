@@ -14,9 +14,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from tradewind.gateway.domain import pending_view, place_command
-from tradewind.gateway.pending import PendingOrders, WriterStopped
-from tradewind.gateway.schemas import Order, OrderRequest
+from tradewind.gateway.adapters.pending import PendingOrders, WriterStopped
+from tradewind.gateway.domain.orders import pending_view, place_command
+from tradewind.gateway.domain.schemas import Order, OrderRequest
 
 TTL_S = 600
 

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from tradewind.common.contracts.types import OrderStatus, OrderType
-from tradewind.gateway.domain import check_replace, pending_replacement_view, replace_command
-from tradewind.gateway.schemas import Order, ReplaceRequest
+from tradewind.gateway.domain.orders import check_replace, pending_replacement_view, replace_command
+from tradewind.gateway.domain.schemas import Order, ReplaceRequest
 
 NOW = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tradewind.gateway.streaming.bindings import QUOTES, TRADE_UPDATES, needed_routing_keys
-from tradewind.gateway.streaming.session import StreamSession
+from tradewind.gateway.adapters.stream_bindings import QUOTES, TRADE_UPDATES, needed_routing_keys
+from tradewind.gateway.domain.stream_session import StreamSession
 
 
 def session(quotes: list[str] | None = None, trade_updates: bool = False) -> StreamSession:

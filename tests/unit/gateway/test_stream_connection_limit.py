@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from support.services import free_port
-from tradewind.gateway.streaming.limits import (
+from tradewind.gateway.adapters.stream_limits import (
     STREAM_ADMISSIONS,
     OpenStreams,
     StreamConnectionLimit,

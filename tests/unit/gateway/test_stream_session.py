@@ -7,8 +7,8 @@ from typing import Any
 
 from tradewind.common.broker import Delivery
 from tradewind.common.envelope import CloudEvent
-from tradewind.gateway.streaming.hub import StreamHub
-from tradewind.gateway.streaming.session import StreamSession
+from tradewind.gateway.domain.stream_session import StreamSession
+from tradewind.gateway.handlers.stream_hub import StreamHub
 
 DELIVERY = Delivery(queue="q", message_id="m", attempt=1, redelivered=False, routing_key="k")
 

@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from tradewind.gateway.tokens import ALGORITHM, TokenSigner, looks_like_token
+from tradewind.gateway.domain.tokens import ALGORITHM, TokenSigner, looks_like_token
 
 KEY = b"unit-tests-signing-key-0123456789abcdef"
 SCOPES = frozenset({"orders:read", "market:read"})

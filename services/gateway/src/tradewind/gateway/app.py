@@ -22,20 +22,28 @@ from tradewind.common.internal_auth import internal_headers
 from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CircuitBreaker
 from tradewind.common.tasks import start_background
-from tradewind.gateway import admission
-from tradewind.gateway.admission import Admission
-from tradewind.gateway.api import auth_tokens, keys, market, orders, positions, stream, webhooks
-from tradewind.gateway.auth import DEFAULT_SCOPES
+from tradewind.gateway.adapters.pending import PendingOrders
+from tradewind.gateway.adapters.script_batches import ScriptBatches
+from tradewind.gateway.adapters.stream_bindings import StreamBindings
+from tradewind.gateway.adapters.stream_limits import StreamConnectionLimit
+from tradewind.gateway.adapters.upstream import ServiceClient
+from tradewind.gateway.api import (
+    admission,
+    auth_tokens,
+    keys,
+    market,
+    orders,
+    positions,
+    stream,
+    webhooks,
+)
+from tradewind.gateway.api.admission import Admission
+from tradewind.gateway.api.openapi import install_openapi
 from tradewind.gateway.auth_setup import install_auth_error_handler, start_authentication
-from tradewind.gateway.openapi import install_openapi
-from tradewind.gateway.pending import PendingOrders
-from tradewind.gateway.rate_limits import default_budgets
-from tradewind.gateway.script_batches import ScriptBatches
+from tradewind.gateway.domain.auth_model import DEFAULT_SCOPES
+from tradewind.gateway.domain.rate_limits import default_budgets
+from tradewind.gateway.handlers.stream_hub import StreamHub
 from tradewind.gateway.settings import GatewaySettings
-from tradewind.gateway.streaming.bindings import StreamBindings
-from tradewind.gateway.streaming.hub import StreamHub
-from tradewind.gateway.streaming.limits import StreamConnectionLimit
-from tradewind.gateway.upstream import ServiceClient
 
 log = logging.getLogger(__name__)
 # Response headers a browser page may read (the rest of the CORS-safelisted ones it always can).
@@ -77,7 +85,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             resources.push_async_callback(broker.close)
             await broker.connect()
             # One exclusive queue per gateway process: every process sees every event it fans
-            # out. It is bound only while its clients subscribe (streaming.bindings).
+            # out. It is bound only while its clients subscribe (adapters.stream_bindings).
             stream_queue = QueueSpec(
                 topology.queue_name("gateway", f"stream.{uuid.uuid4().hex[:12]}"), exclusive=True
             )

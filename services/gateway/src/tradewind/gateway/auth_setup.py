@@ -20,18 +20,18 @@ from tradewind.common.health import Degraded, Readiness
 from tradewind.common.problems import problem_response
 from tradewind.common.resilience import CONNECT, retry_async
 from tradewind.common.tasks import start_background
-from tradewind.gateway.auth import ApiKeyStore
-from tradewind.gateway.credentials import (
+from tradewind.gateway.adapters.credentials import (
     COMMAND_TIMEOUT_S,
     AuthStoreUnavailable,
     Credentials,
     create_credentials_pool,
     migrate,
 )
-from tradewind.gateway.key_cache import VerifiedKeys, follow_key_changes
-from tradewind.gateway.key_states import SharedKeyCache
+from tradewind.gateway.adapters.key_cache import VerifiedKeys, follow_key_changes
+from tradewind.gateway.adapters.key_states import SharedKeyCache
+from tradewind.gateway.domain.tokens import TokenSigner
+from tradewind.gateway.handlers.api_keys import ApiKeyStore
 from tradewind.gateway.settings import GatewaySettings
-from tradewind.gateway.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 

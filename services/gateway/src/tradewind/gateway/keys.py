@@ -12,8 +12,9 @@ import argparse
 import asyncio
 import sys
 
-from tradewind.gateway.auth import ALL_SCOPES, DEFAULT_SCOPES, open_key_store
-from tradewind.gateway.rate_limits import BUDGET_NAMES, Budget
+from tradewind.gateway.domain.auth_model import ALL_SCOPES, DEFAULT_SCOPES
+from tradewind.gateway.domain.rate_limits import BUDGET_NAMES, Budget
+from tradewind.gateway.handlers.api_keys import open_key_store
 from tradewind.gateway.settings import GatewaySettings
 
 

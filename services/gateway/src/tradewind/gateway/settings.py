@@ -6,7 +6,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tradewind.common.settings import SharedSettings
-from tradewind.gateway.tokens import MIN_SIGNING_KEY_BYTES
+from tradewind.gateway.domain.tokens import MIN_SIGNING_KEY_BYTES
 
 
 class GatewaySettings(BaseSettings):

@@ -20,9 +20,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tradewind.common.problems import Problem
-from tradewind.gateway.auth import ApiKeyStore, Principal, require_credential
-from tradewind.gateway.auth_model import key_digest, key_id_of
-from tradewind.gateway.tokens import looks_like_token
+from tradewind.gateway.api.auth import require_credential
+from tradewind.gateway.domain.auth_model import Principal, key_digest, key_id_of
+from tradewind.gateway.domain.tokens import looks_like_token
+from tradewind.gateway.handlers.api_keys import ApiKeyStore
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 # Any valid credential, whatever its scopes: it asks what those are.

@@ -8,8 +8,8 @@ from fastapi import Depends
 
 from tradewind.common.app import from_state
 from tradewind.common.broker import Broker
-from tradewind.gateway.pending import PendingOrders
-from tradewind.gateway.upstream import ServiceClient
+from tradewind.gateway.adapters.pending import PendingOrders
+from tradewind.gateway.adapters.upstream import ServiceClient
 
 BrokerDep = Annotated[Broker, Depends(from_state("broker"))]
 PendingOrdersDep = Annotated[PendingOrders, Depends(from_state("pending_orders"))]

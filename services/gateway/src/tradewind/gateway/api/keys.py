@@ -17,22 +17,17 @@ from tradewind.common.app import from_state
 from tradewind.common.contracts.patch import PatchBody
 from tradewind.common.contracts.types import JsonInteger, QueryBool
 from tradewind.common.problems import Problem
-from tradewind.gateway.auth import (
-    ADMIN_SCOPE,
-    ALL_SCOPES,
-    DEFAULT_SCOPES,
-    ApiKeyStore,
-    Principal,
-    require_scope,
-)
-from tradewind.gateway.credentials import KeyRecord
-from tradewind.gateway.rate_limits import (
+from tradewind.gateway.adapters.credentials import KeyRecord
+from tradewind.gateway.api.auth import require_scope
+from tradewind.gateway.domain.auth_model import ADMIN_SCOPE, ALL_SCOPES, DEFAULT_SCOPES, Principal
+from tradewind.gateway.domain.rate_limits import (
     BUDGET_NAMES,
     MAX_KEY_QUOTA,
     MAX_KEY_WINDOW_S,
     Budget,
     BudgetName,
 )
+from tradewind.gateway.handlers.api_keys import ApiKeyStore
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 # Listing and reading keys spend the key's reads; changing them, its own ``keys`` budget.

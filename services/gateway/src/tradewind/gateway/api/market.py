@@ -16,11 +16,12 @@ from tradewind.common.contracts.types import (
     UtcDateTime,
     UtcQueryDateTime,
 )
+from tradewind.gateway.adapters.upstream import unwrap
+from tradewind.gateway.api.auth import require_scope
 from tradewind.gateway.api.deps import MarketDataServiceDep
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES
-from tradewind.gateway.auth import Principal, require_scope
-from tradewind.gateway.schemas import Symbol
-from tradewind.gateway.upstream import unwrap
+from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.domain.schemas import Symbol
 
 router = APIRouter(tags=["market data"])
 ReadMarket = Annotated[Principal, require_scope("market:read")]

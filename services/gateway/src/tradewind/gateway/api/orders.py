@@ -20,11 +20,14 @@ from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcQueryDateTim
 from tradewind.common.envelope import event_source, new_event
 from tradewind.common.logging import request_id_var
 from tradewind.common.problems import Problem
-from tradewind.gateway.admission import IdempotencyOf
+from tradewind.gateway.adapters.pending import PendingOrders
+from tradewind.gateway.adapters.upstream import ServiceClient, relay_problem
+from tradewind.gateway.api.admission import IdempotencyOf
+from tradewind.gateway.api.auth import require_scope
 from tradewind.gateway.api.deps import BrokerDep, OrdersServiceDep, PendingOrdersDep
 from tradewind.gateway.api.lean_route import LeanRoute
-from tradewind.gateway.auth import Principal, require_scope
-from tradewind.gateway.domain import (
+from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.domain.orders import (
     check_replace,
     new_order_id,
     pending_replacement_view,
@@ -32,8 +35,7 @@ from tradewind.gateway.domain import (
     place_command,
     replace_command,
 )
-from tradewind.gateway.pending import PendingOrders
-from tradewind.gateway.schemas import (
+from tradewind.gateway.domain.schemas import (
     Order,
     OrderPage,
     OrderRequest,
@@ -41,7 +43,6 @@ from tradewind.gateway.schemas import (
     StatusFilter,
     Symbol,
 )
-from tradewind.gateway.upstream import ServiceClient, relay_problem
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
+from tradewind.gateway.adapters.upstream import unwrap
+from tradewind.gateway.api.auth import require_scope
 from tradewind.gateway.api.deps import OrdersServiceDep
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES
-from tradewind.gateway.auth import Principal, require_scope
-from tradewind.gateway.schemas import Position, PositionList, Symbol
-from tradewind.gateway.upstream import unwrap
+from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.domain.schemas import Position, PositionList, Symbol
 
 router = APIRouter(prefix="/api/v1/positions", tags=["positions"])
 ReadPositions = Annotated[Principal, require_scope("positions:read")]

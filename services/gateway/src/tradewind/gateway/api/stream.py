@@ -10,7 +10,7 @@ Every server frame carries the connection's sequence number, increasing by one, 
 Limits (settings): a client message over ``stream_max_frame_bytes`` closes the stream with 1009
 (uvicorn enforces it); a subscribe that would hold more than ``stream_max_subscriptions`` quote
 symbols is refused with an error frame; a key already holding ``stream_max_connections_per_key``
-streams, on all gateways together, is refused (error frame, close 1008; ``streaming.limits``).
+streams, on all gateways together, is refused (error frame, close 1008; ``adapters.stream_limits``).
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from starlette.websockets import WebSocketState
 
 from tradewind.common.broker import BrokerUnavailable
 from tradewind.common.contracts.types import SymbolInput
-from tradewind.gateway.auth import ApiKeyStore, Principal
+from tradewind.gateway.adapters.stream_limits import StreamConnectionLimit
+from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.domain.stream_session import StreamSession
+from tradewind.gateway.handlers.api_keys import ApiKeyStore
+from tradewind.gateway.handlers.stream_hub import StreamHub
 from tradewind.gateway.settings import GatewaySettings
-from tradewind.gateway.streaming.hub import StreamHub
-from tradewind.gateway.streaming.limits import StreamConnectionLimit
-from tradewind.gateway.streaming.session import StreamSession
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -23,10 +23,11 @@ from tradewind.common.contracts.webhooks import (
     RecoverOut,
     SecretRotated,
 )
+from tradewind.gateway.adapters.upstream import ServiceClient, unwrap
+from tradewind.gateway.api.auth import require_scope
 from tradewind.gateway.api.deps import WebhooksServiceDep
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES
-from tradewind.gateway.auth import Principal, require_scope
-from tradewind.gateway.upstream import ServiceClient, unwrap
+from tradewind.gateway.domain.auth_model import Principal
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 ReadWebhooks = Annotated[Principal, require_scope("webhooks:read")]

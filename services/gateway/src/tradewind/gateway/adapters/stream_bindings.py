@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from tradewind.common.broker import Broker, QueueSpec
 from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
-from tradewind.gateway.streaming.session import StreamSession
+from tradewind.gateway.domain.stream_session import StreamSession
 
 QUOTES = f"{QUOTE_ROUTING_PREFIX}*"
 TRADE_UPDATES = "order.*"

@@ -16,9 +16,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from tradewind.gateway.auth_model import Principal
-from tradewind.gateway.credentials import KeyRecord
-from tradewind.gateway.rate_limits import budgets_from_record, budgets_to_record
+from tradewind.gateway.adapters.credentials import KeyRecord
+from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.domain.rate_limits import budgets_from_record, budgets_to_record
 
 # KEYS[1] the entry; ARGV: version, encoded state, ttl seconds, channel ("" for none), key id.
 _STORE_IF_NEWER = """

@@ -27,7 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from tradewind.gateway.key_states import KeyState, key_changes_channel
+from tradewind.gateway.adapters.key_states import KeyState, key_changes_channel
 
 log = logging.getLogger(__name__)
 

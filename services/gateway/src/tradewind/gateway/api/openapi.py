@@ -24,7 +24,7 @@ from fastapi.routing import RouteContext, iter_route_contexts
 
 from tradewind.common.deprecation import EXTENSION as DEPRECATION
 from tradewind.common.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
-from tradewind.gateway.auth import checks_credential, required_scope
+from tradewind.gateway.api.auth import checks_credential, required_scope
 
 SECURITY_SCHEME = "ApiKey"
 PROBLEM_SCHEMA = "Problem"

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from tradewind.gateway.rate_limits import Budget
+from tradewind.gateway.domain.rate_limits import Budget
 
 KEY_PREFIX = "tw_"
 ADMIN_SCOPE = "admin"

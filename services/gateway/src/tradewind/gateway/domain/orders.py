@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from tradewind.common.contracts import PlaceOrder, ReplaceOrder
 from tradewind.common.contracts.types import OrderStatus
-from tradewind.gateway.schemas import Order, OrderRequest, ReplaceRequest
+from tradewind.gateway.domain.schemas import Order, OrderRequest, ReplaceRequest
 
 # Fixed forever: changing it would give a retry of an old request another order id.
 _IDEMPOTENT_ORDER_IDS = uuid.UUID("5b0c6d2e-8f0a-4c57-9a43-2a7d3e1f9c60")

@@ -18,7 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from tradewind.gateway.redis_batches import PipelinedBatches
+from tradewind.gateway.adapters.redis_batches import PipelinedBatches
 
 
 class BatcherStopped(RuntimeError):

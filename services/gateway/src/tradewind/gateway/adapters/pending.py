@@ -16,8 +16,8 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
-from tradewind.gateway.redis_batches import PipelinedBatches
-from tradewind.gateway.schemas import Order
+from tradewind.gateway.adapters.redis_batches import PipelinedBatches
+from tradewind.gateway.domain.schemas import Order
 
 
 class WriterStopped(RuntimeError):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tradewind.gateway.idempotency import IDEMPOTENT_METHODS, MAX_KEY_LENGTH
-from tradewind.gateway.rate_limits import default_budgets
+from tradewind.gateway.api.idempotency import IDEMPOTENT_METHODS, MAX_KEY_LENGTH
+from tradewind.gateway.domain.rate_limits import default_budgets
 from tradewind.gateway.settings import GatewaySettings
 
 # The Problem schema itself is declared by gateway.openapi, which completes the same document.

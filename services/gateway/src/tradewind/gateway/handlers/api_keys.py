@@ -16,15 +16,14 @@ import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tradewind.common.contracts.types import is_account_id
-from tradewind.common.problems import Problem
-from tradewind.gateway.admission import admit
-from tradewind.gateway.auth_model import (
-    ADMIN_SCOPE,
+from tradewind.gateway.adapters.credentials import Credentials, KeyRecord, open_credentials
+from tradewind.gateway.adapters.key_cache import VerifiedKeys
+from tradewind.gateway.adapters.key_states import KeyState, SharedKeyCache
+from tradewind.gateway.domain.auth_model import (
     ALL_SCOPES,
     DEFAULT_SCOPES,
     KEY_PREFIX,
@@ -33,26 +32,11 @@ from tradewind.gateway.auth_model import (
     key_digest,
     key_id_of,
 )
-from tradewind.gateway.credentials import Credentials, KeyRecord, open_credentials
-from tradewind.gateway.key_cache import VerifiedKeys
-from tradewind.gateway.key_states import KeyState, SharedKeyCache, key_changes_channel
+from tradewind.gateway.domain.rate_limits import Budget, BudgetName
+from tradewind.gateway.domain.tokens import TokenSigner, looks_like_token
 from tradewind.gateway.metrics import KEY_FROM_DATABASE, KEY_FROM_MEMORY, KEY_FROM_REDIS
-from tradewind.gateway.rate_limits import Budget, BudgetName
-from tradewind.gateway.tokens import TokenSigner, looks_like_token
 
-__all__ = [
-    "ADMIN_SCOPE",
-    "ALL_SCOPES",
-    "DEFAULT_SCOPES",
-    "ApiKeyStore",
-    "IssuedKey",
-    "Principal",
-    "authenticate",
-    "key_changes_channel",
-    "open_key_store",
-    "require_credential",
-    "require_scope",
-]
+__all__ = ["DEFAULT_CACHE_TTL_S", "ApiKeyStore", "open_key_store"]
 
 log = logging.getLogger(__name__)
 
@@ -244,82 +228,3 @@ async def open_key_store(
             yield ApiKeyStore(credentials, SharedKeyCache(redis, namespace, ttl_s=cache_ttl_s))
     finally:
         await redis.aclose()
-
-
-# --- FastAPI dependencies -------------------------------------------------------------------
-
-
-def _unauthorized(detail: str) -> Problem:
-    return Problem(
-        401,
-        "Unauthorized",
-        detail,
-        kind="unauthorized",
-        headers={"WWW-Authenticate": 'Bearer realm="tradewind"'},
-    )
-
-
-async def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized(
-            "Send your API key or access token as `Authorization: Bearer <credential>`."
-        )
-    store: ApiKeyStore = request.app.state.api_keys
-    principal = await store.authenticate(token.strip())
-    if principal is None:
-        raise _unauthorized("The API key or access token is not valid.")
-    return principal
-
-
-# Each scope check and its scope: the OpenAPI document declares what every route requires.
-_SCOPE_CHECKS: dict[object, str] = {}
-# Checks of a credential that need no particular scope (``require_credential``).
-_CREDENTIAL_CHECKS: set[object] = set()
-
-
-def required_scope(dependency: object) -> str | None:
-    """The scope ``dependency`` checks, if it is one made by ``require_scope``."""
-    return _SCOPE_CHECKS.get(dependency)
-
-
-def checks_credential(dependency: object) -> bool:
-    """Whether ``dependency`` authenticates the request (with or without a scope)."""
-    return dependency in _SCOPE_CHECKS or dependency in _CREDENTIAL_CHECKS
-
-
-def require_credential(budget: BudgetName) -> object:
-    """Any valid API key or access token, whatever its scopes; then its rate limit."""
-
-    async def check(request: Request) -> Principal:
-        principal = await authenticate(request)
-        await admit(request, principal, budget)
-        return principal
-
-    _CREDENTIAL_CHECKS.add(check)
-    return Depends(check)
-
-
-def require_scope(scope: str, budget: BudgetName | None = None) -> object:
-    """The credential, its scope, then its rate limit (``budget``; reads by default for a
-    ``:read`` scope) and Idempotency-Key (``admission``)."""
-    if budget is None:
-        if not scope.endswith(":read"):
-            raise ValueError(f"name the rate-limit budget of routes needing {scope}")
-        budget = "reads"
-    spends: BudgetName = budget
-
-    # One dependency, not one depending on ``authenticate``: each level of FastAPI's dependency
-    # solving costs every request.
-    async def check(request: Request) -> Principal:
-        principal = await authenticate(request)
-        if scope not in principal.scopes:
-            raise Problem(
-                403, "Forbidden", f"This API key lacks the `{scope}` scope.", kind="forbidden"
-            )
-        await admit(request, principal, spends)
-        return principal
-
-    _SCOPE_CHECKS[check] = scope
-    return Depends(check)

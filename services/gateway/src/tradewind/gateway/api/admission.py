@@ -33,8 +33,9 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tradewind.common.problems import Problem
-from tradewind.gateway.admission_doc import describe, document
-from tradewind.gateway.idempotency import (
+from tradewind.gateway.adapters.script_batches import Script, ScriptBatches
+from tradewind.gateway.api.admission_doc import describe, document
+from tradewind.gateway.api.idempotency import (
     HEADER,
     IDEMPOTENT_METHODS,
     IdempotentRequest,
@@ -45,12 +46,11 @@ from tradewind.gateway.idempotency import (
     record_key,
     reused,
 )
-from tradewind.gateway.rate_limits import Budget, BudgetName, Usage
-from tradewind.gateway.script_batches import Script, ScriptBatches
+from tradewind.gateway.domain.rate_limits import Budget, BudgetName, Usage
 from tradewind.gateway.settings import GatewaySettings
 
 if TYPE_CHECKING:
-    from tradewind.gateway.auth import Principal
+    from tradewind.gateway.domain.auth_model import Principal
 
 log = logging.getLogger(__name__)
 

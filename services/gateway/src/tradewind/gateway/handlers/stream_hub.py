@@ -12,8 +12,8 @@ from prometheus_client import Counter, Gauge
 from tradewind.common.broker import Delivery
 from tradewind.common.contracts.market import Quote
 from tradewind.common.envelope import CloudEvent
-from tradewind.gateway.streaming.bindings import StreamBindings, needed_routing_keys
-from tradewind.gateway.streaming.session import StreamSession
+from tradewind.gateway.adapters.stream_bindings import StreamBindings, needed_routing_keys
+from tradewind.gateway.domain.stream_session import StreamSession
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import asyncpg
 
 from tradewind.common.db import asyncpg_dsn
 from tradewind.common.migrations import upgrade_database
-from tradewind.gateway.rate_limits import (
+from tradewind.gateway.domain.rate_limits import (
     Budget,
     BudgetName,
     budgets_from_record,
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # services/gateway: where alembic.ini and migrations/ live (for upgrade_database).
-SERVICE_DIR = Path(__file__).resolve().parents[3]
+SERVICE_DIR = Path(__file__).resolve().parents[4]
 _MIGRATION_LOCK_KEY = 0x7447_776D_6967  # "tGwmig"
 
 # A database that does not answer must not hold a request (or the readiness probe) for long.
