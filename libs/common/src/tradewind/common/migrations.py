@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from tradewind.common.db import asyncpg_dsn
 
 
 def _run_sync(connection: Connection, metadata: MetaData) -> None:
@@ -55,3 +58,16 @@ def alembic_config(service_dir: Path, url: str) -> Config:
 def upgrade_database(service_dir: Path, url: str, revision: str = "head") -> None:
     """Apply migrations (blocking; call from a thread inside an event loop)."""
     command.upgrade(alembic_config(service_dir, url), revision)
+
+
+async def upgrade_database_once(
+    service_dir: Path, url: str, *, lock_key: int, connect_timeout_s: float = 10.0
+) -> None:
+    """Apply migrations at a process's start: a PostgreSQL advisory lock (``lock_key``, one per
+    service) keeps processes starting together from racing; the others then find nothing to do."""
+    connection = await asyncpg.connect(asyncpg_dsn(url), timeout=connect_timeout_s)
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", lock_key)
+        await asyncio.to_thread(upgrade_database, service_dir, url)
+    finally:
+        await connection.close()

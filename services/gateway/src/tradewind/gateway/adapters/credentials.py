@@ -19,7 +19,7 @@ from typing import TypeVar
 import asyncpg
 
 from tradewind.common.db import asyncpg_dsn
-from tradewind.common.migrations import upgrade_database
+from tradewind.common.migrations import upgrade_database_once
 from tradewind.gateway.domain.rate_limits import (
     Budget,
     BudgetName,
@@ -254,14 +254,15 @@ async def open_credentials(database_url: str, *, max_size: int = 2) -> AsyncIter
     try:
         yield Credentials(pool)
     finally:
-        await asyncio.wait_for(pool.close(), timeout=10)
+        async with asyncio.timeout(10):
+            await pool.close()
 
 
 async def migrate(database_url: str) -> None:
     """Apply migrations; an advisory lock keeps gateways starting together from racing."""
-    connection = await asyncpg.connect(asyncpg_dsn(database_url), timeout=CONNECT_TIMEOUT_S)
-    try:
-        await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
-        await asyncio.to_thread(upgrade_database, SERVICE_DIR, database_url)
-    finally:
-        await connection.close()
+    await upgrade_database_once(
+        SERVICE_DIR,
+        database_url,
+        lock_key=_MIGRATION_LOCK_KEY,
+        connect_timeout_s=CONNECT_TIMEOUT_S,
+    )
