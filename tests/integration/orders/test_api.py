@@ -13,11 +13,13 @@ from fastapi import FastAPI
 
 from integration.orders.flows import Pool
 from support.polling import eventually
-from tradewind.common.broker import Broker, QueueSpec, Topology
+from support.runtime import runtime_in
+from tradewind.common.broker import QueueSpec
 from tradewind.common.contracts import PlaceOrder
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce, utc_now
 from tradewind.common.envelope import CloudEvent, new_event
 from tradewind.orders.adapters import OrdersUnitOfWork
+from tradewind.orders.bootstrap import OrdersRuntime
 from tradewind.orders.domain import MarketView, Order, RiskRules, cancel, place
 
 T0 = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
@@ -271,8 +273,8 @@ async def test_the_service_is_ready(orders_client: httpx.AsyncClient) -> None:
 async def test_a_place_command_on_the_broker_becomes_an_order_and_an_event(
     orders_app: FastAPI, orders_client: httpx.AsyncClient
 ) -> None:
-    broker: Broker = orders_app.state.broker
-    topology: Topology = orders_app.state.topology
+    runtime = runtime_in(orders_app, OrdersRuntime)
+    broker, topology = runtime.broker, runtime.topology
     account = new_account()
     listener = await broker.declare_queue(
         QueueSpec(

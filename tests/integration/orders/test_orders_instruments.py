@@ -21,10 +21,11 @@ from integration.orders.flows import (
     stored_order,
 )
 from support.polling import eventually
-from tradewind.common.broker import Broker
+from support.runtime import runtime_in
 from tradewind.common.contracts.types import OrderStatus, utc_now
 from tradewind.common.envelope import EnvelopeError
 from tradewind.orders.adapters import OrderReads
+from tradewind.orders.bootstrap import OrdersRuntime
 from tradewind.orders.handlers import InstrumentHandler, OrderCommandHandler
 
 
@@ -99,7 +100,7 @@ async def test_listings_are_idempotent_and_an_older_one_never_wins(
 async def test_a_listing_on_the_broker_makes_the_running_service_accept_the_symbol(
     orders_app: FastAPI, orders_client: httpx.AsyncClient, orders_pool: Pool
 ) -> None:
-    broker: Broker = orders_app.state.broker
+    broker = runtime_in(orders_app, OrdersRuntime).broker
     account, symbol = new_account(), new_symbol()
 
     await broker.publish_event(listing_event(symbol))

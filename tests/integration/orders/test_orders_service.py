@@ -34,13 +34,15 @@ from integration.orders.flows import (
 )
 from support.infra import Infra
 from support.polling import eventually
-from tradewind.common.broker import Broker, QueueSpec, Topology
+from support.runtime import runtime_in
+from tradewind.common.broker import QueueSpec
 from tradewind.common.contracts import quote_routing_key
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce, utc_now
 from tradewind.common.envelope import CloudEvent
 from tradewind.common.settings import SharedSettings
 from tradewind.orders.adapters import OrderReads
 from tradewind.orders.app import create_app
+from tradewind.orders.bootstrap import OrdersRuntime
 from tradewind.orders.handlers import OrderCommandHandler, quote_queue
 from tradewind.orders.settings import OrdersSettings
 
@@ -79,8 +81,8 @@ class EventSpy:
 
     @classmethod
     async def start(cls, app: FastAPI, routing_keys: Iterable[str]) -> EventSpy:
-        broker: Broker = app.state.broker
-        topology: Topology = app.state.topology
+        runtime = runtime_in(app, OrdersRuntime)
+        broker, topology = runtime.broker, runtime.topology
         spy = cls()
         queue = await broker.declare_queue(
             QueueSpec(f"{topology.namespace}.test.spy.{uuid4().hex[:8]}", exclusive=True)
@@ -125,9 +127,10 @@ async def test_two_instances_on_the_same_queues_never_fill_an_order_twice(
     accounts = [new_account() for _ in range(4)]
     settings = service_settings(infra, orders_database_url)
     async with running(settings, instances=2) as (first, _second):
-        broker: Broker = first.state.broker
+        runtime = runtime_in(first, OrdersRuntime)
+        broker = runtime.broker
         spy = await EventSpy.start(first, ["order.filled", "order.partially_filled"])
-        consumers = await broker.declare_queue(quote_queue(first.state.topology))
+        consumers = await broker.declare_queue(quote_queue(runtime.topology))
         assert consumers.declaration_result.consumer_count == 2
 
         async def publish_quote(sequence: int, **prices: Any) -> None:

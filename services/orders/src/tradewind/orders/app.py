@@ -1,35 +1,17 @@
-"""The orders service assembled from libs/common: database, broker, outbox relay, HTTP API."""
+"""The orders service's app: its routes on the shared app factory, wired by ``bootstrap``."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from tradewind.common.app import create_service_app, package_version
-from tradewind.common.broker import Broker, Topology
-from tradewind.common.db import asyncpg_dsn, check_pool, create_pool
-from tradewind.common.health import Readiness
-from tradewind.common.outbox import OutboxRelay
-from tradewind.common.tasks import run_every, start_background
-from tradewind.orders.adapters import OrderReads
+from tradewind.common.app import create_service_app, package_version, runtime_lifespan
 from tradewind.orders.api import routes as api
-from tradewind.orders.domain import RiskRules
-from tradewind.orders.handlers import (
-    SERVICE,
-    DayOrderExpiry,
-    InstrumentHandler,
-    OrderCommandHandler,
-    QuoteHandler,
-    orders_subscriptions,
-)
+from tradewind.orders.bootstrap import bootstrap
+from tradewind.orders.handlers import SERVICE
 from tradewind.orders.settings import OrdersSettings
-
-log = logging.getLogger(__name__)
 
 # services/orders: where alembic.ini and migrations/ live (for upgrade_database).
 SERVICE_DIR = Path(__file__).resolve().parents[3]
@@ -37,88 +19,12 @@ SERVICE_DIR = Path(__file__).resolve().parents[3]
 
 def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     settings = settings or OrdersSettings()
-    shared = settings.shared
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
-        topology = Topology(shared.namespace, tuple(shared.retry_delays_ms))
-        async with AsyncExitStack() as resources:
-            # Two pools: the write path (consumers, relay, sweep) and the read API. A write path
-            # busy at full load must never make a read or the readiness probe wait.
-            writes = await create_pool(
-                settings.database_url,
-                max_size=settings.database_pool_size,
-                # The write path runs a few fixed statements thousands of times a second. Left to
-                # choose, PostgreSQL kept planning them anew at each execution once the book was
-                # large (custom plans looked cheaper than the generic one): measured at 100,000
-                # resting orders, a quote's candidates statement took 0.8 ms instead of 0.2 and
-                # its write 0.7 instead of 0.3. Their generic plans use the same indexes, at
-                # 0.25 and 0.5 ms whatever the size of the book.
-                server_settings={"plan_cache_mode": "force_generic_plan"},
-            )
-            resources.push_async_callback(writes.close)
-            reads = await create_pool(settings.database_url, max_size=settings.api_pool_size)
-            resources.push_async_callback(reads.close)
-
-            broker = Broker.from_settings(shared, service=SERVICE)
-            resources.push_async_callback(broker.close)
-            await broker.connect()
-
-            relay = OutboxRelay(
-                pool=writes, broker=broker, listen_dsn=asyncpg_dsn(settings.database_url)
-            )
-            start_background(resources, relay.run(), "orders-outbox-relay")
-
-            rules = RiskRules(
-                reference_prices=settings.reference_prices, max_notional=settings.max_notional
-            )
-            commands = OrderCommandHandler(
-                pool=writes,
-                rules=rules,
-                topology=topology,
-                max_quote_age=timedelta(seconds=settings.arrival_quote_max_age_s),
-            )
-            quotes = QuoteHandler(
-                pool=writes, topology=topology, concurrency=settings.quote_concurrency
-            )
-            subscriptions = orders_subscriptions(
-                InstrumentHandler(pool=writes),
-                commands,
-                quotes,
-                max_batch=settings.command_batch_size,
-                max_wait_s=settings.command_batch_wait_s,
-            )
-            await subscriptions.start(broker)
-
-            expiry = DayOrderExpiry(
-                pool=writes, topology=topology, session_end=settings.session_end
-            )
-            start_background(
-                resources,
-                run_every(settings.expiry_sweep_interval_s, "day-order-expiry", expiry.expire_due),
-                "orders-day-order-expiry",
-            )
-
-            readiness.add("postgres", lambda: check_pool(reads))
-            readiness.add("broker", broker.check)
-            app.state.reads = OrderReads(reads)
-            app.state.broker = broker
-            app.state.topology = topology
-            log.info(
-                "orders service started",
-                extra={
-                    "namespace": topology.namespace,
-                    "session_end": settings.session_end.isoformat(),
-                },
-            )
-            yield
-
     return create_service_app(
         service=SERVICE,
         title="Tradewind orders",
         version=package_version("tradewind-orders"),
-        shared=shared,
-        lifespan=lifespan,
+        shared=settings.shared,
+        lifespan=runtime_lifespan(partial(bootstrap, settings)),
         routers=[api.router, api.positions_router, api.instruments_router],
         internal=True,
     )

@@ -8,15 +8,16 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from tradewind.common.app import from_state
+from tradewind.common.app import runtime_of
 from tradewind.common.contracts import Instrument, OrderSnapshot, PositionSnapshot
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, AccountId, Symbol, UtcDateTime
 from tradewind.common.http_paging import page_cursor
 from tradewind.common.problems import MEDIA_TYPE, Problem
-from tradewind.orders.adapters import OrderReads, PageCursor, StatusFilter
+from tradewind.orders.adapters import PageCursor, StatusFilter
+from tradewind.orders.bootstrap import OrdersRuntime
 from tradewind.orders.domain import Order, Position, to_position_snapshot, to_snapshot
 
-ReadsDep = Annotated[OrderReads, Depends(from_state("reads"))]
+Runtime = Annotated[OrdersRuntime, Depends(runtime_of(OrdersRuntime))]
 AccountIdPath = Annotated[AccountId, Path()]
 
 
@@ -45,8 +46,8 @@ router = APIRouter(prefix="/internal/v1/accounts/{account_id}/orders", tags=["or
     summary="One order of the account",
     responses={404: {"description": "No such order for this account", **_PROBLEM}},
 )
-async def get_order(account_id: AccountIdPath, order_id: UUID, reads: ReadsDep) -> OrderResponse:
-    order = await reads.order(account_id, order_id)
+async def get_order(account_id: AccountIdPath, order_id: UUID, runtime: Runtime) -> OrderResponse:
+    order = await runtime.reads.order(account_id, order_id)
     if order is None:
         raise Problem(
             404,
@@ -64,7 +65,7 @@ async def get_order(account_id: AccountIdPath, order_id: UUID, reads: ReadsDep) 
 )
 async def list_orders(
     account_id: AccountIdPath,
-    reads: ReadsDep,
+    runtime: Runtime,
     status: Annotated[
         StatusFilter,
         Query(description="An order status, or open (not terminal), closed (terminal) or all."),
@@ -77,7 +78,7 @@ async def list_orders(
     ] = None,
 ) -> OrderPageResponse:
     cursor = page_cursor(page_token, PageCursor.decode)
-    page = await reads.list_orders(
+    page = await runtime.reads.list_orders(
         account_id,
         status_filter=status,
         symbol=symbol,
@@ -111,12 +112,12 @@ positions_router = APIRouter(
 @positions_router.get("", summary="The account's positions, by symbol")
 async def list_positions(
     account_id: AccountIdPath,
-    reads: ReadsDep,
+    runtime: Runtime,
     include_closed: Annotated[
         bool, Query(description="Also list flat positions (qty 0), which keep their realized P&L.")
     ] = False,
 ) -> PositionListResponse:
-    held = await reads.account_positions(account_id, include_flat=include_closed)
+    held = await runtime.reads.account_positions(account_id, include_flat=include_closed)
     return PositionListResponse(data=[PositionResponse.of(position) for position in held])
 
 
@@ -126,9 +127,9 @@ async def list_positions(
     responses={404: {"description": "The account never traded the symbol", **_PROBLEM}},
 )
 async def get_position(
-    account_id: AccountIdPath, symbol: Annotated[Symbol, Path()], reads: ReadsDep
+    account_id: AccountIdPath, symbol: Annotated[Symbol, Path()], runtime: Runtime
 ) -> PositionResponse:
-    position = await reads.position(account_id, symbol)
+    position = await runtime.reads.position(account_id, symbol)
     if position is None:
         raise Problem(
             404,
@@ -147,8 +148,8 @@ instruments_router = APIRouter(prefix="/internal/v1/instruments", tags=["instrum
 
 
 @instruments_router.get("", summary="The instruments this service accepts orders for")
-async def list_instruments(reads: ReadsDep) -> InstrumentListResponse:
-    return InstrumentListResponse(data=await reads.listed_instruments())
+async def list_instruments(runtime: Runtime) -> InstrumentListResponse:
+    return InstrumentListResponse(data=await runtime.reads.listed_instruments())
 
 
 @instruments_router.get(
@@ -156,8 +157,8 @@ async def list_instruments(reads: ReadsDep) -> InstrumentListResponse:
     summary="One instrument this service accepts orders for",
     responses={404: {"description": "The symbol has not been listed here", **_PROBLEM}},
 )
-async def get_instrument(symbol: Annotated[Symbol, Path()], reads: ReadsDep) -> Instrument:
-    instrument = await reads.instrument(symbol)
+async def get_instrument(symbol: Annotated[Symbol, Path()], runtime: Runtime) -> Instrument:
+    instrument = await runtime.reads.instrument(symbol)
     if instrument is None:
         raise Problem(
             404,

@@ -1,0 +1,114 @@
+"""The orders service's wiring, in one place: pools, broker, outbox relay, consumers, expiry."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tradewind.common.broker import Broker, Topology
+from tradewind.common.db import asyncpg_dsn, check_pool, create_pool
+from tradewind.common.health import Readiness
+from tradewind.common.outbox import OutboxRelay
+from tradewind.common.tasks import run_every, start_background
+from tradewind.orders.adapters import OrderReads
+from tradewind.orders.domain import RiskRules
+from tradewind.orders.handlers import (
+    SERVICE,
+    DayOrderExpiry,
+    InstrumentHandler,
+    OrderCommandHandler,
+    QuoteHandler,
+    orders_subscriptions,
+)
+from tradewind.orders.settings import OrdersSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OrdersRuntime:
+    """What the running service holds; the API reads ``reads`` (``api.routes``), tests and tools
+    publish and listen through ``broker`` and ``topology``."""
+
+    settings: OrdersSettings
+    topology: Topology
+    broker: Broker
+    reads: OrderReads
+
+
+@asynccontextmanager
+async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIterator[OrdersRuntime]:
+    """Open the pools and the broker, start the relay, the consumers and the expiry sweep; close
+    all on exit, in reverse."""
+    shared = settings.shared
+    topology = Topology(shared.namespace, tuple(shared.retry_delays_ms))
+    async with AsyncExitStack() as resources:
+        # Two pools: the write path (consumers, relay, sweep) and the read API. A write path
+        # busy at full load must never make a read or the readiness probe wait.
+        writes = await create_pool(
+            settings.database_url,
+            max_size=settings.database_pool_size,
+            # The write path runs a few fixed statements thousands of times a second. Left to
+            # choose, PostgreSQL kept planning them anew at each execution once the book was
+            # large (custom plans looked cheaper than the generic one): measured at 100,000
+            # resting orders, a quote's candidates statement took 0.8 ms instead of 0.2 and
+            # its write 0.7 instead of 0.3. Their generic plans use the same indexes, at
+            # 0.25 and 0.5 ms whatever the size of the book.
+            server_settings={"plan_cache_mode": "force_generic_plan"},
+        )
+        resources.push_async_callback(writes.close)
+        reads = await create_pool(settings.database_url, max_size=settings.api_pool_size)
+        resources.push_async_callback(reads.close)
+
+        broker = Broker.from_settings(shared, service=SERVICE)
+        resources.push_async_callback(broker.close)
+        await broker.connect()
+
+        relay = OutboxRelay(
+            pool=writes, broker=broker, listen_dsn=asyncpg_dsn(settings.database_url)
+        )
+        start_background(resources, relay.run(), "orders-outbox-relay")
+
+        rules = RiskRules(
+            reference_prices=settings.reference_prices, max_notional=settings.max_notional
+        )
+        commands = OrderCommandHandler(
+            pool=writes,
+            rules=rules,
+            topology=topology,
+            max_quote_age=timedelta(seconds=settings.arrival_quote_max_age_s),
+        )
+        quotes = QuoteHandler(
+            pool=writes, topology=topology, concurrency=settings.quote_concurrency
+        )
+        subscriptions = orders_subscriptions(
+            InstrumentHandler(pool=writes),
+            commands,
+            quotes,
+            max_batch=settings.command_batch_size,
+            max_wait_s=settings.command_batch_wait_s,
+        )
+        await subscriptions.start(broker)
+
+        expiry = DayOrderExpiry(pool=writes, topology=topology, session_end=settings.session_end)
+        start_background(
+            resources,
+            run_every(settings.expiry_sweep_interval_s, "day-order-expiry", expiry.expire_due),
+            "orders-day-order-expiry",
+        )
+
+        readiness.add("postgres", lambda: check_pool(reads))
+        readiness.add("broker", broker.check)
+        log.info(
+            "orders service started",
+            extra={
+                "namespace": topology.namespace,
+                "session_end": settings.session_end.isoformat(),
+            },
+        )
+        yield OrdersRuntime(
+            settings=settings, topology=topology, broker=broker, reads=OrderReads(reads)
+        )
