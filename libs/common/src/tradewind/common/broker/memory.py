@@ -2,7 +2,8 @@
 
 It keeps the contract handlers rely on from the real ``Broker``, nothing more:
 
-- topic routing from the bindings a queue was declared with (``*`` one word, ``#`` any number);
+- topic routing from the bindings a queue was declared with or given later (``bind``, ``unbind``;
+  ``*`` one word, ``#`` any number);
   a command nobody is bound for is refused (``PublishRejected``, as a mandatory publish is); an
   event nobody is bound for is kept in ``unrouted`` (the events exchange's alternate);
 - a message is acked only once its handler returned; a handler that raises gets the message
@@ -28,7 +29,7 @@ from typing import Any
 from tradewind.common.broker.batches import BatchHandler, BatchOutcome, Incoming
 from tradewind.common.broker.client import Delivery, Handler
 from tradewind.common.broker.errors import PermanentFailure, PublishRejected
-from tradewind.common.broker.topology import QueueSpec, Topology
+from tradewind.common.broker.topology import Binding, QueueSpec, Topology
 from tradewind.common.envelope import CloudEvent, EnvelopeError
 
 
@@ -59,6 +60,7 @@ class InMemoryBroker:
         self.parked: defaultdict[str, list[bytes]] = defaultdict(list)
         self._consumers: dict[str, _Consumer] = {}
         self._waiting: dict[str, deque[_Message]] = {}
+        self._bindings: dict[str, set[Binding]] = {}
 
     @property
     def topology(self) -> Topology:
@@ -81,6 +83,14 @@ class InMemoryBroker:
             raise ValueError(f"{consumer.spec.name} already has a consumer")
         self._consumers[consumer.spec.name] = consumer
         self._waiting[consumer.spec.name] = deque()
+        self._bindings[consumer.spec.name] = set(consumer.spec.bindings)
+
+    async def bind(self, queue: QueueSpec, exchange: str, routing_key: str) -> None:
+        """Bind a consumed queue at run time, as ``Broker.bind`` does."""
+        self._bindings[queue.name].add(Binding(exchange, routing_key))
+
+    async def unbind(self, queue: QueueSpec, exchange: str, routing_key: str) -> None:
+        self._bindings[queue.name].discard(Binding(exchange, routing_key))
 
     def queues(self) -> list[QueueSpec]:
         return [consumer.spec for consumer in self._consumers.values()]
@@ -113,10 +123,10 @@ class InMemoryBroker:
     def _route(self, exchange: str, routing_key: str, body: bytes, message_id: str) -> None:
         bound = [
             name
-            for name, consumer in self._consumers.items()
+            for name, bindings in self._bindings.items()
             if any(
                 binding.exchange == exchange and topic_matches(binding.routing_key, routing_key)
-                for binding in consumer.spec.bindings
+                for binding in bindings
             )
         ]
         if not bound:

@@ -12,8 +12,9 @@ a change of its bindings.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
-from tradewind.common.broker import Broker, QueueSpec
+from tradewind.common.broker import QueueSpec
 from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
 from tradewind.gateway.domain.stream_session import StreamSession
 
@@ -32,10 +33,18 @@ def needed_routing_keys(sessions: Iterable[StreamSession]) -> frozenset[str]:
     return frozenset(keys)
 
 
+class QueueBinder(Protocol):
+    """What changing bindings needs of a broker (``Broker``, or the in-memory one in tests)."""
+
+    async def bind(self, queue: QueueSpec, exchange: str, routing_key: str) -> None: ...
+
+    async def unbind(self, queue: QueueSpec, exchange: str, routing_key: str) -> None: ...
+
+
 class StreamBindings:
     """The stream queue's bindings on the events exchange, changed through the broker."""
 
-    def __init__(self, broker: Broker, queue: QueueSpec, exchange: str) -> None:
+    def __init__(self, broker: QueueBinder, queue: QueueSpec, exchange: str) -> None:
         self.broker = broker
         self.queue = queue
         self.exchange = exchange
