@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tradewind.common.broker.memory import topic_matches
 from tradewind.common.contracts.event_filters import matches, validate_filter
 from tradewind.webhooks.domain.delivery_rules import (
     BindingChanges,
@@ -14,23 +15,9 @@ from tradewind.webhooks.domain.delivery_rules import (
     topic_pattern,
 )
 
-# --- RabbitMQ's topic matching, written from its documentation: words are separated by ".",
-# "*" substitutes exactly one word, "#" zero or more words.
-
-
-def amqp_topic_matches(pattern: str, routing_key: str) -> bool:
-    return _words_match(pattern.split("."), routing_key.split("."))
-
-
-def _words_match(pattern: list[str], words: list[str]) -> bool:
-    if not pattern:
-        return not words
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(_words_match(rest, words[skip:]) for skip in range(len(words) + 1))
-    if not words:
-        return False
-    return head in ("*", words[0]) and _words_match(rest, words[1:])
+# --- RabbitMQ's topic matching (the in-memory test broker's, checked against the documentation's
+# examples below): words are separated by ".", "*" substitutes exactly one word, "#" zero or more.
+amqp_topic_matches = topic_matches
 
 
 @pytest.mark.parametrize(
