@@ -311,6 +311,18 @@ async def open_loop_latency(
     return LatencyResult(rate, int(rate * seconds), len(seen), *total, *answered, *decided)
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine spent not idle since boot (/proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def latency_window(latency: LatencyResult) -> float:
+    """How long the open loop sent orders, in seconds."""
+    return latency.sent / latency.rate
+
+
 def system_pids() -> dict[str, list[int]]:
     """PostgreSQL and RabbitMQ server processes, whose CPU the system's work also costs."""
 
@@ -432,6 +444,11 @@ async def bench(
             bare_answered = pcts([(t1 - t0) * 1000 for t0, t1 in bare_answers.values()])
 
             async with fresh_stack(infra, counter) as (stack, key):
+                pids = {name: [stack.pid(name)] for name in ("gateway", "orders", "webhooks")}
+                pids.update(system_pids())
+                half_meter = CpuMeter.of_groups(pids)
+                half_meter.start()
+                busy_before = machine_busy_seconds()
                 latency = await open_loop_latency(
                     f"{stack.url('gateway')}/api/v1/orders",
                     key,
@@ -439,6 +456,8 @@ async def bench(
                     half_rate,
                     seconds,
                 )
+                machine_busy = machine_busy_seconds() - busy_before
+                half_cpu = half_meter.stop()
         finally:
             await counter.close()
             await infra.drop_databases()
@@ -467,6 +486,14 @@ async def bench(
         f"{latency.decided_p99_ms:.1f} ms",
         f"  the bare endpoint at the same rate: POST → 202 p50 {bare_answered[0]:.1f} / p99 "
         f"{bare_answered[1]:.1f} ms",
+        # Why the tail: how busy the two cores were while the open loop ran (the load generator
+        # and this process included), and what each order cost at this rate.
+        f"  meanwhile the machine's cores were {machine_busy / latency_window(latency):.2f} busy; "
+        "CPU ms per order: "
+        + ", ".join(
+            f"{name} {1000 * used / max(1, latency.accepted):.2f}"
+            for name, used in half_cpu.items()
+        ),
     ]
     return "\n".join(lines)
 
