@@ -28,7 +28,7 @@ from tradewind.common.envelope import CloudEvent
 from tradewind.common.migrations import upgrade_database
 from tradewind.market_data.app import SERVICE_DIR as MARKET_DATA_DIR
 from tradewind.orders.app import SERVICE_DIR as ORDERS_DIR
-from tradewind.webhooks.app import SERVICE_DIR as WEBHOOKS_DIR
+from tradewind.webhooks.bootstrap import SERVICE_DIR as WEBHOOKS_DIR
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from integration.webhooks.harness import Receiver, Service, running_service, tes
 from support.broker_view import UnroutedEvents
 from support.infra import Infra
 from tradewind.common.broker import Topology
-from tradewind.webhooks.app import migrate
+from tradewind.webhooks.bootstrap import migrate
 
 _databases = itertools.count(1)
 

@@ -25,7 +25,7 @@ from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.db import create_engine, session_factory
 from tradewind.webhooks.adapters.bindings import EventBindings
 from tradewind.webhooks.adapters.store import Endpoint, WebhookStore
-from tradewind.webhooks.app import events_queue
+from tradewind.webhooks.bootstrap import events_queue
 from tradewind.webhooks.domain.events import WebhookEndpointDisabled
 from unit.webhooks.spec_verifier import verify
 

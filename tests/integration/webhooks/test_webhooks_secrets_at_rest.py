@@ -17,7 +17,7 @@ from support.polling import eventually
 from tradewind.common.db import asyncpg_dsn
 from tradewind.common.migrations import alembic_config, upgrade_database
 from tradewind.webhooks.adapters.secret_box import SecretBox, reseal_all
-from tradewind.webhooks.app import SERVICE_DIR
+from tradewind.webhooks.bootstrap import SERVICE_DIR
 from unit.webhooks.spec_verifier import verify
 
 OLD_KEY = "2-DDMgMUUAhZrAUxJG8N8vgJSAu9pFTcn3912F9AOYE="

@@ -1,210 +1,26 @@
-"""The webhooks service: wiring of the store, the event intake, the dispatcher and the API."""
+"""The webhooks service's app: its internal API on the shared app factory, wired by
+``bootstrap``."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
+from functools import partial
 
-import asyncpg
 from fastapi import FastAPI
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tradewind.common.app import create_service_app, package_version
-from tradewind.common.broker import Broker, QueueSpec, Topology
-from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
-from tradewind.common.health import Readiness
-from tradewind.common.migrations import upgrade_database
-from tradewind.common.outbox import Outbox, OutboxRelay
-from tradewind.common.resilience import CONNECT, retry_async
-from tradewind.common.tasks import cancel_and_wait, start_background, start_supervised
-from tradewind.common.tracing import instrument_engine
-from tradewind.webhooks.adapters import tables
-from tradewind.webhooks.adapters.bindings import EventBindings
-from tradewind.webhooks.adapters.intake_store import IntakeStore
-from tradewind.webhooks.adapters.secret_box import SecretBox
-from tradewind.webhooks.adapters.sender import Sender
-from tradewind.webhooks.adapters.store import WebhookStore
+from tradewind.common.app import create_service_app, package_version, runtime_lifespan
 from tradewind.webhooks.api.routes import ROUTERS
-from tradewind.webhooks.domain.delivery_rules import BreakerPolicy
-from tradewind.webhooks.handlers.dispatcher import Dispatcher, DispatchPolicy
-from tradewind.webhooks.handlers.outcomes import OutcomePolicy, OutcomeRecorder
-from tradewind.webhooks.handlers.use_cases import EndpointService, EventIntake
+from tradewind.webhooks.bootstrap import SERVICE, bootstrap
 from tradewind.webhooks.settings import WebhooksSettings
-
-log = logging.getLogger(__name__)
-
-SERVICE = "webhooks"
-SERVICE_DIR = Path(__file__).resolve().parents[3]
-_MIGRATION_LOCK_KEY = 0x7457_6D69_6772  # "tWmigr"
-_DATABASE_DOWN = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIError)
-
-
-def events_queue(topology: Topology) -> QueueSpec:
-    # No topic bindings of its own: they follow the endpoints' subscriptions (EventBindings).
-    # Broker.declare_queue still binds it to the requeue exchange, for retries.
-    return QueueSpec(topology.queue_name(SERVICE, "events"))
-
-
-async def migrate(database_url: str) -> None:
-    """Apply migrations; an advisory lock keeps processes starting together from racing."""
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
-        await asyncio.to_thread(upgrade_database, SERVICE_DIR, database_url)
-    finally:
-        await connection.close()
-
-
-def outcome_policy(settings: WebhooksSettings) -> OutcomePolicy:
-    return OutcomePolicy(
-        schedule=settings.schedule,
-        breaker=BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_open_for),
-        disable_after=settings.disable_after,
-    )
-
-
-def dispatch_policy(settings: WebhooksSettings) -> DispatchPolicy:
-    return DispatchPolicy(
-        max_in_flight=settings.max_in_flight,
-        endpoint_concurrency=settings.endpoint_concurrency,
-        batch_size=settings.dispatch_batch_size,
-        poll_interval_s=settings.dispatch_poll_interval_s,
-        lease=settings.delivery_lease,
-        retention=settings.retention,
-    )
 
 
 def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
     settings = settings or WebhooksSettings()
-    shared = settings.shared
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
-        url = settings.database_url
-        # Before anything else: without a key, secrets could be neither stored nor used.
-        secret_box = SecretBox(settings.secret_keys)
-        if settings.migrate_on_start:
-            await retry_async(
-                CONNECT, lambda: migrate(url), retry_on=_DATABASE_DOWN, name="migrate database"
-            )
-        # SQLAlchemy for the API, the outbox and the rare failure path; raw asyncpg for the hot
-        # path (event intake, claims, recording successes), which is CPU-bound otherwise.
-        pool = await retry_async(
-            CONNECT,
-            lambda: asyncpg.create_pool(
-                asyncpg_dsn(url), min_size=2, max_size=settings.db_pool_size + 3
-            ),
-            retry_on=_DATABASE_DOWN,
-            name="connect to the database",
-        )
-        engine = create_engine(url, pool_size=settings.api_pool_size)
-        instrument_engine(engine)
-        sessions = session_factory(engine)
-        topology = Topology(shared.namespace, shared.retry_delays_ms)
-        broker = Broker.from_settings(shared, service=SERVICE)
-        sender = Sender(
-            settings.destination_policy,
-            timeout_s=settings.request_timeout_s,
-            body_limit=settings.response_body_limit,
-            max_connections=settings.max_in_flight,
-        )
-        store = WebhookStore(sessions)
-        listen_dsn = asyncpg_dsn(settings.database_url)
-        relay = OutboxRelay(pool=pool, broker=broker, listen_dsn=listen_dsn)
-        dispatcher = Dispatcher(
-            pool=pool,
-            sessions=sessions,
-            sender=sender,
-            recorder=OutcomeRecorder(
-                pool=pool,
-                sessions=sessions,
-                outbox=Outbox(tables.outbox),
-                events_exchange=topology.events,
-                policy=outcome_policy(settings),
-            ),
-            policy=dispatch_policy(settings),
-            listen_dsn=listen_dsn,
-            secret_box=secret_box,
-        )
-        bindings = EventBindings(
-            store, broker, queue=events_queue(topology), exchange=topology.events
-        )
-        app.state.store = store
-        app.state.endpoint_service = EndpointService(
-            store,
-            bindings,
-            policy=settings.destination_policy,
-            rotation_overlap=settings.secret_rotation_overlap,
-            max_endpoints_per_account=settings.max_endpoints_per_account,
-            max_payload_bytes=settings.max_payload_bytes,
-            secret_box=secret_box,
-        )
-        readiness.add("database", lambda: check_database(engine))
-        readiness.add("broker", broker.check)
-        background: list[asyncio.Task[None]] = []
-        try:
-            await sender.start()
-            await broker.connect()
-            intake = EventIntake(
-                IntakeStore(pool, consumer=events_queue(topology).name),
-                max_payload_bytes=settings.max_payload_bytes,
-                concurrency=settings.db_pool_size,
-            )
-            await broker.consume(events_queue(topology), intake)
-            await bindings.reconcile(rebind_all=True)
-            background = [
-                start_supervised(relay.run(), "webhooks-outbox-relay"),
-                start_supervised(dispatcher.run(), "webhooks-dispatcher"),
-            ]
-            # Stopped before the broker closes, so shutting down is not a failed reconcile.
-            async with AsyncExitStack() as reconciling:
-                start_background(
-                    reconciling,
-                    bindings.keep_reconciled(settings.bindings_reconcile_interval_s),
-                    "webhooks-event-bindings",
-                )
-                log.info("webhooks service started", extra={"namespace": shared.namespace})
-                yield
-        finally:
-            await _shut_down(
-                background,
-                dispatcher,
-                broker,
-                sender,
-                engine,
-                pool,
-                settings.shutdown_grace_s,
-            )
-
     return create_service_app(
         service=SERVICE,
         title="Tradewind webhooks (internal API)",
         version=package_version("tradewind-webhooks"),
-        shared=shared,
-        lifespan=lifespan,
+        shared=settings.shared,
+        lifespan=runtime_lifespan(partial(bootstrap, settings)),
         routers=ROUTERS,
         internal=True,
     )
-
-
-async def _shut_down(
-    background: list[asyncio.Task[None]],
-    dispatcher: Dispatcher,
-    broker: Broker,
-    sender: Sender,
-    engine: AsyncEngine,
-    pool: asyncpg.Pool,
-    grace_s: float,
-) -> None:
-    # Stop taking work first (consuming, claiming), then let attempts in flight finish.
-    await broker.close()
-    for task in background:
-        await cancel_and_wait(task)
-    await dispatcher.drain(grace_s)
-    await sender.close()
-    await pool.close()
-    await engine.dispose()

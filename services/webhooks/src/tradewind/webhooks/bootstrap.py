@@ -1,0 +1,228 @@
+"""The webhooks service's wiring, in one place: the store, the event intake, the dispatcher, and
+what they hold open."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tradewind.common.broker import Broker, QueueSpec, Topology
+from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
+from tradewind.common.health import Readiness
+from tradewind.common.migrations import upgrade_database
+from tradewind.common.outbox import Outbox, OutboxRelay
+from tradewind.common.resilience import CONNECT, retry_async
+from tradewind.common.tasks import cancel_and_wait, start_background, start_supervised
+from tradewind.common.tracing import instrument_engine
+from tradewind.webhooks.adapters import tables
+from tradewind.webhooks.adapters.bindings import EventBindings
+from tradewind.webhooks.adapters.intake_store import IntakeStore
+from tradewind.webhooks.adapters.secret_box import SecretBox
+from tradewind.webhooks.adapters.sender import Sender
+from tradewind.webhooks.adapters.store import WebhookStore
+from tradewind.webhooks.domain.delivery_rules import BreakerPolicy
+from tradewind.webhooks.handlers.dispatcher import Dispatcher, DispatchPolicy
+from tradewind.webhooks.handlers.outcomes import OutcomePolicy, OutcomeRecorder
+from tradewind.webhooks.handlers.use_cases import EndpointService, EventIntake
+from tradewind.webhooks.settings import WebhooksSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE = "webhooks"
+SERVICE_DIR = Path(__file__).resolve().parents[3]
+_MIGRATION_LOCK_KEY = 0x7457_6D69_6772  # "tWmigr"
+_DATABASE_DOWN = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIError)
+
+
+@dataclass(frozen=True)
+class WebhooksRuntime:
+    """What the running service holds; the API reads it (``api.routes``)."""
+
+    settings: WebhooksSettings
+    topology: Topology
+    # Raw asyncpg for the hot path (intake, claims, successes); SQLAlchemy for the rest.
+    pool: asyncpg.Pool
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    broker: Broker
+    sender: Sender
+    secret_box: SecretBox
+    store: WebhookStore
+    bindings: EventBindings
+    endpoint_service: EndpointService
+    intake: EventIntake
+    relay: OutboxRelay
+    dispatcher: Dispatcher
+
+
+def events_queue(topology: Topology) -> QueueSpec:
+    # No topic bindings of its own: they follow the endpoints' subscriptions (EventBindings).
+    # Broker.declare_queue still binds it to the requeue exchange, for retries.
+    return QueueSpec(topology.queue_name(SERVICE, "events"))
+
+
+async def migrate(database_url: str) -> None:
+    """Apply migrations; an advisory lock keeps processes starting together from racing."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
+        await asyncio.to_thread(upgrade_database, SERVICE_DIR, database_url)
+    finally:
+        await connection.close()
+
+
+def outcome_policy(settings: WebhooksSettings) -> OutcomePolicy:
+    return OutcomePolicy(
+        schedule=settings.schedule,
+        breaker=BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_open_for),
+        disable_after=settings.disable_after,
+    )
+
+
+def dispatch_policy(settings: WebhooksSettings) -> DispatchPolicy:
+    return DispatchPolicy(
+        max_in_flight=settings.max_in_flight,
+        endpoint_concurrency=settings.endpoint_concurrency,
+        batch_size=settings.dispatch_batch_size,
+        poll_interval_s=settings.dispatch_poll_interval_s,
+        lease=settings.delivery_lease,
+        retention=settings.retention,
+    )
+
+
+@asynccontextmanager
+async def bootstrap(
+    settings: WebhooksSettings, readiness: Readiness
+) -> AsyncIterator[WebhooksRuntime]:
+    """Migrate (when configured), open the pools and the broker, start consuming events, the
+    relay and the dispatcher; on exit stop taking work first, then let attempts in flight finish,
+    then close what is left."""
+    shared = settings.shared
+    url = settings.database_url
+    async with AsyncExitStack() as resources:
+        # Before anything else: without a key, secrets could be neither stored nor used.
+        secret_box = SecretBox(settings.secret_keys)
+        if settings.migrate_on_start:
+            await retry_async(
+                CONNECT, lambda: migrate(url), retry_on=_DATABASE_DOWN, name="migrate database"
+            )
+        # SQLAlchemy for the API, the outbox and the rare failure path; raw asyncpg for the hot
+        # path (event intake, claims, recording successes), which is CPU-bound otherwise.
+        # The engine connects lazily, so building it first opens nothing sooner; it puts its
+        # dispose under the pool's close on the stack, so the raw pool still closes first.
+        engine = create_engine(url, pool_size=settings.api_pool_size)
+        resources.push_async_callback(engine.dispose)
+        instrument_engine(engine)
+        sessions = session_factory(engine)
+        pool = await retry_async(
+            CONNECT,
+            lambda: asyncpg.create_pool(
+                asyncpg_dsn(url), min_size=2, max_size=settings.db_pool_size + 3
+            ),
+            retry_on=_DATABASE_DOWN,
+            name="connect to the database",
+        )
+        resources.push_async_callback(pool.close)
+        topology = Topology(shared.namespace, shared.retry_delays_ms)
+        broker = Broker.from_settings(shared, service=SERVICE)
+        sender = Sender(
+            settings.destination_policy,
+            timeout_s=settings.request_timeout_s,
+            body_limit=settings.response_body_limit,
+            max_connections=settings.max_in_flight,
+        )
+        store = WebhookStore(sessions)
+        listen_dsn = asyncpg_dsn(settings.database_url)
+        relay = OutboxRelay(pool=pool, broker=broker, listen_dsn=listen_dsn)
+        dispatcher = Dispatcher(
+            pool=pool,
+            sessions=sessions,
+            sender=sender,
+            recorder=OutcomeRecorder(
+                pool=pool,
+                sessions=sessions,
+                outbox=Outbox(tables.outbox),
+                events_exchange=topology.events,
+                policy=outcome_policy(settings),
+            ),
+            policy=dispatch_policy(settings),
+            listen_dsn=listen_dsn,
+            secret_box=secret_box,
+        )
+        bindings = EventBindings(
+            store, broker, queue=events_queue(topology), exchange=topology.events
+        )
+        endpoint_service = EndpointService(
+            store,
+            bindings,
+            policy=settings.destination_policy,
+            rotation_overlap=settings.secret_rotation_overlap,
+            max_endpoints_per_account=settings.max_endpoints_per_account,
+            max_payload_bytes=settings.max_payload_bytes,
+            secret_box=secret_box,
+        )
+        readiness.add("database", lambda: check_database(engine))
+        readiness.add("broker", broker.check)
+
+        # Stop taking work first (consuming, claiming), then let attempts in flight finish: the
+        # stack unwinds in reverse, so the broker closes before the relay and the dispatcher are
+        # cancelled, and they before the dispatcher drains and the sender closes.
+        resources.push_async_callback(sender.close)
+        resources.push_async_callback(dispatcher.drain, settings.shutdown_grace_s)
+        background: list[asyncio.Task[None]] = []
+        resources.push_async_callback(_cancel_in_order, background)
+        resources.push_async_callback(broker.close)
+
+        await sender.start()
+        await broker.connect()
+        intake = EventIntake(
+            IntakeStore(pool, consumer=events_queue(topology).name),
+            max_payload_bytes=settings.max_payload_bytes,
+            concurrency=settings.db_pool_size,
+        )
+        await broker.consume(events_queue(topology), intake)
+        await bindings.reconcile(rebind_all=True)
+        # In hand, not start_background: they must stop after the broker closes, and its close
+        # is already on the stack above them.
+        background.extend(
+            [
+                start_supervised(relay.run(), "webhooks-outbox-relay"),
+                start_supervised(dispatcher.run(), "webhooks-dispatcher"),
+            ]
+        )
+        # Stopped before the broker closes, so shutting down is not a failed reconcile.
+        start_background(
+            resources,
+            bindings.keep_reconciled(settings.bindings_reconcile_interval_s),
+            "webhooks-event-bindings",
+        )
+        log.info("webhooks service started", extra={"namespace": shared.namespace})
+        yield WebhooksRuntime(
+            settings=settings,
+            topology=topology,
+            pool=pool,
+            engine=engine,
+            sessions=sessions,
+            broker=broker,
+            sender=sender,
+            secret_box=secret_box,
+            store=store,
+            bindings=bindings,
+            endpoint_service=endpoint_service,
+            intake=intake,
+            relay=relay,
+            dispatcher=dispatcher,
+        )
+
+
+async def _cancel_in_order(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        await cancel_and_wait(task)
