@@ -12,13 +12,16 @@ from decimal import Decimal
 from typing import Any
 
 from aio_pika.abc import AbstractQueue
+from fastapi import FastAPI
 
 from support.infra import Infra
 from support.polling import eventually
+from tradewind.common.app import RUNTIME_STATE
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.contracts import Instrument
 from tradewind.common.envelope import CloudEvent
 from tradewind.common.settings import SharedSettings
+from tradewind.market_data.bootstrap import MarketDataRuntime
 from tradewind.market_data.settings import DEFAULT_INSTRUMENTS, MarketDataSettings
 
 # Tests share one database and one Redis namespace; each uses its own symbols so that the
@@ -63,6 +66,14 @@ def settings_for(infra: Infra, database_url: str, **overrides: Any) -> MarketDat
     }
     fields.update(overrides)
     return MarketDataSettings(**fields)
+
+
+def runtime(app: FastAPI) -> MarketDataRuntime:
+    """The runtime of a started market-data app (what its routes read), typed."""
+    running = getattr(app.state, RUNTIME_STATE)
+    if not isinstance(running, MarketDataRuntime):
+        raise TypeError(f"the app's runtime is a {type(running).__name__}, not MarketDataRuntime")
+    return running
 
 
 def quote_json(

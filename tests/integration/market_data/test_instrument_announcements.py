@@ -7,7 +7,12 @@ from collections import Counter
 import httpx
 from fastapi import FastAPI
 
-from integration.market_data.market_data_helpers import INSTRUMENTS, listening, settings_for
+from integration.market_data.market_data_helpers import (
+    INSTRUMENTS,
+    listening,
+    runtime,
+    settings_for,
+)
 from support.infra import Infra
 from support.internal import INTERNAL_HEADERS
 from tradewind.common.broker import Broker, Topology
@@ -79,8 +84,8 @@ async def test_the_simulator_feeds_the_same_path(
         )
     )
     async with app.router.lifespan_context(app):
-        broker: Broker = app.state.broker
-        async with listening(broker, app.state.topology, "market.quote.SIM") as inbox:
+        service = runtime(app)
+        async with listening(service.broker, service.topology, "market.quote.SIM") as inbox:
             event = (await inbox.next()).event
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

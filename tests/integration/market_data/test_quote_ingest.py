@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from integration.market_data.market_data_helpers import around, listening, quote_json
+from integration.market_data.market_data_helpers import around, listening, quote_json, runtime
 from support.infra import Infra
 from support.polling import eventually
 from tradewind.common.broker import Broker, Topology
@@ -45,8 +45,8 @@ async def test_a_batch_is_sequenced_kept_published_and_aggregated(
     infra: Infra,
     redis_client: aioredis.Redis,
 ) -> None:
-    broker: Broker = market_data_app.state.broker
-    topology: Topology = market_data_app.state.topology
+    broker: Broker = runtime(market_data_app).broker
+    topology: Topology = runtime(market_data_app).topology
     t1 = utc_now().replace(microsecond=0) - timedelta(seconds=2)
     t2 = t1 + timedelta(seconds=1)
     batch = [

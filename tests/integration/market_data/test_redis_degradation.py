@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from integration.market_data.market_data_helpers import around, listening, settings_for
+from integration.market_data.market_data_helpers import around, listening, runtime, settings_for
 from support.infra import Infra
 from support.internal import INTERNAL_HEADERS
 from support.polling import eventually
@@ -71,8 +71,8 @@ async def test_quotes_are_served_stale_while_redis_is_down_and_fresh_after(
     redis_proxy: TcpProxy,
     infra: Infra,
 ) -> None:
-    broker: Broker = app_behind_proxy.state.broker
-    topology: Topology = app_behind_proxy.state.topology
+    broker: Broker = runtime(app_behind_proxy).broker
+    topology: Topology = runtime(app_behind_proxy).topology
     now = utc_now()
     before = around("70.00", "DOWN", now - timedelta(seconds=3))
     during = around("71.00", "DOWN", now - timedelta(seconds=2))

@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from fastapi import APIRouter, Depends, Path, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tradewind.common.app import from_state
+from tradewind.common.app import runtime_of
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcDateTime
 from tradewind.common.http_paging import invalid_page_token, page_cursor
 from tradewind.common.problems import MEDIA_TYPE, Problem
-from tradewind.market_data.adapters.latest import LatestQuotes
 from tradewind.market_data.adapters.store import BarCursor, BarStore
 from tradewind.market_data.api.schemas import (
     BarOut,
@@ -25,24 +24,23 @@ from tradewind.market_data.api.schemas import (
     LatestQuotesResponse,
     QuoteBatchIn,
 )
+from tradewind.market_data.bootstrap import MarketDataRuntime
 from tradewind.market_data.domain.bars import Timeframe
 from tradewind.market_data.domain.quotes import InvalidQuotes
-from tradewind.market_data.handlers.quote_pipeline import QuotePipeline, QuotesNotPublished
+from tradewind.market_data.handlers.quote_pipeline import QuotesNotPublished
 
 MAX_BARS_PER_PAGE = 10_000
 
 # --- dependencies ---
 
+Runtime = Annotated[MarketDataRuntime, Depends(runtime_of(MarketDataRuntime))]
 
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    async with sessions() as session:
+
+async def _session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
+    async with runtime.sessions() as session:
         yield session
 
 
-InstrumentsDep = Annotated[Mapping[str, Instrument], Depends(from_state("instruments"))]
-PipelineDep = Annotated[QuotePipeline, Depends(from_state("pipeline"))]
-LatestDep = Annotated[LatestQuotes, Depends(from_state("latest"))]
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 SymbolPath = Annotated[str, Path(max_length=16, description="Instrument symbol, e.g. AAPL.")]
 
@@ -73,9 +71,11 @@ router = APIRouter(prefix="/internal/v1", tags=["market data"])
         503: {"description": "Recorded, but the events were not all published", **_PROBLEM},
     },
 )
-async def ingest_quotes(batch: QuoteBatchIn, pipeline: PipelineDep) -> IngestResponse:
+async def ingest_quotes(batch: QuoteBatchIn, runtime: Runtime) -> IngestResponse:
     try:
-        quotes = await pipeline.ingest([quote.to_input() for quote in batch.quotes], "ingest")
+        quotes = await runtime.pipeline.ingest(
+            [quote.to_input() for quote in batch.quotes], "ingest"
+        )
     except InvalidQuotes as exc:
         errors = [
             {"field": f"quotes.{e.index}.{e.field}", "in": "body", "message": e.message}
@@ -111,13 +111,13 @@ async def ingest_quotes(batch: QuoteBatchIn, pipeline: PipelineDep) -> IngestRes
 
 @router.get("/quotes/latest", summary="Latest quote of several symbols", responses=_NOT_FOUND)
 async def latest_quotes(
-    instruments: InstrumentsDep,
-    latest: LatestDep,
+    runtime: Runtime,
     symbols: Annotated[
         str | None,
         Query(max_length=2_000, description="Comma-separated symbols; all instruments if absent."),
     ] = None,
 ) -> LatestQuotesResponse:
+    instruments = runtime.instruments
     if symbols is None:
         wanted = list(instruments)
     else:
@@ -131,7 +131,7 @@ async def latest_quotes(
                 kind="not-found",
                 symbols=unknown,
             )
-    view = await latest.get(wanted)
+    view = await runtime.latest.get(wanted)
     return LatestQuotesResponse(
         quotes={s: LatestQuote.of(q, stale=view.stale) for s, q in view.quotes.items()}
     )
@@ -145,11 +145,9 @@ async def latest_quotes(
         503: {"description": "Redis unreachable and no quote known to this instance", **_PROBLEM},
     },
 )
-async def latest_quote(
-    symbol: SymbolPath, instruments: InstrumentsDep, latest: LatestDep
-) -> LatestQuote:
-    instrument = _known_instrument(instruments, symbol)
-    view = await latest.get([instrument.symbol])
+async def latest_quote(symbol: SymbolPath, runtime: Runtime) -> LatestQuote:
+    instrument = _known_instrument(runtime.instruments, symbol)
+    view = await runtime.latest.get([instrument.symbol])
     stored = view.quotes.get(instrument.symbol)
     if stored is not None:
         return LatestQuote.of(stored, stale=view.stale)
@@ -181,7 +179,7 @@ async def latest_quote(
 )
 async def bars(
     symbol: SymbolPath,
-    instruments: InstrumentsDep,
+    runtime: Runtime,
     session: SessionDep,
     timeframe: Annotated[Timeframe, Query(description="Bar length.")] = Timeframe.MINUTE_1,
     start: Annotated[
@@ -193,7 +191,7 @@ async def bars(
     limit: Annotated[int, Query(ge=1, le=MAX_BARS_PER_PAGE)] = 1_000,
     page_token: Annotated[str | None, Query(pattern=PAGE_TOKEN_PATTERN)] = None,
 ) -> BarPageResponse:
-    instrument = _known_instrument(instruments, symbol)
+    instrument = _known_instrument(runtime.instruments, symbol)
     if start is not None and end is not None and start > end:
         raise Problem(
             422,
@@ -220,10 +218,10 @@ async def bars(
 
 
 @router.get("/instruments", summary="Every listed instrument")
-async def list_instruments(instruments: InstrumentsDep) -> InstrumentsResponse:
-    return InstrumentsResponse(data=list(instruments.values()))
+async def list_instruments(runtime: Runtime) -> InstrumentsResponse:
+    return InstrumentsResponse(data=list(runtime.instruments.values()))
 
 
 @router.get("/instruments/{symbol}", summary="One listed instrument", responses=_NOT_FOUND)
-async def get_instrument(symbol: SymbolPath, instruments: InstrumentsDep) -> Instrument:
-    return _known_instrument(instruments, symbol)
+async def get_instrument(symbol: SymbolPath, runtime: Runtime) -> Instrument:
+    return _known_instrument(runtime.instruments, symbol)

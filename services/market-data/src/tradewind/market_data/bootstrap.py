@@ -1,0 +1,184 @@
+"""The market-data service's wiring, in one place: database, Redis, broker, the quote pipeline and
+the background loops, and what they hold open."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tradewind.common.broker import Broker, Topology
+from tradewind.common.contracts import Instrument
+from tradewind.common.contracts.types import utc_now
+from tradewind.common.db import (
+    asyncpg_dsn,
+    check_database,
+    create_engine,
+    create_pool,
+    session_factory,
+)
+from tradewind.common.health import Readiness
+from tradewind.common.outbox import Outbox, OutboxRelay
+from tradewind.common.tasks import start_background
+from tradewind.common.tracing import instrument_engine
+from tradewind.market_data.adapters.bar_writer import BarWriter
+from tradewind.market_data.adapters.latest import LatestQuotes
+from tradewind.market_data.adapters.simulator import QuoteSimulator, SimulatorFeed
+from tradewind.market_data.adapters.store import outbox
+from tradewind.market_data.handlers.announcer import InstrumentAnnouncer
+from tradewind.market_data.handlers.quote_pipeline import QuotePipeline
+from tradewind.market_data.settings import MarketDataSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE = "market-data"
+
+
+@dataclass(frozen=True)
+class MarketDataRuntime:
+    """What the running service holds; the API reads it (``api.routes``), and so do tests."""
+
+    settings: MarketDataSettings
+    instruments: Mapping[str, Instrument]
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    broker: Broker
+    topology: Topology
+    latest: LatestQuotes
+    bar_writer: BarWriter
+    pipeline: QuotePipeline
+    announcer: InstrumentAnnouncer
+
+
+@asynccontextmanager
+async def bootstrap(
+    settings: MarketDataSettings, readiness: Readiness
+) -> AsyncIterator[MarketDataRuntime]:
+    """Open the database, Redis and the broker, start the relay, bar writer, announcer and (if
+    enabled) simulator; stop and close all on exit, in reverse order."""
+    shared = settings.shared
+    topology = Topology(shared.namespace, tuple(shared.retry_delays_ms))
+    instruments = {instrument.symbol: instrument for instrument in settings.instruments}
+    async with AsyncExitStack() as resources:
+        engine = create_engine(settings.database_url)
+        resources.push_async_callback(engine.dispose)
+        instrument_engine(engine)
+        sessions = session_factory(engine)
+
+        redis = Redis.from_url(
+            shared.redis_url,
+            decode_responses=True,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+            # One immediate retry replaces a pooled connection Redis closed; more would only
+            # delay the fallback to memory.
+            retry=Retry(NoBackoff(), 1),
+        )
+        resources.push_async_callback(redis.aclose)
+        latest = LatestQuotes(
+            redis,
+            namespace=shared.namespace,
+            retry_interval_s=settings.redis_retry_interval_s,
+        )
+
+        broker = Broker.from_settings(shared, service=SERVICE)
+        resources.push_async_callback(broker.close)
+        await broker.connect()
+
+        # The outbox relay runs on plain asyncpg (libs/common); two connections are plenty.
+        relay_pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+        resources.push_async_callback(relay_pool.close)
+        relay = OutboxRelay(
+            pool=relay_pool, broker=broker, listen_dsn=asyncpg_dsn(settings.database_url)
+        )
+        start_background(resources, relay.run(), "market-data-outbox-relay")
+
+        bar_writer = BarWriter(
+            sessions,
+            flush_interval_s=settings.bar_flush_interval_s,
+            flush_max_quotes=settings.bar_flush_max_quotes,
+            buffer_limit=settings.bar_buffer_limit,
+            dedupe_retention=timedelta(seconds=settings.quote_dedupe_retention_s),
+            clock=utc_now,
+        )
+        # Registered before the loop so it runs after the loop is cancelled: the last quotes
+        # reach the bars on a clean shutdown.
+        resources.push_async_callback(_final_flush, bar_writer)
+        start_background(resources, bar_writer.run(), "market-data-bar-writer")
+
+        pipeline = QuotePipeline(
+            instruments=instruments,
+            latest=latest,
+            broker=broker,
+            bars=bar_writer,
+            clock=utc_now,
+            max_future_skew=timedelta(seconds=settings.max_future_skew_s),
+        )
+
+        announcer = InstrumentAnnouncer(
+            sessions=sessions,
+            outbox=Outbox(outbox),
+            exchange=topology.events,
+            instruments=settings.instruments,
+            interval_s=settings.instrument_announce_interval_s,
+        )
+        start_background(resources, announcer.run(), "market-data-instrument-announcer")
+
+        if settings.simulator_enabled:
+            seed = settings.simulator_seed
+            if seed is None:
+                seed = secrets.randbelow(2**31)
+            simulator = QuoteSimulator(
+                settings.simulated_instruments(),
+                seed=seed,
+                start_prices=settings.simulator_start_prices,
+            )
+            feed = SimulatorFeed(
+                simulator,
+                lambda quotes: pipeline.ingest(quotes, "simulator"),
+                rate_hz=settings.simulator_rate_hz,
+                clock=utc_now,
+            )
+            start_background(resources, feed.run(), "market-data-simulator")
+
+        readiness.add("postgres", lambda: check_database(engine))
+        readiness.add("broker", broker.check)
+        readiness.add("redis", latest.check)
+        log.info(
+            "market-data service started",
+            extra={
+                "namespace": topology.namespace,
+                "instruments": list(instruments),
+                "simulator_enabled": settings.simulator_enabled,
+            },
+        )
+        yield MarketDataRuntime(
+            settings=settings,
+            instruments=instruments,
+            engine=engine,
+            sessions=sessions,
+            broker=broker,
+            topology=topology,
+            latest=latest,
+            bar_writer=bar_writer,
+            pipeline=pipeline,
+            announcer=announcer,
+        )
+
+
+async def _final_flush(bar_writer: BarWriter) -> None:
+    try:
+        await bar_writer.flush()
+    except Exception as exc:
+        log.error(
+            "last bar write failed; buffered quotes are lost from the bars",
+            extra={"pending_quotes": bar_writer.pending, "error": repr(exc)},
+        )
