@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
 from tradewind.common.health import Readiness
-from tradewind.common.migrations import upgrade_database
+from tradewind.common.migrations import upgrade_database_once
 from tradewind.common.outbox import Outbox, OutboxRelay
 from tradewind.common.resilience import CONNECT, retry_async
 from tradewind.common.tasks import cancel_and_wait, start_background, start_supervised
@@ -71,12 +71,7 @@ def events_queue(topology: Topology) -> QueueSpec:
 
 async def migrate(database_url: str) -> None:
     """Apply migrations; an advisory lock keeps processes starting together from racing."""
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
-        await asyncio.to_thread(upgrade_database, SERVICE_DIR, database_url)
-    finally:
-        await connection.close()
+    await upgrade_database_once(SERVICE_DIR, database_url, lock_key=_MIGRATION_LOCK_KEY)
 
 
 def outcome_policy(settings: WebhooksSettings) -> OutcomePolicy:
