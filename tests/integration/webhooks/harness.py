@@ -25,6 +25,7 @@ from tradewind.common.contracts import OrderAccepted, OrderSnapshot, Quote, quot
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.common.envelope import CloudEvent, new_event
 from tradewind.common.settings import SharedSettings
+from tradewind.webhooks.adapters.store import Endpoint, WebhookStore
 from tradewind.webhooks.app import create_app
 from tradewind.webhooks.settings import WebhooksSettings
 
@@ -299,3 +300,16 @@ async def running_service(settings: WebhooksSettings) -> AsyncIterator[Service]:
             finally:
                 await broker.close()
                 await engine.dispose()
+
+
+async def new_endpoint(store: WebhookStore, account_id: str, filters: list[str]) -> Endpoint:
+    return await store.create_endpoint(
+        endpoint_id=f"ep_{account_id}",
+        account_id=account_id,
+        url="http://127.0.0.1:9/hook",
+        description="",
+        event_types=filters,
+        enabled=True,
+        secret="whsec_dGVzdA==",
+        limit=20,
+    )

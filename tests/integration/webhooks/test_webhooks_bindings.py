@@ -16,6 +16,7 @@ from integration.webhooks.harness import (
     Service,
     always,
     market_quote,
+    new_endpoint,
     order_accepted,
 )
 from support.broker_view import UnroutedEvents, delete_queue, queue_bindings
@@ -24,7 +25,7 @@ from support.polling import eventually
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.db import create_engine, session_factory
 from tradewind.webhooks.adapters.bindings import EventBindings
-from tradewind.webhooks.adapters.store import Endpoint, WebhookStore
+from tradewind.webhooks.adapters.store import WebhookStore
 from tradewind.webhooks.bootstrap import events_queue
 from tradewind.webhooks.domain.events import WebhookEndpointDisabled
 from unit.webhooks.spec_verifier import verify
@@ -223,19 +224,6 @@ async def process(database_url: str, broker: Broker) -> AsyncIterator[EventBindi
         await engine.dispose()
 
 
-async def new_endpoint(store: WebhookStore, account_id: str, filters: list[str]) -> Endpoint:
-    return await store.create_endpoint(
-        endpoint_id=f"ep_{account_id}",
-        account_id=account_id,
-        url="http://127.0.0.1:9/hook",
-        description="",
-        event_types=filters,
-        enabled=True,
-        secret="whsec_dGVzdA==",
-        limit=20,
-    )
-
-
 _WAITING_FOR_AN_ADVISORY_LOCK = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
@@ -291,8 +279,9 @@ async def test_a_binding_restored_by_a_reconnect_after_another_process_removed_i
 ) -> None:
     topology = Topology(namespace)
     queue = events_queue(topology).name
+    binder_broker = Broker(infra.amqp_url, topology, service="test-a")
     async with (
-        process(database_url, Broker(infra.amqp_url, topology, service="test-a")) as binder,
+        process(database_url, binder_broker) as binder,
         process(database_url, Broker(infra.amqp_url, topology, service="test-b")) as remover,
     ):
         endpoint = await new_endpoint(binder.store, "acc-1", ["order.*"])
@@ -308,6 +297,6 @@ async def test_a_binding_restored_by_a_reconnect_after_another_process_removed_i
             return await queue_bindings(infra, topology.events, queue) == {"order.#"}
 
         await eventually(restored, timeout=30, interval=0.5, message="binding not restored")
-        await eventually(lambda: asyncio.sleep(0, binder.broker.is_connected), timeout=30)
+        await eventually(lambda: asyncio.sleep(0, binder_broker.is_connected), timeout=30)
         await binder.reconcile()
         assert await queue_bindings(infra, topology.events, queue) == set()

@@ -11,6 +11,7 @@ from tradewind.common.broker.errors import (
 from tradewind.common.broker.subscriptions import (
     MessageBus,
     MessageHandlers,
+    QueueBinder,
     Subscriptions,
     declared_types,
     handles,
@@ -33,6 +34,7 @@ __all__ = [
     "PermanentFailure",
     "PublishRejected",
     "PublishUnconfirmed",
+    "QueueBinder",
     "QueueSpec",
     "Subscriptions",
     "Topology",

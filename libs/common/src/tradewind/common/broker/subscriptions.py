@@ -88,6 +88,15 @@ def queue_spec(
     )
 
 
+class QueueBinder(Protocol):
+    """What changing a queue's bindings at run time needs of a broker (queues bound to data:
+    webhooks' events queue, the gateway's stream queue)."""
+
+    async def bind(self, queue: QueueSpec, exchange: str, routing_key: str) -> None: ...
+
+    async def unbind(self, queue: QueueSpec, exchange: str, routing_key: str) -> None: ...
+
+
 class MessageHandlers:
     """One function per message type, each given its payload decoded to the declared contract.
 

@@ -12,9 +12,8 @@ a change of its bindings.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
-from tradewind.common.broker import QueueSpec
+from tradewind.common.broker import QueueBinder, QueueSpec
 from tradewind.common.contracts.market import QUOTE_ROUTING_PREFIX
 from tradewind.gateway.domain.stream_session import StreamSession
 
@@ -31,14 +30,6 @@ def needed_routing_keys(sessions: Iterable[StreamSession]) -> frozenset[str]:
         if session.trade_updates:
             keys.add(TRADE_UPDATES)
     return frozenset(keys)
-
-
-class QueueBinder(Protocol):
-    """What changing bindings needs of a broker (``Broker``, or the in-memory one in tests)."""
-
-    async def bind(self, queue: QueueSpec, exchange: str, routing_key: str) -> None: ...
-
-    async def unbind(self, queue: QueueSpec, exchange: str, routing_key: str) -> None: ...
 
 
 class StreamBindings:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tradewind.common.broker import Broker, QueueSpec
+from tradewind.common.broker import QueueBinder, QueueSpec
 from tradewind.common.tasks import run_every
 from tradewind.webhooks.adapters.store import WebhookStore
 from tradewind.webhooks.domain.delivery_rules import (
@@ -31,7 +31,7 @@ class EventBindings:
     """Keeps ``queue``'s bindings on ``exchange`` equal to what the enabled endpoints need."""
 
     def __init__(
-        self, store: WebhookStore, broker: Broker, *, queue: QueueSpec, exchange: str
+        self, store: WebhookStore, broker: QueueBinder, *, queue: QueueSpec, exchange: str
     ) -> None:
         self.store = store
         self.broker = broker
