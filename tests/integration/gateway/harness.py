@@ -10,12 +10,14 @@ import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from support.gateway_runtime import partial_runtime
 from support.polling import eventually
-from tradewind.common.app import create_service_app
+from tradewind.common.app import create_service_app, runtime_lifespan
 from tradewind.common.health import Readiness
 from tradewind.gateway.api import admission, auth_tokens, keys, orders
 from tradewind.gateway.api.admission import Admission
 from tradewind.gateway.auth_setup import install_auth_error_handler, start_authentication
+from tradewind.gateway.bootstrap import GatewayRuntime
 from tradewind.gateway.domain.rate_limits import default_budgets
 from tradewind.gateway.settings import GatewaySettings
 
@@ -58,27 +60,28 @@ def authentication_app(settings: GatewaySettings) -> FastAPI:
     """The gateway's authentication, wired as the gateway wires it, without broker or upstreams."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
+    async def bootstrap(readiness: Readiness) -> AsyncIterator[GatewayRuntime]:
         async with AsyncExitStack() as resources:
             redis = Redis.from_url(settings.shared.redis_url, socket_timeout=2)
             resources.push_async_callback(redis.aclose)
-            app.state.settings = settings
-            app.state.api_keys = await start_authentication(resources, settings, redis, readiness)
-            app.state.admission = Admission(
+            api_keys = await start_authentication(resources, settings, redis, readiness)
+            admission = Admission(
                 redis,
                 settings.shared.namespace,
                 default_budgets(settings),
                 idempotency_ttl_s=settings.idempotency_ttl_s,
                 idempotency_lock_s=settings.idempotency_lock_s,
             )
-            yield
+            yield partial_runtime(
+                settings=settings, redis=redis, api_keys=api_keys, admission=admission
+            )
 
     app = create_service_app(
         service="gateway",
         title="Tradewind API (authentication)",
         version="0",
         shared=settings.shared,
-        lifespan=lifespan,
+        lifespan=runtime_lifespan(bootstrap),
         routers=[orders.router, keys.router, auth_tokens.router],
     )
     install_auth_error_handler(app)

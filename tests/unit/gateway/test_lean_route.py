@@ -18,7 +18,8 @@ import pytest
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.routing import APIRoute
 
-from tradewind.common.app import create_service_app
+from support.gateway_runtime import partial_runtime
+from tradewind.common.app import create_service_app, runtime_lifespan
 from tradewind.common.broker import BrokerUnavailable
 from tradewind.common.envelope import CloudEvent
 from tradewind.common.health import Readiness
@@ -30,6 +31,7 @@ from tradewind.gateway.api.admission import Outcome
 from tradewind.gateway.api.idempotency import IdempotentRequest
 from tradewind.gateway.api.lean_route import LeanRoute
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES, list_orders, place_order
+from tradewind.gateway.bootstrap import GatewayRuntime
 from tradewind.gateway.domain.auth_model import Principal, key_digest, key_id_of
 from tradewind.gateway.domain.rate_limits import Budget, BudgetName, Usage
 from tradewind.gateway.domain.schemas import Order, OrderPage
@@ -109,21 +111,22 @@ def orders_app(route_class: type[APIRoute]) -> tuple[FastAPI, Broker, PendingVie
     broker, pending = Broker(), PendingViews()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
-        app.state.api_keys = ApiKeyStore(
-            cast(Credentials, NoCredentials()), cast(SharedKeyCache, KeyRecords())
+    async def bootstrap(readiness: Readiness) -> AsyncIterator[GatewayRuntime]:
+        yield partial_runtime(
+            api_keys=ApiKeyStore(
+                cast(Credentials, NoCredentials()), cast(SharedKeyCache, KeyRecords())
+            ),
+            broker=broker,
+            pending_orders=pending,
+            admission=Budgets(),
         )
-        app.state.broker = broker
-        app.state.pending_orders = pending
-        app.state.admission = Budgets()
-        yield
 
     app = create_service_app(
         service="test",
         title="t",
         version="0",
         shared=SharedSettings(max_request_bytes=2_048),
-        lifespan=lifespan,
+        lifespan=runtime_lifespan(bootstrap),
         routers=[router],
     )
     admission.install(app, GatewaySettings())

@@ -1,32 +1,19 @@
-"""Gateway wiring: the factory and its lifespan."""
+"""The gateway's app: its routes, errors and middleware on the shared app factory, wired by
+``bootstrap``."""
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 
-import aiohttp
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
-from tradewind.common.app import create_service_app, package_version
-from tradewind.common.broker import Broker, QueueSpec, Topology
+from tradewind.common.app import create_service_app, package_version, runtime_lifespan
 from tradewind.common.compression import GZipWhenAskedMiddleware
-from tradewind.common.health import Readiness
-from tradewind.common.internal_auth import internal_headers
 from tradewind.common.problems import problem_response
-from tradewind.common.resilience import CircuitBreaker
-from tradewind.common.tasks import start_background
-from tradewind.gateway.adapters.pending import PendingOrders
-from tradewind.gateway.adapters.script_batches import ScriptBatches
-from tradewind.gateway.adapters.stream_bindings import StreamBindings
-from tradewind.gateway.adapters.stream_limits import StreamConnectionLimit
-from tradewind.gateway.adapters.upstream import ServiceClient
 from tradewind.gateway.api import (
     admission,
     auth_tokens,
@@ -37,12 +24,9 @@ from tradewind.gateway.api import (
     stream,
     webhooks,
 )
-from tradewind.gateway.api.admission import Admission
 from tradewind.gateway.api.openapi import install_openapi
-from tradewind.gateway.auth_setup import install_auth_error_handler, start_authentication
-from tradewind.gateway.domain.auth_model import DEFAULT_SCOPES
-from tradewind.gateway.domain.rate_limits import default_budgets
-from tradewind.gateway.handlers.stream_hub import StreamHub
+from tradewind.gateway.auth_setup import install_auth_error_handler
+from tradewind.gateway.bootstrap import SERVICE, bootstrap
 from tradewind.gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -63,118 +47,12 @@ CORS_EXPOSED_HEADERS = [
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    shared = settings.shared
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
-        async with AsyncExitStack() as resources:
-            # Blocking pool: under a burst, requests wait briefly for a connection instead of
-            # failing.
-            redis = Redis(
-                connection_pool=BlockingConnectionPool.from_url(
-                    shared.redis_url,
-                    max_connections=settings.redis_max_connections,
-                    timeout=2,
-                    socket_timeout=2,
-                    socket_connect_timeout=2,
-                )
-            )
-            resources.push_async_callback(redis.aclose)
-            topology = Topology(shared.namespace, shared.retry_delays_ms)
-            broker = Broker.from_settings(shared, service="gateway")
-            resources.push_async_callback(broker.close)
-            await broker.connect()
-            # One exclusive queue per gateway process: every process sees every event it fans
-            # out. It is bound only while its clients subscribe (adapters.stream_bindings).
-            stream_queue = QueueSpec(
-                topology.queue_name("gateway", f"stream.{uuid.uuid4().hex[:12]}"), exclusive=True
-            )
-            hub = StreamHub(StreamBindings(broker, stream_queue, topology.events))
-            await broker.consume(stream_queue, hub.on_event)
-            # Only the services' internal APIs are called through this session: each call carries
-            # the internal credential.
-            http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=200),
-                headers=internal_headers(shared.internal_token),
-            )
-            resources.push_async_callback(http.close)
-            api_keys = await start_authentication(resources, settings, redis, readiness)
-
-            async def check_redis() -> None:
-                await redis.ping()
-
-            readiness.add("broker", broker.check)
-            readiness.add("redis", check_redis)
-            app.state.broker = broker
-            app.state.settings = settings
-            app.state.stream_hub = hub
-            stream_connections = StreamConnectionLimit(
-                redis,
-                shared.namespace,
-                limit=settings.stream_max_connections_per_key,
-                lease_s=settings.stream_connection_lease_s,
-            )
-            start_background(resources, stream_connections.keep_leases(), "stream leases")
-            app.state.stream_connections = stream_connections
-            app.state.api_keys = api_keys
-            script_batches = ScriptBatches(redis)
-            start_background(resources, script_batches.send_batches(), "admission scripts")
-            app.state.admission = Admission(
-                redis,
-                shared.namespace,
-                default_budgets(settings),
-                idempotency_ttl_s=settings.idempotency_ttl_s,
-                idempotency_lock_s=settings.idempotency_lock_s,
-                batches=script_batches,
-            )
-            pending_orders = PendingOrders(redis, shared.namespace, settings.pending_order_ttl_s)
-            start_background(resources, pending_orders.write_batches(), "pending order views")
-            app.state.pending_orders = pending_orders
-            app.state.orders_service = ServiceClient(
-                "orders",
-                settings.orders_url,
-                http,
-                CircuitBreaker(
-                    "orders",
-                    failure_threshold=settings.breaker_failure_threshold,
-                    recovery_timeout=settings.breaker_recovery_s,
-                ),
-                attempt_timeout_s=settings.upstream_attempt_timeout_s,
-                budget_s=settings.upstream_budget_s,
-            )
-            for name, url in (
-                ("market_data", settings.market_data_url),
-                ("webhooks", settings.webhooks_url),
-            ):
-                setattr(
-                    app.state,
-                    f"{name}_service",
-                    ServiceClient(
-                        name.replace("_", "-"),
-                        url,
-                        http,
-                        CircuitBreaker(
-                            name,
-                            failure_threshold=settings.breaker_failure_threshold,
-                            recovery_timeout=settings.breaker_recovery_s,
-                        ),
-                        attempt_timeout_s=settings.upstream_attempt_timeout_s,
-                        budget_s=settings.upstream_budget_s,
-                    ),
-                )
-            if settings.demo_api_key is not None:
-                await app.state.api_keys.create(
-                    "demo", DEFAULT_SCOPES, secret=settings.demo_api_key.get_secret_value()
-                )
-                log.info("demo API key provisioned", extra={"account_id": "demo"})
-            yield
-
     app = create_service_app(
-        service="gateway",
+        service=SERVICE,
         title="Tradewind API",
         version=package_version("tradewind-gateway"),
-        shared=shared,
-        lifespan=lifespan,
+        shared=settings.shared,
+        lifespan=runtime_lifespan(partial(bootstrap, settings)),
         routers=[
             orders.router,
             positions.router,

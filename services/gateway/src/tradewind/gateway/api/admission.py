@@ -50,6 +50,8 @@ from tradewind.gateway.domain.rate_limits import Budget, BudgetName, Usage
 from tradewind.gateway.settings import GatewaySettings
 
 if TYPE_CHECKING:
+    # Only for types: bootstrap imports this module to build the runtime's Admission.
+    from tradewind.gateway.bootstrap import GatewayRuntime
     from tradewind.gateway.domain.auth_model import Principal
 
 log = logging.getLogger(__name__)
@@ -260,7 +262,9 @@ async def admit(request: Request, principal: Principal, name: BudgetName) -> Non
 
     Raises the 429, 409 and 422 problems, or ``Replay`` with the stored answer.
     """
-    admission: Admission = request.app.state.admission
+    # Reads the runtime as api.deps does, one attribute deep: it is on every admitted request.
+    runtime: GatewayRuntime = request.app.state.runtime
+    admission = runtime.admission
     slot: AdmissionSlot | None = request.scope.get(SLOT)
     if slot is None:
         raise RuntimeError("AdmissionMiddleware is not installed")
@@ -388,8 +392,8 @@ def _no_store(start: Message) -> bool:
 
 
 def _admission_of(scope: Scope) -> Admission:
-    admission: Admission = scope["app"].state.admission
-    return admission
+    runtime: GatewayRuntime = scope["app"].state.runtime
+    return runtime.admission
 
 
 async def _replay(request: Request, exc: Exception) -> Response:

@@ -1,7 +1,7 @@
 """The gateway's credential checks as FastAPI dependencies: who a request acts for, its scope,
 then its admission (rate limit and Idempotency-Key).
 
-The checks ask ``ApiKeyStore`` (``handlers.api_keys``), which the app keeps in its state.
+The checks ask ``ApiKeyStore`` (``handlers.api_keys``), which the app's ``GatewayRuntime`` holds.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from fastapi import Depends, Request
 
 from tradewind.common.problems import Problem
 from tradewind.gateway.api.admission import admit
+from tradewind.gateway.bootstrap import GatewayRuntime
 from tradewind.gateway.domain.auth_model import Principal
 from tradewind.gateway.domain.rate_limits import BudgetName
-from tradewind.gateway.handlers.api_keys import ApiKeyStore
 
 __all__ = [
     "authenticate",
@@ -40,8 +40,9 @@ async def authenticate(request: Request) -> Principal:
         raise _unauthorized(
             "Send your API key or access token as `Authorization: Bearer <credential>`."
         )
-    store: ApiKeyStore = request.app.state.api_keys
-    principal = await store.authenticate(token.strip())
+    # Read as api.deps reads the runtime: on every authenticated request, one attribute deep.
+    runtime: GatewayRuntime = request.app.state.runtime
+    principal = await runtime.api_keys.authenticate(token.strip())
     if principal is None:
         raise _unauthorized("The API key or access token is not valid.")
     return principal

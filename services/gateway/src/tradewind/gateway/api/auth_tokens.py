@@ -21,9 +21,9 @@ from pydantic import BaseModel, Field
 
 from tradewind.common.problems import Problem
 from tradewind.gateway.api.auth import require_credential
+from tradewind.gateway.bootstrap import GatewayRuntime
 from tradewind.gateway.domain.auth_model import Principal, key_digest, key_id_of
 from tradewind.gateway.domain.tokens import looks_like_token
-from tradewind.gateway.handlers.api_keys import ApiKeyStore
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 # Any valid credential, whatever its scopes: it asks what those are.
@@ -156,7 +156,8 @@ TOKEN_REQUEST_BODY = {
     },
 )
 async def issue_token(request: Request) -> JSONResponse:
-    store: ApiKeyStore = request.app.state.api_keys
+    runtime: GatewayRuntime = request.app.state.runtime
+    store = runtime.api_keys
     tokens = store.tokens
     if tokens is None:
         raise oauth_error("temporarily_unavailable", "Token exchange is not configured.")

@@ -10,15 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from tradewind.common.app import from_state
 from tradewind.common.contracts.patch import PatchBody
 from tradewind.common.contracts.types import JsonInteger, QueryBool
 from tradewind.common.problems import Problem
 from tradewind.gateway.adapters.credentials import KeyRecord
 from tradewind.gateway.api.auth import require_scope
+from tradewind.gateway.api.deps import ApiKeysDep
 from tradewind.gateway.domain.auth_model import ADMIN_SCOPE, ALL_SCOPES, DEFAULT_SCOPES, Principal
 from tradewind.gateway.domain.rate_limits import (
     BUDGET_NAMES,
@@ -27,7 +27,6 @@ from tradewind.gateway.domain.rate_limits import (
     Budget,
     BudgetName,
 )
-from tradewind.gateway.handlers.api_keys import ApiKeyStore
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 # Listing and reading keys spend the key's reads; changing them, its own ``keys`` budget.
@@ -47,9 +46,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
         503: "A dependency is unavailable; retry after Retry-After seconds",
     }.items()
 }
-
-
-StoreDep = Annotated[ApiKeyStore, Depends(from_state("api_keys"))]
 
 
 class RateBudget(BaseModel):
@@ -200,7 +196,7 @@ def _no_such_key() -> Problem:
     summary="Create an API key (the key is shown once)",
 )
 async def create_key(
-    body: KeyIn, principal: AdminWrite, store: StoreDep, response: Response
+    body: KeyIn, principal: AdminWrite, store: ApiKeysDep, response: Response
 ) -> KeyCreated:
     scopes = DEFAULT_SCOPES if body.scopes is None else _scopes(body.scopes)
     budgets = body.rate_budgets.chosen() if body.rate_budgets is not None else ()
@@ -216,7 +212,7 @@ async def create_key(
 @router.get("", response_model=KeyList, responses=PROBLEM_RESPONSES, summary="List API keys")
 async def list_keys(
     principal: AdminRead,
-    store: StoreDep,
+    store: ApiKeysDep,
     include_revoked: Annotated[QueryBool, Query(description="List revoked keys too.")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> KeyList:
@@ -228,7 +224,7 @@ async def list_keys(
 @router.get(
     "/{key_id}", response_model=KeyView, responses=PROBLEM_RESPONSES, summary="Get an API key"
 )
-async def get_key(key_id: KeyId, principal: AdminRead, store: StoreDep) -> KeyView:
+async def get_key(key_id: KeyId, principal: AdminRead, store: ApiKeysDep) -> KeyView:
     record = await store.find_key(principal.account_id, key_id)
     if record is None:
         raise _no_such_key()
@@ -253,7 +249,7 @@ def _changed(record: KeyRecord | None) -> KeyView:
     summary="Set an API key's scopes (effective at once on every gateway)",
 )
 async def set_scopes(
-    key_id: KeyId, body: ScopesIn, principal: AdminWrite, store: StoreDep
+    key_id: KeyId, body: ScopesIn, principal: AdminWrite, store: ApiKeysDep
 ) -> KeyView:
     return _changed(await store.set_scopes(principal.account_id, key_id, _scopes(body.scopes)))
 
@@ -265,7 +261,7 @@ async def set_scopes(
     summary="Change an API key's scopes and rate budgets (effective at once on every gateway)",
 )
 async def update_key(
-    key_id: KeyId, body: KeyPatch, principal: AdminWrite, store: StoreDep
+    key_id: KeyId, body: KeyPatch, principal: AdminWrite, store: ApiKeysDep
 ) -> KeyView:
     record = await store.update(
         principal.account_id,
@@ -283,7 +279,7 @@ async def update_key(
     responses=PROBLEM_RESPONSES,
     summary="Revoke an API key (effective at once on every gateway, its tokens included)",
 )
-async def revoke_key(key_id: KeyId, principal: AdminWrite, store: StoreDep) -> Response:
+async def revoke_key(key_id: KeyId, principal: AdminWrite, store: ApiKeysDep) -> Response:
     if not await store.revoke(principal.account_id, key_id):
         raise _no_such_key()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

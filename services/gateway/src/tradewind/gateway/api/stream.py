@@ -28,7 +28,7 @@ from starlette.websockets import WebSocketState
 
 from tradewind.common.broker import BrokerUnavailable
 from tradewind.common.contracts.types import SymbolInput
-from tradewind.gateway.adapters.stream_limits import StreamConnectionLimit
+from tradewind.gateway.bootstrap import GatewayRuntime
 from tradewind.gateway.domain.auth_model import Principal
 from tradewind.gateway.domain.stream_session import StreamSession
 from tradewind.gateway.handlers.api_keys import ApiKeyStore
@@ -150,13 +150,14 @@ async def _receive_commands(
 
 @router.websocket("/api/v1/stream")
 async def stream(ws: WebSocket) -> None:
-    settings: GatewaySettings = ws.app.state.settings
-    hub: StreamHub = ws.app.state.stream_hub
+    runtime: GatewayRuntime = ws.app.state.runtime
+    settings = runtime.settings
+    hub = runtime.stream_hub
     await ws.accept()
-    principal = await _authenticate(ws, ws.app.state.api_keys, settings.stream_auth_timeout_s)
+    principal = await _authenticate(ws, runtime.api_keys, settings.stream_auth_timeout_s)
     if principal is None:
         return
-    connections: StreamConnectionLimit = ws.app.state.stream_connections
+    connections = runtime.stream_connections
     slot = await connections.acquire(principal.account_id, principal.key_id)
     if slot is None:
         log.info("stream refused: key at its connection limit", extra={"key_id": principal.key_id})
