@@ -309,7 +309,8 @@ def runtime_lifespan(
 
 def runtime_of(kind: type[Runtime]) -> Callable[[Request], Awaitable[Runtime]]:
     """A dependency returning the service's runtime, typed: ``Annotated[OrdersRuntime,
-    Depends(runtime_of(OrdersRuntime))]``. Async for the reason ``from_state`` gives."""
+    Depends(runtime_of(OrdersRuntime))]``. Async on purpose: FastAPI runs a plain ``def``
+    dependency in its thread pool, a thread hop per request for what is an attribute read."""
 
     async def dependency(request: Request) -> Runtime:
         runtime = getattr(request.app.state, RUNTIME_STATE)
@@ -318,18 +319,4 @@ def runtime_of(kind: type[Runtime]) -> Callable[[Request], Awaitable[Runtime]]:
         return runtime
 
     dependency.__name__ = f"runtime_{kind.__name__}"
-    return dependency
-
-
-def from_state(attribute: str) -> Callable[[Request], Awaitable[Any]]:
-    """A dependency returning ``app.state.<attribute>``, set up by the service's lifespan.
-
-    Async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per
-    request for what is an attribute read. Use it typed: ``Annotated[Broker, Depends(...)]``.
-    """
-
-    async def dependency(request: Request) -> Any:
-        return getattr(request.app.state, attribute)
-
-    dependency.__name__ = f"state_{attribute}"
     return dependency

@@ -74,7 +74,7 @@ Runtime = Annotated[WebhooksRuntime, Depends(runtime_of(WebhooksRuntime))]
 
 
 # Each route names the one part of the runtime it uses (a read goes to the store, a change
-# through the use cases). Async for the reason ``from_state`` gives: no thread hop per request.
+# through the use cases). Async: no thread hop per request.
 async def _endpoint_service(runtime: Runtime) -> EndpointService:
     return runtime.endpoint_service
 
