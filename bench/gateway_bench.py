@@ -53,6 +53,8 @@ from tradewind.orders.handlers import command_queue  # noqa: E402
 
 BASELINE_QUEUE_PURPOSE = "bench.baseline"
 GATEWAY_SOURCES = ("libs/common/src", "services/gateway/src")
+# What the gateway reads from disk besides its code: it migrates its database at start.
+GATEWAY_FILES = ("services/gateway/alembic.ini", "services/gateway/migrations")
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ def pid_of(service: ServiceProcess) -> int:
 def gateway_sources_at(ref: str) -> Iterator[Path]:
     """The gateway's and libs/common's sources as they were at ``ref``, in a temporary tree."""
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, *GATEWAY_SOURCES],
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, *GATEWAY_SOURCES, *GATEWAY_FILES],
         capture_output=True,
         check=True,
     ).stdout
