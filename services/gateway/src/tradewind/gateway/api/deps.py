@@ -3,7 +3,8 @@ they use."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
@@ -17,41 +18,24 @@ from tradewind.gateway.handlers.api_keys import ApiKeyStore
 # app.state.<part> was, rather than through runtime_of: LeanRoute (POST /api/v1/orders) takes no
 # other kind of dependency, and the hottest route should not pay a type check per part per
 # request. The annotation is the type; runtime_lifespan put the GatewayRuntime there.
+Part = TypeVar("Part")
 
 
-async def _broker(request: Request) -> Broker:
-    runtime: GatewayRuntime = request.app.state.runtime
-    return runtime.broker
+def _part(read: Callable[[GatewayRuntime], Part]) -> Callable[[Request], Awaitable[Part]]:
+    async def dependency(request: Request) -> Part:
+        runtime: GatewayRuntime = request.app.state.runtime
+        return read(runtime)
+
+    return dependency
 
 
-async def _pending_orders(request: Request) -> PendingOrders:
-    runtime: GatewayRuntime = request.app.state.runtime
-    return runtime.pending_orders
-
-
-async def _orders_service(request: Request) -> ServiceClient:
-    runtime: GatewayRuntime = request.app.state.runtime
-    return runtime.orders_service
-
-
-async def _market_data_service(request: Request) -> ServiceClient:
-    runtime: GatewayRuntime = request.app.state.runtime
-    return runtime.market_data_service
-
-
-async def _webhooks_service(request: Request) -> ServiceClient:
-    runtime: GatewayRuntime = request.app.state.runtime
-    return runtime.webhooks_service
-
-
-async def _api_keys(request: Request) -> ApiKeyStore:
-    runtime: GatewayRuntime = request.app.state.runtime
-    return runtime.api_keys
-
-
-BrokerDep = Annotated[Broker, Depends(_broker)]
-PendingOrdersDep = Annotated[PendingOrders, Depends(_pending_orders)]
-OrdersServiceDep = Annotated[ServiceClient, Depends(_orders_service)]
-MarketDataServiceDep = Annotated[ServiceClient, Depends(_market_data_service)]
-WebhooksServiceDep = Annotated[ServiceClient, Depends(_webhooks_service)]
-ApiKeysDep = Annotated[ApiKeyStore, Depends(_api_keys)]
+BrokerDep = Annotated[Broker, Depends(_part(lambda runtime: runtime.broker))]
+PendingOrdersDep = Annotated[PendingOrders, Depends(_part(lambda runtime: runtime.pending_orders))]
+OrdersServiceDep = Annotated[ServiceClient, Depends(_part(lambda runtime: runtime.orders_service))]
+MarketDataServiceDep = Annotated[
+    ServiceClient, Depends(_part(lambda runtime: runtime.market_data_service))
+]
+WebhooksServiceDep = Annotated[
+    ServiceClient, Depends(_part(lambda runtime: runtime.webhooks_service))
+]
+ApiKeysDep = Annotated[ApiKeyStore, Depends(_part(lambda runtime: runtime.api_keys))]
