@@ -92,9 +92,6 @@ class InMemoryBroker:
     async def unbind(self, queue: QueueSpec, exchange: str, routing_key: str) -> None:
         self._bindings[queue.name].discard(Binding(exchange, routing_key))
 
-    def queues(self) -> list[QueueSpec]:
-        return [consumer.spec for consumer in self._consumers.values()]
-
     # --- publishing ---
 
     async def publish_event(
@@ -138,9 +135,6 @@ class InMemoryBroker:
             self._waiting[name].append(_Message(exchange, routing_key, body, message_id))
 
     # --- delivering ---
-
-    def waiting(self, queue: str) -> int:
-        return len(self._waiting[queue])
 
     async def drain(self, *, max_deliveries: int = 10_000) -> None:
         """Deliver until no queue holds a message (retries included)."""
