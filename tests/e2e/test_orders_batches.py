@@ -291,3 +291,83 @@ async def test_commands_of_one_order_apply_in_order_with_two_processes_consuming
         assert counts[(str(new), "order.canceled")] == 1
     assert len(counts) == 3 * len(sequences), "no refusals: every command met its order"
     assert await orders.parked() == []
+
+
+async def _refuses_connections(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return True
+    writer.close()
+    await writer.wait_closed()
+    return False
+
+
+async def _queued_commands(orders: Orders) -> list[tuple[str, bool]]:
+    """(message id, redelivered) of every command waiting in the queue; they stay queued."""
+    connection = await aio_pika.connect(orders.infra.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(f"{orders.namespace}.orders.commands", passive=True)
+        waiting = []
+        while (message := await queue.get(no_ack=False, fail=False)) is not None:
+            waiting.append((message.message_id or "", bool(message.redelivered)))
+        return waiting  # unacked: back in the queue when the connection closes
+
+
+async def test_sigterm_finishes_what_was_taken_flushes_the_outbox_and_leaves_the_rest(
+    orders: Orders,
+) -> None:
+    first = await orders.start()
+    assert first.process is not None
+    account = f"term-{uuid.uuid4().hex[:8]}"
+    places = [place(account) for _ in range(600)]
+    async with orders.pool.acquire() as blocker:
+        # A batch is in flight when the stop begins: its write waits on the outbox.
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE outbox IN SHARE ROW EXCLUSIVE MODE")
+        await orders.publish(*places)
+        await until(
+            lambda: waiting_on_a_lock(orders.pool, "INSERT INTO orders"),
+            "no batch reached its write",
+        )
+        first.process.send_signal(signal.SIGTERM)
+        # The HTTP server closes first, then the consumers are cancelled (which it logs); only
+        # then may the batch go on.
+        await until(lambda: _refuses_connections(first.port), "the server kept listening")
+        await until(
+            lambda: asyncio.sleep(0, "consumers cancelled" in first.tail()),
+            "the consumers were not cancelled",
+        )
+        await transaction.rollback()
+    exit_code = await asyncio.to_thread(first.process.wait, 60)
+    # uvicorn re-raises the signal once it has shut down, so a clean stop ends by SIGTERM.
+    assert exit_code in (0, -signal.SIGTERM), first.tail()
+    assert "Application shutdown complete" in first.tail(), first.tail()
+
+    handled = set(await order_ids(orders.pool, account))
+    assert handled, "the batch in flight was not finished"
+    unpublished = await orders.pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+    )
+    assert unpublished == 0, "the outbox was not flushed before the process exited"
+    waiting = await _queued_commands(orders)
+    assert waiting, "the process took every command: nothing shows the rest was left alone"
+    assert not [message_id for message_id, redelivered in waiting if redelivered], (
+        "commands the process took went back to the queue unfinished"
+    )
+    handled_ids = {
+        command.id for command in places if uuid.UUID(command.data["order_id"]) in handled
+    }
+    assert handled_ids.isdisjoint(message_id for message_id, _ in waiting), "taken twice"
+    assert len(handled) + len(waiting) == len(places), "a command was lost"
+
+    await orders.start()
+
+    async def all_placed() -> bool:
+        return len(await order_ids(orders.pool, account)) == len(places)
+
+    await until(all_placed, "the commands left in the queue were not all placed")
+    counts = await event_counts(orders.pool, account)
+    assert sorted(counts.values()) == [1] * len(places), "one order.accepted per order"

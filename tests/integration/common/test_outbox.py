@@ -169,6 +169,33 @@ async def test_rows_left_by_a_crash_are_published_by_the_next_relay(
     await eventually(lambda: asyncio.sleep(0, sorted(received) == [0, 1, 2]))
 
 
+async def test_a_finishing_relay_flushes_every_committed_row_and_then_returns(
+    sessions: async_sessionmaker[AsyncSession],
+    pool: asyncpg.Pool,
+    broker: Broker,
+    topology: Topology,
+) -> None:
+    received = await collect(broker, topology)
+    outbox = Outbox(OUTBOX)
+    # More than two passes' worth, and a poll interval no test waits out: only the flush that
+    # ``finish`` asks for publishes them.
+    relay = OutboxRelay(
+        pool=pool, broker=broker, listen_dsn=None, batch_size=20, poll_interval_s=3600
+    )
+    task = asyncio.create_task(relay.run())
+    await eventually(lambda: _no_unpublished(relay), message="first pass never ran")
+    async with sessions() as session, session.begin():
+        for n in range(45):
+            await outbox.add(session, note(n), exchange=topology.events)
+
+    relay.finish()
+    await eventually(lambda: asyncio.sleep(0, task.done()), message="relay did not return")
+
+    assert task.exception() is None
+    assert await relay.unpublished() == 0, "the relay returned before the outbox was flushed"
+    await eventually(lambda: asyncio.sleep(0, sorted(received) == list(range(45))))
+
+
 async def test_inbox_claims_a_message_once(sessions: async_sessionmaker[AsyncSession]) -> None:
     inbox = Inbox(INBOX, consumer="test")
     async with sessions() as session, session.begin():

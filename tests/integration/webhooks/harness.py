@@ -188,11 +188,11 @@ def test_settings(database_url: str, amqp_url: str, namespace: str, **overrides:
         "dispatch_poll_interval_s": 0.2,
         "delivery_lease": timedelta(seconds=5),
         "breaker_failure_threshold": 50,
-        "shutdown_grace_s": 0.5,
         "shared": SharedSettings(
             namespace=namespace,
             amqp_url=amqp_url,
             retry_delays_ms=[50, 100, 200],
+            shutdown_grace_s=0.5,
             log_json=False,
             log_level="WARNING",
         ),

@@ -232,27 +232,41 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.retention = retention
         self._wakeup = NotifyWakeup(listen_dsn, NOTIFY_CHANNEL)
+        self._finishing = False
 
     async def run(self) -> None:
+        """Publish until cancelled, or until ``finish`` was called and a pass that began after
+        it found fewer rows than a batch (the outbox is flushed) or could not publish."""
         await self._wakeup.listen()
         passes = 0
         try:
             while True:
+                # Read before the pass: a pass already running when ``finish`` was called may
+                # not see the rows committed just before, so it cannot be the last.
+                finishing = self._finishing
                 self._wakeup.clear()
                 try:
                     published = await self.publish_pending()
                 except Exception:
                     log.exception("outbox relay pass failed")
                     published = 0
+                if finishing and published < self.batch_size:
+                    return
                 passes += 1
                 if passes % 600 == 0:
                     await self._purge_published()
-                if published >= self.batch_size:
+                if published >= self.batch_size or self._finishing:
                     continue
                 # A NOTIFY wakes us at once; the deadline also retries rows whose publish failed.
                 await self._wakeup.wait(self.poll_interval_s)
         finally:
             await self._wakeup.close()
+
+    def finish(self) -> None:
+        """Shutting down: flush what is committed, then let ``run`` return. Call it once the
+        work that writes outbox rows has stopped."""
+        self._finishing = True
+        self._wakeup.set()
 
     async def publish_pending(self) -> int:
         """One pass: publish up to ``batch_size`` rows; returns how many were confirmed."""

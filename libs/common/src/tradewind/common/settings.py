@@ -45,6 +45,15 @@ class SharedSettings(BaseSettings):
     publish_timeout_s: float = Field(
         default=5.0, gt=0, description="How long a publish waits for the broker's confirm."
     )
+    shutdown_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description=(
+            "On SIGTERM, how long requests, messages and deliveries in flight may finish and the "
+            "outbox may flush; what is left then is redelivered or tried again later."
+        ),
+    )
     internal_token: SecretStr | None = Field(
         default=None,
         description=(

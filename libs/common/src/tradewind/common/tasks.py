@@ -24,12 +24,39 @@ def start_supervised(work: Coroutine[Any, Any, None], name: str) -> asyncio.Task
 
 
 def start_background(
-    resources: AsyncExitStack, work: Coroutine[Any, Any, None], name: str
+    resources: AsyncExitStack,
+    work: Coroutine[Any, Any, None],
+    name: str,
+    *,
+    finish: Callable[[], None] | None = None,
+    grace_s: float = 0.0,
 ) -> asyncio.Task[None]:
-    """Run ``work`` as a task that ``resources`` stops on exit; an unexpected end is logged."""
+    """Run ``work`` as a task that ``resources`` stops on exit; an unexpected end is logged.
+
+    Without ``finish`` the task is cancelled. With it, the task is asked to finish (``finish()``
+    must make ``work`` return once what it holds is done) and given ``grace_s`` to do so
+    before it is cancelled.
+    """
     task = start_supervised(work, name)
-    resources.push_async_callback(cancel_and_wait, task)
+    if finish is None:
+        resources.push_async_callback(cancel_and_wait, task)
+    else:
+        resources.push_async_callback(finish_within, task, finish, grace_s)
     return task
+
+
+async def finish_within(
+    task: asyncio.Task[Any], finish: Callable[[], None], grace_s: float
+) -> None:
+    """Ask ``task`` to finish, wait up to ``grace_s`` for it, then cancel what is left."""
+    finish()
+    await asyncio.wait({task}, timeout=grace_s)
+    if not task.done():
+        log.warning(
+            "background task did not finish within its grace; cancelling it",
+            extra={"task": task.get_name(), "grace_s": grace_s},
+        )
+    await cancel_and_wait(task)
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:

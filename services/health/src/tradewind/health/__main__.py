@@ -10,4 +10,5 @@ if __name__ == "__main__":
         host=settings.host,
         port=settings.port,
         max_header_bytes=settings.shared.max_header_bytes,
+        shutdown_grace_s=settings.shared.shutdown_grace_s,
     )

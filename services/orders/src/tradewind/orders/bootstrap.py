@@ -41,8 +41,9 @@ class OrdersRuntime:
 
 @asynccontextmanager
 async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIterator[OrdersRuntime]:
-    """Open the pools and the broker, start the relay, the consumers and the expiry sweep; close
-    all on exit, in reverse."""
+    """Open the pools and the broker, start the relay, the consumers and the expiry sweep; on
+    exit stop the sweep, stop consuming and finish what was taken, flush the outbox, then close
+    everything in reverse."""
     shared = settings.shared
     topology = Topology(shared.namespace, tuple(shared.retry_delays_ms))
     async with AsyncExitStack() as resources:
@@ -70,7 +71,14 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
         relay = OutboxRelay(
             pool=writes, broker=broker, listen_dsn=asyncpg_dsn(settings.database_url)
         )
-        start_background(resources, relay.run(), "orders-outbox-relay")
+        # On exit, after the consumers have stopped: it flushes what they committed, then ends.
+        start_background(
+            resources,
+            relay.run(),
+            "orders-outbox-relay",
+            finish=relay.finish,
+            grace_s=shared.shutdown_grace_s,
+        )
 
         rules = RiskRules(
             reference_prices=settings.reference_prices, max_notional=settings.max_notional
@@ -92,6 +100,9 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
             max_wait_s=settings.command_batch_wait_s,
         )
         await subscriptions.start(broker)
+        # First to run on exit (but for the expiry sweep): take no more messages and finish the
+        # batch in hand, so that the relay's last pass publishes everything it committed.
+        resources.push_async_callback(broker.stop_consuming)
 
         expiry = DayOrderExpiry(pool=writes, topology=topology, session_end=settings.session_end)
         start_background(

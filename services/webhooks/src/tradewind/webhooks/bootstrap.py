@@ -3,7 +3,6 @@ what they hold open."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,7 +19,7 @@ from tradewind.common.health import Readiness
 from tradewind.common.migrations import upgrade_database_once
 from tradewind.common.outbox import Outbox, OutboxRelay
 from tradewind.common.resilience import CONNECT, retry_async
-from tradewind.common.tasks import cancel_and_wait, start_background, start_supervised
+from tradewind.common.tasks import start_background
 from tradewind.common.tracing import instrument_engine
 from tradewind.webhooks.adapters import tables
 from tradewind.webhooks.adapters.bindings import EventBindings
@@ -167,33 +166,28 @@ async def bootstrap(
         readiness.add("database", lambda: check_database(engine))
         readiness.add("broker", broker.check)
 
-        # Stop taking work first (consuming, claiming), then let attempts in flight finish: the
-        # stack unwinds in reverse, so the broker closes before the relay and the dispatcher are
-        # cancelled, and they before the dispatcher drains and the sender closes.
+        # The stack unwinds in reverse, so on exit: stop reconciling bindings, stop consuming
+        # (events in flight finish), stop claiming, let attempts in flight finish and record
+        # their outcomes, flush the outbox those outcomes wrote to, then close the broker,
+        # the sender and the pools.
+        grace_s = shared.shutdown_grace_s
         resources.push_async_callback(sender.close)
-        resources.push_async_callback(dispatcher.drain, settings.shutdown_grace_s)
-        background: list[asyncio.Task[None]] = []
-        resources.push_async_callback(_cancel_in_order, background)
-        resources.push_async_callback(broker.close)
-
         await sender.start()
+        resources.push_async_callback(broker.close)
         await broker.connect()
+        start_background(
+            resources, relay.run(), "webhooks-outbox-relay", finish=relay.finish, grace_s=grace_s
+        )
+        resources.push_async_callback(dispatcher.drain, grace_s)
+        start_background(resources, dispatcher.run(), "webhooks-dispatcher")
         intake = EventIntake(
             IntakeStore(pool, consumer=events_queue(topology).name),
             max_payload_bytes=settings.max_payload_bytes,
             concurrency=settings.db_pool_size,
         )
         await broker.consume(events_queue(topology), intake)
+        resources.push_async_callback(broker.stop_consuming)
         await bindings.reconcile(rebind_all=True)
-        # In hand, not start_background: they must stop after the broker closes, and its close
-        # is already on the stack above them.
-        background.extend(
-            [
-                start_supervised(relay.run(), "webhooks-outbox-relay"),
-                start_supervised(dispatcher.run(), "webhooks-dispatcher"),
-            ]
-        )
-        # Stopped before the broker closes, so shutting down is not a failed reconcile.
         start_background(
             resources,
             bindings.keep_reconciled(settings.bindings_reconcile_interval_s),
@@ -216,8 +210,3 @@ async def bootstrap(
             relay=relay,
             dispatcher=dispatcher,
         )
-
-
-async def _cancel_in_order(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        await cancel_and_wait(task)

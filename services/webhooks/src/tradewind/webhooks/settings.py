@@ -181,14 +181,6 @@ class WebhooksSettings(HttpSettings):
             "due again once this passes. Must exceed the request timeout."
         ),
     )
-    shutdown_grace_s: float = Field(
-        default=10.0,
-        ge=0,
-        description=(
-            "On shutdown, how long attempts in flight may finish; the rest are cut off and "
-            "tried again once their lease expires."
-        ),
-    )
     retention: Duration = Field(
         default=timedelta(days=30),
         description="Finished messages, their attempts and inbox records are kept this long.",

@@ -104,6 +104,7 @@ class BatchConsumer:
         self._pending: deque[AbstractIncomingMessage] = deque()
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
+        self._finishing = False
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """aio-pika's callback: only buffers; ``run`` does the work."""
@@ -112,10 +113,19 @@ class BatchConsumer:
         if len(self._pending) >= self.max_batch:
             self._full.set()
 
+    def finish(self) -> None:
+        """Shutting down, the queue's consumer already cancelled: handle what was delivered,
+        then let ``run`` return."""
+        self._finishing = True
+        self._arrived.set()
+
     async def run(self) -> None:
+        """Handle batches until cancelled, or, after ``finish``, until nothing is left."""
         while True:
+            if self._finishing and not self._pending:
+                return
             await self._arrived.wait()
-            if len(self._pending) < self.max_batch and self.max_wait_s > 0:
+            if len(self._pending) < self.max_batch and self.max_wait_s > 0 and not self._finishing:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.max_wait_s):
                         await self._full.wait()

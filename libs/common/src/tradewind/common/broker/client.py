@@ -99,6 +99,7 @@ class Broker:
         prefetch: int = 32,
         max_attempts: int = 5,
         publish_timeout_s: float = 5.0,
+        shutdown_grace_s: float = 10.0,
     ) -> None:
         self.url = url
         self.topology = topology
@@ -106,11 +107,19 @@ class Broker:
         self.prefetch = prefetch
         self.max_attempts = max_attempts
         self.publish_timeout_s = publish_timeout_s
+        self.shutdown_grace_s = shutdown_grace_s
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._workers = AsyncExitStack()
         self._bindable: dict[str, AbstractQueue] = {}
+        self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._batch_consumers: list[tuple[BatchConsumer, asyncio.Task[None]]] = []
+        self._handling = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._consuming_stopped = False
+        self._cancelled = False
 
     @classmethod
     def from_settings(cls, shared: SharedSettings, *, service: str) -> Broker:
@@ -122,6 +131,7 @@ class Broker:
             prefetch=shared.prefetch,
             max_attempts=shared.max_delivery_attempts,
             publish_timeout_s=shared.publish_timeout_s,
+            shutdown_grace_s=shared.shutdown_grace_s,
         )
 
     # --- lifecycle ---
@@ -147,7 +157,58 @@ class Broker:
         await self._declare_shared(self._publish_channel)
         log.info("broker connected", extra={"namespace": self.topology.namespace})
 
+    async def stop_consuming(self) -> None:
+        """Stop taking messages and finish the ones taken, within ``shutdown_grace_s``.
+
+        Every consumer is cancelled first (basic.cancel): the broker sends nothing more, and
+        what it sent before the cancel-ok is still handled. Handlers in flight then run to their
+        end and batch consumers handle what they hold, so each message this process took is
+        settled (acked, retried or parked) and is not redelivered for another process to do
+        again. What is still unsettled when the grace is over is cut off; the broker redelivers
+        it once the channel closes, and the inbox keeps that harmless. Idempotent.
+        """
+        if self._consuming_stopped:
+            return
+        self._consuming_stopped = True
+        try:
+            async with asyncio.timeout(self.shutdown_grace_s):
+                for queue, tag in self._consumers:
+                    try:
+                        await queue.cancel(tag)
+                    except (*_UNAVAILABLE, aiormq.exceptions.AMQPError) as exc:
+                        # No channel, so no deliveries either: what it held is redelivered.
+                        log.warning(
+                            "consumer not cancelled",
+                            extra={"queue": queue.name, "error": repr(exc)},
+                        )
+                self._cancelled = True
+                log.info("consumers cancelled; finishing the messages taken")
+                # Deliveries that arrived before the cancel-ok were handed to new tasks (aiormq
+                # starts one, aio-pika's callback wrapper another): let them start, so that
+                # they count as in flight below.
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                for consumer, _ in self._batch_consumers:
+                    consumer.finish()
+                await self._idle.wait()
+                batches = [task for _, task in self._batch_consumers]
+                if batches:
+                    await asyncio.wait(batches)
+        except TimeoutError:
+            log.warning(
+                "messages in flight not finished within the shutdown grace; the broker "
+                "redelivers them",
+                extra={"grace_s": self.shutdown_grace_s, "in_flight": self._handling},
+            )
+        log.info("stopped consuming", extra={"consumers": len(self._consumers)})
+
+    @property
+    def consuming(self) -> bool:
+        """False once ``stop_consuming`` has cancelled every consumer."""
+        return not self._cancelled
+
     async def close(self) -> None:
+        await self.stop_consuming()
         await self._workers.aclose()
         if self._connection is not None:
             await self._connection.close()
@@ -438,7 +499,8 @@ class Broker:
         channel = await connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self.prefetch)
         queue = await self.declare_queue(spec, channel)
-        await queue.consume(functools.partial(self._deliver, spec, handler))
+        tag = await queue.consume(functools.partial(self._deliver, spec, handler))
+        self._consumers.append((queue, tag))
         log.info("consuming", extra={"queue": spec.name})
         return queue
 
@@ -459,8 +521,10 @@ class Broker:
         await channel.set_qos(prefetch_count=max(self.prefetch, 2 * max_batch))
         queue = await self.declare_queue(spec, channel)
         consumer = BatchConsumer(self, spec, handler, max_batch=max_batch, max_wait_s=max_wait_s)
-        start_background(self._workers, consumer.run(), f"batches-{spec.name}")
-        await queue.consume(consumer.on_message)
+        task = start_background(self._workers, consumer.run(), f"batches-{spec.name}")
+        self._batch_consumers.append((consumer, task))
+        tag = await queue.consume(consumer.on_message)
+        self._consumers.append((queue, tag))
         log.info("consuming in batches", extra={"queue": spec.name, "max_batch": max_batch})
         return queue
 
@@ -478,6 +542,8 @@ class Broker:
     async def _deliver(
         self, spec: QueueSpec, handler: Handler, message: AbstractIncomingMessage
     ) -> None:
+        self._handling += 1
+        self._idle.clear()
         headers = dict(message.headers or {})
         delivery = self.delivery_of(spec, message, headers)
         attempt = delivery.attempt
@@ -513,6 +579,9 @@ class Broker:
         finally:
             MESSAGES_CONSUMED.labels(queue=spec.name, outcome=outcome).inc()
             MESSAGE_HANDLER_SECONDS.labels(queue=spec.name).observe(time.perf_counter() - started)
+            self._handling -= 1
+            if self._handling == 0:
+                self._idle.set()
 
     async def retry_or_park(
         self,
