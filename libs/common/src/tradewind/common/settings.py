@@ -1,12 +1,95 @@
-"""Configuration shared by every service, read only from the environment."""
+"""Configuration shared by every service: the environment, over an optional YAML file.
+
+Every settings class reads, in this order of precedence: the environment (``TRADEWIND_*``
+variables, the README's configuration table), then the YAML file named by
+``TRADEWIND_CONFIG_FILE`` if it is set, then the defaults. The file has one section per settings
+class, named by its prefix (``shared`` for ``TRADEWIND_``, ``orders`` for ``TRADEWIND_ORDERS_``,
+``market_data`` for ``TRADEWIND_MARKET_DATA_``...), holding the setting names in lower case
+without the prefix (``deploy/config.sample.yaml``). A key or a section the services do not know
+is an error at start, not a setting silently ignored.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+CONFIG_FILE_VARIABLE = "TRADEWIND_CONFIG_FILE"
+ENV_PREFIX = "TRADEWIND_"
+# The file's sections: one per settings class with a prefix of its own. Listed here, not found
+# by importing the services (the shared library depends on none), so a misspelt section fails.
+CONFIG_FILE_SECTIONS = frozenset(
+    {"shared", "gateway", "orders", "market_data", "webhooks", "health"}
+)
 
 
-class SharedSettings(BaseSettings):
+class ConfigFileError(ValueError):
+    """The file named by TRADEWIND_CONFIG_FILE cannot be used as it is."""
+
+
+class FileConfigurable(BaseSettings):
+    """Settings read from the environment over their section of the YAML config file."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from_file = InitSettingsSource(settings_cls, config_file_section(settings_cls))
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, from_file
+
+
+def config_section_of(settings_cls: type[BaseSettings]) -> str:
+    """The file section of a settings class: its env prefix without ``TRADEWIND_``."""
+    prefix = str(settings_cls.model_config.get("env_prefix") or "")
+    return prefix.removeprefix(ENV_PREFIX).strip("_").lower() or "shared"
+
+
+def config_file_section(settings_cls: type[BaseSettings]) -> dict[str, Any]:
+    """The values ``settings_cls`` takes from the config file ({} without one)."""
+    location = os.environ.get(CONFIG_FILE_VARIABLE)
+    if not location:
+        return {}
+    path = Path(location)
+    if not path.is_file():
+        raise ConfigFileError(f"{CONFIG_FILE_VARIABLE}={location}: no such file")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigFileError(f"{location} is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ConfigFileError(f"{location} must be a mapping of sections")
+    unknown_sections = sorted(set(document) - CONFIG_FILE_SECTIONS)
+    if unknown_sections:
+        raise ConfigFileError(
+            f"{location}: unknown sections {unknown_sections}; "
+            f"known: {sorted(CONFIG_FILE_SECTIONS)}"
+        )
+    section = config_section_of(settings_cls)
+    values = document.get(section) or {}
+    if not isinstance(values, dict):
+        raise ConfigFileError(f"{location}: section {section!r} must be a mapping")
+    unknown = sorted(set(values) - set(settings_cls.model_fields))
+    if unknown:
+        raise ConfigFileError(f"{location}: section {section!r} has no settings {unknown}")
+    return values
+
+
+class SharedSettings(FileConfigurable):
     """Settings every Tradewind process reads (prefix ``TRADEWIND_``)."""
 
     model_config = SettingsConfigDict(env_prefix="TRADEWIND_", extra="ignore")
@@ -75,7 +158,7 @@ class SharedSettings(BaseSettings):
         return [t for t in (self.internal_token, self.internal_token_previous) if t is not None]
 
 
-class HttpSettings(BaseSettings):
+class HttpSettings(FileConfigurable):
     """Where a service's HTTP server listens; subclassed per service with its own prefix."""
 
     model_config = SettingsConfigDict(extra="ignore")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from tradewind.common.settings import SharedSettings
+from tradewind.common.settings import FileConfigurable, SharedSettings
 from tradewind.gateway.domain.tokens import MIN_SIGNING_KEY_BYTES
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(FileConfigurable):
     model_config = SettingsConfigDict(env_prefix="TRADEWIND_GATEWAY_", extra="ignore")
 
     host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds.")
