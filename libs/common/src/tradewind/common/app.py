@@ -214,7 +214,7 @@ def create_service_app(
     @asynccontextmanager
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, level=shared.log_level, json_lines=shared.log_json)
-        configure_tracing(service)
+        configure_tracing(service, version=version, environment=shared.environment)
         if internal and not shared.accepted_internal_tokens():
             log.warning(
                 "no internal token configured (TRADEWIND_INTERNAL_TOKEN): every internal route "

@@ -99,6 +99,14 @@ class SharedSettings(FileConfigurable):
         pattern=r"^[a-z][a-z0-9_-]{0,40}$",
         description="Prefix of every exchange, queue and Redis key (deployments share a broker).",
     )
+    environment: str = Field(
+        default="development",
+        pattern=r"^[a-z][a-z0-9_-]{0,40}$",
+        description=(
+            "Name of the deployment (e.g. production, staging): the deployment.environment.name "
+            "of every span."
+        ),
+    )
     amqp_url: str = Field(
         default="amqp://guest:guest@127.0.0.1:5672/",
         description="RabbitMQ URL (the path selects the vhost).",

@@ -9,7 +9,7 @@ from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrument
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
@@ -52,7 +52,29 @@ def spans_recorded() -> bool:
     return _recording
 
 
-def configure_tracing(service: str, settings: TracingSettings | None = None) -> None:
+def service_resource(service: str, *, version: str, environment: str) -> Resource:
+    """What every span of this process says about where it comes from: the service, its release
+    and the deployment, so an operator can tell a canary's spans from the rest. The standard
+    ``OTEL_RESOURCE_ATTRIBUTES`` variable still overrides any of them (a platform's own labels
+    win over the service's defaults)."""
+    ours = Resource.create(
+        {
+            "service.name": service,
+            "service.namespace": "tradewind",
+            "service.version": version,
+            "deployment.environment.name": environment,
+        }
+    )
+    return ours.merge(OTELResourceDetector().detect())
+
+
+def configure_tracing(
+    service: str,
+    settings: TracingSettings | None = None,
+    *,
+    version: str = "unknown",
+    environment: str = "development",
+) -> None:
     """Install the SDK provider and the library instrumentations, once per process.
 
     Spans are always created (so trace context flows through HTTP, AMQP and the outbox even with no
@@ -71,7 +93,10 @@ def configure_tracing(service: str, settings: TracingSettings | None = None) -> 
     exporting = bool(settings.otel_exporter_otlp_endpoint)
     _recording = exporting or bool(settings.otel_traces_sampler)
     sampler = None if _recording else ALWAYS_OFF
-    provider = TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
+    provider = TracerProvider(
+        resource=service_resource(service, version=version, environment=environment),
+        sampler=sampler,
+    )
     if exporting:
         assert settings.otel_exporter_otlp_endpoint is not None
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
