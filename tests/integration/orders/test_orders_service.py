@@ -7,7 +7,7 @@ import random
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import timedelta
+from datetime import time, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -49,16 +49,17 @@ from tradewind.orders.settings import OrdersSettings
 
 def service_settings(infra: Infra, database_url: str, **overrides: Any) -> OrdersSettings:
     """Small pools and prefetch: the test's instances share one PostgreSQL with the test run."""
-    return OrdersSettings(
-        database_url=database_url,
-        database_pool_size=3,
-        api_pool_size=1,
-        quote_concurrency=2,
-        shared=SharedSettings(
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "database_pool_size": 3,
+        "api_pool_size": 1,
+        "quote_concurrency": 2,
+        "shared": SharedSettings(
             namespace=infra.namespace, amqp_url=infra.amqp_url, log_json=False, prefetch=8
         ),
-        **overrides,
-    )
+    }
+    values.update(overrides)
+    return OrdersSettings(**values)
 
 
 @asynccontextmanager
@@ -217,7 +218,7 @@ async def test_two_instances_on_the_same_queues_never_fill_an_order_twice(
         assert all(event.data["execution_id"] == event.id for event in fill_events)
 
 
-async def test_day_orders_expire_at_the_configured_session_end(
+async def test_day_orders_expire_at_the_market_close(
     infra: Infra,
     orders_database_url: str,
     orders_pool: Pool,
@@ -227,8 +228,20 @@ async def test_day_orders_expire_at_the_configured_session_end(
     settings = service_settings(
         infra,
         orders_database_url,
-        session_end=session_end.time(),
         expiry_sweep_interval_s=0.2,
+        # Every day trades, in UTC, and today's session closes in two seconds.
+        shared=SharedSettings(
+            namespace=infra.namespace,
+            amqp_url=infra.amqp_url,
+            log_json=False,
+            prefetch=8,
+            market_timezone="UTC",
+            market_open=time(0, 0),
+            market_close=max(session_end.time(), time(0, 0, 1)),
+            market_weekdays=list(range(7)),
+            market_holidays=[],
+            market_early_closes={},
+        ),
     )
     account = new_account()
     day = place_command(account, "AAPL", time_in_force=TimeInForce.DAY)

@@ -55,6 +55,11 @@ def _bounded(schema: dict[str, Any]) -> bool:
             option.get("format") in {"uuid", "date-time"} or "pattern" in option
         ):
             continue
+        if option.get("format") == "date" and {"formatMinimum", "formatMaximum"} <= {
+            *option,
+            *schema,
+        }:
+            continue
         return False
     return True
 

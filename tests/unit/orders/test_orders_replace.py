@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, time, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
@@ -19,7 +19,6 @@ from tradewind.orders.domain import (
     RiskRules,
     expire,
     expires_at_session_end,
-    latest_session_end,
     replace,
     to_snapshot,
 )
@@ -230,27 +229,6 @@ def test_a_market_replacement_is_valued_at_the_quote() -> None:
 
 
 # --- day orders and the session end ---
-
-SESSION_END = time(20, 0)
-
-
-@pytest.mark.parametrize(
-    ("now", "expected"),
-    [
-        (datetime(2025, 3, 3, 20, 0, tzinfo=UTC), datetime(2025, 3, 3, 20, 0, tzinfo=UTC)),
-        (datetime(2025, 3, 3, 23, 59, tzinfo=UTC), datetime(2025, 3, 3, 20, 0, tzinfo=UTC)),
-        (datetime(2025, 3, 4, 19, 59, 59, tzinfo=UTC), datetime(2025, 3, 3, 20, 0, tzinfo=UTC)),
-        (datetime(2025, 3, 4, 20, 0, 1, tzinfo=UTC), datetime(2025, 3, 4, 20, 0, tzinfo=UTC)),
-        (datetime(2025, 1, 1, 0, 0, tzinfo=UTC), datetime(2024, 12, 31, 20, 0, tzinfo=UTC)),
-    ],
-)
-def test_the_latest_session_end(now: datetime, expected: datetime) -> None:
-    assert latest_session_end(now, SESSION_END) == expected
-
-
-def test_the_session_end_is_read_in_utc() -> None:
-    new_york = datetime(2025, 3, 3, 10, 30, tzinfo=timezone(timedelta(hours=-5)))  # 15:30 UTC
-    assert latest_session_end(new_york, SESSION_END) == datetime(2025, 3, 2, 20, tzinfo=UTC)
 
 
 def test_a_working_day_order_submitted_before_the_session_end_expires() -> None:

@@ -12,17 +12,50 @@ is an error at start, not a setting silently ignored.
 from __future__ import annotations
 
 import os
+from datetime import date, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from tradewind.common.market_calendar import MarketCalendar
+
+# NYSE's full closures and 13:00 early closes, as published for 2026 and 2027.
+NYSE_HOLIDAYS = [
+    date(2026, 1, 1),
+    date(2026, 1, 19),
+    date(2026, 2, 16),
+    date(2026, 4, 3),
+    date(2026, 5, 25),
+    date(2026, 6, 19),
+    date(2026, 7, 3),
+    date(2026, 9, 7),
+    date(2026, 11, 26),
+    date(2026, 12, 25),
+    date(2027, 1, 1),
+    date(2027, 1, 18),
+    date(2027, 2, 15),
+    date(2027, 3, 26),
+    date(2027, 5, 31),
+    date(2027, 6, 18),
+    date(2027, 7, 5),
+    date(2027, 9, 6),
+    date(2027, 11, 25),
+    date(2027, 12, 24),
+]
+NYSE_EARLY_CLOSES = {
+    date(2026, 11, 27): time(13, 0),
+    date(2026, 12, 24): time(13, 0),
+    date(2027, 11, 26): time(13, 0),
+}
 
 CONFIG_FILE_VARIABLE = "TRADEWIND_CONFIG_FILE"
 ENV_PREFIX = "TRADEWIND_"
@@ -161,6 +194,52 @@ class SharedSettings(FileConfigurable):
         ge=1_024,
         description="Largest total size of a request's headers (names and values); more: 431.",
     )
+
+    market_timezone: str = Field(
+        default="America/New_York",
+        description="Time zone of the market's sessions (IANA name).",
+    )
+    market_open: time = Field(default=time(9, 30), description="Local time a session opens.")
+    market_close: time = Field(default=time(16, 0), description="Local time a session closes.")
+    market_weekdays: list[int] = Field(
+        default=[0, 1, 2, 3, 4],
+        min_length=1,
+        description="Weekdays that trade, 0 = Monday (JSON list).",
+    )
+    market_holidays: list[date] = Field(
+        default=NYSE_HOLIDAYS,
+        description="Dates with no session (JSON list; by default NYSE's for 2026 and 2027).",
+    )
+    market_early_closes: dict[date, time] = Field(
+        default=NYSE_EARLY_CLOSES,
+        description="Dates whose session closes early, with the local closing time (JSON object).",
+    )
+
+    @field_validator("market_weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if not set(value) <= set(range(7)):
+            raise ValueError("weekdays are 0 (Monday) to 6 (Sunday)")
+        return value
+
+    @field_validator("market_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    def market_calendar(self) -> MarketCalendar:
+        return MarketCalendar(
+            zone=ZoneInfo(self.market_timezone),
+            opens=self.market_open,
+            closes=self.market_close,
+            trading_weekdays=frozenset(self.market_weekdays),
+            holidays=frozenset(self.market_holidays),
+            early_closes=dict(self.market_early_closes),
+        )
 
     def accepted_internal_tokens(self) -> list[SecretStr]:
         return [t for t in (self.internal_token, self.internal_token_previous) if t is not None]

@@ -17,6 +17,7 @@ from tradewind.common.problems import problem_response
 from tradewind.gateway.api import (
     admission,
     auth_tokens,
+    clock,
     keys,
     market,
     orders,
@@ -57,6 +58,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             orders.router,
             positions.router,
             market.router,
+            clock.router,
             webhooks.router,
             stream.router,
             keys.router,

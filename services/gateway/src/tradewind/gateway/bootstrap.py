@@ -15,6 +15,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.health import Readiness
 from tradewind.common.internal_auth import internal_headers
+from tradewind.common.market_calendar import MarketCalendar
 from tradewind.common.resilience import CircuitBreaker
 from tradewind.common.tasks import start_background
 from tradewind.gateway.adapters.pending import PendingOrders
@@ -52,6 +53,7 @@ class GatewayRuntime:
     orders_service: ServiceClient
     market_data_service: ServiceClient
     webhooks_service: ServiceClient
+    market_calendar: MarketCalendar
 
 
 @asynccontextmanager
@@ -156,4 +158,5 @@ async def bootstrap(
             orders_service=orders_service,
             market_data_service=market_data_service,
             webhooks_service=webhooks_service,
+            market_calendar=shared.market_calendar(),
         )

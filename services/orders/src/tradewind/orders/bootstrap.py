@@ -104,7 +104,7 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
         # batch in hand, so that the relay's last pass publishes everything it committed.
         resources.push_async_callback(broker.stop_consuming)
 
-        expiry = DayOrderExpiry(pool=writes, topology=topology, session_end=settings.session_end)
+        expiry = DayOrderExpiry(pool=writes, topology=topology, calendar=shared.market_calendar())
         start_background(
             resources,
             run_every(settings.expiry_sweep_interval_s, "day-order-expiry", expiry.expire_due),
@@ -117,7 +117,7 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
             "orders service started",
             extra={
                 "namespace": topology.namespace,
-                "session_end": settings.session_end.isoformat(),
+                "market_timezone": shared.market_timezone,
             },
         )
         yield OrdersRuntime(

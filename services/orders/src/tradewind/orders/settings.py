@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from tradewind.common.settings import HttpSettings, SharedSettings
@@ -65,13 +64,6 @@ class OrdersSettings(HttpSettings):
         gt=0,
         description="Largest notional (qty x price) a single order may have.",
     )
-    session_end: time = Field(
-        default=time(20, 0, 0),
-        description=(
-            "Time of day the trading session ends, in UTC unless it carries an offset, e.g. "
-            "20:00:00: working day orders submitted before the most recent session end expire."
-        ),
-    )
     expiry_sweep_interval_s: float = Field(
         default=1.0,
         gt=0,
@@ -110,11 +102,3 @@ class OrdersSettings(HttpSettings):
         default_factory=SharedSettings,
         description="Settings every Tradewind process shares (prefix TRADEWIND_).",
     )
-
-    @field_validator("session_end")
-    @classmethod
-    def _session_end_in_utc(cls, value: time) -> time:
-        if value.tzinfo is None:
-            return value
-        # A fixed offset only: any date gives the same UTC time of day.
-        return datetime.combine(date(2000, 1, 1), value).astimezone(UTC).time()

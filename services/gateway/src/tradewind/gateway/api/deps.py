@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 
 from tradewind.common.broker import Broker
+from tradewind.common.market_calendar import MarketCalendar
 from tradewind.gateway.adapters.pending import PendingOrders
 from tradewind.gateway.adapters.upstream import ServiceClient
 from tradewind.gateway.bootstrap import GatewayRuntime
@@ -39,3 +40,6 @@ WebhooksServiceDep = Annotated[
     ServiceClient, Depends(_part(lambda runtime: runtime.webhooks_service))
 ]
 ApiKeysDep = Annotated[ApiKeyStore, Depends(_part(lambda runtime: runtime.api_keys))]
+MarketCalendarDep = Annotated[
+    MarketCalendar, Depends(_part(lambda runtime: runtime.market_calendar))
+]

@@ -84,6 +84,11 @@ PARAMETER_EXAMPLES: dict[str, object] = {
     "succeeded": False,
     "before": 1200,
 }
+# Where a name means something else on one route (dates, not instants), by (path, name).
+ROUTE_PARAMETER_EXAMPLES: dict[tuple[str, str], object] = {
+    ("/api/v1/calendar", "start"): "2026-12-01",
+    ("/api/v1/calendar", "end"): "2026-12-31",
+}
 # One example body per route that takes one, by (method, path).
 BODY_EXAMPLES: dict[tuple[str, str], dict[str, object]] = {
     ("post", "/api/v1/orders"): {
@@ -239,10 +244,15 @@ def _complete_problems(operation: dict[str, Any], *, authenticated: bool) -> Non
             response.setdefault("headers", {}).update(_RETRY_AFTER)
 
 
+def _parameter_example(path: str, name: str) -> object | None:
+    return ROUTE_PARAMETER_EXAMPLES.get((path, name), PARAMETER_EXAMPLES.get(name))
+
+
 def _add_examples(operation: dict[str, Any], key: tuple[str, str]) -> None:
     for parameter in operation.get("parameters", []):
-        if parameter["name"] in PARAMETER_EXAMPLES:
-            parameter["example"] = PARAMETER_EXAMPLES[parameter["name"]]
+        example = _parameter_example(key[1], parameter["name"])
+        if example is not None:
+            parameter["example"] = example
     body = BODY_EXAMPLES.get(key)
     if body is not None:
         for media in operation.get("requestBody", {}).get("content", {}).values():
@@ -254,7 +264,7 @@ def _curl(operation: dict[str, Any], key: tuple[str, str], body: object) -> str:
     method, path = key
     query: list[str] = []
     for parameter in operation.get("parameters", []):
-        example = PARAMETER_EXAMPLES.get(parameter["name"])
+        example = _parameter_example(key[1], parameter["name"])
         if example is None:
             continue
         text = json.dumps(example) if isinstance(example, bool) else str(example)

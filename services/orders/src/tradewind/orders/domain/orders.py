@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from decimal import Decimal, localcontext
 from uuid import UUID
 
@@ -410,13 +410,6 @@ def _refused(order: Order, command: ReplaceOrder, reason: str) -> ReplaceOutcome
 
 
 # --- day orders at the session end ---
-
-
-def latest_session_end(now: datetime, session_end: time) -> datetime:
-    """The most recent session end at or before ``now``; ``session_end`` is a UTC time of day."""
-    now = now.astimezone(UTC)
-    today = datetime.combine(now.date(), session_end.replace(tzinfo=None), tzinfo=UTC)
-    return today if today <= now else today - timedelta(days=1)
 
 
 def expires_at_session_end(order: Order, session_end_at: datetime) -> bool:

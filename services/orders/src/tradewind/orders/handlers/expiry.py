@@ -1,15 +1,16 @@
-"""Expires day orders at the session end, in the background of every orders process."""
+"""Expires day orders at the market's closes, in the background of every orders process."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import datetime
 
 import asyncpg
 
 from tradewind.common.broker import Topology
 from tradewind.common.contracts.types import utc_now
+from tradewind.common.market_calendar import MarketCalendar
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.handlers.events import OrderEvents
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class DayOrderExpiry:
-    """Expires working day orders submitted before the most recent session end.
+    """Expires working day orders submitted before the market's most recent close.
 
     Every process may run one: each pass locks the orders it expires with SKIP LOCKED, so two
     processes never expire the same order and neither waits for an order a fill or a cancel holds
@@ -30,12 +31,12 @@ class DayOrderExpiry:
         *,
         pool: asyncpg.Pool,
         topology: Topology,
-        session_end: time,
+        calendar: MarketCalendar,
         batch_size: int = 200,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.pool = pool
-        self.session_end = session_end
+        self.calendar = calendar
         self.batch_size = batch_size
         self.clock = clock
         self.events = OrderEvents(topology)
@@ -51,7 +52,7 @@ class DayOrderExpiry:
 
     async def _expire_batch(self) -> tuple[int, bool]:
         now = self.clock()
-        session_end_at = domain.latest_session_end(now, self.session_end)
+        session_end_at = self.calendar.latest_close(now)
         async with OrdersUnitOfWork.begin(self.pool) as unit:
             due = await unit.day_orders_due(session_end_at, self.batch_size)
             expired = [
