@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "tradewind_http_requests_total", "HTTP requests served.", ["method", "route", "status"]
@@ -34,4 +34,8 @@ MESSAGE_BATCH_SIZE = Histogram(
 OUTBOX_PUBLISHED = Counter("tradewind_outbox_published_total", "Outbox rows published.")
 OUTBOX_PUBLISH_FAILURES = Counter(
     "tradewind_outbox_publish_failures_total", "Outbox publish attempts that failed."
+)
+OUTBOX_LAG = Gauge(
+    "tradewind_outbox_lag_seconds",
+    "Age of the oldest outbox row the relay's last pass claimed (0 when it found none).",
 )

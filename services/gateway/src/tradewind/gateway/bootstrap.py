@@ -56,6 +56,18 @@ class GatewayRuntime:
     market_calendar: MarketCalendar
 
 
+def stream_queue_spec(topology: Topology) -> QueueSpec:
+    """One exclusive queue per gateway process: every process sees every event it fans out. It
+    is bound only while its clients subscribe (adapters.stream_bindings). Its metrics are
+    labelled `<ns>.gateway.stream`, without the process's suffix, so that restarts add no series.
+    """
+    return QueueSpec(
+        topology.queue_name(SERVICE, f"stream.{uuid.uuid4().hex[:12]}"),
+        exclusive=True,
+        metrics_label=topology.queue_name(SERVICE, "stream"),
+    )
+
+
 @asynccontextmanager
 async def bootstrap(
     settings: GatewaySettings, readiness: Readiness
@@ -81,11 +93,7 @@ async def bootstrap(
         broker = Broker.from_settings(shared, service=SERVICE)
         resources.push_async_callback(broker.close)
         await broker.connect()
-        # One exclusive queue per gateway process: every process sees every event it fans
-        # out. It is bound only while its clients subscribe (adapters.stream_bindings).
-        stream_queue = QueueSpec(
-            topology.queue_name(SERVICE, f"stream.{uuid.uuid4().hex[:12]}"), exclusive=True
-        )
+        stream_queue = stream_queue_spec(topology)
         hub = StreamHub(StreamBindings(broker, stream_queue, topology.events))
         await broker.consume(stream_queue, hub.on_event)
         # Only the services' internal APIs are called through this session: each call carries

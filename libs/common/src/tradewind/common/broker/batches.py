@@ -153,12 +153,12 @@ class BatchConsumer:
             await work.share()
         if not readable:
             return
-        MESSAGE_BATCH_SIZE.labels(queue=self.spec.name).observe(len(readable))
+        MESSAGE_BATCH_SIZE.labels(queue=self.spec.metrics_queue).observe(len(readable))
         started = time.perf_counter()
         try:
             outcome = await self.handler([incoming for incoming, _ in readable])
         except Exception as exc:
-            MESSAGE_HANDLER_SECONDS.labels(queue=self.spec.name).observe(
+            MESSAGE_HANDLER_SECONDS.labels(queue=self.spec.metrics_queue).observe(
                 time.perf_counter() - started
             )
             if len(readable) == 1:
@@ -172,7 +172,9 @@ class BatchConsumer:
             for incoming, message in readable:
                 await self._handle_alone(incoming, message)
             return
-        MESSAGE_HANDLER_SECONDS.labels(queue=self.spec.name).observe(time.perf_counter() - started)
+        MESSAGE_HANDLER_SECONDS.labels(queue=self.spec.metrics_queue).observe(
+            time.perf_counter() - started
+        )
         await self._settle(readable, outcome)
 
     async def _handle_alone(self, incoming: Incoming, message: AbstractIncomingMessage) -> None:
@@ -195,7 +197,7 @@ class BatchConsumer:
             else:
                 committed.append(message)
         await _ack_all(committed)
-        MESSAGES_CONSUMED.labels(queue=self.spec.name, outcome="acked").inc(len(committed))
+        MESSAGES_CONSUMED.labels(queue=self.spec.metrics_queue, outcome="acked").inc(len(committed))
 
     async def _read(self, message: AbstractIncomingMessage) -> Incoming | None:
         headers = dict(message.headers or {})
@@ -215,7 +217,7 @@ class BatchConsumer:
         outcome = await self.broker.retry_or_park(
             self.spec, message, dict(incoming.headers), incoming.delivery.attempt, error
         )
-        MESSAGES_CONSUMED.labels(queue=self.spec.name, outcome=outcome).inc()
+        MESSAGES_CONSUMED.labels(queue=self.spec.metrics_queue, outcome=outcome).inc()
 
     async def _park(
         self, incoming: Incoming | None, message: AbstractIncomingMessage, error: Exception
@@ -230,7 +232,7 @@ class BatchConsumer:
             },
         )
         await message.reject(requeue=False)
-        MESSAGES_CONSUMED.labels(queue=self.spec.name, outcome="parked").inc()
+        MESSAGES_CONSUMED.labels(queue=self.spec.metrics_queue, outcome="parked").inc()
 
 
 async def _ack_all(messages: list[AbstractIncomingMessage]) -> None:

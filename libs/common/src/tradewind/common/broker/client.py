@@ -577,8 +577,10 @@ class Broker:
                     return
             await message.ack()
         finally:
-            MESSAGES_CONSUMED.labels(queue=spec.name, outcome=outcome).inc()
-            MESSAGE_HANDLER_SECONDS.labels(queue=spec.name).observe(time.perf_counter() - started)
+            MESSAGES_CONSUMED.labels(queue=spec.metrics_queue, outcome=outcome).inc()
+            MESSAGE_HANDLER_SECONDS.labels(queue=spec.metrics_queue).observe(
+                time.perf_counter() - started
+            )
             self._handling -= 1
             if self._handling == 0:
                 self._idle.set()

@@ -30,10 +30,18 @@ class QueueSpec:
     name: str
     bindings: Sequence[Binding] = ()
     exclusive: bool = False  # per-process fan-out queues: auto-deleted, no parking lot
+    # The `queue` label of its metrics, when not its name: a per-process queue's name has a
+    # random suffix, and as a label it would add new series at every restart (unbounded).
+    metrics_label: str | None = None
 
     @property
     def parking_lot(self) -> str:
         return f"{self.name}.parked"
+
+    @property
+    def metrics_queue(self) -> str:
+        """The value of the `queue` label of this queue's consumer metrics."""
+        return self.metrics_label or self.name
 
 
 @dataclass(frozen=True)
