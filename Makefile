@@ -8,12 +8,18 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-PYTHON_SOURCES := libs services tests bench deploy
+PYTHON_SOURCES := libs services tests bench deploy tools
 
-.PHONY: help env run test lint typecheck unit integration e2e bench up down keys clean
+# The official AsyncAPI parser, which make test validates docs/asyncapi.yaml with (Node.js).
+# npm writes node_modules/.package-lock.json on every install, so a copy newer than the lock file
+# means node_modules is what the lock file says: nothing to do.
+ASYNCAPI := tools/asyncapi
+ASYNCAPI_PARSER := $(ASYNCAPI)/node_modules/.package-lock.json
+
+.PHONY: help env asyncapi-parser run test lint typecheck unit integration e2e bench up down keys clean
 
 help: ## List the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -22,10 +28,16 @@ $(UV):
 env: $(UV) ## Create .venv from the lock file (Python 3.11)
 	$(UV) sync --frozen --all-packages
 
+$(ASYNCAPI_PARSER): $(ASYNCAPI)/package.json $(ASYNCAPI)/package-lock.json
+	npm ci --prefix $(ASYNCAPI) --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+asyncapi-parser: $(ASYNCAPI_PARSER) ## Install the AsyncAPI parser from its lock file (npm ci; Node.js 20)
+
 run: env ## Start every service locally (needs PostgreSQL, Redis, RabbitMQ on localhost)
 	$(UV) run --frozen python deploy/local/run.py
 
-test: env lint typecheck ## Lint, type-check and run every test against the real services
+test: env asyncapi-parser lint typecheck ## Lint, type-check and run every test against the real services
 	$(UV) run --frozen pytest
 
 lint: env ## ruff lint and format check; import rules (import-linter)
@@ -34,9 +46,9 @@ lint: env ## ruff lint and format check; import rules (import-linter)
 	$(UV) run --frozen lint-imports
 
 typecheck: env ## mypy (strict) over the code, tests and benchmarks
-	$(UV) run --frozen mypy libs/common/src services/*/src tests bench deploy/local
+	$(UV) run --frozen mypy libs/common/src services/*/src tests bench deploy/local tools/asyncapi
 
-unit: env ## Unit tests only (no services needed)
+unit: env asyncapi-parser ## Unit tests only (no services needed)
 	$(UV) run --frozen pytest tests/unit
 
 integration: env ## Integration tests (real PostgreSQL, Redis, RabbitMQ)
@@ -64,4 +76,4 @@ keys: env ## Create an API key: make keys ACCOUNT=acme
 	$(UV) run --frozen python -m tradewind.gateway.keys create --account $(ACCOUNT)
 
 clean: ## Remove the environment and caches
-	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache $(ASYNCAPI)/node_modules

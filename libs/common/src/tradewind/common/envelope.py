@@ -28,20 +28,40 @@ class CloudEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
+    # The descriptions are the envelope's documentation in docs/asyncapi.yaml.
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(min_length=1)
-    source: str = Field(min_length=1)
-    type: str = Field(min_length=1)
-    time: datetime
-    subject: str | None = None
+    id: str = Field(
+        min_length=1,
+        description="Unique per message; also its AMQP message_id. Consumers deduplicate by it.",
+    )
+    source: str = Field(min_length=1, description="The publishing service: /tradewind/<service>.")
+    type: str = Field(
+        min_length=1,
+        description="The contract's type; also the AMQP type property and the routing key "
+        "(quotes: market.quote.<symbol>).",
+    )
+    time: datetime = Field(description="When it happened, RFC 3339.")
+    subject: str | None = Field(
+        default=None, description="What the message is about (an order id, a symbol...)."
+    )
     datacontenttype: str = "application/json"
-    data: dict[str, Any]
+    data: dict[str, Any] = Field(description="The payload: the contract its type names.")
     # Extensions (CloudEvents names: lowercase alphanumerics).
-    accountid: str | None = None
-    correlationid: str | None = None
-    causationid: str | None = None
-    traceparent: str | None = None
-    tracestate: str | None = None
+    accountid: str | None = Field(default=None, description="The account it concerns, if any.")
+    correlationid: str | None = Field(
+        default=None,
+        description="Shared by everything one request led to: the gateway's request id on a "
+        "command; on an event, its cause's correlationid, else its cause's id.",
+    )
+    causationid: str | None = Field(
+        default=None, description="The id of the message that caused this one."
+    )
+    traceparent: str | None = Field(
+        default=None,
+        description="W3C trace context (CloudEvents distributed tracing) of the work that "
+        "staged an outbox event; every message also carries its trace context in AMQP headers.",
+    )
+    tracestate: str | None = Field(default=None, description="W3C tracestate, with traceparent.")
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
