@@ -8,9 +8,12 @@ A phase starts N orders processes (competing consumers of ``<ns>.orders.commands
 symbols, warms up, then sends the same number of place commands (a seeded mix of 8 symbols, 16
 accounts, buys and sells) straight to the commands exchange (as the gateway does, confirmed, 500
 in flight) and times them until every one's ``order.accepted`` has come back through the outbox
-relay: accepted/s. CPU seconds of the orders processes, PostgreSQL, RabbitMQ and this process (the
-publisher and the event counter) over that window, per order; how busy the machine's cores were;
-how the commands split between the processes, and the mean batch.
+relay: accepted/s. Over that window: CPU seconds of the orders processes, PostgreSQL, RabbitMQ and
+this process (the publisher and the event counter), per order, and the time their threads were
+runnable but waiting for a core (/proc schedstat); how busy the machine's cores were (what the
+measured processes do not explain is "other": other users' work); how the commands split between
+the processes, and the mean batch; how many database backends were waiting for a row lock
+(sampled every 10 ms: one process waiting for a book another holds).
 
 Feeds (``--feeds``): ``live`` — published while the processes consume (the clock starts with the
 first publish), as the gateway feeds them; ``backlog`` — the whole queue published first while
@@ -129,6 +132,9 @@ class Phase:
     handled_per_process: list[int]
     mean_batch: float
     mean_batch_ms: float
+    lock_waiters: float
+    """Backends of the orders database waiting for a row lock (another process's book), on
+    average over the window (sampled every 10 ms)."""
     checks: Checks
     ok: bool
 
@@ -141,6 +147,30 @@ class Phase:
 
 
 BARE_LOOP = "s = 0\nfor i in range(10_000_000):\n    s += i\n"
+
+
+class LockWaitSampler:
+    """Counts, every ``interval_s``, the backends of the pool's database waiting for a lock."""
+
+    def __init__(self, pool: asyncpg.Pool, interval_s: float = 0.01) -> None:
+        self.pool = pool
+        self.interval_s = interval_s
+        self.samples: list[int] = []
+
+    async def run(self) -> None:
+        async with self.pool.acquire() as connection:
+            while True:
+                self.samples.append(
+                    await connection.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'"
+                    )
+                )
+                await asyncio.sleep(self.interval_s)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.samples) / max(len(self.samples), 1)
 
 
 def run_delay_seconds(pid: int) -> float:
@@ -271,8 +301,9 @@ async def run_phase(
     warmup: int,
     raw_seconds: float,
     profile: Path | None,
+    service_env: dict[str, str],
 ) -> Phase:
-    extra_env = {}
+    extra_env = dict(service_env)
     if mode == "arrival":  # the one quote per symbol stays fresh for the whole phase
         extra_env["TRADEWIND_ORDERS_ARRIVAL_QUOTE_MAX_AGE_S"] = "86400"
     with provision() as infra:
@@ -336,6 +367,8 @@ async def run_phase(
                 busy_before = machine_busy_seconds()
                 meter.start()
                 waits.start()
+                sampler = LockWaitSampler(pool)
+                sampling = asyncio.create_task(sampler.run())
                 started = time.perf_counter()
                 if feed == "live":
                     await publish_commands(exchange, commands)
@@ -343,6 +376,10 @@ async def run_phase(
                 await wait_until(lambda: wanted <= counter.arrived.keys(), 300)
                 cpu = meter.stop()
                 waited = waits.stop()
+                sampling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampling
+                lock_waiters = sampler.mean
                 ended = time.perf_counter()
                 busy = machine_busy_seconds() - busy_before
                 for profiler in profilers:
@@ -391,6 +428,7 @@ async def run_phase(
         handled_per_process=handled,
         mean_batch=sum(handled) / max(batches, 1),
         mean_batch_ms=1000 * handler_s / max(batches, 1),
+        lock_waiters=lock_waiters,
         checks=checks,
         ok=ok,
     )
@@ -410,8 +448,8 @@ def report(phases: list[Phase]) -> str:
     "vs 1 process" divides by the last 1-process phase of the same mode and feed."""
     rates = [
         "| mode | feed | processes | raw publishes/s | accepted/s | ratio to raw | vs 1 process "
-        "| commands per process | mean batch (ms) | exactly once |",
-        "|---|---|---:|---:|---:|---:|---:|---|---|---|",
+        "| commands per process | mean batch (ms) | waiting for a lock | exactly once |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|---:|---|",
     ]
     costs = [
         "| mode | feed | processes | CPU ms per order: orders (each process) | PostgreSQL "
@@ -431,7 +469,8 @@ def report(phases: list[Phase]) -> str:
             f"| {phase.raw_publishes_per_s:,.0f} | {phase.accepted_per_s:,.0f} "
             f"| {phase.accepted_per_s / phase.raw_publishes_per_s:.3f} | {relative} "
             f"| {' / '.join(str(n) for n in phase.handled_per_process)} "
-            f"| {phase.mean_batch:.1f} ({phase.mean_batch_ms:.1f}) | {verdict} |"
+            f"| {phase.mean_batch:.1f} ({phase.mean_batch_ms:.1f}) | {phase.lock_waiters:.2f} "
+            f"| {verdict} |"
         )
         cpu, busy, waited = phase.cpu_ms_per_order, phase.cores_used, phase.cores_waited
         groups = ("orders", "postgres", "rabbitmq", "bench")
@@ -469,13 +508,16 @@ async def bench(
     warmup: int,
     raw_seconds: float,
     profile: Path | None,
+    service_env: dict[str, str],
 ) -> list[Phase]:
     phases = []
     for _ in range(rounds):
         for mode in modes:
             for feed in feeds:
                 for n in processes:
-                    phase = await run_phase(mode, feed, n, count, warmup, raw_seconds, profile)
+                    phase = await run_phase(
+                        mode, feed, n, count, warmup, raw_seconds, profile, service_env
+                    )
                     sys.stdout.write(report([phase]).splitlines()[2] + "\n")
                     sys.stdout.flush()
                     phases.append(phase)
@@ -493,6 +535,11 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=1, help="repeat every phase this often")
     parser.add_argument("--raw-seconds", type=float, default=5.0, help="raw publish baseline")
+    parser.add_argument(
+        "--batch-wait-s",
+        type=float,
+        help="TRADEWIND_ORDERS_COMMAND_BATCH_WAIT_S of the orders processes (default: theirs, 0)",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy (raw) every orders process here")
     args = parser.parse_args()
     processes = [int(n) for n in args.processes.split(",")]
@@ -502,6 +549,9 @@ def main() -> None:
     feeds = args.feeds.split(",")
     if not set(feeds) <= {"live", "backlog"}:
         parser.error("--feeds takes live, backlog or both")
+    service_env = {}
+    if args.batch_wait_s is not None:
+        service_env["TRADEWIND_ORDERS_COMMAND_BATCH_WAIT_S"] = str(args.batch_wait_s)
     load_before = os.getloadavg()
     loop_before = bare_loop_seconds()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -515,6 +565,7 @@ def main() -> None:
             args.warmup,
             args.raw_seconds,
             args.profile,
+            service_env,
         )
     )
     loop_after = bare_loop_seconds()
@@ -525,6 +576,7 @@ def main() -> None:
         "load_average_before": load_before,
         "bare_loop_10m_additions_s_before": loop_before,
         "bare_loop_10m_additions_s_after": loop_after,
+        "service_env": service_env,
     }
     text = (
         f"orders scale-out, {args.commands:,} place commands per phase over {len(SYMBOLS)} "
@@ -532,6 +584,7 @@ def main() -> None:
         f"a bare loop of 10M additions took {loop_before:.2f} s before, {loop_after:.2f} s "
         "after; load average before "
         + " / ".join(f"{load:.2f}" for load in load_before)
+        + "".join(f"; {name}={value}" for name, value in service_env.items())
         + "\n\n"
         + report(phases)
     )
