@@ -59,6 +59,7 @@ e2e: env ## End-to-end tests (services as processes)
 
 bench: env ## Benchmarks; figures go to stdout and bench/results/ (needs wrk)
 	$(UV) run --frozen python bench/orders_saturation_bench.py
+	$(UV) run --frozen python bench/orders_scaleout_bench.py
 	$(UV) run --frozen python bench/orders_scale_bench.py
 	$(UV) run --frozen python bench/orders_bench.py
 	$(UV) run --frozen python bench/market_data_bench.py

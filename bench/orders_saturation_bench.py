@@ -22,12 +22,13 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,16 +125,25 @@ async def wait_until(predicate: object, timeout: float) -> float:
     return time.perf_counter() - started
 
 
-def place_commands(count: int) -> list[CloudEvent]:
-    """Place commands as the gateway would publish them (a resting gtc limit buy each)."""
-    return [
-        new_event(
+def place_commands(
+    count: int,
+    symbols: Sequence[str] = ("AAPL",),
+    accounts: Sequence[str] = ("bench",),
+    sides: Sequence[Side] = (Side.BUY,),
+) -> list[CloudEvent]:
+    """Place commands as the gateway would publish them (a resting gtc limit order of 1 at 150
+    each; by default a buy of AAPL for account ``bench``). With several symbols, accounts or
+    sides, each command draws one of each from a generator seeded the same in every run."""
+    draw = random.Random(0)
+
+    def place(symbol: str, account: str, side: Side) -> CloudEvent:
+        return new_event(
             source="/bench/gateway",
             data=PlaceOrder(
                 order_id=uuid.uuid4(),
-                account_id="bench",
-                symbol="AAPL",
-                side=Side.BUY,
+                account_id=account,
+                symbol=symbol,
+                side=side,
                 type=OrderType.LIMIT,
                 qty=Decimal(1),
                 limit_price=Decimal(150),
@@ -141,10 +151,34 @@ def place_commands(count: int) -> list[CloudEvent]:
                 submitted_at=datetime.now(UTC),
             ),
             event_type=PlaceOrder.TYPE,
-            account_id="bench",
+            account_id=account,
         )
-        for _ in range(count)
+
+    return [
+        place(draw.choice(symbols), draw.choice(accounts), draw.choice(sides)) for _ in range(count)
     ]
+
+
+async def publish_commands(
+    exchange: aio_pika.abc.AbstractExchange, commands: Sequence[CloudEvent], chunk: int = 500
+) -> None:
+    """Publish ``commands`` to the commands exchange, routed by type, persistent, ``chunk`` at a
+    time with their confirms awaited together."""
+    for start in range(0, len(commands), chunk):
+        await asyncio.gather(
+            *(
+                exchange.publish(
+                    aio_pika.Message(
+                        command.to_json(),
+                        message_id=command.id,
+                        type=command.type,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=command.type,
+                )
+                for command in commands[start : start + chunk]
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -201,21 +235,7 @@ async def orders_alone(
             )
         meter.start()
         started = time.perf_counter()
-        for chunk in range(0, count, 500):
-            await asyncio.gather(
-                *(
-                    exchange.publish(
-                        aio_pika.Message(
-                            command.to_json(),
-                            message_id=command.id,
-                            type=command.type,
-                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        ),
-                        routing_key=command.type,
-                    )
-                    for command in commands[chunk : chunk + 500]
-                )
-            )
+        await publish_commands(exchange, commands)
         await wait_until(lambda: wanted <= counter.arrived.keys(), 120)
         last = max(counter.arrived[order_id] for order_id in wanted)
         cpu = meter.stop()

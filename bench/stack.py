@@ -128,6 +128,20 @@ class Stack:
                 await process.wait_ready(60)
         return stack
 
+    async def add_instance(self, service: str) -> str:
+        """One more process of ``service``, started like the first (same database, queues and
+        namespace: a competing consumer) on a port of its own, and ready; its name in
+        ``processes`` is ``<service>#<n>``, n counting from 2."""
+        count = sum(1 for name in self.processes if name.partition("#")[0] == service)
+        name = f"{service}#{count + 1}"
+        port = free_port()
+        env = {**self.env, f"TRADEWIND_{service.upper().replace('-', '_')}_PORT": str(port)}
+        module = f"tradewind.{service.replace('-', '_')}"
+        process = ServiceProcess(f"bench-{service}-{count + 1}", module, port, env).start()
+        self.processes[name] = process
+        await process.wait_ready(60)
+        return name
+
     def url(self, name: str) -> str:
         return self.processes[name].url
 
