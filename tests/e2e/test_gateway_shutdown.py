@@ -49,16 +49,6 @@ async def upstream() -> AsyncIterator[HeldUpstream]:
     await runner.cleanup()
 
 
-async def _refuses_connections(port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        return True
-    writer.close()
-    await writer.wait_closed()
-    return False
-
-
 async def test_requests_in_flight_are_answered_before_the_gateway_exits(
     system: System, upstream: HeldUpstream
 ) -> None:
@@ -81,9 +71,7 @@ async def test_requests_in_flight_are_answered_before_the_gateway_exits(
                 lambda: asyncio.sleep(0, upstream.held == IN_FLIGHT), message="reads not held"
             )
             gateway.process.send_signal(signal.SIGTERM)
-            await eventually(
-                lambda: _refuses_connections(gateway.port), message="the gateway kept listening"
-            )
+            await eventually(gateway.refuses_connections, message="the gateway kept listening")
             assert not any(read.done() for read in reads), "a read was cut off at the signal"
             upstream.release.set()
             answers = await asyncio.gather(*reads)

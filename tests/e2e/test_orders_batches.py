@@ -7,6 +7,7 @@ and read their queues without disturbing the shared system of the other end-to-e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import uuid
@@ -183,25 +184,36 @@ async def until(predicate: Callable[[], Any], message: str, timeout: float = 30)
     await eventually(probe, timeout=timeout, message=message)
 
 
+@contextlib.asynccontextmanager
+async def batch_held_at_its_write(
+    orders: Orders, commands: list[CloudEvent]
+) -> AsyncIterator[None]:
+    """Publish ``commands`` with the outbox locked, so that the first batch's one write statement
+    waits: inside, a batch is in flight, its transaction open, nothing of it committed. The lock
+    goes on leaving."""
+    async with orders.pool.acquire() as blocker:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE outbox IN SHARE ROW EXCLUSIVE MODE")
+        try:
+            await orders.publish(*commands)
+            await until(
+                lambda: waiting_on_a_lock(orders.pool, "INSERT INTO orders"),
+                "no batch reached its write",
+            )
+            yield
+        finally:
+            await transaction.rollback()
+
+
 async def test_a_process_killed_before_its_batch_commits_loses_and_doubles_nothing(
     orders: Orders,
 ) -> None:
     first = await orders.start()
     account = f"crash-{uuid.uuid4().hex[:8]}"
     places = [place(account) for _ in range(60)]
-    async with orders.pool.acquire() as blocker:
-        # Hold the outbox so the batch's one write statement waits: the batch is in flight,
-        # its transaction open, nothing of it committed.
-        transaction = blocker.transaction()
-        await transaction.start()
-        await blocker.execute("LOCK TABLE outbox IN SHARE ROW EXCLUSIVE MODE")
-        await orders.publish(*places)
-        await until(
-            lambda: waiting_on_a_lock(orders.pool, "INSERT INTO orders"),
-            "no batch reached its write",
-        )
+    async with batch_held_at_its_write(orders, places):
         first.stop(signal.SIGKILL)
-        await transaction.rollback()
 
     await orders.start()
 
@@ -293,16 +305,6 @@ async def test_commands_of_one_order_apply_in_order_with_two_processes_consuming
     assert await orders.parked() == []
 
 
-async def _refuses_connections(port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        return True
-    writer.close()
-    await writer.wait_closed()
-    return False
-
-
 async def _queued_commands(orders: Orders) -> list[tuple[str, bool]]:
     """(message id, redelivered) of every command waiting in the queue; they stay queued."""
     connection = await aio_pika.connect(orders.infra.amqp_url)
@@ -322,25 +324,16 @@ async def test_sigterm_finishes_what_was_taken_flushes_the_outbox_and_leaves_the
     assert first.process is not None
     account = f"term-{uuid.uuid4().hex[:8]}"
     places = [place(account) for _ in range(600)]
-    async with orders.pool.acquire() as blocker:
-        # A batch is in flight when the stop begins: its write waits on the outbox.
-        transaction = blocker.transaction()
-        await transaction.start()
-        await blocker.execute("LOCK TABLE outbox IN SHARE ROW EXCLUSIVE MODE")
-        await orders.publish(*places)
-        await until(
-            lambda: waiting_on_a_lock(orders.pool, "INSERT INTO orders"),
-            "no batch reached its write",
-        )
+    async with batch_held_at_its_write(orders, places):
+        # A batch is in flight when the stop begins.
         first.process.send_signal(signal.SIGTERM)
         # The HTTP server closes first, then the consumers are cancelled (which it logs); only
         # then may the batch go on.
-        await until(lambda: _refuses_connections(first.port), "the server kept listening")
+        await until(first.refuses_connections, "the server kept listening")
         await until(
             lambda: asyncio.sleep(0, "consumers cancelled" in first.tail()),
             "the consumers were not cancelled",
         )
-        await transaction.rollback()
     exit_code = await asyncio.to_thread(first.process.wait, 60)
     # uvicorn re-raises the signal once it has shut down, so a clean stop ends by SIGTERM.
     assert exit_code in (0, -signal.SIGTERM), first.tail()

@@ -74,6 +74,16 @@ class ServiceProcess:
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"{self.name} not ready within {timeout}s:\n{self.tail()}")
 
+    async def refuses_connections(self) -> bool:
+        """Whether its port is closed: after a SIGTERM, the server has stopped listening."""
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            return True
+        writer.close()
+        await writer.wait_closed()
+        return False
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
