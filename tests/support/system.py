@@ -140,12 +140,15 @@ async def start_system(
     *,
     name_prefix: str = "",
     symbols: Sequence[str] = DEFAULT_SYMBOLS,
+    orders_overrides: Mapping[str, str] | None = None,
 ) -> SystemProcesses:
     """Start the four services in the order their queues and data need; ready when it returns.
 
-    What was started is stopped again if a later step fails.
+    ``orders_overrides`` change the orders process's environment only (its own way to the
+    broker, say). What was started is stopped again if a later step fails.
     """
-    orders = ServiceProcess(f"{name_prefix}orders", "tradewind.orders", ports.orders, env)
+    orders_env = {**env, **(orders_overrides or {})}
+    orders = ServiceProcess(f"{name_prefix}orders", "tradewind.orders", ports.orders, orders_env)
     webhooks = ServiceProcess(f"{name_prefix}webhooks", "tradewind.webhooks", ports.webhooks, env)
     market_data = ServiceProcess(
         f"{name_prefix}market-data", "tradewind.market_data", ports.market_data, env
