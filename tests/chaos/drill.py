@@ -174,9 +174,11 @@ class ChaosRun:
             drill.requests_at_fault = ledger.requests
             started = time.monotonic()
             await fault.inject(drill)
-            recovery = asyncio.create_task(fault.recover(drill))
-            recover_s = await self._time_to_recover(drill, started)
-            await recovery
+            # Recovery and its measure run together; if either fails, the other is cancelled.
+            async with asyncio.TaskGroup() as group:
+                group.create_task(fault.recover(drill))
+                measured = group.create_task(self._time_to_recover(drill, started))
+            recover_s = measured.result()
             log.info("drill %d: recovered in %s s", number, recover_s)
             tail_target = ledger.accepted + self.timing.tail_orders
             await _until(lambda: ledger.accepted, tail_target, "the load after recovery")

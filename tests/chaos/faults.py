@@ -89,9 +89,9 @@ class KillSecondOrders(Fault):
 
 
 class PoisonCommand(Fault):
-    """A place command no handler can apply (a NUL, which PostgreSQL cannot store), published
-    among the load's commands as a publisher that skips the contract would: it must fail its
-    batch's transaction, be retried alone and parked, and cost the good commands nothing."""
+    """A place command that breaks the contract (a NUL in its client_order_id, which PostgreSQL
+    cannot store), published among the load's commands as a publisher that skips the contract
+    would: orders must park it, alone, and take the rest of its batch as if it were not there."""
 
     name = "poison orders command"
 

@@ -76,7 +76,7 @@ class Ledger:
     """Every DELETE sent, answered or not: each may have published a cancel command."""
     cancels_accepted: Counter[uuid.UUID] = field(default_factory=Counter)
     answers: Counter[str] = field(default_factory=Counter)
-    """"POST 202", "DELETE 422", "PATCH ConnectError": what came back, for the report."""
+    """What came back ("POST 202", "DELETE 422", "PATCH ConnectError"), for the report."""
     conflicting_answers: list[str] = field(default_factory=list)
     """One Idempotency-Key answered with two different order ids (must stay empty)."""
 
@@ -88,9 +88,6 @@ class Ledger:
     def accepted(self) -> int:
         return len(self.placed) + len(self.replacements)
 
-    def order_ids(self) -> set[uuid.UUID]:
-        return set(self.placed) | set(self.replacements)
-
     def changeable(self, confirmed: Callable[[uuid.UUID], bool]) -> list[uuid.UUID]:
         """Orders worth a cancel or a replace: those that may rest (limits, stops, and their
         replacements once ``confirmed``). Some have filled already: the race is the point.
@@ -98,7 +95,7 @@ class Ledger:
         A replacement is left alone until its order.replaced arrived, as a careful client
         does: a refused replace leaves its replacement id pending at the gateway for good, and
         a cancel of it is answered 202 and then parked by orders (see docs/architecture.md,
-        "Chaos drills"); ``Trader(act_on_unconfirmed=True)`` shows it.
+        "Chaos drills"); ``Trader(act_on_unconfirmed=True)`` meets that race now and then.
         """
         resting = [id_ for id_, order in self.placed.items() if order.type != Action.MARKET]
         return resting + [order_id for order_id in self.replacements if confirmed(order_id)]
