@@ -16,7 +16,7 @@ PYTHON_SOURCES := libs services tests bench deploy tools
 ASYNCAPI := tools/asyncapi
 ASYNCAPI_PARSER := $(ASYNCAPI)/node_modules/.package-lock.json
 
-.PHONY: help env asyncapi-parser run test lint typecheck unit integration e2e bench up down keys clean
+.PHONY: help env asyncapi-parser run test lint typecheck unit integration e2e chaos bench up down keys clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ integration: env ## Integration tests (real PostgreSQL, Redis, RabbitMQ)
 
 e2e: env ## End-to-end tests (services as processes)
 	$(UV) run --frozen pytest tests/e2e
+
+chaos: env ## Chaos drills: every fault under load, then the invariants table (CHAOS_ARGS=--help)
+	PYTHONPATH=tests $(UV) run --frozen python -m chaos $(CHAOS_ARGS)
 
 bench: env ## Benchmarks; figures go to stdout and bench/results/ (needs wrk)
 	$(UV) run --frozen python bench/orders_saturation_bench.py

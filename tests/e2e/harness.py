@@ -9,15 +9,14 @@ from typing import Any
 
 from support.infra import Infra
 from support.services import ServiceProcess, free_port
+from support.system import DEFAULT_SYMBOLS as DEFAULT_SYMBOLS
+from support.system import TOKEN_SIGNING_KEY as TOKEN_SIGNING_KEY
 from tradewind.common.envelope import CloudEvent
 from tradewind.gateway.domain.auth_model import DEFAULT_SCOPES, IssuedKey
 from tradewind.gateway.handlers.api_keys import ApiKeyStore, open_key_store
 
 RETRY_DELAYS_MS = [100, 200, 400]
 MAX_ATTEMPTS = 4
-# market-data's default instruments, which orders must know before it accepts orders.
-DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "SPY")
-TOKEN_SIGNING_KEY = "e2e-token-signing-key-0123456789abcdef0123"
 
 
 @dataclass

@@ -15,6 +15,7 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._cut = False
         self._replies_lost = False
+        self._requests_lost = False
 
     async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -37,11 +38,17 @@ class TcpProxy:
     def restore(self) -> None:
         self._cut = False
         self._replies_lost = False
+        self._requests_lost = False
 
     def lose_replies(self) -> None:
         """Keep passing on what clients send, but drop what the target answers, until cut():
         a request that arrives whose reply never does (a confirm lost on the way)."""
         self._replies_lost = True
+
+    def lose_requests(self) -> None:
+        """Keep passing on what the target sends, but drop what clients send, until cut(): the
+        client keeps receiving work while what it sends back (acks, publishes) goes nowhere."""
+        self._requests_lost = True
 
     async def _accept(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
@@ -67,7 +74,7 @@ class TcpProxy:
     ) -> None:
         try:
             while data := await reader.read(65536):
-                if replies and self._replies_lost:
+                if self._replies_lost if replies else self._requests_lost:
                     continue
                 writer.write(data)
                 await writer.drain()
