@@ -50,6 +50,7 @@ from stack import (  # noqa: E402
     scrape,
 )
 
+from support.commands import command_message  # noqa: E402
 from support.infra import Infra, provision  # noqa: E402
 from support.internal import INTERNAL_TOKEN  # noqa: E402
 from tradewind.common.contracts import PlaceOrder  # noqa: E402
@@ -168,12 +169,7 @@ async def publish_commands(
         await asyncio.gather(
             *(
                 exchange.publish(
-                    aio_pika.Message(
-                        command.to_json(),
-                        message_id=command.id,
-                        type=command.type,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    ),
+                    command_message(command),
                     routing_key=command.type,
                 )
                 for command in commands[start : start + chunk]

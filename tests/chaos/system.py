@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 
 from support.broker_view import queue_names
+from support.commands import command_message
 from support.infra import Infra
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
@@ -123,12 +124,7 @@ class ChaosSystem:
             channel = await connection.channel(publisher_confirms=True)
             exchange = await channel.get_exchange(f"{self.namespace}.commands")
             await exchange.publish(
-                aio_pika.Message(
-                    command.to_json(),
-                    message_id=command.id,
-                    type=command.type,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
+                command_message(command),
                 routing_key=command.type,
             )
 

@@ -20,6 +20,7 @@ import aio_pika
 import asyncpg
 import pytest
 
+from support.commands import command_message
 from support.infra import Infra
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
@@ -71,12 +72,7 @@ class Orders:
             exchange = await channel.get_exchange(f"{self.namespace}.commands")
             for command in commands:
                 await exchange.publish(
-                    aio_pika.Message(
-                        command.to_json(),
-                        message_id=command.id,
-                        type=command.type,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    ),
+                    command_message(command),
                     routing_key=command.type,
                 )
 
