@@ -20,6 +20,10 @@ pytestmark = pytest.mark.e2e
 log = logging.getLogger(__name__)
 
 
+# Longer than the suite's 120 s: on a busy machine the drill's own deadlines (per fault, recovery
+# 60 s and the quiet period 45 s, SHORT_TIMING) are what decides, and they report what failed.
+# Measured: 42 s on a quiet machine, over 120 s inside the whole suite with stress-ng --cpu 2.
+@pytest.mark.timeout(480)
 async def test_kills_and_a_poison_under_load_lose_nothing_and_double_nothing() -> None:
     seed = random.randrange(1_000_000)
     async with private_infra() as infra:
