@@ -12,9 +12,11 @@ as the effect, and a redelivered message finds its id already there.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -45,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tradewind.common.broker import Broker, Outgoing
 from tradewind.common.envelope import CloudEvent, encode_event
 from tradewind.common.metrics import OUTBOX_LAG, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
+from tradewind.common.tasks import start_background
 from tradewind.common.wakeups import NotifyWakeup
 
 log = logging.getLogger(__name__)
@@ -261,6 +264,12 @@ class OutboxRelay:
                 await self._wakeup.wait(self.poll_interval_s)
         finally:
             await self._wakeup.close()
+
+    def start(self, resources: AsyncExitStack, name: str, *, grace_s: float) -> asyncio.Task[None]:
+        """Run in the background until ``resources`` closes; then flush what is committed
+        (``finish``), for at most ``grace_s``. Start it before the work that writes outbox rows,
+        so that on exit that work stops first and the last pass publishes what it wrote."""
+        return start_background(resources, self.run(), name, finish=self.finish, grace_s=grace_s)
 
     def finish(self) -> None:
         """Shutting down: flush what is committed, then let ``run`` return. Call it once the

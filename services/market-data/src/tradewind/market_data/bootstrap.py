@@ -99,14 +99,7 @@ async def bootstrap(
         relay = OutboxRelay(
             pool=relay_pool, broker=broker, listen_dsn=asyncpg_dsn(settings.database_url)
         )
-        # Stopped after every writer of outbox rows above it: it flushes their rows, then ends.
-        start_background(
-            resources,
-            relay.run(),
-            "market-data-outbox-relay",
-            finish=relay.finish,
-            grace_s=shared.shutdown_grace_s,
-        )
+        relay.start(resources, "market-data-outbox-relay", grace_s=shared.shutdown_grace_s)
 
         bar_writer = BarWriter(
             sessions,

@@ -71,14 +71,7 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
         relay = OutboxRelay(
             pool=writes, broker=broker, listen_dsn=asyncpg_dsn(settings.database_url)
         )
-        # On exit, after the consumers have stopped: it flushes what they committed, then ends.
-        start_background(
-            resources,
-            relay.run(),
-            "orders-outbox-relay",
-            finish=relay.finish,
-            grace_s=shared.shutdown_grace_s,
-        )
+        relay.start(resources, "orders-outbox-relay", grace_s=shared.shutdown_grace_s)
 
         rules = RiskRules(
             reference_prices=settings.reference_prices, max_notional=settings.max_notional

@@ -175,9 +175,7 @@ async def bootstrap(
         await sender.start()
         resources.push_async_callback(broker.close)
         await broker.connect()
-        start_background(
-            resources, relay.run(), "webhooks-outbox-relay", finish=relay.finish, grace_s=grace_s
-        )
+        relay.start(resources, "webhooks-outbox-relay", grace_s=grace_s)
         resources.push_async_callback(dispatcher.drain, grace_s)
         start_background(resources, dispatcher.run(), "webhooks-dispatcher")
         intake = EventIntake(
