@@ -29,11 +29,6 @@ def main() -> int:
     parser.add_argument("--short", action="store_true", help="the few drills of `make test`")
     parser.add_argument("--seed", type=int, default=None, help="seed of the load's choices")
     parser.add_argument(
-        "--act-on-unconfirmed-replacements",
-        action="store_true",
-        help="let the load cancel and replace replacements not yet confirmed (a known finding)",
-    )
-    parser.add_argument(
         "--with-infra-restarts",
         action="store_true",
         help="also restart RabbitMQ, PostgreSQL and Redis (disturbs everyone using them)",
@@ -58,13 +53,7 @@ def main() -> int:
     async def drills() -> list[str]:
         started = time.monotonic()
         async with private_infra() as infra:
-            reports = await run_drills(
-                infra,
-                faults,
-                timing,
-                seed,
-                act_on_unconfirmed=arguments.act_on_unconfirmed_replacements,
-            )
+            reports = await run_drills(infra, faults, timing, seed)
         clean = all(report.clean for report in reports)
         took = f"{len(faults)} drills in {time.monotonic() - started:.0f} s, seed {seed}"
         return [format_table(reports), took, "PASSED" if clean else "FAILED"]

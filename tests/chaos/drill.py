@@ -130,10 +130,7 @@ class ChaosRun:
         receiver: WebhookReceiver,
         timing: DrillTiming,
         seed: int,
-        *,
-        act_on_unconfirmed: bool = False,
     ) -> None:
-        self.act_on_unconfirmed = act_on_unconfirmed
         self.system = system
         self.receiver = receiver
         self.timing = timing
@@ -161,8 +158,6 @@ class ChaosRun:
             ledger,
             self.market,
             self.rng,
-            replacement_confirmed=lambda order_id: str(order_id) in self.receiver.replacements,
-            act_on_unconfirmed=self.act_on_unconfirmed,
         )
         self.traders.append(trader)
         drill = Drill(self.system, self.market, self.timing, account, ledger, trader)
@@ -322,14 +317,12 @@ async def run_drills(
     faults: Sequence[Fault],
     timing: DrillTiming,
     seed: int,
-    *,
-    act_on_unconfirmed: bool = False,
 ) -> list[FaultReport]:
     """Start the system, run one drill per fault, check everything once more at the end."""
     receiver = await WebhookReceiver().start()
     try:
         async with chaos_system(infra) as system:
-            run = ChaosRun(system, receiver, timing, seed, act_on_unconfirmed=act_on_unconfirmed)
+            run = ChaosRun(system, receiver, timing, seed)
             reports: list[FaultReport] = []
             try:
                 for number, fault in enumerate(faults, 1):

@@ -198,28 +198,28 @@ def _answered_orders_exist(state: AccountSnapshot, ledger: Ledger, verdict: Verd
         row = state.orders.get(order_id)
         if row is None or row.status == "pending_new":
             verdict.add("lost", f"order {order_id} answered 202, never decided")
-    refused = {
-        str(event.data.get("new_order_id"))
-        for event in state.events
-        if event.type == "order.replace_rejected"
-    }
+    # A refused replace records its replacement as rejected: every answered one has its row.
     for new_id, old_id in ledger.replacements.items():
         row = state.orders.get(new_id)
-        if row is not None:
-            if row.replaces != old_id:
-                verdict.add("wrong", f"replacement {new_id} replaces {row.replaces}, not {old_id}")
-        elif str(new_id) not in refused:
+        if row is None:
             verdict.add("lost", f"replace of {old_id} by {new_id} answered 202, never decided")
+        elif row.replaces != old_id:
+            verdict.add("wrong", f"replacement {new_id} replaces {row.replaces}, not {old_id}")
 
 
 def _one_decision_per_order(
     state: AccountSnapshot, about: Mapping[str, list[OutboxEvent]], verdict: Verdict
 ) -> None:
-    """A placed order is accepted or rejected once; a replacement is born in its order.replaced."""
+    """A placed order is accepted or rejected once; a replacement is born once, in the
+    order.replaced that made it or the order.replace_rejected that refused it."""
     replacement_births = Counter(
         str(event.data["replacement"]["id"])
         for event in state.events
         if event.type == "order.replaced"
+    ) + Counter(
+        str(event.data["new_order_id"])
+        for event in state.events
+        if event.type == "order.replace_rejected"
     )
     for order in state.orders.values():
         if order.replaces is None:
@@ -227,7 +227,7 @@ def _one_decision_per_order(
             what = "order.accepted/rejected"
         else:
             born = replacement_births[str(order.id)]
-            what = "order.replaced naming it as the replacement"
+            what = "order.replaced or order.replace_rejected naming it as the replacement"
         _exactly_one(verdict, born, f"{what} for order {order.id}")
 
 

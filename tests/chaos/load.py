@@ -13,7 +13,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -88,17 +88,16 @@ class Ledger:
     def accepted(self) -> int:
         return len(self.placed) + len(self.replacements)
 
-    def changeable(self, confirmed: Callable[[uuid.UUID], bool]) -> list[uuid.UUID]:
+    def changeable(self) -> list[uuid.UUID]:
         """Orders worth a cancel or a replace: those that may rest (limits, stops, and their
-        replacements once ``confirmed``). Some have filled already: the race is the point.
+        replacements). Some have filled already: the race is the point.
 
-        A replacement is left alone until its order.replaced arrived, as a careful client
-        does: a refused replace leaves its replacement id pending at the gateway for good, and
-        a cancel of it is answered 202 and then parked by orders (see docs/architecture.md,
-        "Chaos drills"); ``Trader(act_on_unconfirmed=True)`` meets that race now and then.
+        A replacement is acted on as soon as its PATCH is answered, before its order.replaced
+        arrives: the replace may yet be refused, and the replacement's id must then read
+        rejected and refuse a cancel, not stay pending.
         """
         resting = [id_ for id_, order in self.placed.items() if order.type != Action.MARKET]
-        return resting + [order_id for order_id in self.replacements if confirmed(order_id)]
+        return resting + list(self.replacements)
 
     def original(self, order_id: uuid.UUID) -> PlacedOrder:
         """The placed order that ``order_id`` is, or replaces (through any chain)."""
@@ -196,15 +195,10 @@ class Trader:
         ledger: Ledger,
         market: Market,
         rng: random.Random,
-        *,
-        replacement_confirmed: Callable[[uuid.UUID], bool],
-        act_on_unconfirmed: bool = False,
     ) -> None:
         self.ledger = ledger
         self.market = market
         self.rng = rng
-        self.replacement_confirmed = replacement_confirmed
-        self.act_on_unconfirmed = act_on_unconfirmed
         self.client = httpx.AsyncClient(
             base_url=gateway_url,
             headers={"Authorization": f"Bearer {key}"},
@@ -249,13 +243,8 @@ class Trader:
             self.ledger.placed[order] = PlacedOrder(str(body["type"]), str(body["symbol"]))
         return order
 
-    def _changeable(self) -> list[uuid.UUID]:
-        if self.act_on_unconfirmed:
-            return self.ledger.changeable(lambda _: True)
-        return self.ledger.changeable(self.replacement_confirmed)
-
     async def cancel(self) -> None:
-        candidates = self._changeable()
+        candidates = self.ledger.changeable()
         if not candidates:
             return
         order_id = self.rng.choice(candidates[-50:])
@@ -266,7 +255,7 @@ class Trader:
             self.ledger.cancels_accepted[order_id] += 1
 
     async def replace(self) -> None:
-        candidates = self._changeable()
+        candidates = self.ledger.changeable()
         if not candidates:
             return
         order_id = self.rng.choice(candidates[-50:])

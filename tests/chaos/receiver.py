@@ -28,8 +28,6 @@ class WebhookReceiver:
 
     port: int = field(default_factory=free_port)
     received: list[ReceivedWebhook] = field(default_factory=list)
-    replacements: set[str] = field(default_factory=set)
-    """Ids of replacement orders an order.replaced announced: they exist."""
     _runner: web.AppRunner | None = None
 
     def url_for(self, account: str) -> str:
@@ -51,9 +49,6 @@ class WebhookReceiver:
         body: dict[str, Any] = json.loads(await request.read())
         data = body.get("data") or {}
         order = data.get("order") if isinstance(data, dict) else None
-        replacement = data.get("replacement") if isinstance(data, dict) else None
-        if isinstance(replacement, dict):
-            self.replacements.add(str(replacement["id"]))
         self.received.append(
             ReceivedWebhook(
                 webhook_id=request.headers.get("webhook-id", ""),

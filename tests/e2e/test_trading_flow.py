@@ -231,3 +231,34 @@ async def test_replace_through_the_gateway_links_the_old_and_the_new_order(
     )
     assert wrong.status_code == 422
     assert {e["field"] for e in wrong.json()["errors"]} == {"stop_price"}
+
+
+async def test_a_cancel_and_a_replace_sent_together_leave_no_order_pending(
+    client: httpx.AsyncClient, trader: str
+) -> None:
+    """Whichever wins, the replacement's id, which the client holds from the 202, ends decided:
+    replaced then canceled, or refused (rejected) after the cancel won. It never stays pending."""
+    old_id = await working_limit_order(client, trader, "SPY", "buy", "5", "100.00")
+
+    canceled, replaced = await asyncio.gather(
+        client.delete(f"/api/v1/orders/{old_id}", headers=auth(trader)),
+        client.patch(f"/api/v1/orders/{old_id}", json={"qty": "6"}, headers=auth(trader)),
+    )
+    assert (canceled.status_code, replaced.status_code) == (202, 202), (canceled, replaced)
+    new_id = replaced.json()["id"]
+    second_cancel = await client.delete(f"/api/v1/orders/{new_id}", headers=auth(trader))
+    assert second_cancel.status_code in (202, 422), second_cancel.text
+
+    async def both_decided() -> tuple[str, str] | None:
+        old, new = [
+            (await client.get(f"/api/v1/orders/{id_}", headers=auth(trader))).json()["status"]
+            for id_ in (old_id, new_id)
+        ]
+        return (old, new) if "pending_new" not in (old, new) and new != "new" else None
+
+    outcome = await eventually(both_decided, timeout=10, message="an order stayed pending")
+    assert outcome in {("canceled", "rejected"), ("replaced", "canceled")}
+    refused = (await client.get(f"/api/v1/orders/{new_id}", headers=auth(trader))).json()
+    assert refused["replaces"] == old_id
+    if outcome[1] == "rejected":
+        assert refused["reject_reason"] == "replace_refused"

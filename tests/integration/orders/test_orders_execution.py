@@ -16,7 +16,6 @@ from integration.orders.flows import (
     handle_one,
     last_sequence,
     new_account,
-    order_exists,
     place_command,
     position_of,
     quote_event,
@@ -385,19 +384,45 @@ async def test_replacing_a_partially_filled_order_sets_a_new_total(desk: Desk) -
     assert position.qty == Decimal("12"), "the new total, as asked"
 
 
-async def test_a_replace_of_a_filled_order_is_rejected_and_creates_nothing(desk: Desk) -> None:
+async def test_a_replace_of_a_filled_order_is_refused_and_its_new_id_reads_rejected(
+    desk: Desk,
+) -> None:
     account = new_account()
     order_id = await desk.place(account)
     await desk.quote(ask="99")
 
     command = await desk.replace(account, order_id, limit_price=Decimal("98"))
 
-    assert (await desk.order(account, order_id)).status is OrderStatus.FILLED
-    assert not await order_exists(desk.pool, UUID(command.data["new_order_id"]))
+    filled = await desk.order(account, order_id)
+    assert (filled.status, filled.replaced_by) == (OrderStatus.FILLED, None)
+    new_id = UUID(command.data["new_order_id"])
+    refused = await desk.order(account, new_id)
+    assert (refused.status, refused.reject_reason) == (OrderStatus.REJECTED, "replace_refused")
+    assert (refused.replaces, refused.limit_price, refused.filled_qty) == (
+        order_id,
+        Decimal("98"),
+        Decimal(0),
+    )
     (*_, rejected) = await events_about(desk.pool, order_id)
     assert rejected.type == "order.replace_rejected"
     assert rejected.data["reason"] == "order is already filled"
     assert rejected.data["new_order_id"] == command.data["new_order_id"]
+
+
+async def test_a_cancel_of_a_refused_replacement_is_refused_not_retried(desk: Desk) -> None:
+    """The client holds the new id from the PATCH's 202: its cancel must get an answer."""
+    account = new_account()
+    order_id = await desk.place(account)
+    await desk.quote(ask="99")
+    command = await desk.replace(account, order_id, limit_price=Decimal("98"))
+    new_id = UUID(command.data["new_order_id"])
+
+    await desk.cancel(account, new_id)
+
+    assert (await desk.order(account, new_id)).status is OrderStatus.REJECTED
+    (outcome,) = await events_about(desk.pool, new_id)
+    assert outcome.type == "order.cancel_rejected"
+    assert outcome.data["reason"] == "order is already rejected"
 
 
 async def test_a_redelivered_replace_changes_nothing(desk: Desk) -> None:

@@ -27,7 +27,6 @@ from integration.orders.flows import (
     executions_of,
     handle_one,
     new_account,
-    order_exists,
     order_id_of,
     place_command,
     replace_command,
@@ -136,7 +135,8 @@ async def test_a_replace_racing_a_fill_never_has_both_win(desk: Desk, ask_size: 
         assert len(fills) <= 1, "one quote fills an order at most once"
         events = await event_types(desk.pool, order_id)
         if old.status is OrderStatus.FILLED:
-            assert not await order_exists(desk.pool, new_id)
+            refused = await desk.order(account, new_id)
+            assert (refused.status, refused.filled_qty) == (OrderStatus.REJECTED, Decimal(0))
             assert events == ["order.accepted", "order.filled", "order.replace_rejected"]
             winners["fill"] += 1
             continue

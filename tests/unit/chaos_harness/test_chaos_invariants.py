@@ -112,14 +112,28 @@ def test_an_order_answered_202_that_never_arrived_is_lost() -> None:
     assert story.kinds() == {"lost": 1}
 
 
-def test_a_replace_answered_202_is_decided_by_its_replacement_or_its_refusal() -> None:
+def test_a_refused_replace_is_decided_by_its_rejected_replacement_and_its_refusal() -> None:
     story = a_busy_account()
     original = story.place()
     refused = uuid.uuid4()
     story.ledger.replacements[refused] = original
     assert story.kinds() == {"lost": 1}
     story.event("order.replace_rejected", original, new_order_id=str(refused))
+    assert story.kinds() == {"lost": 1}, "a refusal without the rejected order it records"
+    story.state.orders[refused] = OrderRow(refused, "rejected", Decimal(5), Decimal(0), original)
     assert story.findings() == []
+
+
+def test_a_rejected_replacement_without_its_refusal_is_lost() -> None:
+    story = a_busy_account()
+    original = story.place()
+    refused = uuid.uuid4()
+    story.ledger.replacements[refused] = original
+    story.state.orders[refused] = OrderRow(refused, "rejected", Decimal(5), Decimal(0), original)
+    assert story.kinds() == {"lost": 1}
+    story.event("order.replace_rejected", original, new_order_id=str(refused))
+    story.event("order.replace_rejected", original, new_order_id=str(refused))
+    assert story.kinds() == {"duplicated": 1}
 
 
 def test_a_second_acceptance_of_one_order_is_a_duplicate() -> None:

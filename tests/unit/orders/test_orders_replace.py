@@ -13,6 +13,7 @@ import pytest
 from tradewind.common.contracts import OrderExpired, OrderReplaced, ReplaceOrder, ReplaceRejected
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.orders.domain import (
+    REPLACE_REFUSED,
     MarketView,
     Order,
     ReplaceOutcome,
@@ -139,6 +140,8 @@ def test_a_new_total_not_above_the_filled_quantity_is_refused() -> None:
     assert not outcome.changed
     assert isinstance(outcome.event, ReplaceRejected)
     assert outcome.event.reason == "qty 4 does not exceed the 4 already filled"
+    assert outcome.refused_replacement is not None
+    assert outcome.refused_replacement.qty == Decimal("4"), "the total asked: nothing remains"
 
 
 @pytest.mark.parametrize(
@@ -163,6 +166,11 @@ def test_a_replace_is_refused_unless_the_order_is_working(status: OrderStatus, r
     assert outcome.event.reason == reason
     assert outcome.event.order == to_snapshot(order)
     assert outcome.event.new_order_id != order.id
+    refused = outcome.refused_replacement
+    assert refused is not None
+    assert (refused.id, refused.replaces) == (outcome.event.new_order_id, order.id)
+    assert (refused.status, refused.reject_reason) == (OrderStatus.REJECTED, REPLACE_REFUSED)
+    assert (refused.qty, refused.rejected_at, refused.accepted_at) == (Decimal("5"), NOW, None)
 
 
 @pytest.mark.parametrize(
@@ -188,6 +196,13 @@ def test_the_replacement_passes_the_risk_checks() -> None:
     assert not outcome.changed
     assert isinstance(outcome.event, ReplaceRejected)
     assert outcome.event.reason.startswith("notional_limit_exceeded: order notional 10050")
+    refused = outcome.refused_replacement
+    assert refused is not None
+    assert (refused.status, refused.reject_reason) == (
+        OrderStatus.REJECTED,
+        "notional_limit_exceeded",
+    )
+    assert refused.qty == Decimal("201")
 
 
 def test_a_client_order_id_another_order_uses_refuses_the_replace() -> None:

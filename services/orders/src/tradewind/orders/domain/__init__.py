@@ -22,6 +22,7 @@ from tradewind.orders.domain.matching import (
     time_priority,
 )
 from tradewind.orders.domain.orders import (
+    REPLACE_REFUSED,
     WORKING_STATUSES,
     CancelOutcome,
     Expiry,
@@ -42,6 +43,7 @@ from tradewind.orders.domain.positions import Position, apply_fill, to_position_
 
 __all__ = [
     "EXACT",
+    "REPLACE_REFUSED",
     "WORKING_STATUSES",
     "CancelOutcome",
     "Execution",

@@ -307,11 +307,21 @@ def cancel(order: Order, now: datetime) -> CancelOutcome:
 # --- replace ---
 
 
+REPLACE_REFUSED = "replace_refused"
+"""The ``reject_reason`` of a refused replacement that broke no risk rule: its order could not be
+replaced (pending, already terminal, a price its type lacks, a quantity already filled)."""
+
+
 @dataclass(frozen=True)
 class ReplaceOutcome:
     order: Order
     """The order named by the command: replaced, or unchanged when the replace is refused."""
     replacement: Order | None
+    """The new order, working, when the replace is done."""
+    refused_replacement: Order | None
+    """The new order, rejected, when the replace is refused. It is kept so that its id, which
+    the client already holds from the 202, reads as rejected and refuses a cancel, instead of
+    naming nothing."""
     event: OrderReplaced | ReplaceRejected
 
     @property
@@ -337,18 +347,45 @@ def replace(
     """
     refusal = _replace_refusal(order, command)
     if refusal is not None:
-        return _refused(order, command, refusal)
-    new_total = command.qty or order.qty
-    with localcontext(EXACT):
-        replacement_qty = new_total - order.filled_qty
-    if replacement_qty <= 0:
+        return _refused(order, command, _replacement(order, command, now), REPLACE_REFUSED, refusal)
+    replacement = _replacement(order, command, now)
+    if replacement.qty <= 0:
+        new_total = command.qty or order.qty
         return _refused(
             order,
             command,
+            replacement,
+            REPLACE_REFUSED,
             f"qty {new_total:f} does not exceed the {order.filled_qty:f} already filled",
         )
+    violation = first_violation(
+        replacement, rules, market, client_order_id_in_use=client_order_id_in_use
+    )
+    if violation is not None:
+        reason, message = violation
+        return _refused(order, command, replacement, reason.value, f"{reason.value}: {message}")
+    replaced = dataclasses.replace(
+        order,
+        status=OrderStatus.REPLACED,
+        replaced_at=now,
+        replaced_by=replacement.id,
+        updated_at=now,
+        version=order.version + 1,
+    )
+    return ReplaceOutcome(
+        replaced,
+        replacement,
+        None,
+        OrderReplaced(order=to_snapshot(replaced), replacement=to_snapshot(replacement)),
+    )
+
+
+def _replacement(order: Order, command: ReplaceOrder, now: datetime) -> Order:
+    """The new order the command asks for: the unset fields keep the order's values."""
+    with localcontext(EXACT):
+        replacement_qty = (command.qty or order.qty) - order.filled_qty
     stop_price = command.stop_price or order.stop_price
-    replacement = Order(
+    return Order(
         id=command.new_order_id,
         account_id=order.account_id,
         client_order_id=command.client_order_id or order.client_order_id,
@@ -368,25 +405,6 @@ def replace(
         stop_triggered_at=order.stop_triggered_at if stop_price == order.stop_price else None,
         replaces=order.id,
     )
-    violation = first_violation(
-        replacement, rules, market, client_order_id_in_use=client_order_id_in_use
-    )
-    if violation is not None:
-        reason, message = violation
-        return _refused(order, command, f"{reason.value}: {message}")
-    replaced = dataclasses.replace(
-        order,
-        status=OrderStatus.REPLACED,
-        replaced_at=now,
-        replaced_by=replacement.id,
-        updated_at=now,
-        version=order.version + 1,
-    )
-    return ReplaceOutcome(
-        replaced,
-        replacement,
-        OrderReplaced(order=to_snapshot(replaced), replacement=to_snapshot(replacement)),
-    )
 
 
 def _replace_refusal(order: Order, command: ReplaceOrder) -> str | None:
@@ -401,10 +419,23 @@ def _replace_refusal(order: Order, command: ReplaceOrder) -> str | None:
     return None
 
 
-def _refused(order: Order, command: ReplaceOrder, reason: str) -> ReplaceOutcome:
+def _refused(
+    order: Order, command: ReplaceOrder, replacement: Order, code: str, reason: str
+) -> ReplaceOutcome:
+    rejected = dataclasses.replace(
+        replacement,
+        # Nothing left to replace (a filled order, a total already filled): the total asked.
+        qty=replacement.qty if replacement.qty > 0 else command.qty or order.qty,
+        status=OrderStatus.REJECTED,
+        accepted_at=None,
+        rejected_at=replacement.created_at,
+        stop_triggered_at=None,
+        reject_reason=code,
+    )
     return ReplaceOutcome(
         order,
         None,
+        rejected,
         ReplaceRejected(order=to_snapshot(order), new_order_id=command.new_order_id, reason=reason),
     )
 

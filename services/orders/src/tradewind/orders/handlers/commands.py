@@ -233,6 +233,8 @@ class OrderCommandHandler:
         if outcome.replacement is not None:
             unit.update(outcome.order)
             unit.add(outcome.replacement)
+        if outcome.refused_replacement is not None:
+            unit.add(outcome.refused_replacement)
         unit.stage(self.events.outbox_row(outcome.event, outcome.order, now=now, cause=event))
         if outcome.replacement is not None:
             self._execute_on_arrival(unit, outcome.replacement, event, now)
