@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from e2e.harness import Spy, System, auth
-from support.internal import INTERNAL_HEADERS
+from e2e.trading import ingest, order_in, quote, working_limit_order
 from support.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -24,68 +23,6 @@ pytestmark = pytest.mark.e2e
 async def trader(system: System) -> str:
     """A fresh account per test: its positions start empty."""
     return (await system.create_key(f"t-{uuid.uuid4().hex[:8]}")).secret
-
-
-async def ingest(system: System, *quotes: dict[str, Any]) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(
-        base_url=system.market_data.url, timeout=10, headers=INTERNAL_HEADERS
-    ) as market:
-        response = await market.post("/internal/v1/quotes:batch", json={"quotes": list(quotes)})
-    assert response.status_code in (200, 202), response.text
-    accepted: list[dict[str, Any]] = response.json()["quotes"]
-    return accepted
-
-
-_clock = datetime.now(UTC)
-
-
-def quote(
-    symbol: str, bid: str, ask: str, bid_size: str = "100", ask_size: str = "100"
-) -> dict[str, Any]:
-    # Strictly increasing timestamps: each quote is newer than the last, across tests.
-    global _clock
-    _clock = max(_clock + timedelta(milliseconds=1), datetime.now(UTC))
-    return {
-        "symbol": symbol,
-        "bid_price": bid,
-        "bid_size": bid_size,
-        "ask_price": ask,
-        "ask_size": ask_size,
-        "timestamp": _clock.isoformat(),
-    }
-
-
-async def order_in(
-    client: httpx.AsyncClient, key: str, order_id: str, status: str, timeout: float = 10
-) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        body: dict[str, Any] = (
-            await client.get(f"/api/v1/orders/{order_id}", headers=auth(key))
-        ).json()
-        return body if body["status"] == status else None
-
-    return await eventually(probe, timeout=timeout, message=f"order never {status}")
-
-
-async def working_limit_order(
-    client: httpx.AsyncClient, key: str, symbol: str, side: str, qty: str, limit_price: str
-) -> str:
-    """Place a gtc limit order through the gateway and wait until it works (status new)."""
-    response = await client.post(
-        "/api/v1/orders",
-        json={
-            "symbol": symbol,
-            "side": side,
-            "type": "limit",
-            "qty": qty,
-            "limit_price": limit_price,
-            "time_in_force": "gtc",
-        },
-        headers=auth(key),
-    )
-    order_id: str = response.json()["id"]
-    await order_in(client, key, order_id, "new")
-    return order_id
 
 
 async def stream(system: System, key: str, **subscription: Any) -> ClientConnection:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from e2e.harness import Spy, System
-from e2e.test_trading_flow import ingest, quote, working_limit_order
+from e2e.trading import ingest, quote, working_limit_order
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
 

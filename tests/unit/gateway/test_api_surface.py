@@ -192,6 +192,6 @@ async def test_a_405_allows_every_method_served_at_the_path() -> None:
         orders = await http.request("PUT", "/api/v1/orders")
         order = await http.request("PUT", f"/api/v1/orders/{uuid.uuid4()}")
     assert orders.status_code == 405
-    assert orders.headers["allow"] == "GET, POST"
+    assert orders.headers["allow"] == "DELETE, GET, POST"
     assert orders.headers["content-type"] == "application/problem+json"
     assert order.headers["allow"] == "DELETE, GET, PATCH"

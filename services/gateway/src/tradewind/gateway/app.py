@@ -17,6 +17,7 @@ from tradewind.common.problems import problem_response
 from tradewind.gateway.api import (
     admission,
     auth_tokens,
+    bulk,
     clock,
     keys,
     market,
@@ -55,7 +56,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         shared=settings.shared,
         lifespan=runtime_lifespan(partial(bootstrap, settings)),
         routers=[
+            bulk.orders_router,
             orders.router,
+            bulk.positions_router,
             positions.router,
             market.router,
             clock.router,

@@ -108,7 +108,7 @@ async def place_order(
         now=datetime.now(UTC),
         order_id=new_order_id(principal.account_id, idempotency),
     )
-    await _submit(broker, command, account_id=principal.account_id, subject=str(command.order_id))
+    await submit(broker, command, account_id=principal.account_id, subject=str(command.order_id))
     return await _accepted(pending, principal.account_id, pending_view(command))
 
 
@@ -185,11 +185,11 @@ async def cancel_order(
     command = CancelOrder(
         order_id=order_id, account_id=principal.account_id, requested_at=datetime.now(UTC)
     )
-    await _submit(broker, command, account_id=principal.account_id, subject=str(order_id))
+    await submit(broker, command, account_id=principal.account_id, subject=str(order_id))
     return order
 
 
-async def _submit(broker: Broker, command: Contract, *, account_id: str, subject: str) -> None:
+async def submit(broker: Broker, command: Contract, *, account_id: str, subject: str) -> None:
     envelope = new_event(
         source=SOURCE,
         data=command,
@@ -264,6 +264,6 @@ async def replace_order(
         now=datetime.now(UTC),
         new_order_id=new_order_id(principal.account_id, idempotency),
     )
-    await _submit(broker, command, account_id=principal.account_id, subject=str(order_id))
+    await submit(broker, command, account_id=principal.account_id, subject=str(order_id))
     view = pending_replacement_view(order, command)
     return await _accepted(pending, principal.account_id, view)

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from tradewind.common.contracts import PlaceOrder, ReplaceOrder
-from tradewind.common.contracts.types import OrderStatus
+from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.gateway.domain.schemas import Order, OrderRequest, ReplaceRequest
 
 # Fixed forever: changing it would give a retry of an old request another order id.
@@ -30,6 +30,35 @@ def new_order_id(account_id: str, idempotency: tuple[str, str] | None) -> uuid.U
         return uuid.uuid4()
     key, fingerprint = idempotency
     return uuid.uuid5(_IDEMPOTENT_ORDER_IDS, json.dumps([account_id, key, fingerprint]))
+
+
+def closing_order_id(
+    account_id: str, symbol: str, idempotency: tuple[str, str] | None
+) -> uuid.UUID:
+    """The id of the order that closes ``symbol``'s position in a close-all request: derived,
+    as ``new_order_id``, when the request has an Idempotency-Key, and one per symbol."""
+    if idempotency is None:
+        return uuid.uuid4()
+    key, fingerprint = idempotency
+    return uuid.uuid5(_IDEMPOTENT_ORDER_IDS, json.dumps([account_id, key, fingerprint, symbol]))
+
+
+def closing_command(
+    symbol: str, position_qty: Decimal, *, account_id: str, now: datetime, order_id: uuid.UUID
+) -> PlaceOrder:
+    """A market day order for the whole position, on the side that brings it to zero."""
+    if position_qty == 0:
+        raise ValueError(f"no position in {symbol} to close")
+    return PlaceOrder(
+        order_id=order_id,
+        account_id=account_id,
+        symbol=symbol,
+        side=Side.SELL if position_qty > 0 else Side.BUY,
+        type=OrderType.MARKET,
+        qty=abs(position_qty),
+        time_in_force=TimeInForce.DAY,
+        submitted_at=now,
+    )
 
 
 def place_command(
