@@ -6,14 +6,17 @@ the same Idempotency-Key closes nothing twice.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
 
-from e2e.harness import System, auth
+from e2e.harness import Spy, System, auth
 from e2e.trading import ingest, order_in, quote, working_limit_order
 from support.polling import eventually
 
@@ -106,3 +109,75 @@ async def positions(client: httpx.AsyncClient, key: str) -> dict[str, Decimal]:
 
 async def _flat(client: httpx.AsyncClient, key: str) -> bool:
     return await positions(client, key) == {}  # flat positions are not listed
+
+
+async def stream_session(system: System, key: str) -> ClientConnection:
+    ws = await connect(f"ws://127.0.0.1:{system.gateway.port}/api/v1/stream")
+    await ws.send(json.dumps({"action": "auth", "key": key}))
+    assert (await next_frame(ws))["type"] == "authenticated"
+    return ws
+
+
+async def next_frame(ws: ClientConnection) -> dict[str, Any]:
+    """The next frame that is not a heartbeat."""
+    async with asyncio.timeout(10):
+        while True:
+            frame: dict[str, Any] = json.loads(await ws.recv())
+            if frame["type"] != "heartbeat":
+                return frame
+
+
+async def test_a_dropped_stream_that_opted_in_cancels_the_accounts_open_orders(
+    system: System, client: httpx.AsyncClient
+) -> None:
+    trader = await new_trader(system)
+    working = [
+        await working_limit_order(client, trader, symbol, "buy", "1", "1.00")
+        for symbol in ("SPY", "MSFT")
+    ]
+    ws = await stream_session(system, trader)
+    await ws.send(json.dumps({"action": "cancel_on_disconnect", "enabled": True}))
+    assert await next_frame(ws) == {"seq": 2, "type": "cancel_on_disconnect", "enabled": True}
+
+    ws.transport.abort()  # the network drops: no close frame
+
+    for order_id in working:
+        await order_in(client, trader, order_id, "canceled")
+
+
+async def test_a_stream_that_opted_out_again_or_never_opted_in_cancels_nothing(
+    system: System, client: httpx.AsyncClient, commands_spy: Spy
+) -> None:
+    trader = await new_trader(system)
+    order_id = await working_limit_order(client, trader, "SPY", "buy", "1", "1.00")
+    opted_out = await stream_session(system, trader)
+    await opted_out.send(json.dumps({"action": "cancel_on_disconnect", "enabled": True}))
+    await opted_out.send(json.dumps({"action": "cancel_on_disconnect", "enabled": False}))
+    assert (await next_frame(opted_out))["enabled"] is True
+    assert (await next_frame(opted_out))["enabled"] is False
+    never = await stream_session(system, trader)
+    await opted_out.close()
+    await never.close()
+    # Then one that cancels: the cancels on the commands exchange are its one, and no other.
+    opted_in = await stream_session(system, trader)
+    await opted_in.send(json.dumps({"action": "cancel_on_disconnect", "enabled": True}))
+    assert (await next_frame(opted_in))["enabled"] is True
+    await opted_in.close()
+    await order_in(client, trader, order_id, "canceled")
+    cancels = await eventually(
+        lambda: asyncio.sleep(0, commands_spy.events("orders.cancel", subject=order_id))
+    )
+    assert len(cancels) == 1, cancels
+
+
+async def test_cancel_on_disconnect_needs_a_key_that_may_cancel(system: System) -> None:
+    reader = (
+        await system.create_key(
+            f"bulk-{uuid.uuid4().hex[:8]}", frozenset({"stream", "orders:read"})
+        )
+    ).secret
+    ws = await stream_session(system, reader)
+    await ws.send(json.dumps({"action": "cancel_on_disconnect", "enabled": True}))
+    refused = await next_frame(ws)
+    assert (refused["type"], refused["code"]) == ("error", "forbidden")
+    await ws.close()

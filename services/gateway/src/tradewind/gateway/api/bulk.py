@@ -94,7 +94,13 @@ MULTI_STATUS: dict[int | str, dict[str, Any]] = {
 async def cancel_all_orders(
     principal: WriteOrders, broker: BrokerDep, orders: OrdersServiceDep
 ) -> list[CancelResult]:
-    account_id = principal.account_id
+    return await cancel_open_orders(broker, orders, principal.account_id)
+
+
+async def cancel_open_orders(
+    broker: Broker, orders: ServiceClient, account_id: str
+) -> list[CancelResult]:
+    """Send a cancel for every open order of the account; one result per order."""
     open_orders = [order async for order in _open_orders(orders, account_id)]
 
     async def cancel(order: Order) -> CancelResult:

@@ -3,9 +3,16 @@
 Protocol (JSON text frames):
   client → {"action": "auth", "key": "<api key>"}   (or an Authorization header at the handshake)
   client → {"action": "subscribe" | "unsubscribe", "quotes": ["AAPL", "*"], "trade_updates": true}
+  client → {"action": "cancel_on_disconnect", "enabled": true}   (a key with orders:write)
   server → {"seq": n, "type": "authenticated" | "subscription" | "quote" | "trade_update"
-            | "heartbeat" | "error", ...}
+            | "cancel_on_disconnect" | "heartbeat" | "error", ...}
 Every server frame carries the connection's sequence number, increasing by one, without gaps.
+
+Cancel on disconnect (opt-in, per connection): when a connection that enabled it ends, however
+it ends (the client closes it, the network drops it, the gateway stops), the gateway sends a
+cancel for every open order of the account, as DELETE /api/v1/orders does. A gateway process
+that dies without running its shutdown cannot; a client that must not be left exposed then
+also needs the kill switch or its own watchdog.
 
 Limits (settings): a client message over ``stream_max_frame_bytes`` closes the stream with 1009
 (uvicorn enforces it); a subscribe that would hold more than ``stream_max_subscriptions`` quote
@@ -28,12 +35,12 @@ from starlette.websockets import WebSocketState
 
 from tradewind.common.broker import BrokerUnavailable
 from tradewind.common.contracts.types import SymbolInput
+from tradewind.gateway.api.bulk import cancel_open_orders
 from tradewind.gateway.bootstrap import GatewayRuntime
 from tradewind.gateway.domain.auth_model import Principal
 from tradewind.gateway.domain.stream_session import StreamSession
 from tradewind.gateway.handlers.api_keys import ApiKeyStore
 from tradewind.gateway.handlers.stream_hub import StreamHub
-from tradewind.gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -49,6 +56,13 @@ class SubscriptionChange(BaseModel):
     # A symbol becomes part of a routing key: '#' or another AMQP wildcard must not get there.
     quotes: list[Literal["*"] | SymbolInput] = Field(default_factory=list, max_length=500)
     trade_updates: bool | None = None
+
+
+class CancelOnDisconnectChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["cancel_on_disconnect"]
+    enabled: bool
 
 
 async def _close(ws: WebSocket, code: int, error: str, message: str) -> None:
@@ -104,12 +118,21 @@ def _normalise(symbols: list[str]) -> list[str]:
 
 
 async def _receive_commands(
-    ws: WebSocket, session: StreamSession, hub: StreamHub, max_subscriptions: int
+    ws: WebSocket,
+    session: StreamSession,
+    hub: StreamHub,
+    principal: Principal,
+    max_subscriptions: int,
 ) -> None:
     while True:
         raw = await ws.receive_text()
         try:
             message: Any = json.loads(raw)
+            if isinstance(message, dict) and message.get("action") == "cancel_on_disconnect":
+                _change_cancel_on_disconnect(
+                    session, principal, CancelOnDisconnectChange.model_validate(message)
+                )
+                continue
             change = SubscriptionChange.model_validate(message)
         except (json.JSONDecodeError, ValidationError) as exc:
             session.push({"type": "error", "code": "invalid_message", "message": str(exc)[:500]})
@@ -148,11 +171,40 @@ async def _receive_commands(
         session.push(session.subscription())
 
 
+def _change_cancel_on_disconnect(
+    session: StreamSession, principal: Principal, change: CancelOnDisconnectChange
+) -> None:
+    if change.enabled and "orders:write" not in principal.scopes:
+        session.push(
+            {
+                "type": "error",
+                "code": "forbidden",
+                "message": "Cancel on disconnect cancels orders: it needs a key with orders:write.",
+            }
+        )
+        return
+    session.cancel_on_disconnect = change.enabled
+    session.push({"type": "cancel_on_disconnect", "enabled": change.enabled})
+
+
+async def _cancel_open_orders(runtime: GatewayRuntime, account_id: str) -> None:
+    try:
+        results = await cancel_open_orders(runtime.broker, runtime.orders_service, account_id)
+    except Exception:
+        log.exception("cancel on disconnect failed", extra={"account_id": account_id})
+        return
+    failed = sum(1 for result in results if result.status != 202)
+    log.log(
+        logging.WARNING if failed else logging.INFO,
+        "cancel on disconnect sent",
+        extra={"account_id": account_id, "orders": len(results), "failed": failed},
+    )
+
+
 @router.websocket("/api/v1/stream")
 async def stream(ws: WebSocket) -> None:
     runtime: GatewayRuntime = ws.app.state.runtime
     settings = runtime.settings
-    hub = runtime.stream_hub
     await ws.accept()
     principal = await _authenticate(ws, runtime.api_keys, settings.stream_auth_timeout_s)
     if principal is None:
@@ -169,21 +221,22 @@ async def stream(ws: WebSocket) -> None:
         )
         return
     try:
-        await _serve(ws, settings, hub, principal)
+        await _serve(ws, runtime, principal)
     finally:
         await connections.release(slot)
 
 
-async def _serve(
-    ws: WebSocket, settings: GatewaySettings, hub: StreamHub, principal: Principal
-) -> None:
+async def _serve(ws: WebSocket, runtime: GatewayRuntime, principal: Principal) -> None:
+    settings, hub = runtime.settings, runtime.stream_hub
     session = StreamSession(principal.account_id, settings.stream_max_backlog)
     session.push({"type": "authenticated", "account_id": principal.account_id})
     hub.add(session)
     tasks = [
         asyncio.create_task(_send_frames(ws, session)),
         asyncio.create_task(_heartbeats(session, settings.stream_heartbeat_s)),
-        asyncio.create_task(_receive_commands(ws, session, hub, settings.stream_max_subscriptions)),
+        asyncio.create_task(
+            _receive_commands(ws, session, hub, principal, settings.stream_max_subscriptions)
+        ),
     ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -201,3 +254,5 @@ async def _serve(
         if ws.application_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await ws.close()
+        if session.cancel_on_disconnect:
+            await _cancel_open_orders(runtime, principal.account_id)

@@ -21,6 +21,8 @@ class StreamSession:
         self.account_id = account_id
         self.quote_symbols: set[str] = set()
         self.trade_updates = False
+        self.cancel_on_disconnect = False
+        """Cancel the account's open orders when this connection ends (opt-in)."""
         self._seq = 0
         self._frames: asyncio.Queue[str | None] = asyncio.Queue(max_backlog + 2)
         self._max_backlog = max_backlog
