@@ -11,8 +11,10 @@ from types import ModuleType
 from typing import get_args
 
 import pytest
+from graphql import GraphQLObjectType
 
 from tradewind.common.contracts.types import OrderStatus
+from tradewind.gateway.api.graphql.schema import build_schema
 from tradewind.gateway.api.graphql.types import OrderStatusFilter, Timeframe
 from tradewind.gateway.domain.schemas import Timeframe as RestTimeframe
 
@@ -62,3 +64,16 @@ def test_the_status_filter_takes_every_order_status_and_the_rest_apis_groups() -
 
 def test_the_timeframes_are_the_rest_apis() -> None:
     assert [member.upstream for member in Timeframe] == list(get_args(RestTimeframe))
+
+
+def test_no_field_takes_an_account_the_credential_names_it() -> None:
+    schema = build_schema()._schema
+    arguments = [
+        (type_name, field_name, argument)
+        for type_name, named in schema.type_map.items()
+        if not type_name.startswith("__") and isinstance(named, GraphQLObjectType)
+        for field_name, field in named.fields.items()
+        for argument in field.args
+    ]
+    assert ("Query", "orders", "symbol") in arguments
+    assert [found for found in arguments if "account" in found[2].lower()] == []
