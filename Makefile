@@ -46,7 +46,7 @@ lint: env ## ruff lint and format check; import rules (import-linter)
 	$(UV) run --frozen lint-imports
 
 typecheck: env ## mypy (strict) over the code, tests and benchmarks
-	$(UV) run --frozen mypy libs/common/src services/*/src tests bench deploy/local tools/asyncapi
+	$(UV) run --frozen mypy libs/common/src services/*/src tests bench deploy/local tools/asyncapi tools/graphql
 
 unit: env asyncapi-parser ## Unit tests only (no services needed)
 	$(UV) run --frozen pytest tests/unit

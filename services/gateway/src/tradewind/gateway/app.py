@@ -26,6 +26,7 @@ from tradewind.gateway.api import (
     stream,
     webhooks,
 )
+from tradewind.gateway.api.graphql.route import graphql_router
 from tradewind.gateway.api.openapi import install_openapi
 from tradewind.gateway.auth_setup import install_auth_error_handler
 from tradewind.gateway.bootstrap import SERVICE, bootstrap
@@ -66,6 +67,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             stream.router,
             keys.router,
             auth_tokens.router,
+            graphql_router(settings),
         ],
         metrics_on_app=settings.metrics_port is None,
         description="Place and manage orders. Errors are RFC 9457 problem details.\n\n"

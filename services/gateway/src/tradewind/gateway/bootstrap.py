@@ -19,6 +19,7 @@ from tradewind.common.market_calendar import MarketCalendar
 from tradewind.common.resilience import CircuitBreaker
 from tradewind.common.tasks import start_background
 from tradewind.gateway.adapters.pending import PendingOrders
+from tradewind.gateway.adapters.reads import MarketReads, OrderReads
 from tradewind.gateway.adapters.script_batches import ScriptBatches
 from tradewind.gateway.adapters.stream_bindings import StreamBindings
 from tradewind.gateway.adapters.stream_limits import StreamConnectionLimit
@@ -54,6 +55,8 @@ class GatewayRuntime:
     market_data_service: ServiceClient
     webhooks_service: ServiceClient
     market_calendar: MarketCalendar
+    order_reads: OrderReads
+    market_reads: MarketReads
 
 
 def stream_queue_spec(topology: Topology) -> QueueSpec:
@@ -167,4 +170,6 @@ async def bootstrap(
             market_data_service=market_data_service,
             webhooks_service=webhooks_service,
             market_calendar=shared.market_calendar(),
+            order_reads=OrderReads(orders_service, pending_orders),
+            market_reads=MarketReads(market_data_service),
         )

@@ -169,6 +169,28 @@ class GatewaySettings(FileConfigurable):
         description="How long a request in flight holds its Idempotency-Key (retries meanwhile "
         "get 409); a gateway that dies mid-request frees the key after this.",
     )
+    graphql_introspection: bool = Field(
+        default=True,
+        description="Answer GraphQL introspection (__schema, __type) on /graphql; the schema is "
+        "also in docs/graphql/schema.graphql.",
+    )
+    graphql_max_depth: int = Field(
+        default=6, ge=1, le=50, description="Deepest field nesting a GraphQL query may have."
+    )
+    graphql_max_cost: int = Field(
+        default=100,
+        ge=1,
+        description="Most reads of the services one GraphQL query may make (each field that "
+        "reads counts once per item of the connections around it).",
+    )
+    graphql_max_aliases: int = Field(
+        default=15, ge=0, description="Most aliases one GraphQL document may use."
+    )
+    graphql_max_tokens: int = Field(
+        default=2_000,
+        ge=100,
+        description="Most tokens (names, brackets, …) one GraphQL document may hold.",
+    )
     shared: SharedSettings = Field(default_factory=SharedSettings)
 
     @field_validator("token_signing_key")

@@ -14,6 +14,7 @@ floods the broker nor holds thousands of confirms at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -28,14 +29,14 @@ from tradewind.common.broker import Broker
 from tradewind.common.contracts import CancelOrder, Contract
 from tradewind.common.problems import Problem
 from tradewind.gateway.adapters.pending import PendingOrders
-from tradewind.gateway.adapters.upstream import ServiceClient, relay_problem, unwrap
+from tradewind.gateway.adapters.reads import OrderQuery, OrderReads
 from tradewind.gateway.api.admission import IdempotencyOf
 from tradewind.gateway.api.auth import require_scope
-from tradewind.gateway.api.deps import BrokerDep, OrdersServiceDep, PendingOrdersDep
+from tradewind.gateway.api.deps import BrokerDep, OrderReadsDep, PendingOrdersDep
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES, submit
 from tradewind.gateway.domain.auth_model import Principal
 from tradewind.gateway.domain.orders import closing_command, closing_order_id, pending_view
-from tradewind.gateway.domain.schemas import Order, OrderPage, PositionList
+from tradewind.gateway.domain.schemas import Order
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +93,16 @@ MULTI_STATUS: dict[int | str, dict[str, Any]] = {
     ),
 )
 async def cancel_all_orders(
-    principal: WriteOrders, broker: BrokerDep, orders: OrdersServiceDep
+    principal: WriteOrders, broker: BrokerDep, reads: OrderReadsDep
 ) -> list[CancelResult]:
-    return await cancel_open_orders(broker, orders, principal.account_id)
+    return await cancel_open_orders(broker, reads, principal.account_id)
 
 
 async def cancel_open_orders(
-    broker: Broker, orders: ServiceClient, account_id: str
+    broker: Broker, reads: OrderReads, account_id: str
 ) -> list[CancelResult]:
     """Send a cancel for every open order of the account; one result per order."""
-    open_orders = [order async for order in _open_orders(orders, account_id)]
+    open_orders = [order async for order in _open_orders(reads, account_id)]
 
     async def cancel(order: Order) -> CancelResult:
         command = CancelOrder(
@@ -135,13 +136,12 @@ async def cancel_open_orders(
 async def close_all_positions(
     principal: WriteOrders,
     broker: BrokerDep,
-    orders: OrdersServiceDep,
+    reads: OrderReadsDep,
     pending: PendingOrdersDep,
     idempotency: IdempotencyOf,
 ) -> list[CloseResult]:
     account_id = principal.account_id
-    listed = await orders.request("GET", f"/internal/v1/accounts/{account_id}/positions")
-    held = [p for p in PositionList.model_validate(unwrap(listed)).data if p.qty != Decimal(0)]
+    held = [p for p in (await reads.positions(account_id)).data if p.qty != Decimal(0)]
 
     async def close(symbol: str, qty: Decimal) -> CloseResult:
         command = closing_command(
@@ -166,20 +166,15 @@ async def close_all_positions(
     return results
 
 
-async def _open_orders(orders: ServiceClient, account_id: str) -> AsyncIterator[Order]:
-    params = {"status": "open", "limit": str(_PAGE)}
+async def _open_orders(reads: OrderReads, account_id: str) -> AsyncIterator[Order]:
+    query = OrderQuery(status="open", limit=_PAGE)
     while True:
-        response = await orders.request(
-            "GET", f"/internal/v1/accounts/{account_id}/orders", params=params
-        )
-        if response.status != 200:
-            raise relay_problem(response)
-        page = OrderPage.model_validate(response.body)
+        page = await reads.orders_page(account_id, query)
         for order in page.data:
             yield order
         if page.next_page_token is None:
             return
-        params = {**params, "page_token": page.next_page_token}
+        query = dataclasses.replace(query, page_token=page.next_page_token)
 
 
 async def _sent(

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from tradewind.common.broker import Broker
 from tradewind.common.market_calendar import MarketCalendar
 from tradewind.gateway.adapters.pending import PendingOrders
+from tradewind.gateway.adapters.reads import MarketReads, OrderReads
 from tradewind.gateway.adapters.upstream import ServiceClient
 from tradewind.gateway.bootstrap import GatewayRuntime
 from tradewind.gateway.handlers.api_keys import ApiKeyStore
@@ -32,10 +33,6 @@ def _part(read: Callable[[GatewayRuntime], Part]) -> Callable[[Request], Awaitab
 
 BrokerDep = Annotated[Broker, Depends(_part(lambda runtime: runtime.broker))]
 PendingOrdersDep = Annotated[PendingOrders, Depends(_part(lambda runtime: runtime.pending_orders))]
-OrdersServiceDep = Annotated[ServiceClient, Depends(_part(lambda runtime: runtime.orders_service))]
-MarketDataServiceDep = Annotated[
-    ServiceClient, Depends(_part(lambda runtime: runtime.market_data_service))
-]
 WebhooksServiceDep = Annotated[
     ServiceClient, Depends(_part(lambda runtime: runtime.webhooks_service))
 ]
@@ -43,3 +40,5 @@ ApiKeysDep = Annotated[ApiKeyStore, Depends(_part(lambda runtime: runtime.api_ke
 MarketCalendarDep = Annotated[
     MarketCalendar, Depends(_part(lambda runtime: runtime.market_calendar))
 ]
+OrderReadsDep = Annotated[OrderReads, Depends(_part(lambda runtime: runtime.order_reads))]
+MarketReadsDep = Annotated[MarketReads, Depends(_part(lambda runtime: runtime.market_reads))]

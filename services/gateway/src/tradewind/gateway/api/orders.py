@@ -21,10 +21,10 @@ from tradewind.common.envelope import event_source, new_event
 from tradewind.common.logging import request_id_var
 from tradewind.common.problems import Problem
 from tradewind.gateway.adapters.pending import PendingOrders
-from tradewind.gateway.adapters.upstream import ServiceClient, relay_problem
+from tradewind.gateway.adapters.reads import OrderQuery, OrderReads
 from tradewind.gateway.api.admission import IdempotencyOf
 from tradewind.gateway.api.auth import require_scope
-from tradewind.gateway.api.deps import BrokerDep, OrdersServiceDep, PendingOrdersDep
+from tradewind.gateway.api.deps import BrokerDep, OrderReadsDep, PendingOrdersDep
 from tradewind.gateway.api.lean_route import LeanRoute
 from tradewind.gateway.domain.auth_model import Principal
 from tradewind.gateway.domain.orders import (
@@ -77,22 +77,13 @@ def _broker_unavailable(exc: BrokerUnavailable | PublishRejected) -> Problem:
     )
 
 
-async def _find_order(
-    principal: Principal, order_id: UUID, orders: ServiceClient, pending: PendingOrdersDep
-) -> Order:
-    response = await orders.request(
-        "GET", f"/internal/v1/accounts/{principal.account_id}/orders/{order_id}"
-    )
-    if response.status == 200:
-        return Order.model_validate(response.body)
-    if response.status == 404:
-        waiting = await pending.get(principal.account_id, order_id)
-        if waiting is not None:
-            return waiting
+async def _find_order(principal: Principal, order_id: UUID, reads: OrderReads) -> Order:
+    order = await reads.order(principal.account_id, order_id)
+    if order is None:
         raise Problem(
             404, "Order not found", f"No order {order_id} in this account.", kind="not-found"
         )
-    raise relay_problem(response)
+    return order
 
 
 async def place_order(
@@ -128,35 +119,22 @@ router.add_api_route(
 @router.get(
     "/{order_id}", response_model=Order, responses=PROBLEM_RESPONSES, summary="Get an order"
 )
-async def get_order(
-    order_id: UUID, principal: ReadOrders, orders: OrdersServiceDep, pending: PendingOrdersDep
-) -> Order:
-    return await _find_order(principal, order_id, orders, pending)
+async def get_order(order_id: UUID, principal: ReadOrders, reads: OrderReadsDep) -> Order:
+    return await _find_order(principal, order_id, reads)
 
 
 @router.get("", response_model=OrderPage, responses=PROBLEM_RESPONSES, summary="List orders")
 async def list_orders(
     principal: ReadOrders,
-    orders: OrdersServiceDep,
+    reads: OrderReadsDep,
     status_filter: Annotated[StatusFilter, Query(alias="status")] = "all",
     symbol: Annotated[Symbol | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     page_token: Annotated[str | None, Query(pattern=PAGE_TOKEN_PATTERN)] = None,
     updated_since: Annotated[UtcQueryDateTime | None, Query()] = None,
 ) -> OrderPage:
-    params = {"status": str(status_filter), "limit": str(limit)}
-    if symbol:
-        params["symbol"] = symbol
-    if page_token:
-        params["page_token"] = page_token
-    if updated_since:
-        params["updated_since"] = updated_since.isoformat()
-    response = await orders.request(
-        "GET", f"/internal/v1/accounts/{principal.account_id}/orders", params=params
-    )
-    if response.status != 200:
-        raise relay_problem(response)
-    return OrderPage.model_validate(response.body)
+    query = OrderQuery(status_filter, symbol, limit, page_token, updated_since)
+    return await reads.orders_page(principal.account_id, query)
 
 
 @router.delete(
@@ -170,10 +148,9 @@ async def cancel_order(
     order_id: UUID,
     principal: WriteOrders,
     broker: BrokerDep,
-    orders: OrdersServiceDep,
-    pending: PendingOrdersDep,
+    reads: OrderReadsDep,
 ) -> Order:
-    order = await _find_order(principal, order_id, orders, pending)
+    order = await _find_order(principal, order_id, reads)
     if order.status.is_terminal:
         raise Problem(
             422,
@@ -237,11 +214,11 @@ async def replace_order(
     body: ReplaceRequest,
     principal: WriteOrders,
     broker: BrokerDep,
-    orders: OrdersServiceDep,
+    reads: OrderReadsDep,
     pending: PendingOrdersDep,
     idempotency: IdempotencyOf,
 ) -> Response:
-    order = await _find_order(principal, order_id, orders, pending)
+    order = await _find_order(principal, order_id, reads)
     refusal = check_replace(order, body)
     if refusal is not None:
         extensions: dict[str, object] = (

@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
-from tradewind.gateway.adapters.upstream import unwrap
 from tradewind.gateway.api.auth import require_scope
-from tradewind.gateway.api.deps import OrdersServiceDep
+from tradewind.gateway.api.deps import OrderReadsDep
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES
 from tradewind.gateway.domain.auth_model import Principal
 from tradewind.gateway.domain.schemas import Position, PositionList, Symbol
@@ -18,20 +17,12 @@ ReadPositions = Annotated[Principal, require_scope("positions:read")]
 
 
 @router.get("", response_model=PositionList, responses=PROBLEM_RESPONSES, summary="List positions")
-async def list_positions(principal: ReadPositions, orders: OrdersServiceDep) -> PositionList:
-    response = await orders.request(
-        "GET", f"/internal/v1/accounts/{principal.account_id}/positions"
-    )
-    return PositionList.model_validate(unwrap(response))
+async def list_positions(principal: ReadPositions, reads: OrderReadsDep) -> PositionList:
+    return await reads.positions(principal.account_id)
 
 
 @router.get(
     "/{symbol}", response_model=Position, responses=PROBLEM_RESPONSES, summary="Get a position"
 )
-async def get_position(
-    symbol: Symbol, principal: ReadPositions, orders: OrdersServiceDep
-) -> Position:
-    response = await orders.request(
-        "GET", f"/internal/v1/accounts/{principal.account_id}/positions/{symbol}"
-    )
-    return Position.model_validate(unwrap(response))
+async def get_position(symbol: Symbol, principal: ReadPositions, reads: OrderReadsDep) -> Position:
+    return await reads.position(principal.account_id, symbol)

@@ -189,7 +189,7 @@ def _change_cancel_on_disconnect(
 
 async def _cancel_open_orders(runtime: GatewayRuntime, account_id: str) -> None:
     try:
-        results = await cancel_open_orders(runtime.broker, runtime.orders_service, account_id)
+        results = await cancel_open_orders(runtime.broker, runtime.order_reads, account_id)
     except Exception:
         log.exception("cancel on disconnect failed", extra={"account_id": account_id})
         return

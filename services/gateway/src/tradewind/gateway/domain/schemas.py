@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from tradewind.common.contracts.market import Instrument
 from tradewind.common.contracts.orders import OrderView
 from tradewind.common.contracts.types import (
     ClientOrderId,
@@ -178,3 +179,51 @@ class Position(BaseModel):
 
 class PositionList(BaseModel):
     data: list[Position]
+
+
+# --- market data, as the market-data service answers it ---
+
+Timeframe = Literal["1Min", "5Min", "15Min", "1Hour", "1Day"]
+
+
+class LatestQuote(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    symbol: str
+    bid_price: DecimalStr
+    bid_size: DecimalStr
+    ask_price: DecimalStr
+    ask_size: DecimalStr
+    timestamp: UtcDateTime
+    sequence: int
+    stale: bool = False
+
+
+class LatestQuotes(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    quotes: dict[str, LatestQuote]
+
+
+class Bar(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    t: UtcDateTime
+    o: DecimalStr
+    h: DecimalStr
+    l: DecimalStr  # noqa: E741 - Alpaca's field name
+    c: DecimalStr
+    v: DecimalStr
+
+
+class BarPage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    symbol: str | None = None
+    timeframe: str | None = None
+    data: list[Bar]
+    next_page_token: str | None
+
+
+class InstrumentList(BaseModel):
+    data: list[Instrument]

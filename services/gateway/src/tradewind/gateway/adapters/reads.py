@@ -1,0 +1,148 @@
+"""The reads the gateway proxies, one method per question: what the REST routes and the GraphQL
+resolvers ask the orders and market-data services, written once.
+
+Each method builds the internal path, calls the service through its ``ServiceClient`` (timeouts,
+retries, breaker) and validates the answer into the public model. A 4xx is the service's
+problem relayed (``relay_problem``: a 404 stays a 404), except an order not found, which may
+still be pending at the gateway; the service unavailable or failing is the client's 503 or 502
+problem. The account is always an argument
+taken from the caller's credential, never from the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from tradewind.common.contracts.market import Instrument
+from tradewind.gateway.adapters.pending import PendingOrders
+from tradewind.gateway.adapters.upstream import ServiceClient, relay_problem, unwrap
+from tradewind.gateway.domain.schemas import (
+    BarPage,
+    InstrumentList,
+    LatestQuote,
+    LatestQuotes,
+    Order,
+    OrderPage,
+    Position,
+    PositionList,
+    StatusFilter,
+    Timeframe,
+)
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    """A page of an account's orders, newest first, as the orders service pages them."""
+
+    status: StatusFilter = "all"
+    symbol: str | None = None
+    limit: int = 50
+    page_token: str | None = None
+    updated_since: datetime | None = None
+
+    def params(self) -> dict[str, str]:
+        params = {"status": str(self.status), "limit": str(self.limit)}
+        if self.symbol:
+            params["symbol"] = self.symbol
+        if self.page_token:
+            params["page_token"] = self.page_token
+        if self.updated_since:
+            params["updated_since"] = self.updated_since.isoformat()
+        return params
+
+
+@dataclass(frozen=True)
+class BarQuery:
+    """A page of a symbol's bars, oldest first, as the market-data service pages them."""
+
+    symbol: str
+    timeframe: Timeframe = "1Min"
+    start: datetime | None = None
+    end: datetime | None = None
+    limit: int = 1000
+    page_token: str | None = None
+
+    def params(self) -> dict[str, str]:
+        params = {"timeframe": self.timeframe, "limit": str(self.limit)}
+        if self.start is not None:
+            params["start"] = self.start.isoformat()
+        if self.end is not None:
+            params["end"] = self.end.isoformat()
+        if self.page_token is not None:
+            params["page_token"] = self.page_token
+        return params
+
+
+class OrderReads:
+    """An account's orders and positions, from the orders service."""
+
+    def __init__(self, orders: ServiceClient, pending: PendingOrders) -> None:
+        self.orders = orders
+        self.pending = pending
+
+    def _account(self, account_id: str) -> str:
+        return f"/internal/v1/accounts/{account_id}"
+
+    async def order(self, account_id: str, order_id: UUID) -> Order | None:
+        """The order, or its pending view while the orders service has not decided it yet (a
+        read right after the 202 never misses it); None when the account has no such order."""
+        response = await self.orders.request(
+            "GET", f"{self._account(account_id)}/orders/{order_id}"
+        )
+        if response.status == 200:
+            return Order.model_validate(response.body)
+        if response.status == 404:
+            return await self.pending.get(account_id, order_id)
+        raise relay_problem(response)
+
+    async def orders_page(self, account_id: str, query: OrderQuery) -> OrderPage:
+        response = await self.orders.request(
+            "GET", f"{self._account(account_id)}/orders", params=query.params()
+        )
+        return OrderPage.model_validate(unwrap(response))
+
+    async def positions(self, account_id: str) -> PositionList:
+        response = await self.orders.request("GET", f"{self._account(account_id)}/positions")
+        return PositionList.model_validate(unwrap(response))
+
+    async def position(self, account_id: str, symbol: str) -> Position:
+        """The position; the service's 404 problem if the account never traded the symbol."""
+        response = await self.orders.request(
+            "GET", f"{self._account(account_id)}/positions/{symbol}"
+        )
+        return Position.model_validate(unwrap(response))
+
+
+class MarketReads:
+    """Instruments, latest quotes and bars, from the market-data service."""
+
+    def __init__(self, market_data: ServiceClient) -> None:
+        self.market_data = market_data
+
+    async def latest_quotes(self, symbols: list[str]) -> LatestQuotes:
+        """The latest quote of each symbol; an unknown symbol is the service's 404 problem."""
+        response = await self.market_data.request(
+            "GET", "/internal/v1/quotes/latest", params={"symbols": ",".join(symbols)}
+        )
+        return LatestQuotes.model_validate(unwrap(response))
+
+    async def latest_quote(self, symbol: str) -> LatestQuote:
+        response = await self.market_data.request("GET", f"/internal/v1/quotes/{symbol}/latest")
+        return LatestQuote.model_validate(unwrap(response))
+
+    async def bars(self, query: BarQuery) -> BarPage:
+        response = await self.market_data.request(
+            "GET", f"/internal/v1/bars/{query.symbol}", params=query.params()
+        )
+        return BarPage.model_validate(unwrap(response))
+
+    async def instruments(self) -> InstrumentList:
+        response = await self.market_data.request("GET", "/internal/v1/instruments")
+        return InstrumentList.model_validate(unwrap(response))
+
+    async def instrument(self, symbol: str) -> Instrument:
+        """The instrument; the service's 404 problem if it is not listed."""
+        response = await self.market_data.request("GET", f"/internal/v1/instruments/{symbol}")
+        return Instrument.model_validate(unwrap(response))
