@@ -30,6 +30,7 @@ from pydantic.json_schema import models_json_schema
 from tradewind.common.broker.memory import topic_matches
 from tradewind.common.broker.topology import ATTEMPT_HEADER, RETRY_TIER_HEADER, QueueSpec, Topology
 from tradewind.common.contracts import (
+    BlockTrading,
     CancelOrder,
     CancelRejected,
     Contract,
@@ -45,6 +46,9 @@ from tradewind.common.contracts import (
     Quote,
     ReplaceOrder,
     ReplaceRejected,
+    TradingBlocked,
+    TradingUnblocked,
+    UnblockTrading,
     quote_routing_key,
 )
 from tradewind.common.envelope import CONTENT_TYPE, CloudEvent, event_source
@@ -124,6 +128,36 @@ def _commands(*contracts: type[Contract]) -> list[Publication]:
     ]
 
 
+def _account_commands(*contracts: type[Contract]) -> list[Publication]:
+    # gateway, api/account.py (the account's kill switch); orders' operator CLI trading_block.py.
+    return [
+        Publication(
+            contract,
+            "gateway",
+            "commands",
+            subject="The account's id.",
+            account_scoped=True,
+            through_outbox=False,
+        )
+        for contract in contracts
+    ]
+
+
+def _account_events(*contracts: type[Contract]) -> list[Publication]:
+    # orders, handlers/events.py OrderEvents.account_row.
+    return [
+        Publication(
+            contract,
+            "orders",
+            "events",
+            subject="The account's id.",
+            account_scoped=True,
+            through_outbox=True,
+        )
+        for contract in contracts
+    ]
+
+
 def _order_events(*contracts: type[Contract]) -> list[Publication]:
     # orders, handlers/events.py OrderEvents.outbox_row.
     return [
@@ -156,6 +190,8 @@ def _webhook_events(*contracts: type[Contract]) -> list[Publication]:
 
 PUBLICATIONS: list[Publication] = [
     *_commands(PlaceOrder, CancelOrder, ReplaceOrder),
+    *_account_commands(BlockTrading, UnblockTrading),
+    *_account_events(TradingBlocked, TradingUnblocked),
     *_order_events(
         OrderAccepted,
         OrderRejected,

@@ -107,6 +107,8 @@ def test_the_orders_queues_follow_their_handlers_declarations() -> None:
         Binding("unit.commands", "orders.place"),
         Binding("unit.commands", "orders.cancel"),
         Binding("unit.commands", "orders.replace"),
+        Binding("unit.commands", "orders.block_trading"),
+        Binding("unit.commands", "orders.unblock_trading"),
     ]
     assert list(instrument_queue(TOPOLOGY).bindings) == [
         Binding("unit.events", "instrument.listed")

@@ -15,6 +15,7 @@ from tradewind.common.app import create_service_app, package_version, runtime_li
 from tradewind.common.compression import GZipWhenAskedMiddleware
 from tradewind.common.problems import problem_response
 from tradewind.gateway.api import (
+    account,
     admission,
     auth_tokens,
     bulk,
@@ -61,6 +62,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             orders.router,
             bulk.positions_router,
             positions.router,
+            account.router,
             market.router,
             clock.router,
             webhooks.router,

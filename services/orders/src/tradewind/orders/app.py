@@ -25,6 +25,11 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         version=package_version("tradewind-orders"),
         shared=settings.shared,
         lifespan=runtime_lifespan(partial(bootstrap, settings)),
-        routers=[api.router, api.positions_router, api.instruments_router],
+        routers=[
+            api.router,
+            api.positions_router,
+            api.trading_block_router,
+            api.instruments_router,
+        ],
         internal=True,
     )

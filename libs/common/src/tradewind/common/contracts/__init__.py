@@ -7,6 +7,7 @@ from tradewind.common.contracts.market import (
     quote_routing_key,
 )
 from tradewind.common.contracts.orders import (
+    BlockTrading,
     CancelOrder,
     CancelRejected,
     Contract,
@@ -25,9 +26,15 @@ from tradewind.common.contracts.orders import (
     RejectReason,
     ReplaceOrder,
     ReplaceRejected,
+    TradingBlocked,
+    TradingBlockedBy,
+    TradingBlockStatus,
+    TradingUnblocked,
+    UnblockTrading,
 )
 
 __all__ = [
+    "BlockTrading",
     "CancelOrder",
     "CancelRejected",
     "Contract",
@@ -49,5 +56,10 @@ __all__ = [
     "RejectReason",
     "ReplaceOrder",
     "ReplaceRejected",
+    "TradingBlockStatus",
+    "TradingBlocked",
+    "TradingBlockedBy",
+    "TradingUnblocked",
+    "UnblockTrading",
     "quote_routing_key",
 ]

@@ -7,7 +7,7 @@ Every schema names its CloudEvents ``type`` in ``TYPE``. A breaking change gets 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -82,6 +82,41 @@ class ReplaceOrder(Contract):
     requested_at: UtcDateTime
 
 
+class TradingBlockedBy(StrEnum):
+    """Who set a trading block: the account itself, or an operator (which only an operator
+    lifts)."""
+
+    ACCOUNT = "account"
+    OPERATOR = "operator"
+
+
+TradingBlockReason = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+
+class BlockTrading(Contract):
+    """The kill switch: the account's open orders are canceled, and its new orders and replaces
+    are rejected until the block is lifted."""
+
+    TYPE: ClassVar[str] = "orders.block_trading"
+
+    account_id: AccountId
+    reason: TradingBlockReason
+    blocked_by: TradingBlockedBy
+    requested_at: UtcDateTime
+
+
+class UnblockTrading(Contract):
+    """Lift a trading block. An account cannot lift an operator's block."""
+
+    TYPE: ClassVar[str] = "orders.unblock_trading"
+
+    account_id: AccountId
+    unblocked_by: TradingBlockedBy
+    requested_at: UtcDateTime
+
+
 # --- events (exchange: <ns>.events, routing key = TYPE) ---
 
 
@@ -130,6 +165,7 @@ class RejectReason(StrEnum):
     NOTIONAL_LIMIT_EXCEEDED = "notional_limit_exceeded"
     INVALID_ORDER = "invalid_order"  # prices contradict the order type
     PRICE_UNAVAILABLE = "price_unavailable"  # no quote nor reference price values the order
+    ACCOUNT_BLOCKED = "account_blocked"  # the account's trading is blocked (the kill switch)
 
 
 class OrderAccepted(Contract):
@@ -190,6 +226,41 @@ class ReplaceRejected(Contract):
     order: OrderSnapshot
     new_order_id: UUID
     reason: str
+
+
+class TradingBlockStatus(BaseModel):
+    """Whether an account may trade (the kill switch), as the API shows it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    account_id: str
+    blocked: bool
+    reason: str | None = None
+    blocked_by: TradingBlockedBy | None = Field(
+        default=None, description="Only an operator lifts an operator's block."
+    )
+    blocked_at: UtcDateTime | None = None
+
+
+class TradingBlocked(Contract):
+    """The account's trading is blocked; its open orders were canceled in the same transaction
+    (each with its order.canceled)."""
+
+    TYPE: ClassVar[str] = "account.trading_blocked"
+
+    account_id: str
+    reason: str
+    blocked_by: TradingBlockedBy
+    blocked_at: UtcDateTime
+    canceled_orders: int = Field(description="Open orders canceled by this block.")
+
+
+class TradingUnblocked(Contract):
+    TYPE: ClassVar[str] = "account.trading_unblocked"
+
+    account_id: str
+    unblocked_by: TradingBlockedBy
+    unblocked_at: UtcDateTime
 
 
 class PositionSnapshot(BaseModel):

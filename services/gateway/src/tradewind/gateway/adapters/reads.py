@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from tradewind.common.contracts import TradingBlockStatus
 from tradewind.common.contracts.market import Instrument
 from tradewind.gateway.adapters.pending import PendingOrders
 from tradewind.gateway.adapters.upstream import ServiceClient, relay_problem, unwrap
@@ -102,6 +103,10 @@ class OrderReads:
             "GET", f"{self._account(account_id)}/orders", params=query.params()
         )
         return OrderPage.model_validate(unwrap(response))
+
+    async def trading_block(self, account_id: str) -> TradingBlockStatus:
+        response = await self.orders.request("GET", f"{self._account(account_id)}/trading-block")
+        return TradingBlockStatus.model_validate(unwrap(response))
 
     async def positions(self, account_id: str) -> PositionList:
         response = await self.orders.request("GET", f"{self._account(account_id)}/positions")

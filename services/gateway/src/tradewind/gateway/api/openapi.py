@@ -114,6 +114,7 @@ BODY_EXAMPLES: dict[tuple[str, str], dict[str, object]] = {
         "rate_budgets": {"orders": {"quota": 500, "window_s": 60}},
     },
     ("put", "/api/v1/keys/{key_id}/scopes"): {"scopes": ["orders:read"]},
+    ("put", "/api/v1/account/trading-block"): {"reason": "stepping away from the desk"},
     ("patch", "/api/v1/keys/{key_id}"): {
         "scopes": ["orders:read", "orders:write"],
         "rate_budgets": {"orders": {"quota": 500, "window_s": 60}, "reads": None},

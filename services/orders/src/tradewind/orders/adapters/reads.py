@@ -15,7 +15,7 @@ from uuid import UUID
 
 import asyncpg
 
-from tradewind.common.contracts import Instrument
+from tradewind.common.contracts import Instrument, TradingBlockedBy
 from tradewind.common.contracts.types import TERMINAL_STATUSES
 from tradewind.common.paging import (
     decode_page_token,
@@ -28,7 +28,7 @@ from tradewind.orders.adapters.rows import (
     order_from_row,
     position_from_row,
 )
-from tradewind.orders.domain import Execution, Order, Position
+from tradewind.orders.domain import Execution, Order, Position, TradingBlock
 
 
 class StatusFilter(StrEnum):
@@ -150,6 +150,14 @@ class OrderReads:
             f"SELECT * FROM positions WHERE account_id = $1{flat} ORDER BY symbol", account_id
         )
         return [position_from_row(row) for row in rows]
+
+    async def trading_block(self, account_id: str) -> TradingBlock | None:
+        row = await self._fetchrow("SELECT * FROM trading_blocks WHERE account_id = $1", account_id)
+        if row is None:
+            return None
+        return TradingBlock(
+            account_id, row["reason"], TradingBlockedBy(row["blocked_by"]), row["blocked_at"]
+        )
 
     async def order_executions(self, order_id: UUID) -> list[Execution]:
         rows = await self._fetch(

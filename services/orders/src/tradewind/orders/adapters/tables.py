@@ -21,7 +21,7 @@ from sqlalchemy import (
     text,
 )
 
-from tradewind.common.contracts.types import OrderStatus, TimeInForce
+from tradewind.common.contracts.types import TERMINAL_STATUSES, OrderStatus, TimeInForce
 from tradewind.common.outbox import inbox_table, outbox_table
 from tradewind.orders.domain import WORKING_STATUSES
 
@@ -33,6 +33,8 @@ def _sql_list(values: Iterable[str]) -> str:
 
 WORKING = f"status IN ({_sql_list(WORKING_STATUSES)})"
 """An order that can still trade (and be canceled, replaced or expired)."""
+OPEN = f"status NOT IN ({_sql_list(TERMINAL_STATUSES)})"
+"""An order that is not terminal yet."""
 RELEASING_CLIENT_ORDER_ID = (OrderStatus.REJECTED.value, OrderStatus.REPLACED.value)
 """Statuses whose order no longer holds its client_order_id."""
 RESTING_TIME_IN_FORCE = f"time_in_force IN ({_sql_list([TimeInForce.DAY, TimeInForce.GTC])})"
@@ -139,6 +141,23 @@ Index(
     "ix_orders_working_day_by_submitted",
     orders.c.submitted_at,
     postgresql_where=text(f"time_in_force = 'day' AND {WORKING}"),
+)
+
+# The kill switch finds an account's open orders without reading its closed ones.
+Index(
+    "ix_orders_open_by_account",
+    orders.c.account_id,
+    postgresql_where=text(OPEN),
+)
+
+# An account whose trading is blocked (the kill switch): no row, not blocked.
+trading_blocks = Table(
+    "trading_blocks",
+    metadata,
+    Column("account_id", String(128), primary_key=True),
+    Column("reason", String(200), nullable=False),
+    Column("blocked_by", String(16), nullable=False),
+    Column("blocked_at", DateTime(timezone=True), nullable=False),
 )
 
 instruments = Table(

@@ -9,7 +9,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from tradewind.common.app import runtime_of
-from tradewind.common.contracts import Instrument, OrderSnapshot, PositionSnapshot
+from tradewind.common.contracts import (
+    Instrument,
+    OrderSnapshot,
+    PositionSnapshot,
+    TradingBlockStatus,
+)
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, AccountId, Symbol, UtcDateTime
 from tradewind.common.http_paging import page_cursor
 from tradewind.common.problems import MEDIA_TYPE, Problem
@@ -138,6 +143,25 @@ async def get_position(
             kind="not-found",
         )
     return PositionResponse.of(position)
+
+
+trading_block_router = APIRouter(
+    prefix="/internal/v1/accounts/{account_id}/trading-block", tags=["accounts"]
+)
+
+
+@trading_block_router.get("", summary="Whether the account's trading is blocked (kill switch)")
+async def get_trading_block(account_id: AccountIdPath, runtime: Runtime) -> TradingBlockStatus:
+    block = await runtime.reads.trading_block(account_id)
+    if block is None:
+        return TradingBlockStatus(account_id=account_id, blocked=False)
+    return TradingBlockStatus(
+        account_id=account_id,
+        blocked=True,
+        reason=block.reason,
+        blocked_by=block.blocked_by,
+        blocked_at=block.blocked_at,
+    )
 
 
 class InstrumentListResponse(BaseModel):

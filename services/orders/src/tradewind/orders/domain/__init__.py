@@ -40,11 +40,18 @@ from tradewind.orders.domain.orders import (
     to_snapshot,
 )
 from tradewind.orders.domain.positions import Position, apply_fill, to_position_snapshot
+from tradewind.orders.domain.trading_blocks import (
+    Blocking,
+    TradingBlock,
+    block_trading,
+    unblock_trading,
+)
 
 __all__ = [
     "EXACT",
     "REPLACE_REFUSED",
     "WORKING_STATUSES",
+    "Blocking",
     "CancelOutcome",
     "Execution",
     "Expiry",
@@ -59,7 +66,9 @@ __all__ = [
     "Settlement",
     "StagedEvent",
     "SymbolBook",
+    "TradingBlock",
     "apply_fill",
+    "block_trading",
     "can_execute",
     "cancel",
     "contract_decimal",
@@ -78,4 +87,5 @@ __all__ = [
     "time_priority",
     "to_position_snapshot",
     "to_snapshot",
+    "unblock_trading",
 ]

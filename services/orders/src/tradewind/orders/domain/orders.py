@@ -191,9 +191,16 @@ def valuation_price(order: Order, rules: RiskRules, market: MarketView) -> Decim
 
 
 def first_violation(
-    order: Order, rules: RiskRules, market: MarketView, *, client_order_id_in_use: bool
+    order: Order,
+    rules: RiskRules,
+    market: MarketView,
+    *,
+    client_order_id_in_use: bool,
+    trading_blocked: bool = False,
 ) -> tuple[RejectReason, str] | None:
     """The first rule ``order`` breaks, in the order they are checked, or None."""
+    if trading_blocked:
+        return RejectReason.ACCOUNT_BLOCKED, "the account's trading is blocked (kill switch)"
     if not market.listed:
         return RejectReason.UNKNOWN_SYMBOL, f"symbol {order.symbol!r} is not traded here"
     problem = inconsistency(order.type, order.limit_price, order.stop_price)
@@ -236,6 +243,7 @@ def place(
     *,
     client_order_id_in_use: bool,
     now: datetime,
+    trading_blocked: bool = False,
 ) -> Placement:
     """Accept the order as ``new`` or reject it, naming the first rule it breaks."""
     order = Order(
@@ -255,7 +263,13 @@ def place(
         updated_at=now,
         accepted_at=now,
     )
-    violation = first_violation(order, rules, market, client_order_id_in_use=client_order_id_in_use)
+    violation = first_violation(
+        order,
+        rules,
+        market,
+        client_order_id_in_use=client_order_id_in_use,
+        trading_blocked=trading_blocked,
+    )
     if violation is None:
         return Placement(order, OrderAccepted(order=to_snapshot(order)))
     reason, message = violation
@@ -337,6 +351,7 @@ def replace(
     *,
     client_order_id_in_use: bool,
     now: datetime,
+    trading_blocked: bool = False,
 ) -> ReplaceOutcome:
     """Replace a working order by a new one, or refuse and leave the order as it is.
 
@@ -359,7 +374,11 @@ def replace(
             f"qty {new_total:f} does not exceed the {order.filled_qty:f} already filled",
         )
     violation = first_violation(
-        replacement, rules, market, client_order_id_in_use=client_order_id_in_use
+        replacement,
+        rules,
+        market,
+        client_order_id_in_use=client_order_id_in_use,
+        trading_blocked=trading_blocked,
     )
     if violation is not None:
         reason, message = violation

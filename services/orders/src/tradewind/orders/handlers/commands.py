@@ -1,4 +1,5 @@
-"""Commands of ``orders.commands`` — place, cancel, replace — handled a batch at a time.
+"""Commands of ``orders.commands`` — place, cancel, replace, block and unblock trading — handled
+a batch at a time.
 
 A batch is one transaction (group commit): the inbox claims, every order change, the executions
 of orders that trade on arrival, and the outbox rows commit together, and each message is acked
@@ -24,7 +25,14 @@ from uuid import UUID
 import asyncpg
 
 from tradewind.common.broker import BatchOutcome, Incoming, Topology
-from tradewind.common.contracts import CancelOrder, PlaceOrder, ReplaceOrder, ReplaceRejected
+from tradewind.common.contracts import (
+    BlockTrading,
+    CancelOrder,
+    PlaceOrder,
+    ReplaceOrder,
+    ReplaceRejected,
+    UnblockTrading,
+)
 from tradewind.common.contracts.types import utc_now
 from tradewind.common.envelope import CloudEvent, EnvelopeError
 from tradewind.common.tasks import TimeSlice
@@ -37,11 +45,13 @@ log = logging.getLogger(__name__)
 
 INBOX_CONSUMER = "orders.commands"
 
-Command = PlaceOrder | CancelOrder | ReplaceOrder
+Command = PlaceOrder | CancelOrder | ReplaceOrder | BlockTrading | UnblockTrading
 _COMMAND_TYPES: dict[str, type[Command]] = {
     PlaceOrder.TYPE: PlaceOrder,
     CancelOrder.TYPE: CancelOrder,
     ReplaceOrder.TYPE: ReplaceOrder,
+    BlockTrading.TYPE: BlockTrading,
+    UnblockTrading.TYPE: UnblockTrading,
 }
 
 
@@ -116,7 +126,16 @@ class OrderCommandHandler:
         commands = [item.command for item in received]
         places = [c for c in commands if isinstance(c, PlaceOrder)]
         replaces = [c for c in commands if isinstance(c, ReplaceOrder)]
-        targets = {c.order_id for c in commands if not isinstance(c, PlaceOrder)}
+        blocking = {c.account_id for c in commands if isinstance(c, BlockTrading | UnblockTrading)}
+        placing = {c.account_id for c in places} | {c.account_id for c in replaces}
+        await unit.lock_accounts(placing=placing, blocking=blocking)
+        await unit.load_trading_blocks(placing | blocking)
+        # A block cancels the account's open orders: after the lock, none can be placed unseen.
+        canceled_by_blocks = await unit.open_orders_of_accounts(
+            {c.account_id for c in commands if isinstance(c, BlockTrading)}
+        )
+        commanded = {c.order_id for c in commands if isinstance(c, CancelOrder | ReplaceOrder)}
+        targets = commanded | canceled_by_blocks
         new_ids = {c.order_id for c in places} | {c.new_order_id for c in replaces}
         await unit.load_orders(targets | new_ids, lock=False)
         naming_client_order_ids: list[PlaceOrder | ReplaceOrder] = [*places, *replaces]
@@ -142,7 +161,7 @@ class OrderCommandHandler:
             {(c.account_id, c.symbol) for c in places if unit.holds_book(c.symbol)}
             | {
                 (order.account_id, order.symbol)
-                for order in map(unit.order, found)
+                for order in map(unit.order, commanded & found.keys())
                 if order is not None and unit.holds_book(order.symbol)
             }
         )
@@ -153,8 +172,12 @@ class OrderCommandHandler:
             self._place(unit, command, item.event, now)
         elif isinstance(command, CancelOrder):
             self._cancel(unit, command, item.event, now)
-        else:
+        elif isinstance(command, ReplaceOrder):
             self._replace(unit, command, item.event, now)
+        elif isinstance(command, BlockTrading):
+            self._block(unit, command, item.event, now)
+        else:
+            self._unblock(unit, command, item.event, now)
 
     def _place(
         self, unit: OrdersUnitOfWork, command: PlaceOrder, event: CloudEvent, now: datetime
@@ -173,6 +196,7 @@ class OrderCommandHandler:
             client_order_id_in_use=coid is not None
             and unit.client_order_id_in_use(command.account_id, coid),
             now=now,
+            trading_blocked=unit.trading_block(command.account_id) is not None,
         )
         order = placement.order
         unit.add(order)
@@ -229,6 +253,7 @@ class OrderCommandHandler:
             and coid != order.client_order_id
             and unit.client_order_id_in_use(order.account_id, coid),
             now=now,
+            trading_blocked=unit.trading_block(order.account_id) is not None,
         )
         if outcome.replacement is not None:
             unit.update(outcome.order)
@@ -249,6 +274,47 @@ class OrderCommandHandler:
                     else None,
                 },
             )
+
+    def _block(
+        self, unit: OrdersUnitOfWork, command: BlockTrading, event: CloudEvent, now: datetime
+    ) -> None:
+        account_id = command.account_id
+        blocking = domain.block_trading(
+            unit.trading_block(account_id), command, unit.open_orders_of(account_id), now
+        )
+        for order, canceled in blocking.canceled:
+            unit.update(order)
+            unit.stage(self.events.outbox_row(canceled, order, now=now, cause=event))
+        unit.save_trading_block(account_id, blocking.block)
+        unit.stage(self.events.account_row(blocking.event, account_id, now=now, cause=event))
+        log.warning(
+            "trading blocked",
+            extra={
+                "account_id": account_id,
+                "blocked_by": blocking.block.blocked_by.value,
+                "canceled_orders": len(blocking.canceled),
+            },
+        )
+
+    def _unblock(
+        self, unit: OrdersUnitOfWork, command: UnblockTrading, event: CloudEvent, now: datetime
+    ) -> None:
+        account_id = command.account_id
+        current = unit.trading_block(account_id)
+        unblocked = domain.unblock_trading(current, command, now)
+        if unblocked is None:
+            log.info(
+                "unblock refused" if current is not None else "unblock of an unblocked account",
+                extra={
+                    "account_id": account_id,
+                    "unblocked_by": command.unblocked_by.value,
+                    "blocked_by": None if current is None else current.blocked_by.value,
+                },
+            )
+            return
+        unit.save_trading_block(account_id, None)
+        unit.stage(self.events.account_row(unblocked, account_id, now=now, cause=event))
+        log.warning("trading unblocked", extra={"account_id": account_id})
 
     def _execute_on_arrival(
         self, unit: OrdersUnitOfWork, order: Order, event: CloudEvent, now: datetime

@@ -31,14 +31,34 @@ class OrderEvents:
         cause: CloudEvent | None = None,
         event_id: str | None = None,
     ) -> OutboxMessage:
+        return self._row(
+            data, str(order.id), order.account_id, now=now, cause=cause, event_id=event_id
+        )
+
+    def account_row(
+        self, data: Contract, account_id: str, *, now: datetime, cause: CloudEvent | None = None
+    ) -> OutboxMessage:
+        """An event about the account itself (its subject is the account)."""
+        return self._row(data, account_id, account_id, now=now, cause=cause)
+
+    def _row(
+        self,
+        data: Contract,
+        subject: str,
+        account_id: str,
+        *,
+        now: datetime,
+        cause: CloudEvent | None,
+        event_id: str | None = None,
+    ) -> OutboxMessage:
         return event_message(
             data,
             event_type=data.TYPE,
             source=EVENT_SOURCE,
             exchange=self.topology.events,
             time=now,
-            subject=str(order.id),
-            account_id=order.account_id,
+            subject=subject,
+            account_id=account_id,
             correlation_id=None if cause is None else cause.correlationid or cause.id,
             causation_id=None if cause is None else cause.id,
             event_id=event_id,
