@@ -32,6 +32,7 @@ from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import Order, RiskRules
 from tradewind.orders.handlers.events import OrderEvents
+from tradewind.orders.handlers.fill_trace import mark_order
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ class OrderCommandHandler:
             now=now,
         )
         order = placement.order
+        mark_order(order.id)
         unit.add(order)
         unit.stage(self.events.outbox_row(placement.event, order, now=now, cause=event))
         if order.reject_reason is not None:
@@ -231,6 +233,7 @@ class OrderCommandHandler:
             now=now,
         )
         if outcome.replacement is not None:
+            mark_order(outcome.replacement.id)
             unit.update(outcome.order)
             unit.add(outcome.replacement)
         unit.stage(self.events.outbox_row(outcome.event, outcome.order, now=now, cause=event))
