@@ -15,10 +15,12 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from integration.orders.flows import Pool, new_account, new_symbol
+from integration.orders.flows import Pool, new_account, new_symbol, quote_event
 from support.polling import eventually
-from tradewind.common.contracts import Instrument
+from tradewind.common.contracts import Instrument, Quote
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce, utc_now
 from tradewind.common.envelope import new_event
 from tradewind.common.outbox import outbox_message
@@ -297,3 +299,33 @@ async def test_day_orders_due_skip_what_another_transaction_holds(orders_pool: P
     due_ids = {order.id for order in due}
     assert free.id in due_ids
     assert held.id not in due_ids
+
+
+# --- the trace an order was placed in ---
+
+
+async def test_an_order_keeps_the_trace_it_was_placed_in_and_the_quote_path_reads_it(
+    orders_pool: Pool,
+) -> None:
+    account, symbol = new_account(), new_symbol()
+    order, untraced = new_order(account, symbol), new_order(account, symbol)
+    placing = SpanContext(
+        trace_id=int(uuid4().hex, 16),
+        span_id=int(uuid4().hex[:16], 16),
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    with trace.use_span(NonRecordingSpan(placing)):
+        async with OrdersUnitOfWork.begin(orders_pool) as unit:
+            unit.add(order)
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        unit.add(untraced)  # outside any trace
+
+    # A quote that reaches both limits loads them with their rows: no query of its own.
+    crossing = quote_event(symbol, 1, bid="99", ask="99.5").data_as(Quote)
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        await unit.lock_books([symbol])
+        loaded = await unit.executable_orders(crossing)
+        assert {o.id for o in loaded} == {order.id, untraced.id}
+        assert unit.placed_in(order.id) == (f"00-{placing.trace_id:032x}-{placing.span_id:016x}-01")
+        assert unit.placed_in(untraced.id) is None

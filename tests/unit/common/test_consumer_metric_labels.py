@@ -31,6 +31,8 @@ class FakeMessage:
         self.message_id = "m-1"
         self.redelivered = False
         self.routing_key = "test.noted"
+        self.exchange = "test.events"
+        self.delivery_tag = 1
         self.acked = False
 
     async def ack(self) -> None:

@@ -59,15 +59,7 @@ class Incoming:
 
         What the handler stages meanwhile (outbox rows) carries this message's trace context.
         """
-        with consuming(
-            self.delivery.queue,
-            self.headers,
-            {
-                "messaging.message.id": self.delivery.message_id,
-                "tradewind.attempt": self.delivery.attempt,
-                "cloudevents.event_type": self.event.type,
-            },
-        ):
+        with consuming(self.delivery, self.headers, {"cloudevents.event_type": self.event.type}):
             yield
 
 

@@ -74,6 +74,9 @@ class Delivery:
     attempt: int
     redelivered: bool
     routing_key: str
+    exchange: str = ""
+    """The exchange the message came through (the retry exchange, for a retried message)."""
+    delivery_tag: int | None = None
 
 
 Handler = Callable[[CloudEvent, Delivery], Awaitable[None]]
@@ -537,6 +540,8 @@ class Broker:
             attempt=_int_header(headers.get(ATTEMPT_HEADER), default=1),
             redelivered=bool(message.redelivered),
             routing_key=message.routing_key or "",
+            exchange=message.exchange or "",
+            delivery_tag=message.delivery_tag,
         )
 
     async def _deliver(
@@ -550,11 +555,7 @@ class Broker:
         started = time.perf_counter()
         outcome = "acked"
         try:
-            with consuming(
-                spec.name,
-                headers,
-                {"messaging.message.id": delivery.message_id, "tradewind.attempt": attempt},
-            ) as span:
+            with consuming(delivery, headers) as span:
                 try:
                     event = CloudEvent.from_json(message.body)
                     span.set_attribute("cloudevents.event_type", event.type)

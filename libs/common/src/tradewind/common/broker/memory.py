@@ -218,6 +218,7 @@ class InMemoryBroker:
             attempt=message.attempt,
             redelivered=False,
             routing_key=message.routing_key,
+            exchange=message.exchange,
         )
 
 

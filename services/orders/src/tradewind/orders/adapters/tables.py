@@ -47,6 +47,8 @@ STOP_PENDING = "stop_price IS NOT NULL AND stop_triggered_at IS NULL"
 BID_RANK = "(-COALESCE(limit_price, 'Infinity'::numeric))"
 ASK_RANK = "(COALESCE(limit_price, '-Infinity'::numeric))"
 
+TRACEPARENT = "traceparent"
+
 metadata = MetaData()
 
 orders = Table(
@@ -80,6 +82,9 @@ orders = Table(
     Column("replaced_by", Uuid(as_uuid=True)),
     Column("reject_reason", String(64)),
     Column("version", Integer, nullable=False),
+    # The W3C trace context the order was placed in, written once with the new order: a fill in
+    # a later quote's trace links back to it. Not part of the domain's Order (ORDER_COLUMNS).
+    Column(TRACEPARENT, String(128)),
     # A rejected order keeps its client_order_id for the record but never blocks its reuse; a
     # replaced one hands it on to its replacement.
     Index(
@@ -220,4 +225,7 @@ positions = Table(
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 
-ORDER_COLUMNS: tuple[str, ...] = tuple(column.name for column in orders.columns)
+ORDER_COLUMNS: tuple[str, ...] = tuple(
+    column.name for column in orders.columns if column.name != TRACEPARENT
+)
+"""The columns of the domain's Order, in table order; the trace context is the unit of work's."""

@@ -44,8 +44,10 @@ from sqlalchemy import BigInteger, DateTime, Integer, Numeric, String, Table, Uu
 
 from tradewind.common.contracts import Instrument, Quote, TradingBlockedBy
 from tradewind.common.outbox import NOTIFY_CHANNEL, OutboxMessage
+from tradewind.common.trace_links import current_traceparent
 from tradewind.orders import domain
 from tradewind.orders.adapters.rows import (
+    Row,
     book_from_row,
     order_columns_of,
     order_from_row,
@@ -61,6 +63,7 @@ from tradewind.orders.adapters.tables import (
     RELEASING_CLIENT_ORDER_ID,
     RESTING_TIME_IN_FORCE,
     STOP_PENDING,
+    TRACEPARENT,
     WORKING,
     executions,
     orders,
@@ -103,6 +106,7 @@ class OrdersUnitOfWork:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self.connection = connection
         self._orders: dict[UUID, _Tracked] = {}
+        self._placed_in: dict[UUID, str | None] = {}
         self._books: dict[str, SymbolBook] = {}
         self._locked_books: set[str] = set()
         self._listed: set[str] = set()
@@ -201,7 +205,7 @@ class OrdersUnitOfWork:
             return
         rows = await self.connection.fetch(_LOCK_ORDERS if lock else _ORDERS, wanted)
         for row in rows:
-            self._track_loaded(order_from_row(row), locked=lock)
+            self._track_row(row, locked=lock)
 
     def order(self, order_id: UUID) -> Order | None:
         """The order as this transaction sees it: loaded, new or changed here."""
@@ -216,6 +220,12 @@ class OrdersUnitOfWork:
     def order_exists(self, order_id: UUID) -> bool:
         return order_id in self._orders
 
+    def placed_in(self, order_id: UUID) -> str | None:
+        """The W3C traceparent of the work that placed the order (None: unknown, or placed
+        before orders kept it). Known for every order this unit loaded or added: it comes with
+        the order's row, at no extra query."""
+        return self._placed_in.get(order_id)
+
     async def load_client_order_id_holders(self, keys: Collection[tuple[str, str]]) -> None:
         """Which orders hold these (account id, client order id) pairs now."""
         wanted = [key for key in keys if key not in self._client_order_id_holders]
@@ -229,7 +239,7 @@ class OrdersUnitOfWork:
         for row in rows:
             key = (row["account_id"], row["client_order_id"])
             self._client_order_id_holders[key].add(row["id"])
-            self._track_loaded(order_from_row(row), locked=False)
+            self._track_row(row, locked=False)
 
     def client_order_id_in_use(self, account_id: str, client_order_id: str) -> bool:
         """Whether an order of the account holds the id, as of this transaction's changes."""
@@ -317,7 +327,7 @@ class OrdersUnitOfWork:
         found: list[Order] = []
         resting: dict[str, list[Order]] = {"bid": [], "ask": []}
         for row in rows:
-            order = self._loaded(order_from_row(row))
+            order = self._loaded(row)
             found.append(order)
             if row["part"] in resting:
                 resting[row["part"]].append(order)
@@ -358,10 +368,12 @@ class OrdersUnitOfWork:
     # --- staging ---
 
     def add(self, order: Order) -> None:
-        """A new order (its final state in this transaction is what is inserted)."""
+        """A new order (its final state in this transaction is what is inserted), stored with
+        the trace context current now: the trace it is placed in, which its fills link to."""
         if order.id in self._orders:
             raise ValueError(f"order {order.id} already exists")
         self._orders[order.id] = _Tracked(order, stored_version=None, locked=True)
+        self._placed_in[order.id] = current_traceparent()
         self._index_client_order_id(order)
 
     def update(self, order: Order) -> None:
@@ -410,6 +422,7 @@ class OrdersUnitOfWork:
         changed_count = await self.connection.fetchval(
             _FLUSH,
             *order_columns_of(new),
+            [self._placed_in.get(order.id) for order in new],
             *order_columns_of([t.order for t in changed]),
             [t.stored_version for t in changed],
             *_execution_columns(staged.executions),
@@ -447,6 +460,13 @@ class OrdersUnitOfWork:
         if lifted:
             await self.connection.execute(_LIFT_TRADING_BLOCKS, lifted)
 
+    def _track_row(self, row: Row, *, locked: bool) -> Order:
+        """Track an order read from its row, with the trace context it was placed in."""
+        order = order_from_row(row)
+        self._placed_in[order.id] = row[TRACEPARENT]
+        self._track_loaded(order, locked=locked)
+        return order
+
     def _track_loaded(self, order: Order, *, locked: bool) -> None:
         tracked = self._orders.get(order.id)
         if tracked is None or tracked.stored_version == tracked.order.version:
@@ -472,12 +492,12 @@ class OrdersUnitOfWork:
     async def _fetch_orders(self, statement: str, *args: Any) -> list[Order]:
         """Orders a locking statement (FOR UPDATE) read."""
         rows = await self.connection.fetch(statement, *args)
-        return [self._loaded(order_from_row(row)) for row in rows]
+        return [self._loaded(row) for row in rows]
 
-    def _loaded(self, order: Order) -> Order:
+    def _loaded(self, row: Row) -> Order:
         """Track an order read FOR UPDATE; what this unit sees of it (its own changes win over
         the stored row)."""
-        self._track_loaded(order, locked=True)
+        order = self._track_row(row, locked=True)
         return self._orders[order.id].order
 
 
@@ -543,6 +563,7 @@ _OUTBOX_COLUMNS = ("message_id", "message_type", "exchange", "routing_key", "bod
 def _flush_statement() -> str:
     p = _Params()
     new_orders = p.arrays(orders, ORDER_COLUMNS)
+    new_traceparents = p.one("text[]")
     changed_orders = p.arrays(orders, ORDER_COLUMNS)
     expected_versions = p.one("integer[]")
     new_executions = p.arrays(executions, _EXECUTION_COLUMNS)
@@ -559,8 +580,8 @@ def _flush_statement() -> str:
     book_sets = ", ".join(f"{name} = v.{name}" for name in _BOOK_COLUMNS[1:])
     return f"""
     WITH new_orders AS (
-        INSERT INTO orders ({", ".join(ORDER_COLUMNS)})
-        SELECT * FROM unnest({new_orders})
+        INSERT INTO orders ({", ".join(ORDER_COLUMNS)}, {TRACEPARENT})
+        SELECT * FROM unnest({new_orders}, {new_traceparents})
     ), changed AS (
         UPDATE orders AS o SET ({_ORDER_SETS}) = ({_ORDER_VALUES})
         FROM unnest({changed_orders}, {expected_versions})

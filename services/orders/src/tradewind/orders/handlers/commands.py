@@ -40,6 +40,7 @@ from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import Order, RiskRules
 from tradewind.orders.handlers.events import OrderEvents
+from tradewind.orders.handlers.fill_trace import mark_order
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ class OrderCommandHandler:
             trading_blocked=unit.trading_block(command.account_id) is not None,
         )
         order = placement.order
+        mark_order(order.id)
         unit.add(order)
         unit.stage(self.events.outbox_row(placement.event, order, now=now, cause=event))
         if order.reject_reason is not None:
@@ -256,6 +258,7 @@ class OrderCommandHandler:
             trading_blocked=unit.trading_block(order.account_id) is not None,
         )
         if outcome.replacement is not None:
+            mark_order(outcome.replacement.id)
             unit.update(outcome.order)
             unit.add(outcome.replacement)
         if outcome.refused_replacement is not None:

@@ -3,15 +3,17 @@ them. The unit of work stages them; the relay publishes them once the transactio
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from tradewind.common.broker import Topology
-from tradewind.common.contracts import Contract
+from tradewind.common.contracts import Contract, OrderFill
 from tradewind.common.envelope import CloudEvent, event_source
 from tradewind.common.outbox import OutboxMessage, event_message
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import Order
+from tradewind.orders.handlers.fill_trace import fill_span
 
 EVENT_SOURCE = event_source("orders")
 
@@ -69,7 +71,8 @@ class OrderEvents:
     ) -> None:
         """Stage what a quote (or an arrival) did: orders, executions, positions, book, events.
 
-        The accounts' positions in the symbol must be locked in ``unit`` already.
+        The accounts' positions in the symbol must be locked in ``unit`` already. Each fill
+        event is staged inside its fill span, linked to the trace its order was placed in.
         """
         for change in match.changes:
             unit.update(change.order)
@@ -81,6 +84,18 @@ class OrderEvents:
         if match.book != unit.book(symbol):
             unit.save_book(match.book)
         for staged in settlement.events:
-            unit.stage(
-                self.outbox_row(staged.data, staged.order, now=now, cause=cause, event_id=staged.id)
+            tracing = (
+                fill_span(
+                    staged.data,
+                    quote_sequence=match.quote_sequence,
+                    placed_in=unit.placed_in(staged.order.id),
+                )
+                if isinstance(staged.data, OrderFill)
+                else contextlib.nullcontext()
             )
+            with tracing:
+                unit.stage(
+                    self.outbox_row(
+                        staged.data, staged.order, now=now, cause=cause, event_id=staged.id
+                    )
+                )
