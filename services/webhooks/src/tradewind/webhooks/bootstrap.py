@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tradewind.common.broker import Broker, QueueSpec, Topology
+from tradewind.common.broker.catalog import WEBHOOKS_EVENTS
 from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
 from tradewind.common.health import Readiness
 from tradewind.common.migrations import upgrade_database_once
@@ -65,7 +66,8 @@ class WebhooksRuntime:
 def events_queue(topology: Topology) -> QueueSpec:
     # No topic bindings of its own: they follow the endpoints' subscriptions (EventBindings).
     # Broker.declare_queue still binds it to the requeue exchange, for retries.
-    return QueueSpec(topology.queue_name(SERVICE, "events"))
+    # Its name comes from the shared catalog, which the health service watches.
+    return QueueSpec(WEBHOOKS_EVENTS.name(topology))
 
 
 async def migrate(database_url: str) -> None:
