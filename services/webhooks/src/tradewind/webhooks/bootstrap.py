@@ -23,6 +23,7 @@ from tradewind.common.resilience import CONNECT, retry_async
 from tradewind.common.tasks import start_background
 from tradewind.common.tracing import instrument_engine
 from tradewind.webhooks.adapters import tables
+from tradewind.webhooks.adapters.backlog import sample_backlog
 from tradewind.webhooks.adapters.bindings import EventBindings
 from tradewind.webhooks.adapters.intake_store import IntakeStore
 from tradewind.webhooks.adapters.secret_box import SecretBox
@@ -192,6 +193,11 @@ async def bootstrap(
             resources,
             bindings.keep_reconciled(settings.bindings_reconcile_interval_s),
             "webhooks-event-bindings",
+        )
+        start_background(
+            resources,
+            sample_backlog(pool, settings.backlog_sample_interval_s),
+            "webhooks-backlog-gauges",
         )
         log.info("webhooks service started", extra={"namespace": shared.namespace})
         yield WebhooksRuntime(
