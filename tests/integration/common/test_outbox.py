@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 from sqlalchemy import MetaData, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -147,6 +148,42 @@ async def test_rows_written_while_broker_unreachable_are_published_when_it_retur
             await eventually(
                 lambda: asyncio.sleep(0, sorted(received) == [0, 1, 2, 3, 4]), timeout=30
             )
+    finally:
+        await relay_broker.close()
+
+
+async def test_the_backlog_gauge_counts_the_rows_waiting_for_an_unreachable_broker(
+    sessions: async_sessionmaker[AsyncSession],
+    pool: asyncpg.Pool,
+    topology: Topology,
+    amqp_proxy: tuple[TcpProxy, str],
+) -> None:
+    proxy, url = amqp_proxy
+    relay_broker = Broker(url, topology, service="relay", publish_timeout_s=1)
+    await relay_broker.connect()
+    # A batch smaller than the backlog: the relay has to count what it did not claim.
+    relay = OutboxRelay(pool=pool, broker=relay_broker, listen_dsn=None, batch_size=3)
+    outbox = Outbox(OUTBOX)
+
+    def backlog() -> float | None:
+        return REGISTRY.get_sample_value("tradewind_outbox_backlog")
+
+    try:
+        proxy.cut()
+        async with sessions() as session, session.begin():
+            for n in range(7):
+                await outbox.add(session, note(n), exchange=topology.events)
+        assert await relay.publish_pending() == 0
+        assert backlog() == 7
+
+        proxy.restore()
+
+        async def drained() -> bool:
+            await relay.publish_pending()
+            return backlog() == 0
+
+        await eventually(drained, timeout=30, interval=0.2, message="the backlog never drained")
+        assert await relay.unpublished() == 0
     finally:
         await relay_broker.close()
 

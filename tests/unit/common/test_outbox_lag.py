@@ -1,4 +1,5 @@
-"""The relay's lag gauge (tradewind_outbox_lag_seconds), which the OutboxLag alert reads.
+"""The relay's lag and backlog gauges (tradewind_outbox_lag_seconds, which the OutboxLag alert
+reads, and tradewind_outbox_backlog, which the health service shows).
 
 PostgreSQL and RabbitMQ are replaced by fakes that answer exactly what a relay pass asks: the
 claim query returns rows with their age, as PostgreSQL computes it; the broker confirms or refuses
@@ -36,6 +37,11 @@ def row(row_id: int, age_s: float) -> Row:
 class FakeConnection:
     def __init__(self, rows: list[Row]) -> None:
         self.rows = rows
+        self.counts = 0  # backlog counts asked for
+
+    async def fetchval(self, query: str, cap: int) -> int:
+        self.counts += 1
+        return min(len(self.rows), cap)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -69,11 +75,16 @@ def lag() -> float | None:
     return REGISTRY.get_sample_value("tradewind_outbox_lag_seconds")
 
 
-def relay(rows: list[Row], *, broker_up: bool = True) -> OutboxRelay:
+def backlog() -> float | None:
+    return REGISTRY.get_sample_value("tradewind_outbox_backlog")
+
+
+def relay(rows: list[Row], *, broker_up: bool = True, batch_size: int = 200) -> OutboxRelay:
     return OutboxRelay(
-        pool=FakePool(rows),
+        pool=FakePool(rows),  # type: ignore[arg-type]
         broker=FakeBroker(up=broker_up),  # type: ignore[arg-type]
         listen_dsn=None,
+        batch_size=batch_size,
     )
 
 
@@ -102,3 +113,35 @@ async def test_rows_the_broker_refused_keep_the_lag_up() -> None:
     rows[0]["age_s"] = 95.0
     assert await relay(rows, broker_up=False).publish_pending() == 0
     assert lag() == 95.0
+
+
+async def test_the_backlog_is_what_a_partial_pass_could_not_publish_without_a_count() -> None:
+    rows = [row(1, 3.0), row(2, 2.0)]
+    refused = relay(rows, broker_up=False)
+    await refused.publish_pending()
+    assert backlog() == 2
+    assert refused.pool.connection.counts == 0  # type: ignore[attr-defined]
+
+    await relay(rows).publish_pending()
+    assert backlog() == 0
+
+
+async def test_after_a_full_batch_the_backlog_is_counted_at_most_once_per_interval() -> None:
+    rows = [row(n, 1.0) for n in range(7)]
+    busy = relay(rows, broker_up=False, batch_size=3)
+
+    await busy.publish_pending()
+    assert backlog() == 7  # the batch was full: more waited than it claimed
+    rows.extend(row(n, 1.0) for n in range(7, 10))
+    await busy.publish_pending()
+
+    assert busy.pool.connection.counts == 1  # type: ignore[attr-defined]
+    assert backlog() == 7  # kept until the interval is over
+
+
+async def test_a_pass_that_finds_nothing_clears_the_backlog() -> None:
+    await relay([row(1, 1.0)], broker_up=False).publish_pending()
+    assert backlog() == 1
+
+    await relay([]).publish_pending()
+    assert backlog() == 0

@@ -13,7 +13,6 @@ test breaks a copy of the manifests in one way per check and shows that each is 
 
 from __future__ import annotations
 
-import ast
 import copy
 import functools
 import json
@@ -28,6 +27,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tradewind.common.broker.catalog import CONSUMED_QUEUES, consumed_queues
+
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
 
@@ -40,12 +41,11 @@ SERVICES = ("gateway", "orders", "market-data", "webhooks", "health")
 DATABASE_OWNERS = ("gateway", "orders", "market-data", "webhooks")
 # The queues each consuming service reads, named <TRADEWIND_NAMESPACE>.<service>.<purpose> by
 # Topology.queue_name; the purposes are string constants in these files (checked below).
-CONSUMER_QUEUES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "orders": (
-        "services/orders/src/tradewind/orders/handlers/subscriptions.py",
-        ("instruments", "commands", "quotes"),
-    ),
-    "webhooks": ("services/webhooks/src/tradewind/webhooks/bootstrap.py", ("events",)),
+# Service -> the purposes of the queues it consumes, from the shared catalog (which
+# tests/unit/common/test_queue_catalog.py holds to the services' own declarations).
+CONSUMER_QUEUES: dict[str, tuple[str, ...]] = {
+    service: tuple(queue.purpose for queue in consumed_queues(service))
+    for service in dict.fromkeys(queue.service for queue in CONSUMED_QUEUES)
 }
 QUEUE_DEPTH_METRIC = "rabbitmq_queue_messages_ready"
 DEFAULT_SHUTDOWN_GRACE_S = 10.0  # SharedSettings.shutdown_grace_s
@@ -609,15 +609,6 @@ def migration_problems(manifests: list[Manifest]) -> list[str]:
     return problems
 
 
-def _string_constants(source: str) -> set[str]:
-    tree = ast.parse((ROOT / source).read_text())
-    return {
-        node.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str)
-    }
-
-
 def autoscaling_problems(manifests: list[Manifest]) -> list[str]:
     """The consumers scale on their queues' depth, the gateway on CPU, the broker has 3 nodes."""
     problems = []
@@ -627,10 +618,7 @@ def autoscaling_problems(manifests: list[Manifest]) -> list[str]:
         m.doc["spec"]["scaleTargetRef"]["name"]: m
         for m in of_kind(manifests, "HorizontalPodAutoscaler")
     }
-    for service, (source, purposes) in CONSUMER_QUEUES.items():
-        missing = set(purposes) - _string_constants(source)
-        if missing:
-            problems.append(f"{source} no longer names the queues {sorted(missing)}")
+    for service, purposes in CONSUMER_QUEUES.items():
         queues = {f"{namespace}.{service}.{purpose}" for purpose in purposes}
         hpa = hpas.get(service)
         if hpa is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from tradewind.health.domain.status import parse_breaker_states
+from tradewind.health.domain.service_metrics import parse_breaker_states
 
 REAL_PAGE = """\
 # HELP tradewind_http_requests_total HTTP requests served.

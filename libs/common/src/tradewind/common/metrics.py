@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "tradewind_http_requests_total", "HTTP requests served.", ["method", "route", "status"]
@@ -39,3 +39,20 @@ OUTBOX_LAG = Gauge(
     "tradewind_outbox_lag_seconds",
     "Age of the oldest outbox row the relay's last pass claimed (0 when it found none).",
 )
+# Not registered at import: only a process that runs an outbox relay exports it
+# (``export_outbox_backlog``), so its presence on /metrics tells the health service that the
+# service has an outbox at all (every process exports the lag gauge above).
+OUTBOX_BACKLOG = Gauge(
+    "tradewind_outbox_backlog",
+    "Outbox rows not yet published, as the relay last saw them (counted up to 100000).",
+    registry=None,
+)
+_outbox_backlog_exported = False
+
+
+def export_outbox_backlog() -> None:
+    """Serve tradewind_outbox_backlog on /metrics from now on (idempotent)."""
+    global _outbox_backlog_exported
+    if not _outbox_backlog_exported:
+        REGISTRY.register(OUTBOX_BACKLOG)
+        _outbox_backlog_exported = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
@@ -46,13 +47,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradewind.common.broker import Broker, Outgoing
 from tradewind.common.envelope import CloudEvent, encode_event
-from tradewind.common.metrics import OUTBOX_LAG, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
+from tradewind.common.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_LAG,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+    export_outbox_backlog,
+)
 from tradewind.common.tasks import start_background
 from tradewind.common.wakeups import NotifyWakeup
 
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "tradewind_outbox"
+# The backlog gauge counts unpublished rows up to this many: enough to tell "a few" from "piling
+# up", and a bounded index scan even when the outbox holds millions.
+BACKLOG_COUNT_CAP = 100_000
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -227,6 +237,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval_s: float = 1.0,
         retention: timedelta = timedelta(hours=1),
+        backlog_count_interval_s: float = 1.0,
     ) -> None:
         self.pool = pool
         self.broker = broker
@@ -234,8 +245,11 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.retention = retention
+        self.backlog_count_interval_s = backlog_count_interval_s
         self._wakeup = NotifyWakeup(listen_dsn, NOTIFY_CHANNEL)
         self._finishing = False
+        self._backlog_counted_at: float | None = None
+        export_outbox_backlog()
 
     async def run(self) -> None:
         """Publish until cancelled, or until ``finish`` was called and a pass that began after
@@ -286,6 +300,7 @@ class OutboxRelay:
             # refuses them makes it grow pass after pass, since failed rows are claimed again.
             OUTBOX_LAG.set(max((row["age_s"] for row in rows), default=0.0))
             if not rows:
+                OUTBOX_BACKLOG.set(0)
                 return 0
             outcomes = await self.broker.publish_many([_outgoing(row) for row in rows])
             confirmed = [
@@ -304,6 +319,7 @@ class OutboxRelay:
                     [row_id for row_id, _ in failed],
                     [repr(error)[:2000] for _, error in failed],
                 )
+            await self._update_backlog(connection, claimed=len(rows), failed=len(failed))
         OUTBOX_PUBLISHED.inc(len(confirmed))
         if failed:
             OUTBOX_PUBLISH_FAILURES.inc(len(failed))
@@ -312,6 +328,28 @@ class OutboxRelay:
                 extra={"failed": len(failed), "error": repr(failed[0][1])},
             )
         return len(confirmed)
+
+    async def _update_backlog(
+        self, connection: asyncpg.Connection, *, claimed: int, failed: int
+    ) -> None:
+        """Set the backlog gauge, counting only when the pass cannot tell.
+
+        A pass that claimed less than a batch saw every row not locked by another relay: what is
+        left is what it failed to publish, no query needed (the hot path stays one claim and one
+        update). After a full batch more may wait: a capped count, at most once per interval,
+        so a relay working through a backlog does not count it again at every pass.
+        """
+        if claimed < self.batch_size:
+            OUTBOX_BACKLOG.set(failed)
+            return
+        now = time.monotonic()
+        if (
+            self._backlog_counted_at is not None
+            and now - self._backlog_counted_at < self.backlog_count_interval_s
+        ):
+            return
+        self._backlog_counted_at = now
+        OUTBOX_BACKLOG.set(await connection.fetchval(_COUNT_BACKLOG, BACKLOG_COUNT_CAP))
 
     async def unpublished(self) -> int:
         """Rows committed but not yet confirmed by the broker (readiness, tests)."""
@@ -349,4 +387,8 @@ _RECORD_FAILURES = """
     WHERE outbox.id = failure.id
 """
 _COUNT_UNPUBLISHED = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+# In the pass's transaction: the rows it has just marked published are no longer counted.
+_COUNT_BACKLOG = """
+    SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL LIMIT $1) AS waiting
+"""
 _PURGE_PUBLISHED = "DELETE FROM outbox WHERE published_at < now() - $1::interval"

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from tradewind.common.broker import Topology
+from tradewind.common.broker.catalog import consumed_queues
 from tradewind.common.health import Readiness
 from tradewind.health.adapters.probes import (
     AmqpConnectivity,
@@ -17,6 +19,14 @@ from tradewind.health.adapters.probes import (
     RedisConnectivity,
     ServiceProbe,
 )
+from tradewind.health.adapters.queues import (
+    ManagementApiReader,
+    PassiveDeclareReader,
+    QueueReader,
+    vhost_of,
+)
+from tradewind.health.domain.backlogs import BacklogPolicy
+from tradewind.health.domain.readings import WatchedQueue
 from tradewind.health.domain.status import StatusBoard, TargetKind
 from tradewind.health.handlers.poller import Poller
 from tradewind.health.settings import HealthSettings
@@ -33,6 +43,32 @@ class HealthRuntime:
     settings: HealthSettings
     board: StatusBoard
     poller: Poller
+
+
+def watched_queues(settings: HealthSettings) -> dict[str, list[WatchedQueue]]:
+    """Each watched service's queues, from the shared catalog (by the service's name)."""
+    topology = Topology(settings.shared.namespace)
+    return {
+        name: [
+            WatchedQueue(queue.name(topology), queue.parking_lot(topology))
+            for queue in consumed_queues(name)
+        ]
+        for name in settings.services
+    }
+
+
+def queue_reader(
+    settings: HealthSettings, amqp: AmqpConnectivity, http: aiohttp.ClientSession
+) -> QueueReader:
+    timeout_s = settings.check_timeout_s
+    if settings.rabbitmq_management_url is not None:
+        return ManagementApiReader(
+            settings.rabbitmq_management_url.get_secret_value(),
+            vhost_of(settings.shared.amqp_url),
+            http,
+            timeout_s=timeout_s,
+        )
+    return PassiveDeclareReader(amqp, timeout_s=timeout_s)
 
 
 @asynccontextmanager
@@ -70,6 +106,12 @@ async def bootstrap(settings: HealthSettings, readiness: Readiness) -> AsyncIter
             dependencies,
             interval_s=settings.poll_interval_s,
             timeout_s=timeout_s,
+            queues=watched_queues(settings),
+            queue_reader=queue_reader(settings, amqp, http),
+            policy=BacklogPolicy(
+                outbox_lag_limit_s=settings.outbox_lag_limit_s,
+                outbox_growing_from_s=settings.outbox_growing_from_s,
+            ),
         )
         # One round before serving: the first page an operator sees is already complete.
         await poller.poll_once()

@@ -61,6 +61,28 @@ class HealthSettings(HttpSettings):
         gt=0,
         description="Time one check may take (one service's readiness, one dependency).",
     )
+    rabbitmq_management_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "RabbitMQ's management HTTP API, credentials included, e.g. "
+            "http://guest:guest@127.0.0.1:15672. When set, queue figures (ready, unacked, "
+            "consumers) come from it; when not, from passive declares over AMQP (ready and "
+            "consumers, no unacked)."
+        ),
+    )
+    outbox_lag_limit_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A service whose outbox lag is over this many seconds is degraded.",
+    )
+    outbox_growing_from_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "A service whose outbox lag is at least this many seconds and rose over the last "
+            "3 rounds without falling is degraded (before it reaches the limit)."
+        ),
+    )
     transitions_kept: int = Field(
         default=50, ge=1, le=10_000, description="Recent status changes kept for the status page."
     )

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tradewind.common.broker import Broker, QueueSpec, Topology
+from tradewind.common.broker.catalog import WEBHOOKS_EVENTS
 from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
 from tradewind.common.health import Readiness
 from tradewind.common.migrations import upgrade_database_once
@@ -22,6 +23,7 @@ from tradewind.common.resilience import CONNECT, retry_async
 from tradewind.common.tasks import start_background
 from tradewind.common.tracing import instrument_engine
 from tradewind.webhooks.adapters import tables
+from tradewind.webhooks.adapters.backlog import sample_backlog
 from tradewind.webhooks.adapters.bindings import EventBindings
 from tradewind.webhooks.adapters.intake_store import IntakeStore
 from tradewind.webhooks.adapters.secret_box import SecretBox
@@ -65,7 +67,8 @@ class WebhooksRuntime:
 def events_queue(topology: Topology) -> QueueSpec:
     # No topic bindings of its own: they follow the endpoints' subscriptions (EventBindings).
     # Broker.declare_queue still binds it to the requeue exchange, for retries.
-    return QueueSpec(topology.queue_name(SERVICE, "events"))
+    # Its name comes from the shared catalog, which the health service watches.
+    return QueueSpec(WEBHOOKS_EVENTS.name(topology))
 
 
 async def migrate(database_url: str) -> None:
@@ -190,6 +193,11 @@ async def bootstrap(
             resources,
             bindings.keep_reconciled(settings.bindings_reconcile_interval_s),
             "webhooks-event-bindings",
+        )
+        start_background(
+            resources,
+            sample_backlog(pool, settings.backlog_sample_interval_s),
+            "webhooks-backlog-gauges",
         )
         log.info("webhooks service started", extra={"namespace": shared.namespace})
         yield WebhooksRuntime(

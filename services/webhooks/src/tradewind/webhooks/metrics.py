@@ -23,3 +23,14 @@ ENDPOINTS_DISABLED = Counter(
     "tradewind_webhook_endpoints_disabled_total", "Endpoints the service disabled."
 )
 IN_FLIGHT = Gauge("tradewind_webhook_attempts_in_flight", "Attempts running in this process.")
+# Sampled from the database by every process (adapters/backlog.py): the same figures, whichever
+# process Prometheus or the health service asks.
+DELIVERIES_PENDING = Gauge(
+    "tradewind_webhook_deliveries_pending",
+    "Deliveries not finished yet (waiting, retrying or in flight), counted up to 100000.",
+)
+DISABLED_ENDPOINTS = Gauge(
+    "tradewind_webhook_disabled_endpoints",
+    "Endpoints disabled now, by who disabled them: service (failures, 410) or account.",
+    ["disabled_by"],
+)

@@ -156,6 +156,14 @@ class WebhooksSettings(HttpSettings):
             "disabled by failed deliveries)."
         ),
     )
+    backlog_sample_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "How often each process counts pending deliveries and disabled endpoints for its "
+            "gauges (the health service and Prometheus read them)."
+        ),
+    )
     db_pool_size: int = Field(
         default=10,
         ge=1,

@@ -18,7 +18,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from tradewind.common.db import asyncpg_dsn
-from tradewind.health.domain.status import Observation, Status, parse_breaker_states, read_readiness
+from tradewind.health.domain.service_metrics import ServiceMetrics, parse_service_metrics
+from tradewind.health.domain.status import Observation, Status, read_readiness
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def _describe(exc: BaseException) -> str:
 
 
 class ServiceProbe:
-    """Asks one Tradewind service for its readiness and its circuit breakers."""
+    """Asks one Tradewind service for its readiness, and its metrics for its circuit breakers,
+    outbox and webhook backlog."""
 
     def __init__(
         self,
@@ -67,8 +69,12 @@ class ServiceProbe:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def observe(self) -> Observation:
-        readiness, breakers = await asyncio.gather(self._readiness(), self._breakers())
-        return dataclasses.replace(readiness, breakers=breakers)
+        readiness, metrics = await asyncio.gather(self._readiness(), self._metrics())
+        if metrics is None:
+            return readiness
+        return dataclasses.replace(
+            readiness, breakers=metrics.breakers, outbox=metrics.outbox, webhooks=metrics.webhooks
+        )
 
     async def _readiness(self) -> Observation:
         started = time.perf_counter()
@@ -96,7 +102,7 @@ class ServiceProbe:
             verdict.status, detail=verdict.detail, latency_s=latency_s, checks=verdict.checks
         )
 
-    async def _breakers(self) -> dict[str, str] | None:
+    async def _metrics(self) -> ServiceMetrics | None:
         try:
             async with self.session.get(
                 self.metrics_url, timeout=self._timeout, allow_redirects=False
@@ -106,11 +112,11 @@ class ServiceProbe:
                 text = (await _read_bounded(response, MAX_METRICS_BYTES)).decode(
                     "utf-8", errors="replace"
                 )
-            return parse_breaker_states(text)
-        except (TimeoutError, aiohttp.ClientError, OSError, AnswerTooLarge, ValueError) as exc:
-            # The readiness answer already tells whether the service is reachable; breakers are
+            return parse_service_metrics(text)
+        except (TimeoutError, aiohttp.ClientError, OSError, AnswerTooLarge) as exc:
+            # The readiness answer already tells whether the service is reachable; metrics are
             # extra information, so their absence is only worth a debug line.
-            log.debug("breaker states unavailable", extra={"target": self.name, "error": repr(exc)})
+            log.debug("metrics unavailable", extra={"target": self.name, "error": repr(exc)})
             return None
 
 
@@ -127,23 +133,33 @@ class AmqpConnectivity:
         self.connection_name = connection_name
         self._connection: Any = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._opening = asyncio.Lock()
 
     async def check(self) -> None:
         try:
-            if self._connection is None or self._connection.is_closed:
-                self._forget_connection()
-                self._connection = await aio_pika.connect(
-                    self.url, client_properties={"connection_name": self.connection_name}
-                )
-            channel = await self._connection.channel(publisher_confirms=False)
+            connection = await self.connection()
+            channel = await connection.channel(publisher_confirms=False)
             await channel.close()
         except BaseException:
             # Also on cancellation (the poller's timeout): a connection in an unknown state is
             # replaced by a fresh one at the next check.
-            self._forget_connection()
+            self.forget_connection()
             raise
 
-    def _forget_connection(self) -> None:
+    async def connection(self) -> Any:
+        """The kept connection, opened again if it was lost (the queue reader shares it)."""
+        # One opening at a time: the check and the queue reader ask at once, and two opened
+        # connections would leave one that nobody closes.
+        async with self._opening:
+            if self._connection is None or self._connection.is_closed:
+                self.forget_connection()
+                self._connection = await aio_pika.connect(
+                    self.url, client_properties={"connection_name": self.connection_name}
+                )
+            return self._connection
+
+    def forget_connection(self) -> None:
+        """Drop the connection (closed in the background); the next use opens a fresh one."""
         connection, self._connection = self._connection, None
         if connection is not None:
             task = asyncio.get_running_loop().create_task(self._close_quietly(connection))
@@ -159,7 +175,7 @@ class AmqpConnectivity:
             log.debug("closing a stale AMQP connection failed", extra={"error": repr(exc)})
 
     async def close(self) -> None:
-        self._forget_connection()
+        self.forget_connection()
         if self._closing:
             await asyncio.gather(*self._closing)
 

@@ -10,6 +10,12 @@ import math
 from datetime import datetime
 from html import escape
 
+from tradewind.health.api.page_work import (
+    WORK_STYLE,
+    backlogs_table,
+    queues_table,
+    reasons_and_notes,
+)
 from tradewind.health.api.schemas import CheckView, DependencyView, ServiceView, StatusReport
 
 CONTENT_SECURITY_POLICY = (
@@ -76,6 +82,8 @@ def _status_cell(view: ServiceView | DependencyView) -> str:
         cell += f"<br><small>was {escape(view.previous_status)}</small>"
     if view.detail:
         cell += f"<br><small>{escape(view.detail)}</small>"
+    if isinstance(view, ServiceView):
+        cell += reasons_and_notes(view)
     return cell
 
 
@@ -105,10 +113,16 @@ def _breakers_cell(view: ServiceView) -> str:
     if not view.breakers:
         return NOTHING
     items = "".join(
-        f'<li class="breaker-{escape(state)}">{escape(name)}: {escape(state)}</li>'
+        f'<li class="breaker-{escape(state)}">{escape(name)}: {escape(state)}'
+        f"{_breaker_since(view, name)}</li>"
         for name, state in view.breakers.items()
     )
     return f"<ul>{items}</ul>"
+
+
+def _breaker_since(view: ServiceView, name: str) -> str:
+    since = view.breaker_changes.get(name)
+    return "" if since is None else f" <small>since {_time(since)}</small>"
 
 
 def _services_table(services: dict[str, ServiceView]) -> str:
@@ -169,7 +183,7 @@ def render_status_page(report: StatusReport) -> str:
 <meta http-equiv="refresh" content="{refresh_s}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Tradewind health: {escape(report.status)}</title>
-<style>{_STYLE}</style>
+<style>{_STYLE}{WORK_STYLE}</style>
 </head>
 <body>
 <h1>Tradewind health {_badge(report.status, extra_class="overall")}</h1>
@@ -177,6 +191,10 @@ def render_status_page(report: StatusReport) -> str:
 <a href="/api/v1/status">JSON</a></p>
 <h2>Services</h2>
 {_services_table(report.services)}
+<h2>Queues</h2>
+{queues_table(report.services, report.queue_source)}
+<h2>Outboxes and webhook deliveries</h2>
+{backlogs_table(report.services)}
 <h2>Dependencies</h2>
 {_dependencies_table(report.dependencies)}
 <h2>Recent changes</h2>

@@ -27,6 +27,9 @@ def _report(board: StatusBoard, settings: HealthSettings) -> StatusReport:
         service_urls=settings.service_urls(),
         poll_interval_s=settings.poll_interval_s,
         now=utc_now(),
+        queue_source=(
+            "management_api" if settings.rabbitmq_management_url is not None else "passive_declare"
+        ),
     )
 
 

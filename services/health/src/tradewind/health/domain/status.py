@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from tradewind.common.resilience import BreakerState
+from tradewind.health.domain.readings import OutboxReading, QueueObservation, WebhookReading
 
 
 class Status(StrEnum):
@@ -73,6 +71,17 @@ class Observation:
     checks: Mapping[str, CheckResult] = field(default_factory=dict)
     # None: the breaker states could not be read (no /metrics, or not parseable).
     breakers: Mapping[str, str] | None = None
+    # The service's work (backlogs.assess judges it): its queues from the broker; its outbox
+    # and webhook figures from /metrics, None when it has none or they were unreadable.
+    queues: tuple[QueueObservation, ...] = ()
+    outbox: OutboxReading | None = None
+    webhooks: WebhookReading | None = None
+    # Why a service that reports itself up is degraded anyway (a queue nobody consumes, an
+    # outbox falling behind); and what deserves a look without degrading it (parked messages,
+    # endpoints the webhooks service disabled).
+    reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    outbox_behind: bool = False  # the outbox lag is one of the reasons
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,42 +133,6 @@ def read_readiness(http_status: int, body: object) -> ReadinessVerdict:
     return ReadinessVerdict(Status.DOWN, f"answered {http_status}", checks)
 
 
-BREAKER_METRIC = "tradewind_circuit_breaker_state"
-# The gauge's encoding, from tradewind.common.resilience.breaker.
-_BREAKER_STATE_BY_VALUE: Mapping[float, str] = {
-    0.0: BreakerState.CLOSED.value,
-    1.0: BreakerState.HALF_OPEN.value,
-    2.0: BreakerState.OPEN.value,
-}
-UNKNOWN_BREAKER_STATE = "unknown"
-
-
-def _mentions_breaker_metric(line: str) -> bool:
-    if line.startswith("#"):
-        words = line.split(maxsplit=3)
-        return len(words) >= 3 and words[1] in {"HELP", "TYPE"} and words[2] == BREAKER_METRIC
-    rest = line.removeprefix(BREAKER_METRIC)
-    return rest != line and rest[:1] in {"{", " "}
-
-
-def parse_breaker_states(metrics_text: str) -> dict[str, str]:
-    """Breaker name -> state (closed, half_open, open, unknown) from Prometheus text format.
-
-    Only the breaker gauge's lines go to the parser, so a malformed line of some other metric
-    cannot hide the breakers; a malformed breaker line raises ValueError.
-    """
-    relevant = "".join(
-        line + "\n" for line in metrics_text.splitlines() if _mentions_breaker_metric(line)
-    )
-    states: dict[str, str] = {}
-    for family in text_string_to_metric_families(relevant):
-        for sample in family.samples:
-            breaker = sample.labels.get("breaker")
-            if sample.name == BREAKER_METRIC and breaker:
-                states[breaker] = _BREAKER_STATE_BY_VALUE.get(sample.value, UNKNOWN_BREAKER_STATE)
-    return dict(sorted(states.items()))
-
-
 @dataclass(frozen=True, slots=True)
 class TargetState:
     """The latest observation of one service or dependency and how long its status has held."""
@@ -172,6 +145,11 @@ class TargetState:
     since: datetime
     changed_at: datetime | None = None
     previous_status: Status | None = None
+    # Breaker -> when it was first seen in its current state (its last change, as far as the
+    # health service saw it).
+    breaker_since: Mapping[str, datetime] = field(default_factory=dict)
+    # The last breaker states read (kept across an unreadable /metrics page).
+    breaker_states: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def status(self) -> Status:
@@ -190,6 +168,25 @@ class Transition:
     at: datetime
 
 
+def breaker_changes(
+    current: TargetState | None, observation: Observation, at: datetime
+) -> tuple[dict[str, str], dict[str, datetime]]:
+    """Each breaker's last known state, and when it entered it: kept while the state holds.
+
+    An unreadable /metrics page (breakers None) changes nothing: the next page read with the
+    same states keeps their times.
+    """
+    states = dict(current.breaker_states) if current is not None else {}
+    since = dict(current.breaker_since) if current is not None else {}
+    if observation.breakers is None:
+        return states, since
+    new_since = {
+        name: since[name] if states.get(name) == state and name in since else at
+        for name, state in observation.breakers.items()
+    }
+    return dict(observation.breakers), new_since
+
+
 def advance(
     current: TargetState | None,
     kind: TargetKind,
@@ -201,8 +198,18 @@ def advance(
 
     The first observation is no transition: nothing was known before it.
     """
+    breaker_states, breaker_since = breaker_changes(current, observation, at)
     if current is None:
-        return TargetState(kind, name, observation, checked_at=at, since=at), None
+        first = TargetState(
+            kind,
+            name,
+            observation,
+            checked_at=at,
+            since=at,
+            breaker_since=breaker_since,
+            breaker_states=breaker_states,
+        )
+        return first, None
     if current.status == observation.status:
         unchanged = TargetState(
             kind,
@@ -212,6 +219,8 @@ def advance(
             since=current.since,
             changed_at=current.changed_at,
             previous_status=current.previous_status,
+            breaker_since=breaker_since,
+            breaker_states=breaker_states,
         )
         return unchanged, None
     changed = TargetState(
@@ -222,6 +231,8 @@ def advance(
         since=at,
         changed_at=at,
         previous_status=current.status,
+        breaker_since=breaker_since,
+        breaker_states=breaker_states,
     )
     return changed, Transition(kind, name, current.status, observation.status, at)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from prometheus_client import Gauge
@@ -14,6 +15,9 @@ from prometheus_client import Gauge
 from tradewind.common.contracts.types import utc_now
 from tradewind.common.tasks import start_supervised
 from tradewind.health.adapters.probes import DependencyCheck, ServiceProbe, observe_dependency
+from tradewind.health.adapters.queues import QueueReader
+from tradewind.health.domain.backlogs import BacklogPolicy, LagHistory, assess
+from tradewind.health.domain.readings import QueueObservation, QueueReading, WatchedQueue
 from tradewind.health.domain.status import (
     GAUGE_VALUE,
     Observation,
@@ -50,6 +54,9 @@ class Poller:
         *,
         interval_s: float,
         timeout_s: float,
+        queues: Mapping[str, Sequence[WatchedQueue]] | None = None,
+        queue_reader: QueueReader | None = None,
+        policy: BacklogPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.board = board
@@ -57,6 +64,10 @@ class Poller:
         self.dependencies = dict(dependencies)
         self.interval_s = interval_s
         self.timeout_s = timeout_s
+        self.queues = {name: tuple(watched) for name, watched in (queues or {}).items()}
+        self.queue_reader = queue_reader
+        self.policy = policy or BacklogPolicy()
+        self._lags = LagHistory(self.policy)
         self._clock = clock
         self._last_round_finished: float | None = None
         self._task: asyncio.Task[None] | None = None
@@ -65,17 +76,21 @@ class Poller:
         """Check everything concurrently, then record the round at one instant."""
         service_names = list(self.services)
         dependency_names = list(self.dependencies)
-        observations = await asyncio.gather(
-            *(self._observe_service(name) for name in service_names),
-            *(
-                observe_dependency(self.dependencies[name], timeout_s=self.timeout_s)
-                for name in dependency_names
+        observations, queue_readings = await asyncio.gather(
+            asyncio.gather(
+                *(self._observe_service(name) for name in service_names),
+                *(
+                    observe_dependency(self.dependencies[name], timeout_s=self.timeout_s)
+                    for name in dependency_names
+                ),
             ),
+            self._read_queues(),
         )
         at = self._clock()
         service_observations = observations[: len(service_names)]
         dependency_observations = observations[len(service_names) :]
-        for name, observation in zip(service_names, service_observations, strict=True):
+        for name, reported in zip(service_names, service_observations, strict=True):
+            observation = self._with_work(name, reported, queue_readings)
             self._record(TargetKind.SERVICE, name, observation, at)
             SERVICE_UP.labels(service=name).set(GAUGE_VALUE[observation.status])
         for name, observation in zip(dependency_names, dependency_observations, strict=True):
@@ -94,6 +109,57 @@ class Poller:
         except Exception as exc:
             log.exception("service check failed unexpectedly", extra={"target": name})
             return Observation(Status.DOWN, detail=f"check failed: {type(exc).__name__}")
+
+    async def _read_queues(self) -> dict[str, QueueReading]:
+        """Every watched queue and parking lot, in one concurrent read."""
+        names = list(
+            dict.fromkeys(
+                name
+                for watched in self.queues.values()
+                for queue in watched
+                for name in (queue.name, queue.parking_lot)
+            )
+        )
+        if not names or self.queue_reader is None:
+            return {}
+        try:
+            # Each read has its own timeout; this only guards the round against a hang outside.
+            async with asyncio.timeout(self.timeout_s * 2):
+                return await self.queue_reader.read(names)
+        except TimeoutError:
+            reading = QueueReading.unknown(f"no answer within {self.timeout_s:g} s")
+        except Exception as exc:
+            log.exception("reading the queues failed unexpectedly")
+            reading = QueueReading.unknown(f"read failed: {type(exc).__name__}")
+        return dict.fromkeys(names, reading)
+
+    def _with_work(
+        self, name: str, reported: Observation, readings: Mapping[str, QueueReading]
+    ) -> Observation:
+        """The service's observation with its queues, and its status judged on its work too."""
+        unknown = QueueReading.unknown("not read")
+        queues = tuple(
+            QueueObservation(
+                queue, readings.get(queue.name, unknown), readings.get(queue.parking_lot, unknown)
+            )
+            for queue in self.queues.get(name, ())
+        )
+        assessment = assess(
+            reported.status,
+            queues=queues,
+            outbox=reported.outbox,
+            lags=self._lags.add(name, reported.outbox),
+            webhooks=reported.webhooks,
+            policy=self.policy,
+        )
+        return dataclasses.replace(
+            reported,
+            status=assessment.status,
+            queues=queues,
+            reasons=assessment.reasons,
+            notes=assessment.notes,
+            outbox_behind=assessment.outbox_behind,
+        )
 
     def _record(self, kind: TargetKind, name: str, observation: Observation, at: datetime) -> None:
         transition = self.board.record(kind, name, observation, at)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from tradewind.common.broker import QueueSpec, Subscriptions, Topology, declared_types, queue_spec
+from tradewind.common.broker.catalog import ORDERS_COMMANDS, ORDERS_INSTRUMENTS, ORDERS_QUOTES
 from tradewind.orders.handlers.commands import OrderCommandHandler
 from tradewind.orders.handlers.instruments import InstrumentHandler
 from tradewind.orders.handlers.quotes import QuoteHandler
 
-SERVICE = "orders"  # queues are named <namespace>.orders.<purpose>
-INSTRUMENTS, COMMANDS, QUOTES = "instruments", "commands", "quotes"
+SERVICE = ORDERS_COMMANDS.service  # queues are named <namespace>.orders.<purpose>
+# The purposes come from the shared catalog, which the health service watches.
+INSTRUMENTS, COMMANDS, QUOTES = (
+    ORDERS_INSTRUMENTS.purpose,
+    ORDERS_COMMANDS.purpose,
+    ORDERS_QUOTES.purpose,
+)
 
 
 def orders_subscriptions(

@@ -21,6 +21,8 @@ from tradewind.webhooks.domain.delivery_rules import Circuit, DeliveryStatus, En
 
 # The dispatcher LISTENs here; a NOTIFY is delivered when the transaction that sent it commits.
 DELIVERIES_CHANNEL = "tradewind_webhooks_due"
+# The reason an endpoint its account switched off carries (the service's own disables say why).
+DISABLED_BY_ACCOUNT = "disabled by the account"
 _BINDINGS_LOCK_KEY = 0x7457_6269_6E64  # "tWbind"
 
 
@@ -192,7 +194,7 @@ class WebhookStore:
             # Enabling again is the account saying "it works now": forget the failing streak.
             values.update(_HEALTHY, disabled_reason=None)
         elif values.get("enabled") is False:
-            values["disabled_reason"] = "disabled by the account"
+            values["disabled_reason"] = DISABLED_BY_ACCOUNT
         async with self.transaction() as session:
             row = (
                 await session.execute(
