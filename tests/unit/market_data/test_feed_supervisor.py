@@ -337,15 +337,18 @@ def test_a_provider_outside_the_chain_is_refused() -> None:
 
 PROVIDERS = POLICY.chain
 SYMBOLS = ("AAPL", "MSFT")
+ERRORS = "errors"  # the provider fails THRESHOLD times in a row, at once
 event = st.tuples(
-    st.floats(min_value=0.05, max_value=3.0),  # time since the previous event
+    # Time since the previous event: mostly short, one in six times more than the staleness.
+    st.one_of(*[st.floats(min_value=0.01, max_value=0.3)] * 5, st.floats(min_value=2, max_value=4)),
     st.sampled_from(PROVIDERS),
-    st.one_of(st.sampled_from(SYMBOLS), st.none()),  # None: an error of the provider
+    # A quote of a symbol, one error (None) or a run of errors that makes it failing.
+    st.one_of(st.sampled_from(SYMBOLS), st.none(), st.just(ERRORS)),
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(event, min_size=1, max_size=120))
+@settings(max_examples=200, deadline=None)
+@given(st.lists(event, min_size=20, max_size=150))
 def test_the_active_feed_is_usable_and_switches_back_only_after_a_steady_hold(
     history: list[tuple[float, str, str | None]],
 ) -> None:
@@ -356,10 +359,11 @@ def test_the_active_feed_is_usable_and_switches_back_only_after_a_steady_hold(
     consecutive: dict[str, int] = dict.fromkeys(PROVIDERS, 0)
     for step, provider, symbol in history:
         now += step
-        if symbol is None:
-            chain.failed(provider, now=now)
-            errors.setdefault(provider, []).append(now)
-            consecutive[provider] += 1
+        if symbol is None or symbol == ERRORS:
+            for _ in range(1 if symbol is None else THRESHOLD):
+                chain.failed(provider, now=now)
+                errors.setdefault(provider, []).append(now)
+                consecutive[provider] += 1
             continue
         consecutive[provider] = 0
         quotes.setdefault((provider, symbol), []).append(now)
