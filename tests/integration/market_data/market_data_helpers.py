@@ -37,6 +37,7 @@ TEST_SYMBOLS = (
     "DOWN",
     "SIM",
     "TOKEN",
+    "FAILOVER",
 )
 INSTRUMENTS = [
     *DEFAULT_INSTRUMENTS,

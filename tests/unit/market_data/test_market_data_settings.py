@@ -20,6 +20,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "TRADEWIND_MARKET_DATA_INSTRUMENTS",
         "TRADEWIND_MARKET_DATA_INSTRUMENTS_FILE",
         "TRADEWIND_MARKET_DATA_SIMULATOR_SYMBOLS",
+        "TRADEWIND_MARKET_DATA_SIMULATOR_ENABLED",
+        "TRADEWIND_MARKET_DATA_PROVIDERS",
+        "TRADEWIND_MARKET_DATA_REPLAY_FILE",
+        "TRADEWIND_MARKET_DATA_PROVIDER_STALENESS_S",
+        "TRADEWIND_MARKET_DATA_PROVIDER_HOLD_S",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -72,6 +77,57 @@ def test_simulator_symbols_take_a_comma_list(monkeypatch: pytest.MonkeyPatch) ->
 def test_simulator_symbols_must_be_instruments() -> None:
     with pytest.raises(ValidationError, match="not among the instruments: NOPE"):
         MarketDataSettings(simulator_symbols=["NOPE"])
+
+
+def test_without_a_providers_chain_every_feed_publishes_as_before() -> None:
+    settings = MarketDataSettings()
+
+    assert settings.providers == []
+    assert settings.failover_policy() is None
+    assert settings.simulator_runs()
+
+
+def test_the_providers_chain_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TRADEWIND_MARKET_DATA_PROVIDERS", "simulator, http,replay")
+    monkeypatch.setenv("TRADEWIND_MARKET_DATA_REPLAY_FILE", str(tmp_path / "quotes.csv"))
+    monkeypatch.setenv("TRADEWIND_MARKET_DATA_PROVIDER_STALENESS_S", "1.5")
+    monkeypatch.setenv("TRADEWIND_MARKET_DATA_PROVIDER_HOLD_S", "4")
+
+    policy = MarketDataSettings().failover_policy()
+
+    assert policy is not None
+    assert (policy.chain, policy.staleness_s, policy.hold_s, policy.failure_threshold) == (
+        ("simulator", "http", "replay"),
+        1.5,
+        4.0,
+        3,
+    )
+
+
+def test_with_a_chain_the_simulator_runs_only_if_the_chain_lists_it() -> None:
+    assert MarketDataSettings(providers=["simulator"], simulator_enabled=False).simulator_runs()
+    assert not MarketDataSettings(providers=["http"], simulator_enabled=True).simulator_runs()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"providers": ["http", "http"]}, "lists a feed twice"),
+        ({"providers": ["carrier-pigeon"]}, "simulator', 'http' or 'replay'"),
+        ({"providers": ["http", "replay"]}, "set replay_file"),
+        (
+            {"providers": ["simulator"], "simulator_rate_hz": 1, "provider_staleness_s": 1},
+            "must exceed the simulator's quote interval",
+        ),
+    ],
+)
+def test_a_providers_chain_that_cannot_work_is_refused(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        MarketDataSettings(**fields)  # type: ignore[arg-type]
 
 
 def test_every_setting_is_described() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from tradewind.common.app import create_service_app, package_version, runtime_lifespan
+from tradewind.market_data.api import providers
 from tradewind.market_data.api import routes as api
 from tradewind.market_data.bootstrap import SERVICE, bootstrap
 from tradewind.market_data.settings import MarketDataSettings
@@ -25,6 +26,6 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
         version=package_version("tradewind-market-data"),
         shared=settings.shared,
         lifespan=runtime_lifespan(partial(bootstrap, settings)),
-        routers=[api.router],
+        routers=[api.router, providers.router],
         internal=True,
     )

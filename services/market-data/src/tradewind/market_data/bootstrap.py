@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -31,9 +32,12 @@ from tradewind.common.tasks import start_background
 from tradewind.common.tracing import instrument_engine
 from tradewind.market_data.adapters.bar_writer import BarWriter
 from tradewind.market_data.adapters.latest import LatestQuotes
+from tradewind.market_data.adapters.replay import ReplayFeed, load_recording
 from tradewind.market_data.adapters.simulator import QuoteSimulator, SimulatorFeed
 from tradewind.market_data.adapters.store import outbox
+from tradewind.market_data.domain.feed_supervisor import FeedSupervisor
 from tradewind.market_data.handlers.announcer import InstrumentAnnouncer
+from tradewind.market_data.handlers.feed_chain import FeedChain
 from tradewind.market_data.handlers.quote_pipeline import QuotePipeline
 from tradewind.market_data.settings import MarketDataSettings
 
@@ -55,6 +59,7 @@ class MarketDataRuntime:
     latest: LatestQuotes
     bar_writer: BarWriter
     pipeline: QuotePipeline
+    feeds: FeedChain
     announcer: InstrumentAnnouncer
 
 
@@ -62,8 +67,8 @@ class MarketDataRuntime:
 async def bootstrap(
     settings: MarketDataSettings, readiness: Readiness
 ) -> AsyncIterator[MarketDataRuntime]:
-    """Open the database, Redis and the broker, start the relay, bar writer, announcer and (if
-    enabled) simulator; stop and close all on exit, in reverse order."""
+    """Open the database, Redis and the broker, start the relay, bar writer, announcer and the
+    quote feeds (simulator, replay); stop and close all on exit, in reverse order."""
     shared = settings.shared
     topology = Topology(shared.namespace, tuple(shared.retry_delays_ms))
     instruments = {instrument.symbol: instrument for instrument in settings.instruments}
@@ -132,32 +137,20 @@ async def bootstrap(
         )
         start_background(resources, announcer.run(), "market-data-instrument-announcer")
 
-        if settings.simulator_enabled:
-            seed = settings.simulator_seed
-            if seed is None:
-                seed = secrets.randbelow(2**31)
-            simulator = QuoteSimulator(
-                settings.simulated_instruments(),
-                seed=seed,
-                start_prices=settings.simulator_start_prices,
-            )
-            feed = SimulatorFeed(
-                simulator,
-                lambda quotes: pipeline.ingest(quotes, "simulator"),
-                rate_hz=settings.simulator_rate_hz,
-                clock=utc_now,
-            )
-            start_background(resources, feed.run(), "market-data-simulator")
+        feeds = _start_feeds(settings, pipeline, resources)
 
         readiness.add("postgres", lambda: check_database(engine))
         readiness.add("broker", broker.check)
         readiness.add("redis", latest.check)
+        for provider in feeds.chain:
+            readiness.add(f"feed.{provider}", feeds.readiness_check(provider))
         log.info(
             "market-data service started",
             extra={
                 "namespace": topology.namespace,
                 "instruments": list(instruments),
-                "simulator_enabled": settings.simulator_enabled,
+                "simulator_enabled": settings.simulator_runs(),
+                "providers": list(feeds.chain),
             },
         )
         yield MarketDataRuntime(
@@ -170,8 +163,49 @@ async def bootstrap(
             latest=latest,
             bar_writer=bar_writer,
             pipeline=pipeline,
+            feeds=feeds,
             announcer=announcer,
         )
+
+
+def _start_feeds(
+    settings: MarketDataSettings, pipeline: QuotePipeline, resources: AsyncExitStack
+) -> FeedChain:
+    """The feed chain and the feeds that run inside the service (the simulator, the replay);
+    HTTP ingest offers its batches from the API."""
+    policy = settings.failover_policy()
+    supervisor = None if policy is None else FeedSupervisor(policy, now=time.monotonic())
+    feeds = FeedChain(pipeline, supervisor, monotonic=time.monotonic, clock=utc_now)
+    if supervisor is not None:
+        start_background(resources, feeds.report_health(), "market-data-feed-health")
+    if settings.simulator_runs():
+        seed = settings.simulator_seed
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        simulator = QuoteSimulator(
+            settings.simulated_instruments(),
+            seed=seed,
+            start_prices=settings.simulator_start_prices,
+        )
+        simulator_feed = SimulatorFeed(
+            simulator,
+            lambda quotes: feeds.offer("simulator", quotes),
+            rate_hz=settings.simulator_rate_hz,
+            clock=utc_now,
+        )
+        start_background(resources, simulator_feed.run(), "market-data-simulator")
+    if "replay" in feeds.chain and settings.replay_file is not None:
+        recording = load_recording(
+            settings.replay_file, [instrument.symbol for instrument in settings.instruments]
+        )
+        replay = ReplayFeed(
+            recording,
+            lambda quotes: feeds.offer("replay", quotes),
+            speed=settings.replay_speed,
+            clock=utc_now,
+        )
+        start_background(resources, replay.run(), "market-data-replay")
+    return feeds
 
 
 async def _final_flush(bar_writer: BarWriter) -> None:

@@ -16,6 +16,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import PositiveDecimalStr
 from tradewind.common.settings import HttpSettings, SharedSettings
+from tradewind.market_data.domain.feed_supervisor import FailoverPolicy, ProviderName
 
 
 def _instrument(symbol: str, name: str) -> Instrument:
@@ -49,7 +50,7 @@ DEFAULT_START_PRICES: dict[str, Decimal] = {
 _INSTRUMENT_LIST = TypeAdapter(list[Instrument])
 
 
-def _symbol_list(value: Any) -> Any:
+def _comma_separated(value: Any) -> Any:
     # "AAPL,MSFT" as well as '["AAPL", "MSFT"]': operators type the former.
     if isinstance(value, str):
         text = value.strip()
@@ -59,7 +60,8 @@ def _symbol_list(value: Any) -> Any:
     return value
 
 
-SymbolList = Annotated[list[str], NoDecode, BeforeValidator(_symbol_list)]
+SymbolList = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
+ProviderList = Annotated[list[ProviderName], NoDecode, BeforeValidator(_comma_separated)]
 
 
 class MarketDataSettings(HttpSettings):
@@ -91,7 +93,9 @@ class MarketDataSettings(HttpSettings):
         description="Seconds between two announcements of every instrument (instrument.listed).",
     )
     simulator_enabled: bool = Field(
-        default=True, description="Generate random-walk quotes for the simulator symbols."
+        default=True,
+        description="Generate random-walk quotes for the simulator symbols (without a providers "
+        "chain; with one, the chain says).",
     )
     simulator_rate_hz: float = Field(
         default=1.0, gt=0, le=1000, description="Simulated quotes per second for each symbol."
@@ -107,6 +111,42 @@ class MarketDataSettings(HttpSettings):
     simulator_start_prices: dict[str, PositiveDecimalStr] = Field(
         default_factory=lambda: dict(DEFAULT_START_PRICES),
         description='Starting price per symbol as JSON, e.g. {"AAPL": "190"}; others start at 100.',
+    )
+    providers: ProviderList = Field(
+        default_factory=list,
+        description="Ordered chain of quote feeds, best first, comma-separated, from simulator, "
+        "http (POST /internal/v1/quotes:batch) and replay: only the active feed's quotes of a "
+        "symbol are published, the next takes over when it is stale or failing. Empty: no "
+        "chain, the simulator (if enabled) and every ingest are published.",
+    )
+    provider_staleness_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="A feed that has not quoted a symbol for this long is stale for it; the "
+        "symbol moves to the next feed of the chain.",
+    )
+    provider_hold_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="A better feed takes its symbols back once it has quoted them without a gap "
+        "or an error for this long (no flapping).",
+    )
+    provider_failure_threshold: int = Field(
+        default=3,
+        ge=1,
+        description="Invalid batches in a row after which a feed is failing and loses its symbols.",
+    )
+    replay_file: Path | None = Field(
+        default=None,
+        description="Recorded quotes (CSV: timestamp,symbol,bid_price,bid_size,ask_price,"
+        "ask_size) the replay feed plays in a loop; required when the chain lists replay. "
+        "Sample: services/market-data/recordings/sample-quotes.csv.",
+    )
+    replay_speed: float = Field(
+        default=1.0,
+        gt=0,
+        le=1000,
+        description="The replay plays this many times faster than recorded.",
     )
     bar_flush_interval_s: float = Field(
         default=1.0, gt=0, description="Seconds between two writes of the buffered bar updates."
@@ -162,7 +202,37 @@ class MarketDataSettings(HttpSettings):
         unknown = sorted(set(self.simulator_symbols) - set(symbols))
         if unknown:
             raise ValueError(f"simulator_symbols not among the instruments: {', '.join(unknown)}")
+        self._check_providers()
         return self
+
+    def _check_providers(self) -> None:
+        if len(set(self.providers)) != len(self.providers):
+            raise ValueError(f"providers lists a feed twice: {','.join(self.providers)}")
+        if "replay" in self.providers and self.replay_file is None:
+            raise ValueError("the providers chain lists replay: set replay_file")
+        if (
+            "simulator" in self.providers
+            and self.provider_staleness_s <= 1 / self.simulator_rate_hz
+        ):
+            # Else the simulator would be stale between two of its own quotes.
+            raise ValueError("provider_staleness_s must exceed the simulator's quote interval")
+
+    def simulator_runs(self) -> bool:
+        """With a chain, the chain says whether the simulator runs; without, simulator_enabled."""
+        if self.providers:
+            return "simulator" in self.providers
+        return self.simulator_enabled
+
+    def failover_policy(self) -> FailoverPolicy | None:
+        """The chain's policy; None without a chain (every feed is published)."""
+        if not self.providers:
+            return None
+        return FailoverPolicy(
+            chain=tuple(self.providers),
+            staleness_s=self.provider_staleness_s,
+            hold_s=self.provider_hold_s,
+            failure_threshold=self.provider_failure_threshold,
+        )
 
     def simulated_instruments(self) -> list[Instrument]:
         if not self.simulator_symbols:

@@ -41,7 +41,11 @@ class Quote(Contract):
     ask_size: DecimalStr
     timestamp: UtcDateTime
     sequence: int = Field(ge=1, description="Per symbol, assigned by market-data, increasing.")
-    source: Literal["simulator", "ingest"] = "ingest"
+    source: Literal["simulator", "ingest", "replay"] = Field(
+        default="ingest",
+        description="The feed the quote came from: the built-in simulator, a feed posting to "
+        "market-data (ingest), or a recorded feed replayed (replay).",
+    )
 
     @classmethod
     def binding_pattern(cls) -> str:

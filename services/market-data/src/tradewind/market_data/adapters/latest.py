@@ -33,7 +33,8 @@ from tradewind.market_data.metrics import REDIS_DEGRADED
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-QuoteSource = Literal["simulator", "ingest"]
+QuoteSource = Literal["simulator", "ingest", "replay"]
+_SOURCES: tuple[QuoteSource, ...] = ("simulator", "ingest", "replay")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -246,7 +247,7 @@ def _script_args(sequence: int, quote: QuoteInput, source: QuoteSource) -> list[
 
 
 def _stored_quote(symbol: str, fields: dict[str, str]) -> StoredQuote:
-    source: QuoteSource = "simulator" if fields["source"] == "simulator" else "ingest"
+    source: QuoteSource = next((known for known in _SOURCES if known == fields["source"]), "ingest")
     return StoredQuote(
         quote=QuoteInput(
             symbol=symbol,

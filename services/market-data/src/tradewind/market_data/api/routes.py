@@ -27,6 +27,7 @@ from tradewind.market_data.api.schemas import (
 from tradewind.market_data.bootstrap import MarketDataRuntime
 from tradewind.market_data.domain.bars import Timeframe
 from tradewind.market_data.domain.quotes import InvalidQuotes
+from tradewind.market_data.handlers.feed_chain import ProviderNotInChain
 from tradewind.market_data.handlers.quote_pipeline import QuotesNotPublished
 
 MAX_BARS_PER_PAGE = 10_000
@@ -67,15 +68,21 @@ router = APIRouter(prefix="/internal/v1", tags=["market data"])
     "/quotes:batch",
     summary="Ingest a batch of quotes from a feed (all-or-nothing validation)",
     responses={
+        409: {"description": "The providers chain does not list http", **_PROBLEM},
         422: {"description": "A quote is invalid; errors name quotes.<i>.<field>", **_PROBLEM},
         503: {"description": "Recorded, but the events were not all published", **_PROBLEM},
     },
 )
 async def ingest_quotes(batch: QuoteBatchIn, runtime: Runtime) -> IngestResponse:
     try:
-        quotes = await runtime.pipeline.ingest(
-            [quote.to_input() for quote in batch.quotes], "ingest"
-        )
+        offered = await runtime.feeds.offer("http", [quote.to_input() for quote in batch.quotes])
+    except ProviderNotInChain as exc:
+        raise Problem(
+            409,
+            "Ingest is not in the providers chain",
+            f"{exc}; this service publishes quotes of the feeds its chain lists only.",
+            kind="provider-not-in-chain",
+        ) from exc
     except InvalidQuotes as exc:
         errors = [
             {"field": f"quotes.{e.index}.{e.field}", "in": "body", "message": e.message}
@@ -98,11 +105,12 @@ async def ingest_quotes(batch: QuoteBatchIn, runtime: Runtime) -> IngestResponse
             headers={"Retry-After": "1"},
         ) from exc
     return IngestResponse(
-        accepted=len(quotes),
+        accepted=len(offered.published) + offered.standby,
         quotes=[
             IngestedQuote(symbol=q.symbol, sequence=q.sequence, timestamp=q.timestamp)
-            for q in quotes
+            for q in offered.published
         ],
+        standby=offered.standby,
     )
 
 

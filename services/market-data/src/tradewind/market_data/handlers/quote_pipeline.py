@@ -60,13 +60,22 @@ class QuotePipeline:
         self, quotes: Sequence[QuoteInput], source: QuoteSource = "ingest"
     ) -> list[Quote]:
         """Process a batch; InvalidQuotes (nothing done) or QuotesNotPublished (all else done)."""
+        return await self.publish(self.validate(quotes, source), source)
+
+    def validate(self, quotes: Sequence[QuoteInput], source: QuoteSource) -> list[QuoteInput]:
+        """The batch with UTC timestamps, or InvalidQuotes (counted as a rejected batch)."""
         try:
-            valid = validate_batch(
+            return validate_batch(
                 quotes, self.instruments, now=self.clock(), max_future_skew=self.max_future_skew
             )
         except InvalidQuotes:
             QUOTE_BATCHES_REJECTED.labels(source=source).inc()
             raise
+
+    async def publish(self, valid: Sequence[QuoteInput], source: QuoteSource) -> list[Quote]:
+        """Sequence, keep, publish and aggregate quotes ``validate`` returned. Each quote takes
+        its sequence number here, so quotes that never reach this step (a standby feed's) leave
+        no gap in a symbol's sequence."""
         sequences = await self.latest.record(valid, source)
         events = [
             Quote(
