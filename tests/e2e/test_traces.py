@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from e2e.harness import MAX_ATTEMPTS, RETRY_DELAYS_MS, System, auth
 from support.infra import Infra
@@ -83,6 +84,21 @@ async def traced(infra: Infra) -> AsyncIterator[TracedSystem]:
 
 async def test_an_order_is_one_trace_and_its_fill_links_back_to_it(traced: TracedSystem) -> None:
     system, receiver = traced.system, traced.receiver
+    # This process may have its own tracing installed by an earlier test (a dropping sampler
+    # and the httpx instrumentation): its requests would carry an unsampled traceparent, and
+    # the services would record nothing of them. A client of the API sends none here.
+    with suppress_instrumentation():
+        order_id = await _place_and_fill(system)
+    namespace = system.namespace
+    order_trace = await _holds(lambda: _order_trace(receiver.spans, order_id, namespace), receiver)
+    fill = await _holds(
+        lambda: _fill_trace(receiver.spans, order_id, namespace, order_trace), receiver
+    )
+    assert fill.trace_id != order_trace.trace_id
+
+
+async def _place_and_fill(system: System) -> str:
+    """A resting limit order through the gateway, filled by a quote ingested by market-data."""
     key = (await system.create_key(f"t-{uuid.uuid4().hex[:8]}")).secret
     async with httpx.AsyncClient(base_url=system.gateway.url, timeout=10) as client:
         placed = await client.post(
@@ -98,17 +114,11 @@ async def test_an_order_is_one_trace_and_its_fill_links_back_to_it(traced: Trace
             headers=auth(key),
         )
         assert placed.status_code == 202, placed.text
-        order_id = placed.json()["id"]
+        order_id: str = placed.json()["id"]
         await _order_status(client, key, order_id, "new")
         await _ingest(system, _quote("TSLA", bid="249.00", ask="249.50"))
         await _order_status(client, key, order_id, "filled")
-
-    namespace = system.namespace
-    order_trace = await _holds(lambda: _order_trace(receiver.spans, order_id, namespace), receiver)
-    fill = await _holds(
-        lambda: _fill_trace(receiver.spans, order_id, namespace, order_trace), receiver
-    )
-    assert fill.trace_id != order_trace.trace_id
+    return order_id
 
 
 @dataclass(frozen=True)
