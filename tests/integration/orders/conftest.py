@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from integration.orders.flows import ARRIVAL_QUOTE_AGE, Desk
+from integration.orders.flows import ARRIVAL_QUOTE_AGE, LOT_SIZE, Desk
 from support.infra import Infra
 from support.internal import INTERNAL_HEADERS
 from tradewind.common.broker import Topology
@@ -41,7 +41,7 @@ async def orders_database_url(infra: Infra) -> str:
             for symbol in DEFAULT_REFERENCE_PRICES:
                 await unit.record_listing(
                     Instrument(
-                        symbol=symbol, name=symbol, tick_size=Decimal("0.01"), lot_size=Decimal(1)
+                        symbol=symbol, name=symbol, tick_size=Decimal("0.01"), lot_size=LOT_SIZE
                     ),
                     listed_at=utc_now(),
                 )

@@ -117,12 +117,14 @@ def quote_event(
     )
 
 
+LOT_SIZE = Decimal("0.001")
+"""The test listings trade fractional shares, to a thousandth."""
+
+
 def listing_event(
     symbol: str, *, time: datetime | None = None, name: str = "Test Inc."
 ) -> CloudEvent:
-    instrument = Instrument(
-        symbol=symbol, name=name, tick_size=Decimal("0.01"), lot_size=Decimal(1)
-    )
+    instrument = Instrument(symbol=symbol, name=name, tick_size=Decimal("0.01"), lot_size=LOT_SIZE)
     return message(InstrumentListed(instrument=instrument), time=time)
 
 

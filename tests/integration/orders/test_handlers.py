@@ -109,6 +109,29 @@ async def place_accepted(handler: OrderCommandHandler, account_id: str) -> UUID:
 # --- place ---
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"qty": Decimal("10.0005")}, "qty 10.0005 is not a multiple of the lot size 0.001"),
+        ({"limit_price": Decimal("100.005")}, "limit_price 100.005 is not a multiple of the tick"),
+    ],
+)
+async def test_place_rejects_a_quantity_or_price_off_the_listings_increments(
+    orders_handler: OrderCommandHandler, orders_pool: Pool, fields: dict[str, Any], message: str
+) -> None:
+    """The listing's tick and lot size, as the instrument.listed event stored them."""
+    account = new_account()
+    command = place_command(account, **{"type": OrderType.LIMIT, "limit_price": 100, **fields})
+
+    await handle_one(orders_handler, command, delivery_of(command))
+
+    order = await stored_order(orders_pool, account, order_id_of(command))
+    assert order is not None
+    assert (order.status, order.reject_reason) == (OrderStatus.REJECTED, "invalid_order")
+    (event,) = await emitted_events(orders_pool, order.id)
+    assert event.data["message"].startswith(message)
+
+
 async def test_place_accepts_the_order_and_stages_its_event_and_inbox_row(
     orders_handler: OrderCommandHandler, orders_pool: Pool, orders_topology: Topology
 ) -> None:

@@ -194,3 +194,51 @@ def test_prices_that_contradict_the_type_are_rejected_as_invalid() -> None:
     assert isinstance(placement.event, OrderRejected)
     assert placement.event.reason is RejectReason.INVALID_ORDER
     assert placement.event.TYPE == "order.rejected"
+
+
+# --- the listing's increments: lot size and tick size ---
+
+STOCK = MarketView(listed=True, tick_size=Decimal("0.01"), lot_size=Decimal("1"))
+FRACTIONAL = MarketView(listed=True, tick_size=Decimal("0.0001"), lot_size=Decimal("0.001"))
+
+
+@pytest.mark.parametrize(
+    ("market", "fields", "message"),
+    [
+        (STOCK, {"qty": Decimal("1.5")}, "qty 1.5 is not a multiple of the lot size 1"),
+        (
+            STOCK,
+            {"type": OrderType.LIMIT, "limit_price": Decimal("10.005")},
+            "limit_price 10.005 is not a multiple of the tick size 0.01",
+        ),
+        (
+            STOCK,
+            {"type": OrderType.STOP, "stop_price": Decimal("99.999")},
+            "stop_price 99.999 is not a multiple of the tick size 0.01",
+        ),
+        (FRACTIONAL, {"qty": Decimal("0.0005")}, "qty 0.0005 is not a multiple of the lot size"),
+    ],
+)
+def test_a_quantity_or_price_off_the_listings_increments_is_rejected(
+    market: MarketView, fields: dict[str, Any], message: str
+) -> None:
+    placement = place(command(**fields), RULES, market, client_order_id_in_use=False, now=NOW)
+    assert placement.order.reject_reason == RejectReason.INVALID_ORDER
+    assert isinstance(placement.event, OrderRejected)
+    assert placement.event.message.startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("market", "fields"),
+    [
+        (STOCK, {"qty": Decimal("3.000")}),  # trailing zeros are the same multiple
+        (STOCK, {"type": OrderType.LIMIT, "limit_price": Decimal("10.50")}),
+        (FRACTIONAL, {"qty": Decimal("0.125"), "type": OrderType.LIMIT, "limit_price": "1.2345"}),
+        (LISTED, {"qty": Decimal("0.5")}),  # increments unknown: not checked
+    ],
+)
+def test_quantities_and_prices_on_the_increments_pass(
+    market: MarketView, fields: dict[str, Any]
+) -> None:
+    placement = place(command(**fields), RULES, market, client_order_id_in_use=False, now=NOW)
+    assert placement.order.reject_reason is None, placement.event

@@ -163,7 +163,7 @@ class RejectReason(StrEnum):
     UNKNOWN_SYMBOL = "unknown_symbol"
     DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
     NOTIONAL_LIMIT_EXCEEDED = "notional_limit_exceeded"
-    INVALID_ORDER = "invalid_order"  # prices contradict the order type
+    INVALID_ORDER = "invalid_order"  # prices contradict the order type, or miss the increments
     PRICE_UNAVAILABLE = "price_unavailable"  # no quote nor reference price values the order
     ACCOUNT_BLOCKED = "account_blocked"  # the account's trading is blocked (the kill switch)
 

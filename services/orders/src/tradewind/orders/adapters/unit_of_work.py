@@ -109,7 +109,8 @@ class OrdersUnitOfWork:
         self._placed_in: dict[UUID, str | None] = {}
         self._books: dict[str, SymbolBook] = {}
         self._locked_books: set[str] = set()
-        self._listed: set[str] = set()
+        self._listings: dict[str, tuple[Decimal, Decimal]] = {}
+        """Listed symbols' (tick size, lot size)."""
         self._positions: dict[PositionKey, Position | None] = {}
         self._client_order_id_holders: dict[tuple[str, str], set[UUID]] = {}
         self._by_client_order_id: defaultdict[tuple[str, str], set[UUID]] = defaultdict(set)
@@ -257,12 +258,22 @@ class OrdersUnitOfWork:
             return
         for row in await self.connection.fetch(_MARKET, wanted):
             if row["listed"]:
-                self._listed.add(row["symbol"])
+                self._listings[row["symbol"]] = (row["tick_size"], row["lot_size"])
             if row["last_sequence"] is not None:
                 self._books[row["symbol"]] = book_from_row(row)
 
     def is_listed(self, symbol: str) -> bool:
-        return symbol in self._listed
+        return symbol in self._listings
+
+    def market_view(self, symbol: str) -> domain.MarketView:
+        """What an arriving order of ``symbol`` is checked against: its listing (and the
+        increments it must keep) and the book's last quote, as loaded by ``load_market``."""
+        listing = self._listings.get(symbol)
+        return self.book(symbol).market_view(
+            listed=listing is not None,
+            tick_size=None if listing is None else listing[0],
+            lot_size=None if listing is None else listing[1],
+        )
 
     async def lock_books(self, symbols: Collection[str]) -> None:
         """Lock the books (created empty if missing), in symbol order: the per-symbol mutex."""
@@ -699,7 +710,8 @@ _CLIENT_ORDER_ID_HOLDERS = f"""
     WHERE o.status NOT IN ({", ".join(f"'{s}'" for s in RELEASING_CLIENT_ORDER_ID)})
 """
 _MARKET = """
-    SELECT wanted.symbol, listing.symbol IS NOT NULL AS listed, book.last_sequence,
+    SELECT wanted.symbol, listing.symbol IS NOT NULL AS listed, listing.tick_size,
+        listing.lot_size, book.last_sequence,
         book.bid_price, book.bid_size, book.ask_price, book.ask_size, book.quoted_at,
         book.bid_available, book.ask_available
     FROM unnest($1::text[]) AS wanted(symbol)

@@ -69,8 +69,20 @@ class SymbolBook:
         """Whether ``quote`` is news: a redelivered or overtaken quote is not."""
         return quote.sequence > self.last_sequence
 
-    def market_view(self, *, listed: bool) -> MarketView:
-        return MarketView(listed=listed, bid=self.bid_price, ask=self.ask_price)
+    def market_view(
+        self,
+        *,
+        listed: bool,
+        tick_size: Decimal | None = None,
+        lot_size: Decimal | None = None,
+    ) -> MarketView:
+        return MarketView(
+            listed=listed,
+            bid=self.bid_price,
+            ask=self.ask_price,
+            tick_size=tick_size,
+            lot_size=lot_size,
+        )
 
     def is_fresh(self, now: datetime, max_age: timedelta) -> bool:
         """Whether the last quote is recent enough for an arriving order to trade on it."""

@@ -144,6 +144,10 @@ class MarketView:
     bid: Decimal | None = None
     ask: Decimal | None = None
     """The last quote seen for the symbol, if any."""
+    tick_size: Decimal | None = None
+    """Prices must be multiples of it (None: not checked)."""
+    lot_size: Decimal | None = None
+    """Quantities must be multiples of it (None: not checked)."""
 
 
 def rejection_event(order: Order, reason: RejectReason, message: str) -> OrderRejected:
@@ -190,6 +194,17 @@ def valuation_price(order: Order, rules: RiskRules, market: MarketView) -> Decim
     return price
 
 
+def off_increment(order: Order, market: MarketView) -> str | None:
+    """Which of the order's quantity and prices is not a multiple of the listing's increment."""
+    with localcontext(EXACT):
+        if market.lot_size and order.qty % market.lot_size:
+            return f"qty {order.qty:f} is not a multiple of the lot size {market.lot_size:f}"
+        for name, price in (("limit_price", order.limit_price), ("stop_price", order.stop_price)):
+            if market.tick_size and price is not None and price % market.tick_size:
+                return f"{name} {price:f} is not a multiple of the tick size {market.tick_size:f}"
+    return None
+
+
 def first_violation(
     order: Order,
     rules: RiskRules,
@@ -203,7 +218,9 @@ def first_violation(
         return RejectReason.ACCOUNT_BLOCKED, "the account's trading is blocked (kill switch)"
     if not market.listed:
         return RejectReason.UNKNOWN_SYMBOL, f"symbol {order.symbol!r} is not traded here"
-    problem = inconsistency(order.type, order.limit_price, order.stop_price)
+    problem = inconsistency(order.type, order.limit_price, order.stop_price) or off_increment(
+        order, market
+    )
     if problem is not None:
         return RejectReason.INVALID_ORDER, problem
     if client_order_id_in_use:

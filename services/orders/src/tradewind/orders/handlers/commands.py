@@ -193,7 +193,7 @@ class OrderCommandHandler:
         placement = domain.place(
             command,
             self.rules,
-            unit.book(command.symbol).market_view(listed=unit.is_listed(command.symbol)),
+            unit.market_view(command.symbol),
             client_order_id_in_use=coid is not None
             and unit.client_order_id_in_use(command.account_id, coid),
             now=now,
@@ -250,7 +250,7 @@ class OrderCommandHandler:
             order,
             command,
             self.rules,
-            unit.book(order.symbol).market_view(listed=unit.is_listed(order.symbol)),
+            unit.market_view(order.symbol),
             client_order_id_in_use=coid is not None
             and coid != order.client_order_id
             and unit.client_order_id_in_use(order.account_id, coid),
