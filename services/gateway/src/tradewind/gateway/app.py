@@ -15,10 +15,12 @@ from tradewind.common.app import create_service_app, package_version, runtime_li
 from tradewind.common.compression import GZipWhenAskedMiddleware
 from tradewind.common.problems import problem_response
 from tradewind.gateway.api import (
+    account,
     admission,
     auth_tokens,
     bulk,
     clock,
+    jobs,
     keys,
     market,
     orders,
@@ -61,6 +63,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             orders.router,
             bulk.positions_router,
             positions.router,
+            account.router,
+            jobs.router,
             market.router,
             clock.router,
             webhooks.router,

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from tradewind.common.app import create_service_app, package_version, runtime_lifespan
+from tradewind.orders.api import activities, jobs
 from tradewind.orders.api import routes as api
 from tradewind.orders.bootstrap import bootstrap
 from tradewind.orders.handlers import SERVICE
@@ -25,6 +26,12 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         version=package_version("tradewind-orders"),
         shared=settings.shared,
         lifespan=runtime_lifespan(partial(bootstrap, settings)),
-        routers=[api.router, api.positions_router, api.instruments_router],
+        routers=[
+            api.router,
+            api.positions_router,
+            api.instruments_router,
+            activities.router,
+            jobs.router,
+        ],
         internal=True,
     )

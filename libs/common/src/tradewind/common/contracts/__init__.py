@@ -1,5 +1,13 @@
 """Message schemas: one pydantic model per command and event type."""
 
+from tradewind.common.contracts.jobs import (
+    JobKind,
+    JobPriority,
+    JobStatus,
+    JobSucceeded,
+    JobView,
+    RequestStatement,
+)
 from tradewind.common.contracts.market import (
     Instrument,
     InstrumentListed,
@@ -33,6 +41,11 @@ __all__ = [
     "Contract",
     "Instrument",
     "InstrumentListed",
+    "JobKind",
+    "JobPriority",
+    "JobStatus",
+    "JobSucceeded",
+    "JobView",
     "OrderAccepted",
     "OrderCanceled",
     "OrderExpired",
@@ -49,5 +62,6 @@ __all__ = [
     "RejectReason",
     "ReplaceOrder",
     "ReplaceRejected",
+    "RequestStatement",
     "quote_routing_key",
 ]
