@@ -35,6 +35,7 @@ from tradewind.common.contracts import (
     CancelRejected,
     Contract,
     InstrumentListed,
+    JobSucceeded,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
@@ -46,6 +47,7 @@ from tradewind.common.contracts import (
     Quote,
     ReplaceOrder,
     ReplaceRejected,
+    RequestStatement,
     TradingBlocked,
     TradingUnblocked,
     UnblockTrading,
@@ -54,7 +56,12 @@ from tradewind.common.contracts import (
 from tradewind.common.envelope import CONTENT_TYPE, CloudEvent, event_source
 from tradewind.common.settings import SharedSettings
 from tradewind.gateway.adapters.stream_bindings import QUOTES, TRADE_UPDATES
-from tradewind.orders.handlers.subscriptions import command_queue, instrument_queue, quote_queue
+from tradewind.orders.handlers.subscriptions import (
+    command_queue,
+    instrument_queue,
+    jobs_queue,
+    quote_queue,
+)
 from tradewind.webhooks.bootstrap import events_queue
 from tradewind.webhooks.domain.delivery_rules import is_deliverable
 from tradewind.webhooks.domain.events import (
@@ -192,6 +199,25 @@ PUBLICATIONS: list[Publication] = [
     *_commands(PlaceOrder, CancelOrder, ReplaceOrder),
     *_account_commands(BlockTrading, UnblockTrading),
     *_account_events(TradingBlocked, TradingUnblocked),
+    # gateway, api/account.py request_statement: the job's id as subject, with the AMQP
+    # priority of the job's priority (the jobs queue is a priority queue).
+    Publication(
+        RequestStatement,
+        "gateway",
+        "commands",
+        subject="The job's id.",
+        account_scoped=True,
+        through_outbox=False,
+    ),
+    # orders, handlers/jobs.py StatementJobs._succeeded.
+    Publication(
+        JobSucceeded,
+        "orders",
+        "events",
+        subject="The job's id.",
+        account_scoped=True,
+        through_outbox=True,
+    ),
     *_order_events(
         OrderAccepted,
         OrderRejected,
@@ -292,6 +318,14 @@ CONSUMERS: list[Consumer] = [
         "Fills the symbol's orders the quote reaches; a quote not newer than the last one "
         "processed changes nothing.",
         _bound_statically(quote_queue(TOPOLOGY)),
+    ),
+    Consumer(
+        "orders",
+        jobs_queue(TOPOLOGY),
+        "One job at a time (prefetch 1), higher priority first among the jobs waiting; a job "
+        "is created once per id, a finished one is not run again, one not yet due "
+        "(`not_before`) goes through the delay tiers again without counting an attempt.",
+        _bound_statically(jobs_queue(TOPOLOGY)),
     ),
     Consumer(
         "gateway",
@@ -465,8 +499,11 @@ def _queue_description(queue: QueueSpec) -> str:
         return f"Queue `{queue.name}`, exclusive: deleted with its connection."
     bindings = ", ".join(f"`{binding.routing_key}`" for binding in queue.bindings)
     bound = f", bound with {bindings}" if bindings else ""
+    kind = (
+        "quorum" if queue.max_priority is None else f"classic, priorities 0 to {queue.max_priority}"
+    )
     return (
-        f"Queue `{queue.name}` (quorum{bound}). Acked once handled; a failure is retried "
+        f"Queue `{queue.name}` ({kind}{bound}). Acked once handled; a failure is retried "
         f"through the delay tiers, then parked in `{queue.parking_lot}`."
     )
 

@@ -25,9 +25,16 @@ from tradewind.common.db import create_pool
 from tradewind.common.migrations import upgrade_database
 from tradewind.common.settings import SharedSettings
 from tradewind.orders.adapters import OrderReads, OrdersUnitOfWork
+from tradewind.orders.adapters.activities import FillActivities
+from tradewind.orders.adapters.jobs import JobStore
 from tradewind.orders.app import SERVICE_DIR, create_app
 from tradewind.orders.domain import RiskRules
-from tradewind.orders.handlers import InstrumentHandler, OrderCommandHandler, QuoteHandler
+from tradewind.orders.handlers import (
+    InstrumentHandler,
+    OrderCommandHandler,
+    QuoteHandler,
+    StatementJobs,
+)
 from tradewind.orders.settings import DEFAULT_REFERENCE_PRICES, OrdersSettings
 
 
@@ -89,6 +96,17 @@ def orders_handler(
 @pytest.fixture
 def quote_handler(orders_pool: asyncpg.Pool, orders_topology: Topology) -> QuoteHandler:
     return QuoteHandler(pool=orders_pool, topology=orders_topology)
+
+
+@pytest.fixture
+def statement_jobs(orders_pool: asyncpg.Pool, orders_topology: Topology) -> StatementJobs:
+    return StatementJobs(
+        store=JobStore(orders_pool),
+        activities=FillActivities(orders_pool),
+        topology=orders_topology,
+        max_attempts=2,
+        chunk_rows=100,
+    )
 
 
 @pytest.fixture

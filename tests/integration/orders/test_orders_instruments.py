@@ -137,7 +137,7 @@ async def test_the_api_shows_the_services_copy_of_the_instruments(
         "symbol": symbol,
         "name": "Listed Here",
         "tick_size": "0.01",
-        "lot_size": "1",
+        "lot_size": "0.001",
         "currency": "USD",
     }
     assert one.json() in every.json()["data"]

@@ -24,6 +24,7 @@ from tradewind.orders.handlers import (
     InstrumentHandler,
     OrderCommandHandler,
     QuoteHandler,
+    StatementJobs,
     orders_subscriptions,
 )
 
@@ -34,10 +35,16 @@ async def test_orders_handlers_on_the_in_memory_broker(
     orders_handler: OrderCommandHandler,
     quote_handler: QuoteHandler,
     instrument_handler: InstrumentHandler,
+    statement_jobs: StatementJobs,
 ) -> None:
     broker = InMemoryBroker(orders_topology, max_attempts=2)
     subscriptions = orders_subscriptions(
-        instrument_handler, orders_handler, quote_handler, max_batch=16, max_wait_s=0
+        instrument_handler,
+        orders_handler,
+        quote_handler,
+        statement_jobs,
+        max_batch=16,
+        max_wait_s=0,
     )
     await subscriptions.start(broker)
     symbol, account = new_symbol(), new_account()

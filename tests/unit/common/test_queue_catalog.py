@@ -11,6 +11,7 @@ from tradewind.common.broker import MessageHandlers, Topology
 from tradewind.common.broker.catalog import CONSUMED_QUEUES, consumed_queues
 from tradewind.orders.handlers.commands import OrderCommandHandler
 from tradewind.orders.handlers.instruments import InstrumentHandler
+from tradewind.orders.handlers.jobs import StatementJobs
 from tradewind.orders.handlers.quotes import QuoteHandler
 from tradewind.orders.handlers.subscriptions import orders_subscriptions
 from tradewind.webhooks.bootstrap import events_queue
@@ -25,8 +26,9 @@ def _declared_orders_queues() -> set[str]:
     quotes = object.__new__(QuoteHandler)
     quotes.handle = MessageHandlers.of(quotes)
     commands = object.__new__(OrderCommandHandler)
+    statement_jobs = object.__new__(StatementJobs)
     subscriptions = orders_subscriptions(
-        instruments, commands, quotes, max_batch=8, max_wait_s=0.01
+        instruments, commands, quotes, statement_jobs, max_batch=8, max_wait_s=0.01
     )
     return {spec.name for spec in subscriptions.queues(TOPOLOGY)}
 
@@ -35,7 +37,12 @@ def test_the_catalog_lists_exactly_the_queues_orders_consumes() -> None:
     listed = {queue.name(TOPOLOGY) for queue in consumed_queues("orders")}
 
     assert listed == _declared_orders_queues()
-    assert listed == {"acme.orders.instruments", "acme.orders.commands", "acme.orders.quotes"}
+    assert listed == {
+        "acme.orders.instruments",
+        "acme.orders.commands",
+        "acme.orders.quotes",
+        "acme.orders.jobs",
+    }
 
 
 def test_the_catalog_lists_the_queue_webhooks_consumes() -> None:

@@ -12,6 +12,7 @@ import pytest
 from tradewind.common.broker import (
     BatchOutcome,
     Binding,
+    Deferred,
     Delivery,
     Incoming,
     MessageHandlers,
@@ -26,7 +27,7 @@ from tradewind.common.broker.memory import InMemoryBroker, topic_matches
 from tradewind.common.contracts import Contract, Instrument, InstrumentListed, Quote
 from tradewind.common.contracts.types import utc_now
 from tradewind.common.envelope import CloudEvent, new_event
-from tradewind.orders.handlers import command_queue, instrument_queue, quote_queue
+from tradewind.orders.handlers import command_queue, instrument_queue, jobs_queue, quote_queue
 
 TOPOLOGY = Topology("unit")
 
@@ -59,6 +60,7 @@ class Recorder:
     def __init__(self, *, failures: dict[str, int] | None = None) -> None:
         self.failures = dict(failures or {})
         self.seen: list[tuple[str, int]] = []
+        self.due = False
         self.handle = MessageHandlers.of(self)
 
     def _maybe_fail(self, symbol: str) -> None:
@@ -67,6 +69,8 @@ class Recorder:
             raise ConnectionError(f"{symbol}: transient")
         if symbol == "POISON":
             raise PermanentFailure("never")
+        if symbol == "LATER" and not self.due:
+            raise Deferred(1.5)
 
     @handles(InstrumentListed)
     async def on_listed(self, listed: InstrumentListed, event: CloudEvent, d: Delivery) -> None:
@@ -114,6 +118,22 @@ def test_the_orders_queues_follow_their_handlers_declarations() -> None:
         Binding("unit.events", "instrument.listed")
     ]
     assert list(quote_queue(TOPOLOGY).bindings) == [Binding("unit.events", "market.quote.*")]
+    jobs = jobs_queue(TOPOLOGY)
+    assert list(jobs.bindings) == [Binding("unit.commands", "jobs.statement")]
+    # A priority queue, consumed one job at a time so that priorities order what waits.
+    assert (jobs.max_priority, jobs.prefetch) == (2, 1)
+
+
+def test_a_deferred_message_waits_the_longest_tier_that_does_not_pass_its_time() -> None:
+    topology = Topology("t", (100, 1_000, 10_000))
+    assert [topology.tier_at_most(ms) for ms in (0, 99, 100, 5_000, 10_000, 99_999)] == [
+        100,
+        100,
+        100,
+        1_000,
+        10_000,
+        10_000,
+    ]
 
 
 def test_declaring_a_type_twice_or_a_handler_of_nothing_is_refused() -> None:
@@ -169,6 +189,19 @@ async def test_a_failing_handler_is_retried_then_parked_after_the_last_attempt()
     assert recorder.seen == [("FLAKY", 3)]
     [parked] = broker.parked_events("unit.svc.market")
     assert parked.data_as(InstrumentListed).instrument.symbol == "DOWN"
+
+
+async def test_a_deferred_message_is_set_aside_without_counting_an_attempt() -> None:
+    recorder = Recorder()
+    broker = await started(recorder)
+    await broker.publish_event(listing("LATER"))
+    await broker.drain()
+    assert recorder.seen == []
+    assert len(broker.deferred["unit.svc.market"]) == 1
+    recorder.due = True
+    broker.release_deferred()
+    await broker.drain()
+    assert recorder.seen == [("LATER", 1)]
 
 
 async def test_a_permanent_failure_or_a_bad_payload_is_parked_at_once() -> None:

@@ -23,9 +23,10 @@ import pytest
 import yaml
 
 import tradewind
-from tradewind.common.broker import Topology
+from tradewind.common.broker import Topology, declared_types
 from tradewind.common.contracts import Contract, Quote
 from tradewind.orders.handlers.commands import OrderCommandHandler
+from tradewind.orders.handlers.jobs import StatementJobs
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCUMENT = ROOT / "docs" / "asyncapi.yaml"
@@ -34,6 +35,8 @@ VALIDATOR = TOOLS / "validate.mjs"
 PARSER = TOOLS / "node_modules" / "@asyncapi" / "parser" / "package.json"
 INSTALL_PARSER = "`make asyncapi-parser` (npm ci --prefix tools/asyncapi --ignore-scripts)"
 SCHEMAS = "#/components/schemas/"
+# Every command the orders service consumes: orders' own, and the job commands.
+COMMANDS = (*OrderCommandHandler.TAKES, *declared_types(StatementJobs))
 
 
 @functools.cache
@@ -181,7 +184,7 @@ def test_each_payload_is_a_cloudevent_carrying_its_contract_as_pydantic_describe
 
 def test_commands_and_events_are_on_their_exchanges_under_their_routing_keys() -> None:
     topology = Topology("tradewind")
-    commands = {contract.TYPE for contract in OrderCommandHandler.TAKES}
+    commands = {contract.TYPE for contract in COMMANDS}
     for channel in committed()["channels"].values():
         (reference,) = channel["messages"].values()
         type_ = _resolve(reference["$ref"])["name"]
@@ -203,7 +206,7 @@ def test_every_channel_has_a_publisher_and_commands_a_consumer() -> None:
             if operation["channel"]["$ref"] == f"#/channels/{channel_id}"
         }
         assert "send" in actions, f"nobody publishes {channel_id}"
-    for contract in OrderCommandHandler.TAKES:
+    for contract in COMMANDS:
         assert f"orders.consumes.{contract.TYPE}" in committed()["operations"]
 
 

@@ -69,7 +69,7 @@ class Broker:
         self.commands: list[CloudEvent] = []
         self.down = False
 
-    async def publish_command(self, command: CloudEvent) -> None:
+    async def publish_command(self, command: CloudEvent, *, priority: int | None = None) -> None:
         if self.down:
             raise BrokerUnavailable("connection refused")
         self.commands.append(command)

@@ -20,11 +20,13 @@ from tradewind.gateway.api import (
     auth_tokens,
     bulk,
     clock,
+    jobs,
     keys,
     market,
     orders,
     positions,
     stream,
+    trading_block,
     webhooks,
 )
 from tradewind.gateway.api.graphql.route import graphql_router
@@ -63,6 +65,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             bulk.positions_router,
             positions.router,
             account.router,
+            trading_block.router,
+            jobs.router,
             market.router,
             clock.router,
             webhooks.router,

@@ -19,6 +19,7 @@ from tradewind.common.market_calendar import MarketCalendar
 from tradewind.common.resilience import CircuitBreaker
 from tradewind.common.tasks import start_background
 from tradewind.gateway.adapters.pending import PendingOrders
+from tradewind.gateway.adapters.pending_jobs import PendingJobs
 from tradewind.gateway.adapters.reads import MarketReads, OrderReads
 from tradewind.gateway.adapters.script_batches import ScriptBatches
 from tradewind.gateway.adapters.stream_bindings import StreamBindings
@@ -170,6 +171,10 @@ async def bootstrap(
             market_data_service=market_data_service,
             webhooks_service=webhooks_service,
             market_calendar=shared.market_calendar(),
-            order_reads=OrderReads(orders_service, pending_orders),
+            order_reads=OrderReads(
+                orders_service,
+                pending_orders,
+                PendingJobs(redis, shared.namespace, settings.pending_order_ttl_s),
+            ),
             market_reads=MarketReads(market_data_service),
         )

@@ -41,7 +41,10 @@ class GatewaySettings(FileConfigurable):
     pending_order_ttl_s: int = Field(
         default=86_400,
         ge=60,
-        description="How long the gateway answers for an accepted-but-undecided order.",
+        description=(
+            "How long the gateway answers for an accepted-but-undecided order (and for a job "
+            "its worker has not taken yet)."
+        ),
     )
     database_url: str = Field(
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/tradewind_gateway",

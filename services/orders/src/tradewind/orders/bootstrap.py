@@ -14,6 +14,8 @@ from tradewind.common.health import Readiness
 from tradewind.common.outbox import OutboxRelay
 from tradewind.common.tasks import run_every, start_background
 from tradewind.orders.adapters import OrderReads
+from tradewind.orders.adapters.activities import FillActivities
+from tradewind.orders.adapters.jobs import JobStore
 from tradewind.orders.domain import RiskRules
 from tradewind.orders.handlers import (
     SERVICE,
@@ -21,6 +23,7 @@ from tradewind.orders.handlers import (
     InstrumentHandler,
     OrderCommandHandler,
     QuoteHandler,
+    StatementJobs,
     orders_subscriptions,
 )
 from tradewind.orders.settings import OrdersSettings
@@ -30,13 +33,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OrdersRuntime:
-    """What the running service holds; the API reads ``reads`` (``api.routes``), tests and tools
-    publish and listen through ``broker`` and ``topology``."""
+    """What the running service holds; the API reads ``reads``, ``activities`` and ``jobs``
+    (``api.routes``, ``api.jobs``), tests and tools publish and listen through ``broker`` and
+    ``topology``."""
 
     settings: OrdersSettings
     topology: Topology
     broker: Broker
     reads: OrderReads
+    activities: FillActivities
+    jobs: JobStore
 
 
 @asynccontextmanager
@@ -85,10 +91,18 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
         quotes = QuoteHandler(
             pool=writes, topology=topology, concurrency=settings.quote_concurrency
         )
+        statement_jobs = StatementJobs(
+            store=JobStore(writes),
+            activities=FillActivities(writes),
+            topology=topology,
+            max_attempts=shared.max_delivery_attempts,
+            chunk_rows=settings.statement_chunk_rows,
+        )
         subscriptions = orders_subscriptions(
             InstrumentHandler(pool=writes),
             commands,
             quotes,
+            statement_jobs,
             max_batch=settings.command_batch_size,
             max_wait_s=settings.command_batch_wait_s,
         )
@@ -114,5 +128,10 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
             },
         )
         yield OrdersRuntime(
-            settings=settings, topology=topology, broker=broker, reads=OrderReads(reads)
+            settings=settings,
+            topology=topology,
+            broker=broker,
+            reads=OrderReads(reads),
+            activities=FillActivities(reads),
+            jobs=JobStore(reads),
         )

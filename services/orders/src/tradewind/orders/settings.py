@@ -98,6 +98,14 @@ class OrdersSettings(HttpSettings):
         le=64,
         description="Symbols whose quotes are matched at the same time, per process.",
     )
+    statement_chunk_rows: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description=(
+            "Fills a statement job reads per step; its progress is saved after each step."
+        ),
+    )
     shared: SharedSettings = Field(
         default_factory=SharedSettings,
         description="Settings every Tradewind process shares (prefix TRADEWIND_).",

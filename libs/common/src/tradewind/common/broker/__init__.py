@@ -4,6 +4,7 @@ from tradewind.common.broker.batches import BatchHandler, BatchOutcome, Incoming
 from tradewind.common.broker.client import Broker, Delivery, Handler, Outgoing
 from tradewind.common.broker.errors import (
     BrokerUnavailable,
+    Deferred,
     PermanentFailure,
     PublishRejected,
     PublishUnconfirmed,
@@ -25,6 +26,7 @@ __all__ = [
     "Binding",
     "Broker",
     "BrokerUnavailable",
+    "Deferred",
     "Delivery",
     "Handler",
     "Incoming",

@@ -35,12 +35,14 @@ class ConsumedQueue:
 ORDERS_INSTRUMENTS = ConsumedQueue("orders", "instruments")
 ORDERS_COMMANDS = ConsumedQueue("orders", "commands")
 ORDERS_QUOTES = ConsumedQueue("orders", "quotes")
+ORDERS_JOBS = ConsumedQueue("orders", "jobs")
 WEBHOOKS_EVENTS = ConsumedQueue("webhooks", "events")
 
 CONSUMED_QUEUES: tuple[ConsumedQueue, ...] = (
     ORDERS_INSTRUMENTS,
     ORDERS_COMMANDS,
     ORDERS_QUOTES,
+    ORDERS_JOBS,
     WEBHOOKS_EVENTS,
 )
 

@@ -27,6 +27,7 @@ from opentelemetry import propagate
 from tradewind.common.broker.batches import BatchConsumer, BatchHandler
 from tradewind.common.broker.errors import (
     BrokerUnavailable,
+    Deferred,
     PermanentFailure,
     PublishRejected,
     PublishUnconfirmed,
@@ -276,13 +277,30 @@ class Broker:
     ) -> AbstractQueue:
         channel = channel or self._require_channel()
         topo = self.topology
-        if spec.exclusive:
-            queue = await channel.declare_queue(spec.name, exclusive=True, auto_delete=True)
-        else:
+        if not spec.exclusive:
             parking = await channel.declare_queue(
                 spec.parking_lot, durable=True, arguments={"x-queue-type": "quorum"}
             )
             await parking.bind(self._exchanges[topo.dead_letters], routing_key=spec.name)
+        if spec.exclusive:
+            queue = await channel.declare_queue(spec.name, exclusive=True, auto_delete=True)
+        elif spec.max_priority is not None:
+            # Classic: quorum queues of RabbitMQ 3.10 do not support priorities. Dead-lettering
+            # is at-most-once here (the at-least-once strategy is quorum-only), which the
+            # parking lot of a priority queue accepts: its consumer records a failure in its
+            # own store before the last attempt is rejected.
+            queue = await channel.declare_queue(
+                spec.name,
+                durable=True,
+                arguments={
+                    "x-queue-type": "classic",
+                    "x-max-priority": spec.max_priority,
+                    "x-dead-letter-exchange": topo.dead_letters,
+                    "x-dead-letter-routing-key": spec.name,
+                    "x-overflow": "reject-publish",
+                },
+            )
+        else:
             queue = await channel.declare_queue(
                 spec.name,
                 durable=True,
@@ -360,6 +378,7 @@ class Broker:
         timestamp: datetime | None = None,
         correlation_id: str | None = None,
         persistent: bool = True,
+        priority: int | None = None,
     ) -> None:
         """Publish and wait for the broker's confirm. Unroutable messages raise PublishRejected.
 
@@ -377,6 +396,7 @@ class Broker:
                 correlation_id=correlation_id,
                 app_id=self.service,
                 headers=all_headers,
+                priority=priority,
                 delivery_mode=(
                     aio_pika.DeliveryMode.PERSISTENT
                     if persistent
@@ -474,6 +494,7 @@ class Broker:
         routing_key: str | None = None,
         headers: Mapping[str, Any] | None = None,
         persistent: bool = True,
+        priority: int | None = None,
     ) -> None:
         await self.publish(
             exchange or self.topology.events,
@@ -485,10 +506,12 @@ class Broker:
             timestamp=event.time,
             correlation_id=event.correlationid,
             persistent=persistent,
+            priority=priority,
         )
 
-    async def publish_command(self, command: CloudEvent) -> None:
-        await self.publish_event(command, exchange=self.topology.commands)
+    async def publish_command(self, command: CloudEvent, *, priority: int | None = None) -> None:
+        """``priority`` matters only to a priority queue (``QueueSpec.max_priority``)."""
+        await self.publish_event(command, exchange=self.topology.commands, priority=priority)
 
     # --- consuming ---
 
@@ -500,7 +523,7 @@ class Broker:
         """
         connection = self._require_connection()
         channel = await connection.channel(publisher_confirms=False)
-        await channel.set_qos(prefetch_count=self.prefetch)
+        await channel.set_qos(prefetch_count=spec.prefetch or self.prefetch)
         queue = await self.declare_queue(spec, channel)
         tag = await queue.consume(functools.partial(self._deliver, spec, handler))
         self._consumers.append((queue, tag))
@@ -572,6 +595,9 @@ class Broker:
                     )
                     await message.reject(requeue=False)
                     return
+                except Deferred as exc:
+                    outcome = await self.defer(spec, message, headers, exc)
+                    return
                 except Exception as exc:
                     span.record_exception(exc)
                     outcome = await self.retry_or_park(spec, message, headers, attempt, exc)
@@ -615,6 +641,7 @@ class Broker:
                 content_type=message.content_type or CONTENT_TYPE,
                 timestamp=message.timestamp,
                 correlation_id=message.correlation_id,
+                priority=message.priority,
             )
         except (BrokerUnavailable, PublishRejected):
             # We could not schedule the retry: let the broker redeliver instead of losing it.
@@ -627,6 +654,40 @@ class Broker:
         )
         await message.ack()
         return "retried"
+
+    async def defer(
+        self,
+        spec: QueueSpec,
+        message: AbstractIncomingMessage,
+        headers: dict[str, Any],
+        deferred: Deferred,
+    ) -> str:
+        """Send a message that is not due yet through the delay tiers again, its attempt count
+        unchanged: it comes back after the longest tier that does not pass its due time (the
+        shortest if it is due sooner), and its handler looks again. Returns the outcome."""
+        delay_ms = self.topology.tier_at_most(max(0, int(deferred.delay_s * 1000)))
+        headers[RETRY_TIER_HEADER] = self.topology.tier_name(delay_ms)
+        context = {"queue": spec.name, "message_id": message.message_id, "delay_ms": delay_ms}
+        try:
+            await self.publish(
+                self.topology.retry,
+                spec.name,
+                message.body,
+                message_id=message.message_id or "",
+                message_type=message.type or "",
+                headers=headers,
+                content_type=message.content_type or CONTENT_TYPE,
+                timestamp=message.timestamp,
+                correlation_id=message.correlation_id,
+                priority=message.priority,
+            )
+        except (BrokerUnavailable, PublishRejected):
+            log.warning("could not defer; requeueing", extra=context)
+            await message.nack(requeue=True)
+            return "requeued"
+        log.info("message not due yet; deferred", extra=context)
+        await message.ack()
+        return "deferred"
 
     # --- helpers ---
 

@@ -19,3 +19,12 @@ class PublishRejected(RuntimeError):
 
 class PermanentFailure(Exception):
     """A handler's verdict that retrying this message can never succeed: park it now."""
+
+
+class Deferred(Exception):
+    """A handler's verdict that the message is not due yet: deliver it again in about
+    ``delay_s`` seconds, through the delay tiers, without counting an attempt."""
+
+    def __init__(self, delay_s: float, reason: str = "not due yet") -> None:
+        super().__init__(f"{reason}; due in {delay_s:.3f}s")
+        self.delay_s = delay_s

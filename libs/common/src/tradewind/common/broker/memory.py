@@ -9,7 +9,9 @@ It keeps the contract handlers rely on from the real ``Broker``, nothing more:
 - a message is acked only once its handler returned; a handler that raises gets the message
   again with the next attempt number (the delay tiers are skipped: time is the test's business),
   and after ``max_attempts`` it is parked; an unreadable envelope or a ``PermanentFailure`` is
-  parked at once;
+  parked at once; a message its handler ``Deferred`` is set aside in ``deferred`` (no delay
+  tiers: ``release_deferred`` puts those messages back when the test decides they are due);
+  priorities are not modelled (publication order);
 - batches as ``broker.batches`` hands them out: up to ``max_batch`` of what is waiting, the
   handler's ``BatchOutcome`` settles each message, and a batch whose handler raises is handled
   again one message at a time, so a poison message is parked alone.
@@ -28,7 +30,7 @@ from typing import Any
 
 from tradewind.common.broker.batches import BatchHandler, BatchOutcome, Incoming
 from tradewind.common.broker.client import Delivery, Handler
-from tradewind.common.broker.errors import PermanentFailure, PublishRejected
+from tradewind.common.broker.errors import Deferred, PermanentFailure, PublishRejected
 from tradewind.common.broker.topology import Binding, QueueSpec, Topology
 from tradewind.common.envelope import CloudEvent, EnvelopeError
 
@@ -58,6 +60,7 @@ class InMemoryBroker:
         self.unrouted: list[CloudEvent] = []
         self.acked: defaultdict[str, list[str]] = defaultdict(list)
         self.parked: defaultdict[str, list[bytes]] = defaultdict(list)
+        self.deferred: defaultdict[str, list[_Message]] = defaultdict(list)
         self._consumers: dict[str, _Consumer] = {}
         self._waiting: dict[str, deque[_Message]] = {}
         self._bindings: dict[str, set[Binding]] = {}
@@ -102,14 +105,15 @@ class InMemoryBroker:
         routing_key: str | None = None,
         headers: Mapping[str, Any] | None = None,
         persistent: bool = True,
+        priority: int | None = None,
     ) -> None:
         target = exchange or self._topology.events
         key = routing_key or event.type
         self._route(target, key, event.to_json(), event.id)
         self.published.append((target, key, event))
 
-    async def publish_command(self, command: CloudEvent) -> None:
-        await self.publish_event(command, exchange=self._topology.commands)
+    async def publish_command(self, command: CloudEvent, *, priority: int | None = None) -> None:
+        await self.publish_event(command, exchange=self._topology.commands, priority=priority)
 
     async def publish_raw(
         self, exchange: str, routing_key: str, body: bytes, *, message_id: str | None = None
@@ -151,6 +155,12 @@ class InMemoryBroker:
                 elif consumer.handler is not None:
                     await self._deliver_one(consumer, consumer.handler)
 
+    def release_deferred(self) -> None:
+        """Put every deferred message back in its queue (its attempt unchanged)."""
+        for name, messages in self.deferred.items():
+            self._waiting[name].extend(messages)
+            messages.clear()
+
     def parked_events(self, queue: str) -> list[CloudEvent]:
         return [CloudEvent.from_json(body) for body in self.parked[queue]]
 
@@ -159,6 +169,9 @@ class InMemoryBroker:
         try:
             event = CloudEvent.from_json(message.body)
             await handler(event, self._delivery(consumer, message))
+        except Deferred:
+            self.deferred[consumer.spec.name].append(message)
+            return
         except Exception as exc:
             self._fail(consumer, message, exc)
             return

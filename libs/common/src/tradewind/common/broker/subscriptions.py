@@ -78,13 +78,19 @@ def queue_spec(
     purpose: str,
     takes: Sequence[type[Contract]],
     exchange: Exchange = "events",
+    *,
+    max_priority: int | None = None,
+    prefetch: int | None = None,
 ) -> QueueSpec:
-    """The queue of ``service`` for ``purpose``, bound to exactly the types it takes."""
+    """The queue of ``service`` for ``purpose``, bound to exactly the types it takes (a
+    priority queue if ``max_priority`` is given; see ``QueueSpec``)."""
     source = topology.commands if exchange == "commands" else topology.events
     patterns = dict.fromkeys(contract.binding_pattern() for contract in takes)
     return QueueSpec(
         topology.queue_name(service, purpose),
         bindings=[Binding(source, pattern) for pattern in patterns],
+        max_priority=max_priority,
+        prefetch=prefetch,
     )
 
 
@@ -147,9 +153,19 @@ class Subscription:
     exchange: Exchange
     takes: tuple[type[Contract], ...]
     start: Callable[[MessageBus, QueueSpec], Awaitable[object]]
+    max_priority: int | None = None
+    prefetch: int | None = None
 
     def queue(self, topology: Topology, service: str) -> QueueSpec:
-        return queue_spec(topology, service, self.purpose, self.takes, self.exchange)
+        return queue_spec(
+            topology,
+            service,
+            self.purpose,
+            self.takes,
+            self.exchange,
+            max_priority=self.max_priority,
+            prefetch=self.prefetch,
+        )
 
 
 class Subscriptions:
@@ -165,15 +181,18 @@ class Subscriptions:
         handler: object,
         *,
         exchange: Exchange = "events",
+        max_priority: int | None = None,
+        prefetch: int | None = None,
     ) -> None:
         """Consume ``purpose``'s queue one message at a time with ``handler``'s ``@handles``
-        methods (or a ``MessageHandlers`` built by hand)."""
+        methods (or a ``MessageHandlers`` built by hand); ``max_priority`` makes it a priority
+        queue, ``prefetch`` bounds what its consumer holds (see ``QueueSpec``)."""
         messages = handler if isinstance(handler, MessageHandlers) else MessageHandlers.of(handler)
 
         async def start(bus: MessageBus, spec: QueueSpec) -> object:
             return await bus.consume(spec, messages)
 
-        self._add(Subscription(purpose, exchange, messages.takes, start))
+        self._add(Subscription(purpose, exchange, messages.takes, start, max_priority, prefetch))
 
     def consume_batches(
         self,

@@ -33,6 +33,12 @@ class QueueSpec:
     # The `queue` label of its metrics, when not its name: a per-process queue's name has a
     # random suffix, and as a label it would add new series at every restart (unbounded).
     metrics_label: str | None = None
+    # A priority queue: classic (RabbitMQ 3.10's quorum queues ignore x-max-priority), delivering
+    # higher priorities first among the messages waiting. Consume it with a small prefetch, or
+    # the broker hands over messages in arrival order before a higher one arrives.
+    max_priority: int | None = None
+    # Unacked messages per consumer, when not the broker's default (``TRADEWIND_PREFETCH``).
+    prefetch: int | None = None
 
     @property
     def parking_lot(self) -> str:
@@ -86,6 +92,12 @@ class Topology:
         """Delay before the attempt after ``failed_attempt`` (1-based): tiers grow, then hold."""
         index = min(max(failed_attempt, 1), len(self.retry_delays_ms)) - 1
         return self.retry_delays_ms[index]
+
+    def tier_at_most(self, delay_ms: int) -> int:
+        """The longest delay tier not longer than ``delay_ms`` (the shortest if all are longer):
+        waiting that long and checking again never oversleeps by more than the shortest tier."""
+        fitting = [tier for tier in self.retry_delays_ms if tier <= delay_ms]
+        return max(fitting) if fitting else min(self.retry_delays_ms)
 
     def exchanges(self) -> list[tuple[str, str]]:
         """(name, type) of every shared exchange."""

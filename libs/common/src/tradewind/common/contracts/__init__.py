@@ -1,5 +1,13 @@
 """Message schemas: one pydantic model per command and event type."""
 
+from tradewind.common.contracts.jobs import (
+    JobKind,
+    JobPriority,
+    JobStatus,
+    JobSucceeded,
+    JobView,
+    RequestStatement,
+)
 from tradewind.common.contracts.market import (
     Instrument,
     InstrumentListed,
@@ -40,6 +48,11 @@ __all__ = [
     "Contract",
     "Instrument",
     "InstrumentListed",
+    "JobKind",
+    "JobPriority",
+    "JobStatus",
+    "JobSucceeded",
+    "JobView",
     "OrderAccepted",
     "OrderCanceled",
     "OrderExpired",
@@ -56,6 +69,7 @@ __all__ = [
     "RejectReason",
     "ReplaceOrder",
     "ReplaceRejected",
+    "RequestStatement",
     "TradingBlockStatus",
     "TradingBlocked",
     "TradingBlockedBy",

@@ -16,8 +16,12 @@ from datetime import datetime
 from uuid import UUID
 
 from tradewind.common.contracts import TradingBlockStatus
+from tradewind.common.contracts.activities import ActivityPageView
+from tradewind.common.contracts.jobs import JobView
 from tradewind.common.contracts.market import Instrument
+from tradewind.common.problems import Problem
 from tradewind.gateway.adapters.pending import PendingOrders
+from tradewind.gateway.adapters.pending_jobs import PendingJobs
 from tradewind.gateway.adapters.upstream import ServiceClient, relay_problem, unwrap
 from tradewind.gateway.domain.schemas import (
     BarPage,
@@ -55,6 +59,29 @@ class OrderQuery:
 
 
 @dataclass(frozen=True)
+class ActivityQuery:
+    """A page of an account's activities, newest first, as the orders service pages them."""
+
+    activity_types: str | None = None
+    after: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    page_token: str | None = None
+
+    def params(self) -> dict[str, str]:
+        params = {"limit": str(self.limit)}
+        if self.activity_types is not None:
+            params["activity_types"] = self.activity_types
+        if self.after is not None:
+            params["after"] = self.after.isoformat()
+        if self.until is not None:
+            params["until"] = self.until.isoformat()
+        if self.page_token is not None:
+            params["page_token"] = self.page_token
+        return params
+
+
+@dataclass(frozen=True)
 class BarQuery:
     """A page of a symbol's bars, oldest first, as the market-data service pages them."""
 
@@ -77,11 +104,14 @@ class BarQuery:
 
 
 class OrderReads:
-    """An account's orders and positions, from the orders service."""
+    """An account's orders, positions, activities and jobs, from the orders service."""
 
-    def __init__(self, orders: ServiceClient, pending: PendingOrders) -> None:
+    def __init__(
+        self, orders: ServiceClient, pending: PendingOrders, pending_jobs: PendingJobs
+    ) -> None:
         self.orders = orders
         self.pending = pending
+        self.pending_jobs = pending_jobs
 
     def _account(self, account_id: str) -> str:
         return f"/internal/v1/accounts/{account_id}"
@@ -118,6 +148,37 @@ class OrderReads:
             "GET", f"{self._account(account_id)}/positions/{symbol}"
         )
         return Position.model_validate(unwrap(response))
+
+    async def activities(self, account_id: str, query: ActivityQuery) -> ActivityPageView:
+        response = await self.orders.request(
+            "GET", f"{self._account(account_id)}/activities", params=query.params()
+        )
+        return ActivityPageView.model_validate(unwrap(response))
+
+    async def job(self, account_id: str, job_id: UUID) -> JobView | None:
+        """The job, or its queued view while the orders service has not taken the command yet
+        (a read right after the 202 never misses it); None when the account has no such job."""
+        response = await self.orders.request("GET", f"{self._account(account_id)}/jobs/{job_id}")
+        if response.status == 404:
+            return await self.pending_jobs.get(account_id, job_id)
+        return JobView.model_validate(unwrap(response))
+
+    async def job_file(self, account_id: str, job_id: UUID) -> bytes:
+        """The file of a job that succeeded; the service's 404 or 409 problem otherwise."""
+        response = await self.orders.request(
+            "GET", f"{self._account(account_id)}/jobs/{job_id}/file", raw=True
+        )
+        if response.status == 404 and await self.pending_jobs.get(account_id, job_id):
+            raise Problem(
+                409,
+                "Job not finished",
+                f"Job {job_id} is queued; its file exists once it has succeeded.",
+                kind="job-not-ready",
+                job_status="queued",
+            )
+        body = unwrap(response)
+        assert isinstance(body, bytes)
+        return body
 
 
 class MarketReads:

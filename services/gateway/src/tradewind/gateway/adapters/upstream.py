@@ -79,7 +79,7 @@ class ServiceClient:
         )
 
     async def _attempt(
-        self, method: str, path: str, params: dict[str, str] | None, json: Any
+        self, method: str, path: str, params: dict[str, str] | None, json: Any, raw: bool = False
     ) -> UpstreamResponse:
         async with self.breaker.guard() as permit:
             try:
@@ -98,6 +98,8 @@ class ServiceClient:
                         # It answered, so it is up: the failure is about this one request.
                         permit.record_success()
                         raise UpstreamError(self.name, response.status)
+                    if raw and 200 <= response.status < 300:
+                        return UpstreamResponse(response.status, await response.read())
                     try:
                         body = (
                             await response.json(content_type=None)
@@ -119,8 +121,10 @@ class ServiceClient:
         *,
         params: dict[str, str] | None = None,
         json: Any = None,
+        raw: bool = False,
     ) -> UpstreamResponse:
-        """Call the service; idempotent methods are retried.
+        """Call the service; idempotent methods are retried. ``raw``: a 2xx body is the bytes
+        as sent (a file), not JSON; problems are JSON either way.
 
         The service unavailable becomes a 503 problem; any other 5xx a 502 (see UpstreamError).
         """
@@ -128,10 +132,10 @@ class ServiceClient:
         try:
             async with asyncio.timeout(self.budget_s):
                 if not idempotent:
-                    return await self._attempt(method, path, params, json)
+                    return await self._attempt(method, path, params, json, raw)
                 return await retry_async(
                     HTTP_IDEMPOTENT,
-                    lambda: self._attempt(method, path, params, json),
+                    lambda: self._attempt(method, path, params, json, raw),
                     retry_on=(UpstreamFailure,),
                     name=f"{self.name} {method}",
                 )
@@ -155,7 +159,7 @@ def relay_problem(response: UpstreamResponse) -> Problem:
         kind=str(body["type"]).removeprefix("urn:tradewind:problem:")
         if "type" in body and body["type"] != "about:blank"
         else None,
-        extensions={k: v for k, v in body.items() if k in {"errors", "order_status"}},
+        extensions={k: v for k, v in body.items() if k in {"errors", "order_status", "job_status"}},
     )
 
 

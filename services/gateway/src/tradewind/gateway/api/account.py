@@ -1,110 +1,144 @@
-"""/api/v1/account/trading-block: the account's own kill switch.
-
-PUT blocks the account: the orders service cancels its open orders and rejects its new orders
-and replaces (``account_blocked``) until DELETE lifts the block. Both are commands, answered 202;
-GET reads the block as the orders service holds it. An operator's block (set with
-``python -m tradewind.orders.trading_block``) is lifted only by an operator: DELETE answers 403.
-"""
+"""/api/v1/account/activities (proxied to orders) and /api/v1/account/statements (a job
+command on the broker). Both need ``orders:read``: activities are the account's fills, and a
+statement is a file of them."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tradewind.common.contracts import (
-    BlockTrading,
-    TradingBlockedBy,
-    TradingBlockStatus,
-    UnblockTrading,
+from tradewind.common.contracts.activities import ACTIVITY_TYPES_PATTERN, ActivityPageView
+from tradewind.common.contracts.jobs import (
+    JobKind,
+    JobPriority,
+    JobStatus,
+    JobView,
+    RequestStatement,
+    StatementDate,
+    statement_range_problem,
 )
-from tradewind.common.contracts.orders import TradingBlockReason
-from tradewind.common.problems import Problem
-from tradewind.gateway.api.auth import require_scope
+from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcDateTime, UtcQueryDateTime
+from tradewind.common.envelope import new_event
+from tradewind.common.logging import request_id_var
+from tradewind.gateway.adapters.reads import ActivityQuery
+from tradewind.gateway.api.admission import IdempotencyOf
 from tradewind.gateway.api.deps import BrokerDep, OrderReadsDep
-from tradewind.gateway.api.orders import PROBLEM_RESPONSES, submit
-from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.api.orders import PROBLEM_RESPONSES, SOURCE, ReadOrders, publish_or_503
+from tradewind.gateway.domain.orders import new_order_id
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/account", tags=["account"])
-ReadOrders = Annotated[Principal, require_scope("orders:read")]
-WriteOrders = Annotated[Principal, require_scope("orders:write", budget="orders")]
-
-
-class BlockRequest(BaseModel):
-    """Send ``{}`` to block with the default reason."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reason: TradingBlockReason = Field(
-        default="blocked by the account", examples=["stepping away from the desk"]
-    )
 
 
 @router.get(
-    "/trading-block",
-    response_model=TradingBlockStatus,
+    "/activities",
+    response_model=ActivityPageView,
     responses=PROBLEM_RESPONSES,
-    summary="Whether the account's trading is blocked (the kill switch)",
+    summary="List account activities (fills), newest first",
 )
-async def get_trading_block(principal: ReadOrders, reads: OrderReadsDep) -> TradingBlockStatus:
-    return await reads.trading_block(principal.account_id)
+async def list_activities(
+    principal: ReadOrders,
+    reads: OrderReadsDep,
+    activity_types: Annotated[
+        str | None,
+        Query(
+            pattern=ACTIVITY_TYPES_PATTERN,
+            description="Comma-separated activity types; only FILL exists so far (cash "
+            "movements come with the account ledger). All types if unset.",
+        ),
+    ] = None,
+    after: Annotated[
+        UtcQueryDateTime | None, Query(description="Only activities at or after this time.")
+    ] = None,
+    until: Annotated[
+        UtcQueryDateTime | None, Query(description="Only activities before this time.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    page_token: Annotated[str | None, Query(pattern=PAGE_TOKEN_PATTERN)] = None,
+) -> ActivityPageView:
+    query = ActivityQuery(activity_types, after, until, limit, page_token)
+    return await reads.activities(principal.account_id, query)
 
 
-@router.put(
-    "/trading-block",
+class StatementRequest(BaseModel):
+    """A statement (CSV of the account's activities) from ``start`` to ``end``, both UTC dates
+    included, at most a year."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: StatementDate
+    end: StatementDate
+    priority: JobPriority = JobPriority.NORMAL
+    not_before: UtcDateTime | None = Field(
+        default=None, description="Run no earlier than this time (within a few seconds)."
+    )
+
+    @model_validator(mode="after")
+    def _a_year_at_most(self) -> StatementRequest:
+        problem = statement_range_problem(self.start, self.end)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
+@router.post(
+    "/statements",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=TradingBlockStatus,
+    response_model=JobView,
     responses=PROBLEM_RESPONSES,
-    summary="Block the account's trading: cancel its open orders, refuse new ones",
+    summary="Request a statement: a background job; poll the job, then download its file",
 )
-async def block_trading(
-    body: BlockRequest, principal: WriteOrders, broker: BrokerDep
-) -> TradingBlockStatus:
-    reason = body.reason
+async def request_statement(
+    body: StatementRequest,
+    principal: ReadOrders,
+    broker: BrokerDep,
+    reads: OrderReadsDep,
+    idempotency: IdempotencyOf,
+) -> Response:
     now = datetime.now(UTC)
-    command = BlockTrading(
+    # Derived from an Idempotency-Key as an order id is, so a retried request names one job.
+    job_id = new_order_id(principal.account_id, idempotency)
+    command = RequestStatement(
+        job_id=job_id,
         account_id=principal.account_id,
-        reason=reason,
-        blocked_by=TradingBlockedBy.ACCOUNT,
+        start=body.start,
+        end=body.end,
+        priority=body.priority,
+        not_before=body.not_before,
         requested_at=now,
     )
-    await submit(broker, command, account_id=principal.account_id, subject=principal.account_id)
-    return TradingBlockStatus(
+    envelope = new_event(
+        source=SOURCE,
+        data=command,
+        event_type=command.TYPE,
+        subject=str(job_id),
         account_id=principal.account_id,
-        blocked=True,
-        reason=reason,
-        blocked_by=TradingBlockedBy.ACCOUNT,
-        blocked_at=now,
+        correlation_id=request_id_var.get(),
     )
-
-
-@router.delete(
-    "/trading-block",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=TradingBlockStatus,
-    responses={
-        **PROBLEM_RESPONSES,
-        403: {"description": "An operator's block, which only an operator lifts"},
-    },
-    summary="Lift the account's own trading block",
-)
-async def unblock_trading(
-    principal: WriteOrders, broker: BrokerDep, reads: OrderReadsDep
-) -> TradingBlockStatus:
-    current = await reads.trading_block(principal.account_id)
-    if current.blocked_by is TradingBlockedBy.OPERATOR:
-        raise Problem(
-            403,
-            "Blocked by an operator",
-            "An operator blocked this account's trading; only an operator can lift it.",
-            kind="blocked-by-operator",
-        )
-    command = UnblockTrading(
-        account_id=principal.account_id,
-        unblocked_by=TradingBlockedBy.ACCOUNT,
-        requested_at=datetime.now(UTC),
+    await publish_or_503(broker, envelope, priority=body.priority.amqp)
+    view = JobView(
+        id=job_id,
+        kind=JobKind.STATEMENT,
+        status=JobStatus.QUEUED,
+        progress=0.0,
+        priority=body.priority,
+        created_at=now,
+        attempts=0,
+        start=body.start,
+        end=body.end,
     )
-    await submit(broker, command, account_id=principal.account_id, subject=principal.account_id)
-    return TradingBlockStatus(account_id=principal.account_id, blocked=False)
+    try:
+        await reads.pending_jobs.remember(principal.account_id, view)
+    except Exception:
+        # The command is on its way; failing now would invite a second job.
+        log.exception("could not remember pending job", extra={"job_id": str(job_id)})
+    return Response(
+        view.model_dump_json(),
+        status_code=status.HTTP_202_ACCEPTED,
+        media_type="application/json",
+        headers={"Location": f"/api/v1/jobs/{job_id}"},
+    )

@@ -65,12 +65,17 @@ EXAMPLE_ORDER_ID = "0b9d5e1c-7f53-4c1e-9a57-1f2d3c4b5a69"
 EXAMPLE_ENDPOINT_ID = "ep_5f2b8c1d9e"
 EXAMPLE_MESSAGE_ID = "msg_8a7b6c5d4e"
 EXAMPLE_KEY_ID = "key_3f1c2a9b8d7e6f50"
+EXAMPLE_JOB_ID = "5d2c7a10-93b4-4f6e-8c21-7a9e0b3c4d58"
 # One example per parameter name, wherever it appears.
 PARAMETER_EXAMPLES: dict[str, object] = {
     "order_id": EXAMPLE_ORDER_ID,
     "endpoint_id": EXAMPLE_ENDPOINT_ID,
     "message_id": EXAMPLE_MESSAGE_ID,
     "key_id": EXAMPLE_KEY_ID,
+    "job_id": EXAMPLE_JOB_ID,
+    "activity_types": "FILL",
+    "after": "2026-01-02T00:00:00Z",
+    "until": "2026-01-03T00:00:00Z",
     "include_revoked": False,
     "symbol": "AAPL",
     "symbols": "AAPL,MSFT",
@@ -101,6 +106,11 @@ BODY_EXAMPLES: dict[tuple[str, str], dict[str, object]] = {
         "client_order_id": "my-order-0001",
     },
     ("patch", "/api/v1/orders/{order_id}"): {"qty": "5", "limit_price": "188.00"},
+    ("post", "/api/v1/account/statements"): {
+        "start": "2026-01-01",
+        "end": "2026-03-31",
+        "priority": "normal",
+    },
     ("post", "/api/v1/webhooks/endpoints"): {
         "url": "https://hooks.example.com/tradewind",
         "description": "fills to our ledger",
@@ -124,6 +134,7 @@ BODY_EXAMPLES: dict[tuple[str, str], dict[str, object]] = {
 # and the path prefix of the routes that take it.
 _LINKS: dict[tuple[str, str], tuple[str, str]] = {
     ("post", "/api/v1/orders"): ("order_id", "/api/v1/orders/{order_id}"),
+    ("post", "/api/v1/account/statements"): ("job_id", "/api/v1/jobs/{job_id}"),
     ("post", "/api/v1/webhooks/endpoints"): (
         "endpoint_id",
         "/api/v1/webhooks/endpoints/{endpoint_id}",

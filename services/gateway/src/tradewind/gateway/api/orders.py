@@ -17,7 +17,7 @@ from tradewind.common.broker import (
 )
 from tradewind.common.contracts import CancelOrder, Contract
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcQueryDateTime
-from tradewind.common.envelope import event_source, new_event
+from tradewind.common.envelope import CloudEvent, event_source, new_event
 from tradewind.common.logging import request_id_var
 from tradewind.common.problems import Problem
 from tradewind.gateway.adapters.pending import PendingOrders
@@ -175,10 +175,17 @@ async def submit(broker: Broker, command: Contract, *, account_id: str, subject:
         account_id=account_id,
         correlation_id=request_id_var.get(),
     )
+    await publish_or_503(broker, envelope)
+
+
+async def publish_or_503(
+    broker: Broker, command: CloudEvent, *, priority: int | None = None
+) -> None:
+    """Publish ``command`` with its confirm; the broker unreachable or silent is a 503 problem."""
     try:
-        await broker.publish_command(envelope)
+        await broker.publish_command(command, priority=priority)
     except (BrokerUnavailable, PublishRejected) as exc:
-        log.warning("command not submitted", extra={"type": command.TYPE, "error": str(exc)})
+        log.warning("command not submitted", extra={"type": command.type, "error": str(exc)})
         raise _broker_unavailable(exc) from exc
 
 

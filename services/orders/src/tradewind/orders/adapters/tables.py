@@ -10,16 +10,20 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
     Table,
+    Text,
     Uuid,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from tradewind.common.contracts.types import TERMINAL_STATUSES, OrderStatus, TimeInForce
 from tradewind.common.outbox import inbox_table, outbox_table
@@ -210,6 +214,39 @@ executions = Table(
     Column("executed_at", DateTime(timezone=True), nullable=False),
     Index("ix_executions_order", "order_id"),
 )
+# Serves the activities listing and the statements: an account's fills newest first, keyset
+# (executed_at, id).
+Index(
+    "ix_executions_account_executed",
+    executions.c.account_id,
+    executions.c.executed_at.desc(),
+    executions.c.id.desc(),
+)
+
+# Background jobs (statements): one row per job id the gateway named, whatever the redeliveries.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Uuid(as_uuid=True), primary_key=True),
+    Column("account_id", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("params", JSONB, nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("progress", Float, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("not_before", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("error", Text),
+    Column("result_rows", Integer),
+    # The file itself: statements are at most a year of one account's fills, small enough for
+    # a column (PostgreSQL TOASTs and compresses it), so the service needs no file store.
+    Column("result", LargeBinary),
+)
+Index("ix_jobs_account_created", jobs.c.account_id, jobs.c.created_at.desc())
 
 positions = Table(
     "positions",

@@ -41,7 +41,7 @@ class OrderPageResponse(BaseModel):
     )
 
 
-_PROBLEM: dict[str, Any] = {"content": {MEDIA_TYPE: {}}}
+PROBLEM: dict[str, Any] = {"content": {MEDIA_TYPE: {}}}
 
 router = APIRouter(prefix="/internal/v1/accounts/{account_id}/orders", tags=["orders"])
 
@@ -49,7 +49,7 @@ router = APIRouter(prefix="/internal/v1/accounts/{account_id}/orders", tags=["or
 @router.get(
     "/{order_id}",
     summary="One order of the account",
-    responses={404: {"description": "No such order for this account", **_PROBLEM}},
+    responses={404: {"description": "No such order for this account", **PROBLEM}},
 )
 async def get_order(account_id: AccountIdPath, order_id: UUID, runtime: Runtime) -> OrderResponse:
     order = await runtime.reads.order(account_id, order_id)
@@ -66,7 +66,7 @@ async def get_order(account_id: AccountIdPath, order_id: UUID, runtime: Runtime)
 @router.get(
     "",
     summary="The account's orders, newest first",
-    responses={400: {"description": "page_token is not valid", **_PROBLEM}},
+    responses={400: {"description": "page_token is not valid", **PROBLEM}},
 )
 async def list_orders(
     account_id: AccountIdPath,
@@ -129,7 +129,7 @@ async def list_positions(
 @positions_router.get(
     "/{symbol}",
     summary="The account's position in one symbol (flat if it traded and closed it)",
-    responses={404: {"description": "The account never traded the symbol", **_PROBLEM}},
+    responses={404: {"description": "The account never traded the symbol", **PROBLEM}},
 )
 async def get_position(
     account_id: AccountIdPath, symbol: Annotated[Symbol, Path()], runtime: Runtime
@@ -179,7 +179,7 @@ async def list_instruments(runtime: Runtime) -> InstrumentListResponse:
 @instruments_router.get(
     "/{symbol}",
     summary="One instrument this service accepts orders for",
-    responses={404: {"description": "The symbol has not been listed here", **_PROBLEM}},
+    responses={404: {"description": "The symbol has not been listed here", **PROBLEM}},
 )
 async def get_instrument(symbol: Annotated[Symbol, Path()], runtime: Runtime) -> Instrument:
     instrument = await runtime.reads.instrument(symbol)

@@ -5,11 +5,13 @@ from tradewind.orders.handlers.commands import INBOX_CONSUMER, OrderCommandHandl
 from tradewind.orders.handlers.events import EVENT_SOURCE, OrderEvents
 from tradewind.orders.handlers.expiry import DayOrderExpiry
 from tradewind.orders.handlers.instruments import InstrumentHandler
+from tradewind.orders.handlers.jobs import StatementJobs
 from tradewind.orders.handlers.quotes import QuoteHandler
 from tradewind.orders.handlers.subscriptions import (
     SERVICE,
     command_queue,
     instrument_queue,
+    jobs_queue,
     orders_subscriptions,
     quote_queue,
 )
@@ -24,8 +26,10 @@ __all__ = [
     "OrderEvents",
     "OrderNotFound",
     "QuoteHandler",
+    "StatementJobs",
     "command_queue",
     "instrument_queue",
+    "jobs_queue",
     "orders_subscriptions",
     "quote_queue",
 ]
