@@ -65,6 +65,9 @@ class FlagsSource:
             yield
             return
         api.set_evaluation_context(EvaluationContext(attributes={"service": service}))
+        # The provider logs a broken file with its traceback at every check; ``_failed`` says it
+        # once per breakage instead.
+        logging.getLogger("openfeature.contrib").setLevel(logging.CRITICAL)
         self.path = path
         provider = FlagdProvider(
             resolver_type=ResolverType.FILE,
