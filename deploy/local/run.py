@@ -114,6 +114,8 @@ LOCAL_DEFAULTS = {
     # Encrypts webhook secrets at rest. Fixed so the local database stays readable from one run
     # to the next; a key for local development only, never for real secrets.
     "TRADEWIND_WEBHOOKS_SECRET_KEYS": "dyePYuxTV4EqJ9Ue0BNMPO7D7a38TrORysTgcJMNciI=",
+    # Run-time flags, all off; edit a copy and point this at it to switch one (docs/operations.md).
+    "TRADEWIND_FLAGS_FILE": str(ROOT / "deploy" / "flags" / "flags.json"),
 }
 
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from e2e.harness import MAX_ATTEMPTS, RETRY_DELAYS_MS, Spy, System
+from support.flags_file import FlagsFile
 from support.infra import Infra
 from support.services import ServiceProcess
 from support.system import SystemPorts, create_system_databases, start_system, system_env
@@ -18,7 +19,16 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="session")
-async def system(infra: Infra) -> AsyncIterator[System]:
+def system_flags(tmp_path_factory: pytest.TempPathFactory) -> FlagsFile:
+    """The system's flags file, every flag off; a test that switches one restores it (the
+    ``flags`` fixture of test_flags.py)."""
+    flags = FlagsFile(tmp_path_factory.mktemp("flags") / "flags.json")
+    flags.all_off()
+    return flags
+
+
+@pytest.fixture(scope="session")
+async def system(infra: Infra, system_flags: FlagsFile) -> AsyncIterator[System]:
     databases = await create_system_databases(infra)
     ports = SystemPorts.free()
     env = system_env(
@@ -28,6 +38,10 @@ async def system(infra: Infra) -> AsyncIterator[System]:
         ports=ports,
         retry_delays_ms=RETRY_DELAYS_MS,
         max_delivery_attempts=MAX_ATTEMPTS,
+        overrides={
+            "TRADEWIND_FLAGS_FILE": str(system_flags.path),
+            "TRADEWIND_FLAGS_POLL_MS": "100",
+        },
     )
     processes = await start_system(env, ports)
     try:

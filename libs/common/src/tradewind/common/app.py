@@ -18,6 +18,7 @@ from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tradewind.common import flags
 from tradewind.common.api_docs import install_api_docs
 from tradewind.common.health import Readiness
 from tradewind.common.internal_auth import InternalTokenMiddleware
@@ -221,14 +222,15 @@ def create_service_app(
                 "refuses every call"
             )
         try:
-            async with lifespan(app, readiness):
-                _tune_garbage_collector()
-                try:
-                    yield
-                finally:
-                    # Frozen objects would never be collected; a process that starts apps one
-                    # after another (the tests) would keep every one's heap.
-                    gc.unfreeze()
+            with flags.configured(service, shared):
+                async with lifespan(app, readiness):
+                    _tune_garbage_collector()
+                    try:
+                        yield
+                    finally:
+                        # Frozen objects would never be collected; a process that starts apps
+                        # one after another (the tests) would keep every one's heap.
+                        gc.unfreeze()
         finally:
             shutdown_tracing()
 

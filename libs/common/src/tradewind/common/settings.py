@@ -194,6 +194,20 @@ class SharedSettings(FileConfigurable):
         ge=1_024,
         description="Largest total size of a request's headers (names and values); more: 431.",
     )
+    flags_file: Path | None = Field(
+        default=None,
+        description=(
+            "flagd JSON file of the run-time feature and fault flags, watched for changes "
+            "(docs/operations.md, Flags; sample: deploy/flags/flags.json). Unset: every flag at "
+            "its default, every fault off."
+        ),
+    )
+    flags_poll_ms: int = Field(
+        default=1_000,
+        ge=50,
+        le=60_000,
+        description="How often the flags file is checked for changes (milliseconds).",
+    )
 
     market_timezone: str = Field(
         default="America/New_York",

@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.health import Readiness
@@ -21,6 +21,7 @@ from tradewind.common.tasks import start_background
 from tradewind.gateway.adapters.pending import PendingOrders
 from tradewind.gateway.adapters.pending_jobs import PendingJobs
 from tradewind.gateway.adapters.reads import MarketReads, OrderReads
+from tradewind.gateway.adapters.redis_faults import FaultFlaggedPool
 from tradewind.gateway.adapters.script_batches import ScriptBatches
 from tradewind.gateway.adapters.stream_bindings import StreamBindings
 from tradewind.gateway.adapters.stream_limits import StreamConnectionLimit
@@ -84,7 +85,7 @@ async def bootstrap(
         # failing. The client owns it (from_pool): a client given a pool by the constructor
         # leaves it open on aclose, with its connections.
         redis = Redis.from_pool(
-            BlockingConnectionPool.from_url(
+            FaultFlaggedPool.from_url(
                 shared.redis_url,
                 max_connections=settings.redis_max_connections,
                 timeout=2,

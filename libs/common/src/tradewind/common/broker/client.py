@@ -24,6 +24,7 @@ from aio_pika.abc import (
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
+from tradewind.common import flags
 from tradewind.common.broker.batches import BatchConsumer, BatchHandler
 from tradewind.common.broker.errors import (
     BrokerUnavailable,
@@ -40,6 +41,7 @@ from tradewind.common.broker.topology import (
     Topology,
 )
 from tradewind.common.envelope import CONTENT_TYPE, CloudEvent, EnvelopeError
+from tradewind.common.flags import Fault
 from tradewind.common.metrics import (
     MESSAGE_HANDLER_SECONDS,
     MESSAGES_CONSUMED,
@@ -457,6 +459,8 @@ class Broker:
             outcome = _outcome_of(future, message, self.publish_timeout_s)
             outcomes.append(outcome)
             MESSAGES_PUBLISHED.labels(exchange=message.exchange, outcome=_metric(outcome)).inc()
+        if flags.fault_on(Fault.BROKER_DROP_PUBLISH_CONFIRMS):
+            outcomes = [_dropped_confirm() if outcome is None else outcome for outcome in outcomes]
         return outcomes
 
     async def _publish_one(
@@ -508,6 +512,8 @@ class Broker:
             persistent=persistent,
             priority=priority,
         )
+        if flags.fault_on(Fault.BROKER_DROP_PUBLISH_CONFIRMS):
+            raise _dropped_confirm()
 
     async def publish_command(self, command: CloudEvent, *, priority: int | None = None) -> None:
         """``priority`` matters only to a priority queue (``QueueSpec.max_priority``)."""
@@ -700,6 +706,17 @@ class Broker:
         if self._publish_channel is None:
             raise BrokerUnavailable("connect() has not been called")
         return self._publish_channel
+
+
+# The fault flag broker.dropPublishConfirms: the message went out and the broker confirmed it,
+# but the publisher is told it did not, as when a confirm is lost with the connection. Applied
+# to services' own publishes (``publish_event``, the outbox's ``publish_many``), not to the
+# scheduling of a delayed retry, which would requeue and republish a message at every attempt.
+def _dropped_confirm() -> PublishUnconfirmed:
+    return PublishUnconfirmed(
+        "publish confirm dropped by the fault flag broker.dropPublishConfirms; the broker may "
+        "still route the message"
+    )
 
 
 def _outcome_of(

@@ -28,6 +28,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from tradewind.gateway.adapters.key_states import KeyState, key_changes_channel
+from tradewind.gateway.adapters.redis_faults import injected_redis_failure
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,9 @@ async def follow_key_changes(redis_url: str, namespace: str, keys: VerifiedKeys)
             await connection.connect()
             await connection.send_command("SUBSCRIBE", channel)
             while True:
+                failure = injected_redis_failure()  # the fault flag: as if Redis went away
+                if failure is not None:
+                    raise failure
                 # RESP3 delivers messages as push replies; push_request returns them to us.
                 reply = await connection.read_response(timeout=_POLL_S, push_request=True)
                 if not isinstance(reply, list) or len(reply) < 3:

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
+from tradewind.common import flags
 from tradewind.common.broker import (
     Broker,
     BrokerUnavailable,
@@ -18,6 +19,7 @@ from tradewind.common.broker import (
 from tradewind.common.contracts import CancelOrder, Contract
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcQueryDateTime
 from tradewind.common.envelope import CloudEvent, event_source, new_event
+from tradewind.common.flags import Feature
 from tradewind.common.logging import request_id_var
 from tradewind.common.problems import Problem
 from tradewind.gateway.adapters.pending import PendingOrders
@@ -77,6 +79,19 @@ def _broker_unavailable(exc: BrokerUnavailable | PublishRejected) -> Problem:
     )
 
 
+def _require_order_entry(account_id: str) -> None:
+    """The product flag gateway.orderEntryEnabled (on unless the flags file says otherwise): an
+    account it is off for, by a rule on the account or a percentage rollout, places and
+    replaces nothing. Cancels and closing positions still work: an account can always get out."""
+    if not flags.enabled(Feature.GATEWAY_ORDER_ENTRY_ENABLED, account=account_id, default=True):
+        raise Problem(
+            403,
+            "Order entry disabled",
+            "Order entry is not enabled for this account. Cancels and closing positions work.",
+            kind="order-entry-disabled",
+        )
+
+
 async def _find_order(principal: Principal, order_id: UUID, reads: OrderReads) -> Order:
     order = await reads.order(principal.account_id, order_id)
     if order is None:
@@ -93,6 +108,7 @@ async def place_order(
     pending: PendingOrdersDep,
     idempotency: IdempotencyOf,
 ) -> Response:
+    _require_order_entry(principal.account_id)
     command = place_command(
         body,
         account_id=principal.account_id,
@@ -225,6 +241,7 @@ async def replace_order(
     pending: PendingOrdersDep,
     idempotency: IdempotencyOf,
 ) -> Response:
+    _require_order_entry(principal.account_id)
     order = await _find_order(principal, order_id, reads)
     refusal = check_replace(order, body)
     if refusal is not None:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from tradewind.common import flags
 from tradewind.common.contracts import Instrument
+from tradewind.common.flags import Fault
 from tradewind.market_data.domain.quotes import QuoteInput
 
 log = logging.getLogger(__name__)
@@ -112,7 +114,9 @@ class SimulatorFeed:
         next_tick = loop.time()
         while True:
             try:
-                await self.ingest(self.simulator.next_quotes(self.clock()))
+                # The fault flag marketData.feedPaused skips ticks: no quotes, prices hold still.
+                if not flags.fault_on(Fault.MARKET_DATA_FEED_PAUSED):
+                    await self.ingest(self.simulator.next_quotes(self.clock()))
             except Exception as exc:
                 log.warning("simulated quotes were not ingested", extra={"error": repr(exc)})
             next_tick += self.interval_s

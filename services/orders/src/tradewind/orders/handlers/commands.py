@@ -39,6 +39,7 @@ from tradewind.common.tasks import TimeSlice
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import Order, RiskRules
+from tradewind.orders.handlers.command_faults import command_faults
 from tradewind.orders.handlers.events import OrderEvents
 from tradewind.orders.handlers.fill_trace import mark_order
 
@@ -102,6 +103,11 @@ class OrderCommandHandler:
     async def __call__(self, batch: Sequence[Incoming]) -> BatchOutcome:
         outcome = BatchOutcome()
         received = await _decode(batch, outcome)
+        # Fault flags (off in normal running): delay the batch, or fail some of its commands.
+        failed = await command_faults([(i.position, i.command.account_id) for i in received])
+        if failed:
+            outcome.retry.update(failed)
+            received = [item for item in received if item.position not in failed]
         if not received:
             return outcome
         async with OrdersUnitOfWork.begin(self.pool) as unit:

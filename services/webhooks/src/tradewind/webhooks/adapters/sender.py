@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 import aiohttp
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 
+from tradewind.common import flags
+from tradewind.common.flags import Fault
 from tradewind.webhooks.adapters.ssrf import (
     DestinationPolicy,
     DestinationRefused,
@@ -98,6 +100,18 @@ class Sender:
             chunks.append(chunk)
             remaining -= len(chunk)
         return b"".join(chunks)
+
+
+def injected_failure(account_id: str) -> SendOutcome | None:
+    """The fault flag webhooks.deliveryFailureShare (docs/operations.md, Flags): for that share
+    of the attempts, a 500 as if the partner had answered it, without sending anything. The
+    attempt then takes the path of any 5xx: recorded, retried on schedule, counted by the
+    endpoint's circuit breaker."""
+    if not flags.fault_fires(Fault.WEBHOOKS_DELIVERY_FAILURE_SHARE, account=account_id):
+        return None
+    return SendOutcome(
+        AttemptResult(500), datetime.now(UTC), 0, "injected by a fault flag; not sent"
+    )
 
 
 def _result_for(response: aiohttp.ClientResponse) -> AttemptResult:

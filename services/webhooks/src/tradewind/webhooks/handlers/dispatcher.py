@@ -22,7 +22,7 @@ from tradewind.webhooks import metrics
 from tradewind.webhooks.adapters import delivery_queue as queue
 from tradewind.webhooks.adapters.delivery_queue import DeliveryJob
 from tradewind.webhooks.adapters.secret_box import SecretBox
-from tradewind.webhooks.adapters.sender import Sender
+from tradewind.webhooks.adapters.sender import Sender, injected_failure
 from tradewind.webhooks.adapters.store import DELIVERIES_CHANNEL
 from tradewind.webhooks.domain.delivery_rules import signing_secrets
 from tradewind.webhooks.domain.signing import build_headers
@@ -169,7 +169,9 @@ class Dispatcher:
                 now,
             )
             headers = build_headers(secrets, job.message_id, int(now.timestamp()), job.payload)
-            outcome = await self.sender.post(job.url, job.payload, headers)
+            outcome = injected_failure(job.account_id) or await self.sender.post(
+                job.url, job.payload, headers
+            )
             if outcome.result.status_code is not None:
                 span.set_attribute("http.response.status_code", outcome.result.status_code)
             metrics.ATTEMPT_SECONDS.observe(outcome.duration_ms / 1000)
