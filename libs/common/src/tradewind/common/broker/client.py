@@ -635,21 +635,7 @@ class Broker:
             return "parked"
         delay_ms = self.topology.delay_for_attempt(attempt)
         headers[ATTEMPT_HEADER] = attempt + 1
-        headers[RETRY_TIER_HEADER] = self.topology.tier_name(delay_ms)
-        try:
-            await self.publish(
-                self.topology.retry,
-                spec.name,
-                message.body,
-                message_id=message.message_id or "",
-                message_type=message.type or "",
-                headers=headers,
-                content_type=message.content_type or CONTENT_TYPE,
-                timestamp=message.timestamp,
-                correlation_id=message.correlation_id,
-                priority=message.priority,
-            )
-        except (BrokerUnavailable, PublishRejected):
+        if not await self._through_delay_tier(spec, message, headers, delay_ms):
             # We could not schedule the retry: let the broker redeliver instead of losing it.
             log.warning("could not schedule retry; requeueing", extra=context)
             await message.nack(requeue=True)
@@ -672,8 +658,25 @@ class Broker:
         unchanged: it comes back after the longest tier that does not pass its due time (the
         shortest if it is due sooner), and its handler looks again. Returns the outcome."""
         delay_ms = self.topology.tier_at_most(max(0, int(deferred.delay_s * 1000)))
-        headers[RETRY_TIER_HEADER] = self.topology.tier_name(delay_ms)
         context = {"queue": spec.name, "message_id": message.message_id, "delay_ms": delay_ms}
+        if not await self._through_delay_tier(spec, message, headers, delay_ms):
+            log.warning("could not defer; requeueing", extra=context)
+            await message.nack(requeue=True)
+            return "requeued"
+        log.info("message not due yet; deferred", extra=context)
+        await message.ack()
+        return "deferred"
+
+    async def _through_delay_tier(
+        self,
+        spec: QueueSpec,
+        message: AbstractIncomingMessage,
+        headers: dict[str, Any],
+        delay_ms: int,
+    ) -> bool:
+        """Send the message to wait ``delay_ms`` in its tier, then back to ``spec``'s queue, as
+        it came (body, id, type, priority); False if the broker did not take it."""
+        headers[RETRY_TIER_HEADER] = self.topology.tier_name(delay_ms)
         try:
             await self.publish(
                 self.topology.retry,
@@ -688,12 +691,8 @@ class Broker:
                 priority=message.priority,
             )
         except (BrokerUnavailable, PublishRejected):
-            log.warning("could not defer; requeueing", extra=context)
-            await message.nack(requeue=True)
-            return "requeued"
-        log.info("message not due yet; deferred", extra=context)
-        await message.ack()
-        return "deferred"
+            return False
+        return True
 
     # --- helpers ---
 
