@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from support.loopback_server import LoopbackServer
 from support.services import free_port
 
 
@@ -28,7 +29,7 @@ class WebhookReceiver:
 
     port: int = field(default_factory=free_port)
     received: list[ReceivedWebhook] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
+    _server: LoopbackServer | None = None
 
     def url_for(self, account: str) -> str:
         return f"http://127.0.0.1:{self.port}/hook/{account}"
@@ -36,14 +37,13 @@ class WebhookReceiver:
     async def start(self) -> WebhookReceiver:
         app = web.Application()
         app.router.add_post("/hook/{account}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._server = LoopbackServer(self.port)
+        await self._server.start(app)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
     async def _handle(self, request: web.Request) -> web.Response:
         body: dict[str, Any] = json.loads(await request.read())

@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from support.loopback_server import LoopbackServer
 from support.services import free_port
 
 PROTOBUF = "application/x-protobuf"
@@ -65,7 +66,7 @@ class ReceivedSpan:
 class OtlpReceiver:
     port: int = field(default_factory=free_port)
     spans: list[ReceivedSpan] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
+    _server: LoopbackServer | None = None
 
     @property
     def endpoint(self) -> str:
@@ -75,14 +76,13 @@ class OtlpReceiver:
     async def start(self) -> OtlpReceiver:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/traces", self._export)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._server = LoopbackServer(self.port)
+        await self._server.start(app)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
     async def _export(self, request: web.Request) -> web.Response:
         if request.content_type != PROTOBUF:

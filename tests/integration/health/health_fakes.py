@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+from support.loopback_server import LoopbackServer
 from support.services import free_port
 
 # ``async with health_client(services={...}, **setting_overrides) as client:`` (see conftest).
@@ -41,7 +42,7 @@ class FakeService:
         # While set, readiness requests wait (until released) instead of answering.
         self.hanging = False
         self._released = asyncio.Event()
-        self._runner: web.AppRunner | None = None
+        self._server: LoopbackServer | None = None
         self.port = 0
 
     @property
@@ -56,16 +57,15 @@ class FakeService:
         app = web.Application()
         app.router.add_get("/health/ready", self._ready)
         app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
         self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._server = LoopbackServer(self.port)
+        await self._server.start(app)
         return self
 
     async def stop(self) -> None:
         self._released.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
     async def _ready(self, _: web.Request) -> web.Response:
         if self.hanging:

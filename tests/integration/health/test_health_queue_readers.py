@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from support.infra import Infra
+from support.loopback_server import LoopbackServer
 from support.polling import eventually
 from support.services import free_port
 from tradewind.health.adapters.probes import AmqpConnectivity
@@ -87,19 +88,16 @@ class FakeManagementApi:
         self.queues = queues
         self.authorizations: list[str | None] = []
         self.port = free_port()
-        self._runner: web.AppRunner | None = None
+        self._server = LoopbackServer(self.port)
 
     async def start(self) -> FakeManagementApi:
         app = web.Application()
         app.router.add_get("/api/queues/{vhost}/{name}", self._queue)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await self._server.start(app)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._server.stop()
 
     async def _queue(self, request: web.Request) -> web.Response:
         self.authorizations.append(request.headers.get("Authorization"))
