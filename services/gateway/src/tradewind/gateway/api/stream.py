@@ -20,6 +20,8 @@ Limits (settings): a client message over ``stream_max_frame_bytes`` closes the s
 (uvicorn enforces it); a subscribe that would hold more than ``stream_max_subscriptions`` quote
 symbols is refused with an error frame; a key already holding ``stream_max_connections_per_key``
 streams, on all gateways together, is refused (error frame, close 1008; ``adapters.stream_limits``).
+Messages beyond ``stream_max_messages_per_s`` (in bursts of up to twice as many) wait their turn:
+the connection is read no faster (``domain.message_rate``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -41,6 +44,7 @@ from tradewind.gateway.api.bulk import cancel_open_orders
 from tradewind.gateway.api.stream_orders import OrderEntry
 from tradewind.gateway.bootstrap import GatewayRuntime
 from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.domain.message_rate import MessageRate
 from tradewind.gateway.domain.order_frames import is_order_frame
 from tradewind.gateway.domain.stream_session import StreamSession
 from tradewind.gateway.handlers.api_keys import ApiKeyStore
@@ -131,9 +135,12 @@ async def _receive_commands(
     principal: Principal,
     max_subscriptions: int,
     order_entry: OrderEntry,
+    pace: MessageRate,
 ) -> None:
     while True:
         raw = await ws.receive_text()
+        if (wait_s := pace.delay(time.monotonic())) > 0:
+            await asyncio.sleep(wait_s)
         try:
             message: Any = json.loads(raw)
             if is_order_frame(message):
@@ -244,6 +251,8 @@ async def _serve(
     settings, hub = runtime.settings, runtime.stream_hub
     session = StreamSession(principal.account_id, settings.stream_max_backlog)
     order_entry = OrderEntry(ws.app, ws.scope, credential, session)
+    per_second = settings.stream_max_messages_per_s
+    pace = MessageRate(per_second, max(1, int(2 * per_second)), time.monotonic())
     session.push({"type": "authenticated", "account_id": principal.account_id})
     hub.add(session)
     tasks = [
@@ -251,7 +260,13 @@ async def _serve(
         asyncio.create_task(_heartbeats(session, settings.stream_heartbeat_s)),
         asyncio.create_task(
             _receive_commands(
-                ws, session, hub, principal, settings.stream_max_subscriptions, order_entry
+                ws,
+                session,
+                hub,
+                principal,
+                settings.stream_max_subscriptions,
+                order_entry,
+                pace,
             )
         ),
     ]
