@@ -38,10 +38,22 @@ async def answer(client: Client, frame: dict[str, Any]) -> dict[str, Any]:
 
 
 async def trade_update(client: Client, event: str, order_id: str) -> dict[str, Any]:
-    """The next trade update, which must be ``event`` of ``order_id``: nothing else happens in
-    this account meanwhile."""
-    update = await client.next("trade_update", timeout=10)
-    assert (update["event"], update["data"]["order"]["id"]) == (event, order_id), update
+    """The trade update ``event`` of ``order_id``, received already or next. An order's first
+    update may come before the order_response of its place: both are sent as they happen."""
+
+    def received() -> dict[str, Any] | None:
+        return next(
+            (
+                frame
+                for frame in client.frames
+                if frame["type"] == "trade_update"
+                and (frame["event"], frame["data"]["order"]["id"]) == (event, order_id)
+            ),
+            None,
+        )
+
+    while (update := received()) is None:
+        await client.next("trade_update", timeout=10)
     return update
 
 
