@@ -10,6 +10,7 @@ import pytest
 
 from e2e.harness import System, auth
 from e2e.trading import ingest, quote
+from support.polling import eventually
 from support.streams import Client, authenticated
 from tradewind.gateway.domain.auth_model import DEFAULT_SCOPES
 from tradewind.gateway.domain.rate_limits import Budget
@@ -25,6 +26,14 @@ FILLS_AT_THE_ASK = {
     "time_in_force": "gtc",
 }
 RESTS = {**FILLS_AT_THE_ASK, "qty": "2", "limit_price": "500.00"}
+
+
+BLOCK = "/api/v1/account/trading-block"
+
+
+async def blocked(client: httpx.AsyncClient, key: str) -> bool:
+    state: dict[str, Any] = (await client.get(BLOCK, headers=auth(key))).json()
+    return state.get("blocked") is True
 
 
 def account() -> str:
@@ -119,6 +128,15 @@ async def test_orders_entered_on_the_stream_get_the_http_answers_and_their_trade
         problem = over_http.json()
         assert refused["body"] == {**problem, "request_id": refused["body"]["request_id"]}
         assert {"qty", "limit_price"} <= {error["field"] for error in problem["errors"]}
+
+        # The kill switch holds for stream orders too: accepted at the edge, rejected by orders.
+        block = await client.put(BLOCK, json={}, headers=auth(key))
+        assert block.status_code == 202, block.text
+        await eventually(lambda: blocked(client, key), message="the account was never blocked")
+        placed = await answer(ws, {"action": "place_order", "request_id": "k-1", "order": RESTS})
+        assert placed["status"] == 202, placed
+        update = await trade_update(ws, "rejected", placed["body"]["id"])
+        assert update["data"]["reason"] == "account_blocked"
 
 
 async def test_a_key_without_orders_write_gets_403_and_the_orders_budget_is_shared_with_http(
