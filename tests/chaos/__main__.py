@@ -22,6 +22,7 @@ import time
 from chaos.drill import FULL_TIMING, SHORT_TIMING, format_table, private_infra, run_drills
 from chaos.faults import (
     INFRA_DOWN_S,
+    SHORT_PRIVATE_SERVERS,
     faults_named,
     infra_faults,
     service_faults,
@@ -68,7 +69,7 @@ def main() -> int:
         infra = infra_faults(arguments.infra_down_s) if arguments.with_infra_restarts else []
         faults = service_faults() + infra
     private = arguments.with_infra_restarts or arguments.private_servers
-    servers = SERVER_NAMES if private else ()
+    servers = SERVER_NAMES if private else SHORT_PRIVATE_SERVERS if arguments.short else ()
     timing = SHORT_TIMING if arguments.short else FULL_TIMING
     seed = arguments.seed if arguments.seed is not None else random.randrange(1_000_000)
     logging.getLogger("chaos").info("seed %d (--seed to repeat the load's choices)", seed)

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from chaos.faults import INFRA_DOWN_S, RestartInfra, faults_named, infra_faults, slug
+from chaos.faults import (
+    INFRA_DOWN_S,
+    SHORT_PRIVATE_SERVERS,
+    RestartInfra,
+    faults_named,
+    infra_faults,
+    short_faults,
+    slug,
+)
 from chaos.servers import SERVER_NAMES, PrivateServers, unknown_servers
 from support.private_postgres import (
     PrivatePostgres,
@@ -122,3 +130,11 @@ def test_restart_drills_exist_only_when_asked_for_and_hold_the_server_down() -> 
         "restart-rabbitmq",
     ]
     assert 10 <= INFRA_DOWN_S <= 30
+
+
+def test_the_short_run_restarts_only_servers_it_starts_itself_within_the_issues_range() -> None:
+    restarts = [fault for fault in short_faults() if isinstance(fault, RestartInfra)]
+    assert restarts, "the short run has a restart drill"
+    for fault in restarts:
+        assert fault.server in SHORT_PRIVATE_SERVERS
+        assert 10 <= fault.down_s <= 30
