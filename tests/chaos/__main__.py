@@ -60,6 +60,9 @@ def main() -> int:
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request drowns the rest
+    # The harness's own pools retry their floor of connections while PostgreSQL restarts, with a
+    # traceback a second: the drill reports what matters.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
     if arguments.faults:
         names = [name.strip() for name in arguments.faults.split(",") if name.strip()]
         faults = faults_named(names, arguments.with_infra_restarts, arguments.infra_down_s)
