@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -138,9 +139,14 @@ class PrivatePostgres:
     def stop(self) -> None:
         """A fast shutdown (what ``systemctl restart postgresql`` does): open sessions are
         ended, the data is kept."""
-        if self._postmaster_pid() is None:
+        pid = self._postmaster_pid()
+        if pid is None:
             return
         self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop")
+        # pg_ctl returns once the pid file is gone; the postmaster may still be exiting then.
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def kill(self) -> None:
         """The postmaster this helper started, by its pid, if it still runs (teardown)."""
@@ -169,6 +175,14 @@ class PrivatePostgres:
             raise RuntimeError(
                 f"{tool} failed ({done.returncode}): {done.stdout}{done.stderr}\n{self.tail()}"
             )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _cluster_user() -> str | None:
