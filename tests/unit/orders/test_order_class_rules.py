@@ -129,7 +129,7 @@ class Market:
 def test_a_bracket_places_its_entry_with_two_held_exits_named_after_it() -> None:
     cmd = command(OrderClass.BRACKET, take_profit="110", stop="95")
     entry, take_profit, stop_loss = placed(cmd)
-    assert entry.status is OrderStatus.NEW and entry.order_class is OrderClass.BRACKET
+    assert (entry.status, entry.order_class) == (OrderStatus.NEW, OrderClass.BRACKET)
     assert take_profit.id == leg_order_id(entry.id, LegRole.TAKE_PROFIT)
     assert stop_loss.id == leg_order_id(entry.id, LegRole.STOP_LOSS)
     for leg in (take_profit, stop_loss):
@@ -142,7 +142,7 @@ def test_a_bracket_places_its_entry_with_two_held_exits_named_after_it() -> None
 
 def test_a_stop_loss_with_a_limit_price_is_a_stop_limit_leg() -> None:
     cmd = command(OrderClass.OTO, side=Side.SELL, stop="105", stop_limit="106")
-    entry, stop_loss = placed(cmd)
+    _, stop_loss = placed(cmd)
     assert (stop_loss.type, stop_loss.side) == (OrderType.STOP_LIMIT, Side.BUY)
     assert (stop_loss.stop_price, stop_loss.limit_price) == (Decimal(105), Decimal(106))
 
@@ -150,7 +150,7 @@ def test_a_stop_loss_with_a_limit_price_is_a_stop_limit_leg() -> None:
 def test_an_oco_is_a_working_take_profit_with_a_working_stop_loss_on_the_same_side() -> None:
     parent, stop_loss = placed(command(OrderClass.OCO, side=Side.SELL, limit="110", stop="95"))
     assert (parent.status, stop_loss.status) == (OrderStatus.NEW, OrderStatus.NEW)
-    assert stop_loss.side is Side.SELL and stop_loss.parent_id == parent.id
+    assert (stop_loss.side, stop_loss.parent_id) == (Side.SELL, parent.id)
 
 
 def test_a_group_breaking_its_class_rules_is_rejected_whole() -> None:
@@ -241,7 +241,8 @@ def test_each_class_rule_names_the_field_it_refuses(kwargs: dict[str, Any], fiel
         take_profit=cmd.take_profit,
         stop_loss=cmd.stop_loss,
     )
-    assert violation is not None and violation[0] == field, violation
+    assert violation is not None
+    assert violation[0] == field, violation
 
 
 def test_a_market_bracket_only_checks_its_exits_against_each_other() -> None:
@@ -357,7 +358,7 @@ def test_canceling_a_partly_filled_entry_activates_its_legs_for_what_it_filled()
     market.quote(1, bid="99.5", ask="100", ask_size="4")
     group = groups_of(market.orders.values())[entry.id]
     _, followers = cancel_in_group(group, entry.id, T0 + timedelta(seconds=2))
-    assert [(c.order.status, c.order.qty) for c in followers] == [(OrderStatus.NEW, 4)] * 2
+    assert [(c.order.status, c.order.qty) for c in followers] == [(OrderStatus.NEW, Decimal(4))] * 2
     assert all(isinstance(c.event, OrderAccepted) for c in followers)
 
 
@@ -386,4 +387,4 @@ def test_an_entry_expiring_after_a_partial_fill_activates_its_legs() -> None:
     before = groups_of(market.orders.values())[entry.id]
     expired = expire(market[entry.id], T0 + timedelta(hours=7))
     changes = follow(before, before.with_order(expired.order), T0 + timedelta(hours=7))
-    assert [(c.order.status, c.order.qty) for c in changes] == [(OrderStatus.NEW, 3)] * 2
+    assert [(c.order.status, c.order.qty) for c in changes] == [(OrderStatus.NEW, Decimal(3))] * 2
