@@ -4,9 +4,12 @@ pure matching code as the quote handler runs it."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -388,3 +391,48 @@ def test_an_entry_expiring_after_a_partial_fill_activates_its_legs() -> None:
     expired = expire(market[entry.id], T0 + timedelta(hours=7))
     changes = follow(before, before.with_order(expired.order), T0 + timedelta(hours=7))
     assert [(c.order.status, c.order.qty) for c in changes] == [(OrderStatus.NEW, Decimal(3))] * 2
+
+
+# --- a recorded session (replay/order_classes_session.json) ---
+
+
+def test_the_recorded_session_of_three_groups_replays_to_its_hand_worked_result() -> None:
+    session = json.loads(
+        (Path(__file__).parent / "replay" / "order_classes_session.json").read_text()
+    )
+    names: dict[UUID, str] = {}
+    orders: list[Order] = []
+    for spec in session["orders"]:
+        order_id = uuid.uuid5(uuid.NAMESPACE_URL, f"replay:{spec['name']}")
+        cmd = PlaceOrder.model_validate(
+            {
+                **{k: v for k, v in spec.items() if k not in {"name", "account"}},
+                "order_id": order_id,
+                "account_id": spec["account"],
+                "symbol": session["symbol"],
+                "time_in_force": "gtc",
+                "submitted_at": T0.isoformat(),
+            }
+        )
+        group = placed(cmd)
+        names[group[0].id] = spec["name"]
+        for leg in group[1:]:
+            role = LegRole.TAKE_PROFIT if leg.type is OrderType.LIMIT else LegRole.STOP_LOSS
+            names[leg.id] = f"{spec['name']}.{role.value}"
+        orders += group
+    market = Market.of(*orders)
+    for sequence, recorded in enumerate(session["quotes"], start=1):
+        prices = {k: v for k, v in recorded.items() if k != "why"}
+        market.quote(sequence, **{"bid_size": "1000", "ask_size": "1000", **prices})
+
+    def described(order: Order) -> list[str | None]:
+        average = order.filled_avg_price
+        return [
+            order.status.value,
+            format(order.qty, "f"),
+            format(order.filled_qty, "f"),
+            None if average is None else format(average.normalize(), "f"),
+        ]
+
+    result = {names[order.id]: described(order) for order in market.orders.values()}
+    assert result == session["expected"]
