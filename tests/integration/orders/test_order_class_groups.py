@@ -5,9 +5,11 @@ the two exits of one bracket, 30 times, with exactly one exit filled every time.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import time, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from integration.orders.flows import (
     Desk,
@@ -21,12 +23,14 @@ from integration.orders.flows import (
 from integration.orders.test_orders_races import race
 from tradewind.common.broker import Topology
 from tradewind.common.contracts import LegRole, StopLoss, TakeProfit, leg_order_id
-from tradewind.common.contracts.types import OrderClass, OrderStatus
+from tradewind.common.contracts.types import OrderClass, OrderStatus, TimeInForce, utc_now
+from tradewind.common.market_calendar import MarketCalendar
 from tradewind.orders.adapters import OrderReads
 from tradewind.orders.domain import Order
-from tradewind.orders.handlers import QuoteHandler
+from tradewind.orders.handlers import DayOrderExpiry, QuoteHandler
 
 ROUNDS = 30
+CALENDAR = MarketCalendar(zone=ZoneInfo("America/New_York"), opens=time(9, 30), closes=time(16))
 STALE_S = 60
 """Quotes dated in the past: a later round's entry rests instead of trading on arrival."""
 
@@ -188,3 +192,31 @@ async def test_one_quote_reaching_both_exits_fills_one_every_time(desk: Desk) ->
 
         exits = [await desk.order(account, order_id) for order_id in (take_profit, stop_loss)]
         assert [order.status for order in exits] == [OrderStatus.CANCELED, OrderStatus.FILLED]
+
+
+async def test_a_day_entry_expiring_after_a_partial_fill_activates_its_legs_for_it(
+    desk: Desk, orders_topology: Topology
+) -> None:
+    account = new_account()
+    entry, take_profit, stop_loss = await place_bracket(
+        desk, account, time_in_force=TimeInForce.DAY
+    )
+    await desk.quote(bid="99", ask="99.5", ask_size="4", age_s=STALE_S)
+    # A week on, the entry's session has ended.
+    sweep = DayOrderExpiry(
+        pool=desk.pool,
+        topology=orders_topology,
+        calendar=MarketCalendar(
+            zone=ZoneInfo("America/New_York"), opens=time(9, 30), closes=time(16)
+        ),
+        clock=lambda: utc_now() + timedelta(days=7),
+    )
+
+    await sweep.expire_due()
+
+    assert await statuses(desk, account, entry, take_profit, stop_loss) == [
+        OrderStatus.EXPIRED,
+        OrderStatus.NEW,
+        OrderStatus.NEW,
+    ]
+    assert (await desk.order(account, stop_loss)).qty == Decimal(4)
