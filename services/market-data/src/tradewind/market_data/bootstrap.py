@@ -19,17 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tradewind.common.broker import Broker, Topology
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import utc_now
-from tradewind.common.db import (
-    asyncpg_dsn,
-    check_database,
-    create_engine,
-    create_pool,
-    session_factory,
-)
+from tradewind.common.db import asyncpg_dsn, create_pool
 from tradewind.common.health import Readiness
 from tradewind.common.outbox import Outbox, OutboxRelay
+from tradewind.common.sql import check_database, create_engine, instrument_engine, session_factory
 from tradewind.common.tasks import start_background
-from tradewind.common.tracing import instrument_engine
 from tradewind.market_data.adapters.bar_writer import BarWriter
 from tradewind.market_data.adapters.latest import LatestQuotes
 from tradewind.market_data.adapters.replay import ReplayFeed, load_recording
