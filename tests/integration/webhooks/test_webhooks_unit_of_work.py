@@ -32,7 +32,7 @@ from tradewind.webhooks.adapters.records import (
     NewMessage,
     Success,
 )
-from tradewind.webhooks.adapters.unit_of_work import WebhooksUnitOfWork
+from tradewind.webhooks.adapters.unit_of_work import TransactionRequired, WebhooksUnitOfWork
 from tradewind.webhooks.domain.delivery_rules import (
     AttemptResult,
     Circuit,
@@ -66,7 +66,8 @@ def new_message(account_id: str, event_id: str | None = None) -> NewMessage:
 
 
 async def fan_out(pool: asyncpg.Pool, message: NewMessage, endpoint_ids: list[str]) -> bool:
-    async with WebhooksUnitOfWork.begin(pool) as unit:
+    # As the intake does: one statement, no transaction around it.
+    async with WebhooksUnitOfWork.one_statement(pool) as unit:
         return await unit.fan_out(CONSUMER, message, endpoint_ids)
 
 
@@ -144,6 +145,24 @@ async def test_a_fan_out_to_an_endpoint_deleted_meanwhile_fails_and_writes_nothi
         await fan_out(pool, new_message("acc-1"), ["ep_gone"])
     assert await pool.fetchval("SELECT count(*) FROM messages") == 0
     assert await pool.fetchval("SELECT count(*) FROM inbox") == 0
+
+
+async def test_a_unit_without_a_transaction_refuses_locks_leases_and_staged_writes(
+    pool: asyncpg.Pool,
+) -> None:
+    event = new_event(source="/tests", data=WebhookTest(endpoint_id="ep_1"), event_type="t.x")
+    async with WebhooksUnitOfWork.one_statement(pool) as unit:
+        with pytest.raises(TransactionRequired):
+            await unit.claim(limit=1, per_endpoint=1, lease=LEASE)
+        with pytest.raises(TransactionRequired):
+            await unit.lock_bindings()
+        with pytest.raises(TransactionRequired):
+            await unit.endpoint_state("ep_1", lock=True)
+        with pytest.raises(TransactionRequired):
+            unit.add_event(outbox_message(event, exchange="ex"))
+        with pytest.raises(TransactionRequired):
+            unit.wake_dispatchers()
+        assert await unit.endpoint_state("ep_1", lock=False) is None  # a plain read is fine
 
 
 # --- the delivery queue ---

@@ -10,6 +10,11 @@ events queue's bindings and the purge all change the database through this one i
 - **stage** outbox events and the dispatchers' wake-up, flushed in one statement when the
   transaction ends, so they commit with the change that caused them, or not at all.
 
+``begin`` opens the transaction. The intake alone uses ``one_statement``: its read may see a state
+before its write, and its write is one statement (atomic on its own), so BEGIN and COMMIT would
+only add two round trips per event to the hot path; what needs a transaction (locks, leases,
+staged rows) refuses to run in such a unit.
+
 Plain asyncpg rather than SQLAlchemy: the webhooks hot path (intake, claims, successes) was
 CPU-bound on SQLAlchemy and runs here as prepared statements, two round trips per event; the rare
 paths (API writes, failures, bindings) share the connection and the transaction rather than a
@@ -78,6 +83,12 @@ _CHANGEABLE = frozenset(
         "failing_since",
     }
 )
+
+
+class TransactionRequired(RuntimeError):
+    """A lock, a lease or a staged write was asked of a unit without a transaction."""
+
+
 _HEALTHY: dict[str, Any] = {
     "circuit": Circuit.CLOSED.value,
     "consecutive_failures": 0,
@@ -104,14 +115,28 @@ class WebhooksUnitOfWork:
             yield unit
             await unit.flush()
 
+    @classmethod
+    @asynccontextmanager
+    async def one_statement(cls, pool: asyncpg.Pool) -> AsyncIterator[Self]:
+        """No transaction: each statement commits on its own (the intake's reads, then its one
+        write). Methods that need a transaction raise ``TransactionRequired``."""
+        async with pool.acquire() as connection:
+            yield cls(connection)
+
+    def _in_transaction(self) -> None:
+        if not self.connection.is_in_transaction():
+            raise TransactionRequired("this needs a unit of work opened with begin()")
+
     # --- staged until the end of the transaction ---
 
     def add_event(self, message: OutboxMessage) -> None:
         """An outbox row, written with the transaction; the relay publishes it after commit."""
+        self._in_transaction()
         self._events.append(message)
 
     def wake_dispatchers(self) -> None:
         """Deliveries became due: the dispatchers hear it when the transaction commits."""
+        self._in_transaction()
         self._wake_dispatchers = True
 
     async def flush(self) -> None:
@@ -162,6 +187,7 @@ class WebhooksUnitOfWork:
     async def claim(self, *, limit: int, per_endpoint: int, lease: timedelta) -> list[DeliveryJob]:
         """Lease up to ``limit`` due deliveries, never more in flight per endpoint than its bound.
         The lease holds once the transaction commits: claim in a unit of its own."""
+        self._in_transaction()
         token = uuid.uuid4().hex
         await self.connection.execute("SELECT pg_advisory_xact_lock($1)", _CLAIM_LOCK_KEY)
         rows = await self.connection.fetch(_CLAIM, limit, per_endpoint, lease, token)
@@ -186,6 +212,8 @@ class WebhooksUnitOfWork:
     async def endpoint_state(self, endpoint_id: str, *, lock: bool) -> EndpointState | None:
         """The endpoint's health; with ``lock``, row-locked until commit so that outcomes changing
         it apply one after another (FOR NO KEY UPDATE: new deliveries may still reference it)."""
+        if lock:
+            self._in_transaction()
         row = await self.connection.fetchrow(
             _ENDPOINT_STATE_LOCKED if lock else _ENDPOINT_STATE, endpoint_id
         )
@@ -274,6 +302,7 @@ class WebhooksUnitOfWork:
         limit: int,
     ) -> Endpoint:
         # Serialise creations per account so two concurrent ones cannot both pass the limit.
+        self._in_transaction()
         await self.connection.execute(_LOCK_ACCOUNT, "webhooks:account:" + account_id)
         count: int = await self.connection.fetchval(_COUNT_ENDPOINTS, account_id)
         if count >= limit:
@@ -337,6 +366,7 @@ class WebhooksUnitOfWork:
 
     async def endpoint_for_update(self, endpoint_id: str, account_id: str | None) -> Endpoint:
         """The endpoint, row-locked until commit (``account_id`` None: an operator, any account)."""
+        self._in_transaction()
         row = await self.connection.fetchrow(_ENDPOINT_FOR_UPDATE, endpoint_id, account_id)
         if row is None:
             raise EndpointNotFound(endpoint_id)
@@ -386,6 +416,7 @@ class WebhooksUnitOfWork:
 
     async def lock_bindings(self) -> None:
         """Wait for the bindings lock, which every process's reconcile takes, until commit."""
+        self._in_transaction()
         await self.connection.execute("SELECT pg_advisory_xact_lock($1)", _BINDINGS_LOCK_KEY)
 
     async def subscribed_filters(self) -> list[tuple[str, ...]]:

@@ -66,7 +66,9 @@ class EventIntake:
             await self._fan_out(event, account_id)
 
     async def _fan_out(self, event: CloudEvent, account_id: str) -> None:
-        async with WebhooksUnitOfWork.begin(self.pool) as unit:
+        # One write statement, atomic on its own: no BEGIN and COMMIT on the hot path. An endpoint
+        # deleted after it was read makes that statement fail (foreign key); the broker retries.
+        async with WebhooksUnitOfWork.one_statement(self.pool) as unit:
             targets = subscribers(await unit.subscriptions(account_id), event.type)
             if not targets:
                 return
