@@ -7,9 +7,6 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-import asyncpg
-import redis.exceptions
-import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -97,15 +94,27 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
 # A store that cannot be reached, or refuses more connections: the service is unavailable, not
 # broken. It answers 503 so callers (the gateway's breaker) count it as a dependency failure;
 # any other unexpected error is a 500 about that one request. See docs/architecture.md.
+# The drivers' errors are named, not imported: the web part installs no driver (a service that
+# does not install one cannot raise its errors either).
 _UNAVAILABLE_DEPENDENCY: tuple[type[BaseException], ...] = (
     OSError,  # ConnectionError, TimeoutError (asyncio's too)
-    asyncpg.PostgresConnectionError,
-    asyncpg.InsufficientResourcesError,  # too many connections
-    asyncpg.CannotConnectNowError,  # starting up or shutting down
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    sqlalchemy.exc.TimeoutError,  # no pooled connection in time
 )
+_UNAVAILABLE_DEPENDENCY_NAMES = frozenset(
+    {
+        "asyncpg.exceptions.PostgresConnectionError",
+        "asyncpg.exceptions.InsufficientResourcesError",  # too many connections
+        "asyncpg.exceptions.CannotConnectNowError",  # starting up or shutting down
+        "redis.exceptions.ConnectionError",
+        "redis.exceptions.TimeoutError",
+        "sqlalchemy.exc.TimeoutError",  # no pooled connection in time
+    }
+)
+# SQLAlchemy's DBAPIError, when it says the connection was invalidated.
+_DBAPI_ERROR = "sqlalchemy.exc.DBAPIError"
+
+
+def _names(exc: BaseException) -> set[str]:
+    return {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}
 
 
 def is_dependency_unavailable(exc: BaseException) -> bool:
@@ -119,7 +128,10 @@ def is_dependency_unavailable(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, _UNAVAILABLE_DEPENDENCY):
             return True
-        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+        names = _names(current)
+        if not names.isdisjoint(_UNAVAILABLE_DEPENDENCY_NAMES):
+            return True
+        if _DBAPI_ERROR in names and getattr(current, "connection_invalidated", False):
             return True
         orig = getattr(current, "orig", None)
         pending += [current.__cause__, current.__context__]
