@@ -42,6 +42,10 @@ def order_from_row(row: Row) -> Order:
         replaced_by=row["replaced_by"],
         reject_reason=row["reject_reason"],
         version=row["version"],
+        notional=row["notional"],
+        trail_price=row["trail_price"],
+        trail_percent=row["trail_percent"],
+        hwm=row["hwm"],
     )
 
 
@@ -75,6 +79,10 @@ def order_values(order: Order) -> tuple[Any, ...]:
         "replaced_by": order.replaced_by,
         "reject_reason": order.reject_reason,
         "version": order.version,
+        "notional": order.notional,
+        "trail_price": order.trail_price,
+        "trail_percent": order.trail_percent,
+        "hwm": order.hwm,
     }
     return tuple(values[name] for name in ORDER_COLUMNS)
 

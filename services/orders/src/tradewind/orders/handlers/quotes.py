@@ -69,8 +69,13 @@ class QuoteHandler:
                 )
                 return
             candidates = await unit.executable_orders(quote)
+            lot_size = None
+            if any(order.unsized for order in candidates):
+                # Notional orders are sized on the quote they trade on, in whole lots.
+                await unit.load_market([quote.symbol])
+                lot_size = unit.lot_size(quote.symbol)
             now = self.clock()
-            match = domain.match_quote(book, quote, candidates, now)
+            match = domain.match_quote(book, quote, candidates, now, lot_size=lot_size)
             await unit.lock_positions(
                 {(execution.account_id, quote.symbol) for execution in match.executions}
             )
