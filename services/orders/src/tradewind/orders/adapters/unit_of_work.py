@@ -266,8 +266,17 @@ class OrdersUnitOfWork:
     def is_listed(self, symbol: str) -> bool:
         return symbol in self._listings
 
+    async def load_listings(self, symbols: Collection[str]) -> None:
+        """The symbols' listings (their increments) alone, for a transaction that already
+        holds their books."""
+        wanted = [s for s in symbols if s not in self._listings]
+        if wanted:
+            for row in await self.connection.fetch(_LISTINGS, wanted):
+                self._listings[row["symbol"]] = (row["tick_size"], row["lot_size"])
+
     def lot_size(self, symbol: str) -> Decimal | None:
-        """The listed lot size of ``symbol`` (loaded by ``load_market``), if listed."""
+        """The listed lot size of ``symbol`` (loaded by ``load_market`` or ``load_listings``),
+        if listed."""
         listing = self._listings.get(symbol)
         return None if listing is None else listing[1]
 
@@ -725,6 +734,7 @@ _MARKET = """
     LEFT JOIN instruments AS listing ON listing.symbol = wanted.symbol
     LEFT JOIN symbol_books AS book ON book.symbol = wanted.symbol
 """
+_LISTINGS = "SELECT symbol, tick_size, lot_size FROM instruments WHERE symbol = ANY($1::text[])"
 _LOCK_BOOKS = "SELECT * FROM symbol_books WHERE symbol = ANY($1::text[]) ORDER BY symbol FOR UPDATE"
 _CREATE_BOOKS = """
     INSERT INTO symbol_books (symbol, last_sequence, updated_at)

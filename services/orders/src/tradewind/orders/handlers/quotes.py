@@ -72,7 +72,7 @@ class QuoteHandler:
             lot_size = None
             if any(order.unsized for order in candidates):
                 # Notional orders are sized on the quote they trade on, in whole lots.
-                await unit.load_market([quote.symbol])
+                await unit.load_listings([quote.symbol])
                 lot_size = unit.lot_size(quote.symbol)
             now = self.clock()
             match = domain.match_quote(book, quote, candidates, now, lot_size=lot_size)
