@@ -251,7 +251,7 @@ class OrderRequest(BaseModel):
         assert field is not None
         if any(earlier not in info.data for earlier in _READS_EARLIER.get(field, ())):
             return value
-        values = {name: info.data.get(name) for name in _TERM_FIELDS}
+        values: dict[str, Any] = {name: info.data.get(name) for name in _TERM_FIELDS}
         values["time_in_force"] = info.data.get("time_in_force", TimeInForce.DAY)
         values[field] = value
         terms = OrderTerms(type=order_type, **values)
