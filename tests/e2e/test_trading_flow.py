@@ -228,7 +228,7 @@ async def test_a_notional_buy_then_a_trailing_stop_that_follows_the_bid_and_sell
     assert bought.json()["qty"] is None
     # 1000 / 150.10 (or the next quote's ask) in whole lots of 1.
     filled = await order_in(client, trader, bought.json()["id"], "filled")
-    assert (Decimal(filled["qty"]), Decimal(filled["notional"])) == (6, 1000)
+    assert (Decimal(filled["qty"]), Decimal(filled["notional"])) == (Decimal(6), Decimal(1000))
 
     inconsistent = await client.post(
         "/api/v1/orders",
@@ -254,7 +254,10 @@ async def test_a_notional_buy_then_a_trailing_stop_that_follows_the_bid_and_sell
     assert placed.status_code == 202, placed.text
     stop_id = placed.json()["id"]
     accepted = await order_in(client, trader, stop_id, "new")
-    assert (Decimal(accepted["hwm"]), Decimal(accepted["stop_price"])) == (150, 149)
+    assert (Decimal(accepted["hwm"]), Decimal(accepted["stop_price"])) == (
+        Decimal(150),
+        Decimal(149),
+    )
 
     await ingest(system, quote("GOOGL", "151.00", "151.10"))
 
