@@ -47,9 +47,16 @@ def loaded_mtime() -> float:
     return REGISTRY.get_sample_value("tradewind_flags_loaded_mtime_seconds") or 0.0
 
 
-async def until_loaded(mtime: float) -> None:
+async def until_loaded(mtime: float, in_force: Callable[[], bool] = lambda: True) -> None:
+    """Until the gauge says the version of ``mtime`` is loaded and ``in_force`` holds.
+
+    The gauge alone can run ahead by one check: it reads the file's time when the provider says
+    it loaded, and a write landing just then is dated before the provider has read it. A test
+    that then counts or compares evaluations also waits for the change it expects to show.
+    """
+
     async def loaded() -> bool:
-        return loaded_mtime() >= mtime
+        return loaded_mtime() >= mtime and in_force()
 
     await eventually(loaded, timeout=10, message="the edit was never loaded")
 
@@ -82,7 +89,10 @@ def test_a_flags_file_that_cannot_be_loaded_stops_the_start(tmp_path: Path) -> N
 
 
 async def test_a_rule_on_the_account_affects_only_that_account(watched: FlagsFile) -> None:
-    await until_loaded(watched.write({ORDER_ENTRY: for_accounts(["acme"], False, True)}))
+    await until_loaded(
+        watched.write({ORDER_ENTRY: for_accounts(["acme"], False, True)}),
+        lambda: not flags.enabled(ORDER_ENTRY, account="acme", default=True),
+    )
 
     assert not flags.enabled(ORDER_ENTRY, account="acme", default=True)
     assert flags.enabled(ORDER_ENTRY, account="globex", default=True)
@@ -93,7 +103,10 @@ async def test_a_rule_on_the_service_reads_the_service_of_the_process(watched: F
     await until_loaded(watched.write({REDIS: for_services(["orders"], True, False)}))
     assert not flags.fault_on(REDIS)  # this process is the gateway
 
-    await until_loaded(watched.write({REDIS: for_services(["gateway"], True, False)}))
+    await until_loaded(
+        watched.write({REDIS: for_services(["gateway"], True, False)}),
+        lambda: flags.fault_on(REDIS),
+    )
     assert flags.fault_on(REDIS)
 
 
@@ -106,8 +119,11 @@ async def test_a_fractional_rollout_reaches_its_share_of_accounts_and_keeps_each
         "defaultVariant": "off",
         "targeting": {"fractional": [["on", 30], ["off", 70]]},
     }
-    await until_loaded(watched.write({ORDER_ENTRY: rollout}))
     accounts = [f"account-{n}" for n in range(4_000)]
+    await until_loaded(
+        watched.write({ORDER_ENTRY: rollout}),
+        lambda: not all(flags.enabled(ORDER_ENTRY, account=a) for a in accounts[:50]),
+    )
 
     enabled = {a for a in accounts if flags.enabled(ORDER_ENTRY, account=a)}
 
@@ -128,7 +144,7 @@ async def test_an_edit_of_the_file_is_in_force_without_a_restart(watched: FlagsF
 
 
 async def test_a_broken_edit_keeps_the_flags_loaded_last(watched: FlagsFile) -> None:
-    await until_loaded(watched.write({REDIS: switch(True)}))
+    await until_loaded(watched.write({REDIS: switch(True)}), lambda: flags.fault_on(REDIS))
     client = flags._evaluator.client
 
     watched.path.write_text('{"flags": {"gateway.redisFailure": ')
@@ -138,23 +154,25 @@ async def test_a_broken_edit_keeps_the_flags_loaded_last(watched: FlagsFile) -> 
         message="the broken file was never noticed",
     )
     assert flags.fault_on(REDIS)
-    await until_loaded(watched.all_off())
+    await until_loaded(watched.all_off(), lambda: not flags.fault_on(REDIS))
     assert not flags.fault_on(REDIS)
 
 
 async def test_a_share_fault_fires_for_its_share_and_every_firing_counts(
     watched: FlagsFile,
 ) -> None:
-    await until_loaded(watched.write({FAILURES: value(0.25)}))
+    await until_loaded(
+        watched.write({FAILURES: value(0.25)}), lambda: flags.share(FAILURES) == 0.25
+    )
     before = fired(FAILURES)
 
     fires = sum(flags.fault_fires(FAILURES, account="acme") for _ in range(4_000))
 
     assert 800 < fires < 1_200
     assert fired(FAILURES) - before == fires
-    await until_loaded(watched.write({FAILURES: value(1.5)}))
+    await until_loaded(watched.write({FAILURES: value(1.5)}), lambda: flags.share(FAILURES) > 0)
     assert flags.share(FAILURES) == 1.0  # clamped
-    await until_loaded(watched.all_off())
+    await until_loaded(watched.all_off(), lambda: flags.share(FAILURES) == 0.0)
     assert not any(flags.fault_fires(FAILURES) for _ in range(100))
     assert fired(FAILURES) - before == fires
 

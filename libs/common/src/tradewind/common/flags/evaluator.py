@@ -12,6 +12,7 @@ reads ``$flagd.timestamp``: such rules are not supported (docs/operations.md, "F
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TypeVar
 
 from openfeature.client import OpenFeatureClient
@@ -38,6 +39,10 @@ class FlagEvaluator:
         self.client = client
         self.max_memoized = max_memoized
         self._generation = 0
+        self.loaded_version: Callable[[], float] = lambda: 0.0
+        """The version of the definitions the provider holds (the flags file's modification
+        time); a new one forgets every memoized value before the next evaluation."""
+        self._version_seen = 0.0
         self._booleans: dict[Key, bool] = {}
         self._integers: dict[Key, int] = {}
         self._floats: dict[Key, float] = {}
@@ -53,6 +58,7 @@ class FlagEvaluator:
 
     def boolean(self, name: Flag, *, default: bool, account: str | None) -> bool:
         key: Key = (name, default, account)
+        self._follow_definitions()
         value = self._booleans.get(key)
         if value is None:
             generation = self._generation
@@ -64,6 +70,7 @@ class FlagEvaluator:
 
     def integer(self, name: Flag, *, default: int, account: str | None) -> int:
         key: Key = (name, default, account)
+        self._follow_definitions()
         value = self._integers.get(key)
         if value is None:
             generation = self._generation
@@ -75,6 +82,7 @@ class FlagEvaluator:
 
     def number(self, name: Flag, *, default: float, account: str | None) -> float:
         key: Key = (name, default, account)
+        self._follow_definitions()
         value = self._floats.get(key)
         if value is None:
             generation = self._generation
@@ -83,6 +91,14 @@ class FlagEvaluator:
             )
             self._keep(self._floats, key, value, generation)
         return value
+
+    def _follow_definitions(self) -> None:
+        # OpenFeature tells of a reload on a thread pool, possibly after an evaluation that
+        # already reads the new definitions; the version read here never lags them.
+        version = self.loaded_version()
+        if version != self._version_seen:
+            self._version_seen = version
+            self.definitions_changed()
 
     def _keep(self, memo: dict[Key, Value], key: Key, value: Value, generation: int) -> None:
         if generation != self._generation:

@@ -10,10 +10,8 @@ says so in the log until it is fixed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,6 +37,23 @@ FLAGS_LOADED = Gauge(
     "Modification time (Unix seconds) of the flags file this process loaded last; compare it "
     "with the file's to know that an edit is in force. 0: no flags file.",
 )
+FLAGS_LOADED.set_function(lambda: 0.0)
+
+
+def _loaded_version(provider: FlagdProvider) -> Callable[[], float]:
+    """The modification time of the file version ``provider`` holds.
+
+    The file watcher records it once the new definitions are in its store, on its own thread,
+    before OpenFeature's handlers run (on a thread pool, in no set order with the next read):
+    the file's time read in a handler could name a version written after the one loaded.
+    uv.lock pins the provider; tests/unit/common/test_flag_evaluation.py breaks if this moves.
+    """
+    watcher = provider.resolver.connector  # type: ignore[attr-defined]
+
+    def version() -> float:
+        return float(watcher.last_modified)
+
+    return version
 
 
 class FlagsFileError(ValueError):
@@ -80,6 +95,9 @@ class FlagsSource:
         except Exception as exc:
             self._stop(provider)
             raise FlagsFileError(f"TRADEWIND_FLAGS_FILE={path}: cannot load flags: {exc}") from exc
+        version = _loaded_version(provider)
+        self.evaluator.loaded_version = version
+        FLAGS_LOADED.set_function(version)
         log.info("flags loaded", extra={"flags_file": str(path), "poll_ms": poll_ms})
         try:
             yield
@@ -91,16 +109,13 @@ class FlagsSource:
         api.set_provider(NoOpProvider(), domain=DOMAIN)
         provider.shutdown()
         self.path = None
+        self.evaluator.loaded_version = lambda: 0.0
         self.evaluator.definitions_changed()
-        FLAGS_LOADED.set(0)
+        FLAGS_LOADED.set_function(lambda: 0.0)
 
     def _loaded(self, details: EventDetails) -> None:
         self.evaluator.definitions_changed()
         self._failing = False
-        path = self.path
-        if path is not None:
-            with contextlib.suppress(OSError):  # gone again already: the provider says so next
-                FLAGS_LOADED.set(os.path.getmtime(path))
         changed = sorted(details.flags_changed or ())
         unknown = [name for name in changed if name not in KNOWN_FLAGS]
         log.info("flags changed", extra={"flags_changed": changed})
