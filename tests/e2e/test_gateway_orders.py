@@ -40,6 +40,7 @@ ORDER_FIELDS_UNSET_WHILE_PENDING = (
     "reject_reason",
     "parent_id",
     "legs",
+    "hwm",
 )
 
 
@@ -113,8 +114,11 @@ async def test_a_placed_order_is_answered_with_its_pending_view_and_published_as
         "side": "buy",
         "type": "limit",
         "qty": "10",
+        "notional": None,
         "limit_price": "150.25",
         "stop_price": None,
+        "trail_price": None,
+        "trail_percent": None,
         "time_in_force": "day",
         "status": "pending_new",
         "filled_qty": "0",

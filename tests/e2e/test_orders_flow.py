@@ -124,7 +124,9 @@ async def test_get_right_after_202_never_answers_404(
         ({**LIMIT_ORDER, "type": "market"}, {"limit_price"}),
         ({**LIMIT_ORDER, "side": "hold", "time_in_force": "forever"}, {"side", "time_in_force"}),
         ({**LIMIT_ORDER, "client_order_id": "x" * 129}, {"client_order_id"}),
-        ({"symbol": "AAPL"}, {"side", "type", "qty"}),
+        # Without a type the quantity cannot be judged: a market order may trade a notional.
+        ({"symbol": "AAPL"}, {"side", "type"}),
+        ({**LIMIT_ORDER, "qty": None}, {"qty"}),
         ({**LIMIT_ORDER, "qty": "NaN"}, {"qty"}),
         ({**LIMIT_ORDER, "surprise": 1}, {"surprise"}),
     ],

@@ -88,14 +88,14 @@ def test_a_notional_market_order_needs_no_qty_and_its_pending_view_has_none() ->
         ({**NOTIONAL, "qty": "2"}, "notional", "set one of qty or notional, not both"),
         ({**NOTIONAL, "time_in_force": "gtc"}, "notional", "notional orders are day orders"),
         (
-            {**NOTIONAL, "type": "limit", "limit_price": "10"},
-            "notional",
-            "notional orders are market orders",
-        ),
-        (
             {"symbol": "AAPL", "side": "buy", "type": "market"},
             "notional",
             "one of qty or notional is required",
+        ),
+        (
+            {"symbol": "AAPL", "side": "buy", "type": "limit", "limit_price": "10"},
+            "qty",
+            "limit orders need a qty",
         ),
     ],
 )
@@ -105,6 +105,12 @@ def test_an_inconsistent_order_is_refused_naming_the_field_and_the_rule(
     found = errors(body)
     assert list(found) == [field]
     assert message in found[field]
+
+
+def test_a_notional_limit_order_is_refused_for_its_missing_qty() -> None:
+    # The notional's own rule reads the qty, which failed: the qty's error says what to fix.
+    found = errors({**NOTIONAL, "type": "limit", "limit_price": "10"})
+    assert found == {"qty": "Value error, limit orders need a qty"}
 
 
 def test_an_invalid_qty_is_reported_alone_not_as_a_missing_one() -> None:

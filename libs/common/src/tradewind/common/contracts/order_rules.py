@@ -40,9 +40,17 @@ def _time_in_force(terms: OrderTerms) -> str | None:
     return None
 
 
+def _qty(terms: OrderTerms) -> str | None:
+    # Only a market order may trade a notional instead; its missing qty is the notional's rule.
+    if terms.qty is None and terms.type is not OrderType.MARKET:
+        return f"{terms.type.value} orders need a qty"
+    return None
+
+
 def _notional(terms: OrderTerms) -> str | None:
     if terms.notional is None:
-        return "one of qty or notional is required" if terms.qty is None else None
+        missing = terms.qty is None and terms.type is OrderType.MARKET
+        return "one of qty or notional is required" if missing else None
     if terms.qty is not None:
         return "set one of qty or notional, not both"
     if terms.type is not OrderType.MARKET:
@@ -89,6 +97,7 @@ def _trail_percent(terms: OrderTerms) -> str | None:
 FIELD_RULES: dict[str, Callable[[OrderTerms], str | None]] = {
     "time_in_force": _time_in_force,
     "notional": _notional,
+    "qty": _qty,
     "limit_price": _limit_price,
     "stop_price": _stop_price,
     "trail_price": _trail_price,

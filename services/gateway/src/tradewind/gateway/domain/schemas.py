@@ -234,7 +234,10 @@ class OrderRequest(_OrderClassFields):
     time_in_force: TimeInForce = Field(default=TimeInForce.DAY, validate_default=True)
     client_order_id: ClientOrderId | None = None
     qty: PositiveDecimalStr | None = Field(
-        default=None, examples=["10"], description="Decimal string > 0; or set notional."
+        default=None,
+        validate_default=True,
+        examples=["10"],
+        description="Decimal string > 0; or set notional.",
     )
     notional: PositiveDecimalStr | None = Field(
         default=None,
@@ -264,7 +267,13 @@ class OrderRequest(_OrderClassFields):
     )
 
     @field_validator(
-        "time_in_force", "notional", "limit_price", "stop_price", "trail_price", "trail_percent"
+        "time_in_force",
+        "qty",
+        "notional",
+        "limit_price",
+        "stop_price",
+        "trail_price",
+        "trail_percent",
     )
     @classmethod
     def _fits_the_order(cls, value: Any, info: ValidationInfo) -> Any:
