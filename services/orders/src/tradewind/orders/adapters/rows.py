@@ -42,6 +42,7 @@ def order_from_row(row: Row) -> Order:
         replaced_by=row["replaced_by"],
         reject_reason=row["reject_reason"],
         version=row["version"],
+        hold_price=row["hold_price"],
     )
 
 
@@ -75,6 +76,7 @@ def order_values(order: Order) -> tuple[Any, ...]:
         "replaced_by": order.replaced_by,
         "reject_reason": order.reject_reason,
         "version": order.version,
+        "hold_price": order.hold_price,
     }
     return tuple(values[name] for name in ORDER_COLUMNS)
 
