@@ -167,6 +167,39 @@ async def test_a_deposit_raises_the_buying_power_and_a_withdrawal_cannot_take_he
     assert refused.json()["type"].endswith(":insufficient-buying-power")
 
 
+async def test_deposits_and_withdrawals_are_activities_among_the_fills(
+    desk: Desk, orders_client: httpx.AsyncClient
+) -> None:
+    account = new_account()
+    path = f"/internal/v1/accounts/{account}"
+    await limit_buy(desk, account, "1", "101")
+    await desk.quote(bid="99.5", ask="100.5")  # a fill
+    for route, amount in (("deposits", "250"), ("withdrawals", "50.5")):
+        moved = await orders_client.post(f"{path}/{route}", json={"amount": amount})
+        assert moved.status_code == 201, moved.text
+
+    listed = (await orders_client.get(f"{path}/activities")).json()
+    assert [(a["activity_type"], a.get("net_amount")) for a in listed["data"]] == [
+        ("CSW", "-50.5"),
+        ("CSD", "250"),
+        ("FILL", None),
+    ]
+    paged = (await orders_client.get(f"{path}/activities", params={"limit": 2})).json()
+    rest = await orders_client.get(
+        f"{path}/activities", params={"limit": 2, "page_token": paged["next_page_token"]}
+    )
+    assert [a["activity_type"] for a in paged["data"] + rest.json()["data"]] == [
+        "CSW",
+        "CSD",
+        "FILL",
+    ]
+    assert rest.json()["next_page_token"] is None
+    cash_only = await orders_client.get(f"{path}/activities", params={"activity_types": "CSD"})
+    assert [a["activity_type"] for a in cash_only.json()["data"]] == ["CSD"]
+    cash = Decimal((await orders_client.get(path)).json()["cash"])
+    assert cash == CASH - Decimal("100.5") + 250 - Decimal("50.5")
+
+
 async def test_the_account_values_positions_at_the_latest_quote(
     desk: Desk, orders_client: httpx.AsyncClient
 ) -> None:

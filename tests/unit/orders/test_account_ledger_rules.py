@@ -14,6 +14,7 @@ import pytest
 from tradewind.common.contracts import PlaceOrder, RejectReason, ReplaceOrder
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side
 from tradewind.orders.domain import MarketView, Order, RiskRules, place, replace
+from tradewind.orders.domain.activities import ActivityType, CashActivity, merge_newest_first
 from tradewind.orders.domain.ledger import (
     CashMovement,
     CashMovementRefused,
@@ -262,3 +263,23 @@ def test_a_position_without_a_quote_is_valued_at_the_reference_price_else_at_cos
     unpriced = value_account(ledger, held, {}, {})
     assert unpriced.long_market_value == Decimal(180)
     assert unpriced.unrealized_pl == 0
+
+
+# --- activities: fills and cash movements in one listing ---
+
+
+def test_pages_of_fills_and_cash_movements_merge_newest_first() -> None:
+    def cash(seconds: int) -> CashActivity:
+        return CashActivity(
+            uuid4(), NOW + timedelta(seconds=seconds), ActivityType.DEPOSIT, Decimal(1), None
+        )
+
+    fills = [cash(5), cash(3), cash(1)]  # stand-ins: only time and id order a listing
+    movements = [cash(4), cash(2)]
+    page, cut = merge_newest_first([fills, movements], 3)
+    assert page == [fills[0], movements[0], fills[1]]
+    assert cut
+    assert merge_newest_first([fills, movements], 5) == (
+        [*sorted(fills + movements, key=lambda a: a.transaction_time, reverse=True)],
+        False,
+    )

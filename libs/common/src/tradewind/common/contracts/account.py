@@ -1,10 +1,11 @@
 """The account ledger as the public API shows it (Alpaca's names where Alpaca has one): the
 orders service answers it, the gateway fronts it, so the shape is defined once. Also the body of
-the operator's cash movements (deposits and withdrawals)."""
+the operator's cash movements (deposits and withdrawals), which the activities list as ``CSD``
+and ``CSW`` (``contracts.activities``)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +15,6 @@ from tradewind.common.contracts.types import (
     DecimalStr,
     PositiveDecimalStr,
     SafeText,
-    UtcDateTime,
 )
 
 
@@ -71,10 +71,6 @@ class AccountView(BaseModel):
     trading_blocked: bool = Field(description="The kill switch is on: new orders are rejected.")
 
 
-CashActivityType = Literal["CSD", "CSW"]
-"""Alpaca's activity types of a cash deposit and a cash withdrawal."""
-
-
 class CashMovementRequest(BaseModel):
     """A deposit or a withdrawal (operator route). ``id`` makes a retry harmless: a movement
     with an id already recorded is answered with the recorded one and not applied again."""
@@ -83,17 +79,4 @@ class CashMovementRequest(BaseModel):
 
     amount: PositiveDecimalStr
     id: UUID | None = Field(default=None, description="Idempotency: the movement's id.")
-    description: SafeText | None = Field(default=None, max_length=200)
-
-
-class CashActivityView(BaseModel):
-    """A cash movement as an account activity (Alpaca's non-trade activity fields)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: UUID
-    activity_type: CashActivityType
-    transaction_time: UtcDateTime
-    net_amount: DecimalStr = Field(description="Positive for a deposit, negative for a withdrawal.")
-    description: str | None = None
-    status: Literal["executed"] = "executed"
+    description: Annotated[SafeText, Field(max_length=200)] | None = None

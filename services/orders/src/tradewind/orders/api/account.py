@@ -12,11 +12,8 @@ from uuid import uuid4
 
 from fastapi import APIRouter, Response, status
 
-from tradewind.common.contracts.account import (
-    AccountView,
-    CashActivityView,
-    CashMovementRequest,
-)
+from tradewind.common.contracts.account import AccountView, CashMovementRequest
+from tradewind.common.contracts.activities import CashActivityView
 from tradewind.common.contracts.types import utc_now
 from tradewind.common.problems import Problem
 from tradewind.orders.adapters.ledger import CashMovementConflict
