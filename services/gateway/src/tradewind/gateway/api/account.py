@@ -53,7 +53,7 @@ async def get_account(principal: ReadOrders, reads: OrderReadsDep) -> AccountVie
     "/activities",
     response_model=ActivityPageView,
     responses=PROBLEM_RESPONSES,
-    summary="List account activities (fills), newest first",
+    summary="List account activities (fills, deposits, withdrawals), newest first",
 )
 async def list_activities(
     principal: ReadOrders,
@@ -62,8 +62,8 @@ async def list_activities(
         str | None,
         Query(
             pattern=ACTIVITY_TYPES_PATTERN,
-            description="Comma-separated activity types; only FILL exists so far (cash "
-            "movements come with the account ledger). All types if unset.",
+            description="Comma-separated activity types: FILL (fills), CSD (cash deposits), "
+            "CSW (cash withdrawals). All types if unset.",
         ),
     ] = None,
     after: Annotated[
