@@ -90,7 +90,7 @@ async def test_a_fill_moves_cash_and_releases_the_hold(desk: Desk) -> None:
 
     await desk.quote(bid="99.5", ask="100.5")  # the other 6
     assert (await desk.order(account, buy)).status is OrderStatus.FILLED
-    assert await ledger_of(desk.pool, account) == Ledger(account, CASH - Decimal(1005), 0)
+    assert await ledger_of(desk.pool, account) == Ledger(account, CASH - Decimal(1005), Decimal(0))
 
     await desk.place(
         account, side=Side.SELL, type=OrderType.MARKET, qty=Decimal(4), limit_price=None
@@ -113,7 +113,7 @@ async def test_a_market_buy_holds_the_ask_plus_the_margin_until_it_fills(desk: D
     assert (await ledger_of(desk.pool, account)).held_for_orders == Decimal(1050)
     await desk.quote(bid="101", ask="102")
     assert (await desk.order(account, buy)).status is OrderStatus.FILLED
-    assert await ledger_of(desk.pool, account) == Ledger(account, CASH - Decimal(1020), 0)
+    assert await ledger_of(desk.pool, account) == Ledger(account, CASH - Decimal(1020), Decimal(0))
 
 
 async def test_a_replace_is_held_at_its_new_terms_or_refused_beyond_the_buying_power(

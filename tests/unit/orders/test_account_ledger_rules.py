@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import pytest
 
-from tradewind.common.contracts import PlaceOrder, RejectReason, ReplaceOrder
+from tradewind.common.contracts import OrderRejected, PlaceOrder, RejectReason, ReplaceOrder
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side
 from tradewind.orders.domain import MarketView, Order, RiskRules, place, replace
 from tradewind.orders.domain.activities import ActivityType, CashActivity, merge_newest_first
@@ -134,13 +134,14 @@ def test_a_buy_beyond_the_buying_power_is_rejected_naming_both_amounts() -> None
     )
     assert outcome.order.reject_reason == RejectReason.INSUFFICIENT_BUYING_POWER.value
     assert outcome.order.hold_price is None
-    assert "would hold 500 but the buying power is 499.99" in outcome.event.message  # type: ignore[union-attr]
+    assert isinstance(outcome.event, OrderRejected)
+    assert "would hold 500 but the buying power is 499.99" in outcome.event.message
 
 
 def test_a_market_buy_is_checked_with_its_margin() -> None:
-    market = {"type": OrderType.MARKET, "limit_price": None}
-    assert placed("1060.5", **market).status is OrderStatus.NEW
-    assert placed("1060", **market).reject_reason == "insufficient_buying_power"
+    market: dict[str, Any] = {"type": OrderType.MARKET, "limit_price": None}
+    assert placed("1060.5", QUOTED, **market).status is OrderStatus.NEW
+    assert placed("1060", QUOTED, **market).reject_reason == "insufficient_buying_power"
 
 
 def test_the_other_checks_come_first() -> None:
