@@ -4,8 +4,10 @@ internal API, and the account as the API shows it."""
 
 from __future__ import annotations
 
+from datetime import time, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -13,10 +15,16 @@ import pytest
 
 from integration.orders.flows import ARRIVAL_QUOTE_AGE, Desk, new_account
 from tradewind.common.broker import Topology
-from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
+from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce, utc_now
+from tradewind.common.market_calendar import MarketCalendar
 from tradewind.orders.domain import RiskRules
 from tradewind.orders.domain.ledger import Ledger
-from tradewind.orders.handlers import InstrumentHandler, OrderCommandHandler, QuoteHandler
+from tradewind.orders.handlers import (
+    DayOrderExpiry,
+    InstrumentHandler,
+    OrderCommandHandler,
+    QuoteHandler,
+)
 
 CASH = Decimal(10_000)
 """What this module's accounts start with: the handler below is the first to see them."""
@@ -114,6 +122,33 @@ async def test_a_market_buy_holds_the_ask_plus_the_margin_until_it_fills(desk: D
     await desk.quote(bid="101", ask="102")
     assert (await desk.order(account, buy)).status is OrderStatus.FILLED
     assert await ledger_of(desk.pool, account) == Ledger(account, CASH - Decimal(1020), Decimal(0))
+
+
+async def test_an_expired_day_order_releases_its_hold(
+    desk: Desk, orders_topology: Topology
+) -> None:
+    account = new_account()
+    order = await desk.place(
+        account, qty=Decimal(10), limit_price=Decimal(90), time_in_force=TimeInForce.DAY
+    )
+    assert (await ledger_of(desk.pool, account)).held_for_orders == Decimal(900)
+    # Every day trades, in UTC, and today's session closed a moment after the order was placed.
+    closed_at = utc_now() + timedelta(milliseconds=10)
+    calendar = MarketCalendar(
+        zone=ZoneInfo("UTC"),
+        opens=time(0, 0),
+        closes=max(closed_at.time(), time(0, 0, 1)),
+        trading_weekdays=frozenset(range(7)),
+    )
+    expiry = DayOrderExpiry(
+        pool=desk.pool,
+        topology=orders_topology,
+        calendar=calendar,
+        clock=lambda: closed_at + timedelta(seconds=1),
+    )
+    await expiry.expire_due()
+    assert (await desk.order(account, order)).status is OrderStatus.EXPIRED
+    assert await ledger_of(desk.pool, account) == Ledger(account, CASH, Decimal(0))
 
 
 async def test_a_replace_is_held_at_its_new_terms_or_refused_beyond_the_buying_power(
