@@ -1,5 +1,5 @@
-"""The account ledger through the gateway: GET /api/v1/account shows the caller's own ledger,
-and a buy beyond the buying power is rejected with its reason."""
+"""The account ledger through the gateway: GET /api/v1/account (and GraphQL's ``account``) shows
+the caller's own ledger, and a buy beyond the buying power is rejected with its reason."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from e2e.harness import System, auth
+from e2e.test_graphql import graphql
 from e2e.trading import order_in, working_limit_order
 from support.internal import INTERNAL_HEADERS
 from support.polling import eventually
@@ -56,6 +57,13 @@ async def test_the_account_shows_its_ledger_and_refuses_a_buy_beyond_its_buying_
     assert refused.status_code == 202, refused.text
     rejected = await order_in(client, key, refused.json()["id"], "rejected")
     assert rejected["reject_reason"] == "insufficient_buying_power"
+
+    over_graphql = await graphql(client, key, "{ account { accountId cash heldForOrders } }")
+    assert over_graphql["data"]["account"] == {
+        "accountId": account,
+        "cash": "1000",
+        "heldForOrders": "600",
+    }
 
     others = (await client.get("/api/v1/account", headers=auth(other))).json()
     assert others["held_for_orders"] == "0", "another account's ledger is its own"
