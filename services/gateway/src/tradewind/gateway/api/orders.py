@@ -32,6 +32,7 @@ from tradewind.gateway.domain.auth_model import Principal
 from tradewind.gateway.domain.orders import (
     check_replace,
     new_order_id,
+    order_class_refusal,
     pending_replacement_view,
     pending_view,
     place_command,
@@ -115,6 +116,16 @@ async def place_order(
         now=datetime.now(UTC),
         order_id=new_order_id(principal.account_id, idempotency),
     )
+    refusal = order_class_refusal(command)
+    if refusal is not None:
+        field, message = refusal
+        raise Problem(
+            422,
+            "Your request is not valid.",
+            f"Invalid field(s): {field}. {field} {message}.",
+            kind="validation-error",
+            extensions={"errors": [{"field": field, "in": "body", "message": message}]},
+        )
     await submit(broker, command, account_id=principal.account_id, subject=str(command.order_id))
     return await _accepted(pending, principal.account_id, pending_view(command))
 

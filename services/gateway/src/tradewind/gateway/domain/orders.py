@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from tradewind.common.contracts import PlaceOrder, ReplaceOrder
-from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
+from tradewind.common.contracts import LegRole, PlaceOrder, ReplaceOrder, leg_order_id
+from tradewind.common.contracts.order_classes import exit_side, place_violation
+from tradewind.common.contracts.types import OrderClass, OrderStatus, OrderType, Side, TimeInForce
 from tradewind.gateway.domain.schemas import Order, OrderRequest, ReplaceRequest
 
 # Fixed forever: changing it would give a retry of an old request another order id.
@@ -76,11 +77,63 @@ def place_command(
         time_in_force=request.time_in_force,
         client_order_id=request.client_order_id,
         submitted_at=now,
+        order_class=request.order_class,
+        take_profit=request.take_profit,
+        stop_loss=request.stop_loss,
     )
 
 
+def order_class_refusal(command: PlaceOrder) -> tuple[str, str] | None:
+    """The (field, message) of the first order-class rule the order breaks (a 422), or None:
+    the same rules the orders service applies (tradewind.common.contracts.order_classes)."""
+    return place_violation(command)
+
+
 def pending_view(command: PlaceOrder) -> Order:
-    """The order as it stands before the orders service has decided on it."""
+    """The order as it stands before the orders service has decided on it, with its legs (their
+    ids derive from the order's)."""
+    view = _pending_order(command)
+    legs = _pending_legs(command, view)
+    return view if not legs else view.model_copy(update={"legs": legs})
+
+
+def _pending_legs(command: PlaceOrder, parent: Order) -> list[Order]:
+    side = exit_side(command.order_class, command.side)
+    legs: list[Order] = []
+    if command.take_profit is not None and command.order_class is not OrderClass.OCO:
+        legs.append(
+            parent.model_copy(
+                update={
+                    "id": leg_order_id(command.order_id, LegRole.TAKE_PROFIT),
+                    "client_order_id": None,
+                    "side": side,
+                    "type": OrderType.LIMIT,
+                    "limit_price": command.take_profit.limit_price,
+                    "stop_price": None,
+                    "parent_id": command.order_id,
+                }
+            )
+        )
+    if command.stop_loss is not None:
+        stop_loss = command.stop_loss
+        stop_type = OrderType.STOP if stop_loss.limit_price is None else OrderType.STOP_LIMIT
+        legs.append(
+            parent.model_copy(
+                update={
+                    "id": leg_order_id(command.order_id, LegRole.STOP_LOSS),
+                    "client_order_id": None,
+                    "side": side,
+                    "type": stop_type,
+                    "limit_price": stop_loss.limit_price,
+                    "stop_price": stop_loss.stop_price,
+                    "parent_id": command.order_id,
+                }
+            )
+        )
+    return legs
+
+
+def _pending_order(command: PlaceOrder) -> Order:
     return Order(
         id=command.order_id,
         client_order_id=command.client_order_id,
@@ -96,6 +149,7 @@ def pending_view(command: PlaceOrder) -> Order:
         submitted_at=command.submitted_at,
         created_at=command.submitted_at,
         updated_at=command.submitted_at,
+        order_class=command.order_class,
     )
 
 
@@ -118,6 +172,13 @@ def check_replace(order: Order, request: ReplaceRequest) -> ReplaceRefusal | Non
     if order.status.is_terminal:
         return ReplaceRefusal(
             422, "Order cannot be replaced", f"The order is already {order.status.value}."
+        )
+    if order.order_class is not OrderClass.SIMPLE:
+        return ReplaceRefusal(
+            422,
+            "Order cannot be replaced",
+            f"{order.order_class.value} orders and their legs cannot be replaced yet; cancel "
+            "and place again.",
         )
     if request.limit_price is not None and not order.type.needs_limit_price:
         return ReplaceRefusal(
@@ -178,5 +239,6 @@ def pending_replacement_view(order: Order, command: ReplaceOrder) -> Order:
             "canceled_at": None,
             "replaces": order.id,
             "replaced_by": None,
+            "legs": None,
         }
     )

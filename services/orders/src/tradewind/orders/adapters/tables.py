@@ -89,7 +89,10 @@ orders = Table(
     # The W3C trace context the order was placed in, written once with the new order: a fill in
     # a later quote's trace links back to it. Not part of the domain's Order (ORDER_COLUMNS).
     Column(TRACEPARENT, String(128)),
-    # What each unfilled unit of a working buy holds of the account's cash (migration 0007).
+    # Order classes (domain/order_classes.py): a bracket, oco or oto parent and its legs.
+    Column("order_class", String(16), nullable=False, server_default="simple"),
+    Column("parent_id", Uuid(as_uuid=True)),
+    # What each unfilled unit of a working buy holds of the account's cash (migration 0008).
     Column("hold_price", Numeric(asdecimal=True)),
     # A rejected order keeps its client_order_id for the record but never blocks its reuse; a
     # replaced one hands it on to its replacement.
@@ -152,6 +155,13 @@ Index(
     "ix_orders_working_day_by_submitted",
     orders.c.submitted_at,
     postgresql_where=text(f"time_in_force = 'day' AND {WORKING}"),
+)
+
+# A parent's legs (its group), for reads and for the transactions that settle a group.
+Index(
+    "ix_orders_parent",
+    orders.c.parent_id,
+    postgresql_where=text("parent_id IS NOT NULL"),
 )
 
 # The kill switch finds an account's open orders without reading its closed ones.
@@ -261,7 +271,7 @@ positions = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-# The account ledger (migration 0007): one row per account, created with the initial cash when
+# The account ledger (migration 0008): one row per account, created with the initial cash when
 # the account first places an order or moves cash. cash and held_for_orders are moved in the
 # transaction of what moves them (a fill, an order's hold changing, a deposit); the row is the
 # last lock any write path takes (docs/orders.md, "Concurrency").
