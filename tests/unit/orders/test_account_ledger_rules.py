@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 from tradewind.common.contracts import OrderRejected, PlaceOrder, RejectReason, ReplaceOrder
-from tradewind.common.contracts.types import OrderStatus, OrderType, Side
+from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.orders.domain import MarketView, Order, RiskRules, place, replace
 from tradewind.orders.domain.activities import ActivityType, CashActivity, merge_newest_first
 from tradewind.orders.domain.ledger import (
@@ -284,3 +284,17 @@ def test_pages_of_fills_and_cash_movements_merge_newest_first() -> None:
         [*sorted(fills + movements, key=lambda a: a.transaction_time, reverse=True)],
         False,
     )
+
+
+def test_a_notional_buy_holds_its_notional_until_it_is_sized() -> None:
+    notional_buy: dict[str, Any] = {
+        "type": OrderType.MARKET,
+        "limit_price": None,
+        "qty": None,
+        "notional": Decimal("500"),
+        "time_in_force": TimeInForce.DAY,
+    }
+    order = placed("500", QUOTED, **notional_buy)
+    assert order.status is OrderStatus.NEW
+    assert order.held_value == Decimal("500")
+    assert placed("499.99", QUOTED, **notional_buy).reject_reason == "insufficient_buying_power"
