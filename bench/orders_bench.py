@@ -134,6 +134,8 @@ async def bench(rates: list[float], seconds: float) -> list[tuple[RunResult, Run
                 "TRADEWIND_GATEWAY_ORDERS_URL": f"http://127.0.0.1:{orders_port}",
                 "TRADEWIND_GATEWAY_DATABASE_URL": gateway_db,
                 "OTEL_SDK_DISABLED": "false",
+                # Benchmarks place far more than an account's default cash would buy.
+                "TRADEWIND_ORDERS_INITIAL_CASH": "1000000000000",
                 **UNLIMITED_BUDGETS,
             }
             orders = ServiceProcess("bench-orders", "tradewind.orders", orders_port, env).start()

@@ -101,6 +101,8 @@ class Stack:
             "TRADEWIND_REDIS_URL": infra.redis_url,
             "TRADEWIND_LOG_LEVEL": "WARNING",
             "OTEL_SDK_DISABLED": "false",
+            # Benchmarks place far more than an account's default cash would buy.
+            "TRADEWIND_ORDERS_INITIAL_CASH": "1000000000000",
             **UNLIMITED_BUDGETS,
         }
         ports = {name: free_port() for name in ("orders", "gateway", "webhooks")}

@@ -24,6 +24,7 @@ from support.commands import command_message
 from support.infra import Infra
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
+from support.system import TEST_INITIAL_CASH
 from tradewind.common.contracts import (
     CancelOrder,
     Contract,
@@ -110,6 +111,7 @@ async def orders(infra: Infra) -> AsyncIterator[Orders]:
             "TRADEWIND_ORDERS_DATABASE_URL": url,
             "TRADEWIND_ORDERS_DATABASE_POOL_SIZE": "4",
             "TRADEWIND_ORDERS_API_POOL_SIZE": "1",
+            "TRADEWIND_ORDERS_INITIAL_CASH": TEST_INITIAL_CASH,
             "TRADEWIND_RETRY_DELAYS_MS": json.dumps([50, 100, 200]),
             "TRADEWIND_MAX_DELIVERY_ATTEMPTS": "20",
         },

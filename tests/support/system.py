@@ -24,6 +24,11 @@ from tradewind.market_data.app import SERVICE_DIR as MARKET_DATA_DIR
 from tradewind.orders.app import SERVICE_DIR as ORDERS_DIR
 from tradewind.webhooks.bootstrap import SERVICE_DIR as WEBHOOKS_DIR
 
+TEST_INITIAL_CASH = "1000000000000"
+"""Every account's starting cash in test systems: more than any test's orders ever hold, so the
+buying power check (docs/orders.md, "The account ledger") refuses nothing it did not refuse
+before it existed. Tests of the check give their accounts little cash of their own."""
+
 # market-data's default instruments, which orders must know before it accepts orders.
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "SPY")
 TOKEN_SIGNING_KEY = "e2e-token-signing-key-0123456789abcdef0123"
@@ -95,6 +100,7 @@ def system_env(
         "TRADEWIND_MAX_DELIVERY_ATTEMPTS": str(max_delivery_attempts),
         "TRADEWIND_ORDERS_DATABASE_URL": databases.orders,
         "TRADEWIND_ORDERS_PORT": str(ports.orders),
+        "TRADEWIND_ORDERS_INITIAL_CASH": TEST_INITIAL_CASH,
         "TRADEWIND_MARKET_DATA_DATABASE_URL": databases.market_data,
         "TRADEWIND_MARKET_DATA_PORT": str(ports.market_data),
         # Tests drive prices themselves through the ingest endpoint.

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from integration.orders.flows import ARRIVAL_QUOTE_AGE, LOT_SIZE, Desk
 from support.infra import Infra
 from support.internal import INTERNAL_HEADERS
+from support.system import TEST_INITIAL_CASH
 from tradewind.common.broker import Topology
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import utc_now
@@ -90,12 +91,15 @@ def orders_handler(
         rules=orders_rules,
         topology=orders_topology,
         max_quote_age=ARRIVAL_QUOTE_AGE,
+        initial_cash=Decimal(TEST_INITIAL_CASH),
     )
 
 
 @pytest.fixture
 def quote_handler(orders_pool: asyncpg.Pool, orders_topology: Topology) -> QuoteHandler:
-    return QuoteHandler(pool=orders_pool, topology=orders_topology)
+    return QuoteHandler(
+        pool=orders_pool, topology=orders_topology, initial_cash=Decimal(TEST_INITIAL_CASH)
+    )
 
 
 @pytest.fixture
@@ -119,6 +123,7 @@ async def orders_app(infra: Infra, orders_database_url: str) -> AsyncIterator[Fa
     """The whole service (database, broker consumer, outbox relay, API) on this run's infra."""
     settings = OrdersSettings(
         database_url=orders_database_url,
+        initial_cash=Decimal(TEST_INITIAL_CASH),
         shared=SharedSettings(namespace=infra.namespace, amqp_url=infra.amqp_url, log_json=False),
     )
     app = create_app(settings)

@@ -35,6 +35,7 @@ from integration.orders.flows import (
 from support.infra import Infra
 from support.polling import eventually
 from support.runtime import runtime_in
+from support.system import TEST_INITIAL_CASH
 from tradewind.common.broker import QueueSpec
 from tradewind.common.contracts import quote_routing_key
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce, utc_now
@@ -54,6 +55,7 @@ def service_settings(infra: Infra, database_url: str, **overrides: Any) -> Order
         "database_pool_size": 3,
         "api_pool_size": 1,
         "quote_concurrency": 2,
+        "initial_cash": Decimal(TEST_INITIAL_CASH),
         "shared": SharedSettings(
             namespace=infra.namespace, amqp_url=infra.amqp_url, log_json=False, prefetch=8
         ),

@@ -320,4 +320,5 @@ def test_the_snapshot_carries_every_field_of_the_order() -> None:
     assert snapshot == {name: getattr(order, name) for name in snapshot}
     assert snapshot["filled_avg_price"] == Decimal("1.55")
     kept_inside = set(dataclasses.asdict(order)) - set(snapshot)
-    assert kept_inside == {"filled_notional"}, "the exact sum behind filled_avg_price"
+    # The exact sum behind filled_avg_price, and what a buy holds of the account's cash.
+    assert kept_inside == {"filled_notional", "hold_price"}

@@ -16,6 +16,7 @@ from tradewind.common.tasks import run_every, start_background
 from tradewind.orders.adapters import OrderReads
 from tradewind.orders.adapters.activities import FillActivities
 from tradewind.orders.adapters.jobs import JobStore
+from tradewind.orders.adapters.ledger import AccountLedgers
 from tradewind.orders.domain import RiskRules
 from tradewind.orders.handlers import (
     SERVICE,
@@ -33,9 +34,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OrdersRuntime:
-    """What the running service holds; the API reads ``reads``, ``activities`` and ``jobs``
-    (``api.routes``, ``api.jobs``), tests and tools publish and listen through ``broker`` and
-    ``topology``."""
+    """What the running service holds; the API reads ``reads``, ``activities``, ``jobs`` and
+    ``ledgers`` (``api.routes``, ``api.jobs``, ``api.account``), tests and tools publish and
+    listen through ``broker`` and ``topology``."""
 
     settings: OrdersSettings
     topology: Topology
@@ -43,6 +44,7 @@ class OrdersRuntime:
     reads: OrderReads
     activities: FillActivities
     jobs: JobStore
+    ledgers: AccountLedgers
 
 
 @asynccontextmanager
@@ -80,16 +82,22 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
         relay.start(resources, "orders-outbox-relay", grace_s=shared.shutdown_grace_s)
 
         rules = RiskRules(
-            reference_prices=settings.reference_prices, max_notional=settings.max_notional
+            reference_prices=settings.reference_prices,
+            max_notional=settings.max_notional,
+            market_buy_margin=settings.market_buy_margin,
         )
         commands = OrderCommandHandler(
             pool=writes,
             rules=rules,
             topology=topology,
             max_quote_age=timedelta(seconds=settings.arrival_quote_max_age_s),
+            initial_cash=settings.initial_cash,
         )
         quotes = QuoteHandler(
-            pool=writes, topology=topology, concurrency=settings.quote_concurrency
+            pool=writes,
+            topology=topology,
+            concurrency=settings.quote_concurrency,
+            initial_cash=settings.initial_cash,
         )
         statement_jobs = StatementJobs(
             store=JobStore(writes),
@@ -111,7 +119,12 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
         # batch in hand, so that the relay's last pass publishes everything it committed.
         resources.push_async_callback(broker.stop_consuming)
 
-        expiry = DayOrderExpiry(pool=writes, topology=topology, calendar=shared.market_calendar())
+        expiry = DayOrderExpiry(
+            pool=writes,
+            topology=topology,
+            calendar=shared.market_calendar(),
+            initial_cash=settings.initial_cash,
+        )
         start_background(
             resources,
             run_every(settings.expiry_sweep_interval_s, "day-order-expiry", expiry.expire_due),
@@ -134,4 +147,6 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
             reads=OrderReads(reads),
             activities=FillActivities(reads),
             jobs=JobStore(reads),
+            # On the API's pool: a deposit is one short transaction on one ledger row.
+            ledgers=AccountLedgers(reads, initial_cash=settings.initial_cash),
         )

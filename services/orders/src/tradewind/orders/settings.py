@@ -9,6 +9,8 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from tradewind.common.settings import HttpSettings, SharedSettings
+from tradewind.orders.domain.ledger import DEFAULT_INITIAL_CASH
+from tradewind.orders.domain.orders import DEFAULT_MARKET_BUY_MARGIN
 
 PositivePrice = Annotated[Decimal, Field(gt=0)]
 
@@ -63,6 +65,20 @@ class OrdersSettings(HttpSettings):
         default=Decimal("1000000"),
         gt=0,
         description="Largest notional (qty x price) a single order may have.",
+    )
+    initial_cash: Decimal = Field(
+        default=DEFAULT_INITIAL_CASH,
+        ge=0,
+        description="Cash an account's ledger starts with when the account is first seen.",
+    )
+    market_buy_margin: Decimal = Field(
+        default=DEFAULT_MARKET_BUY_MARGIN,
+        ge=0,
+        le=1,
+        description=(
+            "A market or stop buy holds its valuation (the ask, else the reference price) times "
+            "1 + this margin of the account's buying power until it fills."
+        ),
     )
     expiry_sweep_interval_s: float = Field(
         default=1.0,

@@ -3,16 +3,15 @@ them, the gateway fronts them, so the shape is defined once."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradewind.common.contracts.types import DecimalStr, OrderStatus, Side, UtcDateTime
 
-ACTIVITY_TYPES = ("FILL",)
-"""The activity types that exist so far; cash movements (deposits, withdrawals) come with the
-account ledger."""
+ACTIVITY_TYPES = ("FILL", "CSD", "CSW")
+"""The activity types that exist so far: fills, cash deposits and cash withdrawals."""
 ACTIVITY_TYPES_PATTERN = r"^[A-Z]{1,16}(,[A-Z]{1,16}){0,15}$"
 
 
@@ -33,10 +32,30 @@ class FillActivityView(BaseModel):
     order_status: OrderStatus = Field(description="The order's status right after this fill.")
 
 
+CashActivityType = Literal["CSD", "CSW"]
+"""Alpaca's activity types of a cash deposit and a cash withdrawal."""
+
+
+class CashActivityView(BaseModel):
+    """A cash movement as an account activity (Alpaca's non-trade activity fields)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: UUID
+    activity_type: CashActivityType
+    transaction_time: UtcDateTime
+    net_amount: DecimalStr = Field(description="Positive for a deposit, negative for a withdrawal.")
+    description: str | None = None
+    status: Literal["executed"] = "executed"
+
+
+ActivityView = Annotated[FillActivityView | CashActivityView, Field(discriminator="activity_type")]
+
+
 class ActivityPageView(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    data: list[FillActivityView]
+    data: list[ActivityView]
     next_page_token: str | None = Field(
         description="Pass as page_token for the next page; null on the last page."
     )

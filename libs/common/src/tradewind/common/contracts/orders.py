@@ -233,6 +233,7 @@ class RejectReason(StrEnum):
     INVALID_ORDER = "invalid_order"  # prices contradict the order type, or miss the increments
     PRICE_UNAVAILABLE = "price_unavailable"  # no quote nor reference price values the order
     ACCOUNT_BLOCKED = "account_blocked"  # the account's trading is blocked (the kill switch)
+    INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"  # a buy would hold more than it has
 
 
 class OrderAccepted(Contract):

@@ -16,6 +16,7 @@ from datetime import datetime
 from uuid import UUID
 
 from tradewind.common.contracts import TradingBlockStatus
+from tradewind.common.contracts.account import AccountView
 from tradewind.common.contracts.activities import ActivityPageView
 from tradewind.common.contracts.jobs import JobView
 from tradewind.common.contracts.market import Instrument
@@ -137,6 +138,11 @@ class OrderReads:
     async def trading_block(self, account_id: str) -> TradingBlockStatus:
         response = await self.orders.request("GET", f"{self._account(account_id)}/trading-block")
         return TradingBlockStatus.model_validate(unwrap(response))
+
+    async def account(self, account_id: str) -> AccountView:
+        """The account's ledger: cash, buying power, equity and P&L."""
+        response = await self.orders.request("GET", self._account(account_id))
+        return AccountView.model_validate(unwrap(response))
 
     async def positions(self, account_id: str) -> PositionList:
         response = await self.orders.request("GET", f"{self._account(account_id)}/positions")

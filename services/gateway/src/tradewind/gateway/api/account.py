@@ -1,6 +1,7 @@
-"""/api/v1/account/activities (proxied to orders) and /api/v1/account/statements (a job
-command on the broker). Both need ``orders:read``: activities are the account's fills, and a
-statement is a file of them."""
+"""/api/v1/account (the account's ledger) and /api/v1/account/activities (both proxied to
+orders), and /api/v1/account/statements (a job command on the broker). All need
+``orders:read``: the ledger is made of the account's orders and fills, activities are its fills
+and cash movements, and a statement is a file of them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tradewind.common.contracts.account import AccountView
 from tradewind.common.contracts.activities import ACTIVITY_TYPES_PATTERN, ActivityPageView
 from tradewind.common.contracts.jobs import (
     JobKind,
@@ -35,10 +37,23 @@ router = APIRouter(prefix="/api/v1/account", tags=["account"])
 
 
 @router.get(
+    "",
+    response_model=AccountView,
+    responses=PROBLEM_RESPONSES,
+    summary="Get the account: cash, buying power, equity and P&L",
+    description="Buying power is the cash minus what the open buy orders hold "
+    "(`held_for_orders`); a buy that would hold more is rejected with the reason "
+    "`insufficient_buying_power`. Positions are valued at the mid of the latest quote.",
+)
+async def get_account(principal: ReadOrders, reads: OrderReadsDep) -> AccountView:
+    return await reads.account(principal.account_id)
+
+
+@router.get(
     "/activities",
     response_model=ActivityPageView,
     responses=PROBLEM_RESPONSES,
-    summary="List account activities (fills), newest first",
+    summary="List account activities (fills, deposits, withdrawals), newest first",
 )
 async def list_activities(
     principal: ReadOrders,
@@ -47,8 +62,8 @@ async def list_activities(
         str | None,
         Query(
             pattern=ACTIVITY_TYPES_PATTERN,
-            description="Comma-separated activity types; only FILL exists so far (cash "
-            "movements come with the account ledger). All types if unset.",
+            description="Comma-separated activity types: FILL (fills), CSD (cash deposits), "
+            "CSW (cash withdrawals). All types if unset.",
         ),
     ] = None,
     after: Annotated[

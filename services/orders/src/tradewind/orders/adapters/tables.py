@@ -100,6 +100,8 @@ orders = Table(
     Column("trail_price", Numeric(asdecimal=True)),
     Column("trail_percent", Numeric(asdecimal=True)),
     Column("hwm", Numeric(asdecimal=True)),
+    # What each unfilled unit of a working buy holds of the account's cash (migration 0009).
+    Column("hold_price", Numeric(asdecimal=True)),
     # A rejected order keeps its client_order_id for the record but never blocks its reuse; a
     # replaced one hands it on to its replacement.
     Index(
@@ -286,6 +288,39 @@ positions = Table(
     Column("cost_basis", Numeric(asdecimal=True), nullable=False),
     Column("realized_pl", Numeric(asdecimal=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The account ledger (migration 0009): one row per account, created with the initial cash when
+# the account first places an order or moves cash. cash and held_for_orders are moved in the
+# transaction of what moves them (a fill, an order's hold changing, a deposit); the row is the
+# last lock any write path takes (docs/orders.md, "Concurrency").
+account_ledgers = Table(
+    "account_ledgers",
+    metadata,
+    Column("account_id", String(128), primary_key=True),
+    Column("cash", Numeric(asdecimal=True), nullable=False),
+    Column("held_for_orders", Numeric(asdecimal=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Deposits and withdrawals (activities CSD and CSW); the id makes an operator's retry harmless.
+cash_movements = Table(
+    "cash_movements",
+    metadata,
+    Column("id", Uuid(as_uuid=True), primary_key=True),
+    Column("account_id", String(128), nullable=False),
+    Column("activity_type", String(8), nullable=False),
+    Column("amount", Numeric(asdecimal=True), nullable=False),
+    Column("description", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+# Serves the activities listing, as ix_executions_account_executed does for fills.
+Index(
+    "ix_cash_movements_account_created",
+    cash_movements.c.account_id,
+    cash_movements.c.created_at.desc(),
+    cash_movements.c.id.desc(),
 )
 
 outbox = outbox_table(metadata)

@@ -5,6 +5,8 @@ this one interface:
 
 - **claim** message ids in the inbox (in bulk), and release a claim whose message will be retried;
 - **lock accounts** whose orders a batch places or blocks (the kill switch), and read their blocks;
+- **lock ledgers** (cash, held value) of a command batch's accounts, last, and move them by what
+  the transaction did: fills move cash, orders' holds move the held value (``Order.held_value``);
 - **load** what a decision needs — orders, books, listings, positions, client order ids in use,
   and the orders a quote can execute — locking what will change;
 - **stage** new and changed orders, executions, positions, books and outbox rows in memory;
@@ -18,9 +20,10 @@ locks below are taken, but a logic error fails loudly instead of overwriting).
 Locking, the same for every path (docs/orders.md, "Concurrency"): a command batch that places or
 blocks first takes its accounts' advisory locks (shared to place, exclusive to block, in one key
 order); a transaction that changes a symbol's existing orders then locks the symbol's book row,
-then the order rows, then positions; books in symbol order. The session-end sweep alone takes
-order rows without the book, and it never waits (SKIP LOCKED), so no two transactions can wait on
-each other in a cycle.
+then the order rows, then positions; books in symbol order. Account ledger rows come last of
+all, in account order (a command batch locks them after its positions; a quote or the sweep only
+when it writes them, at the flush). The session-end sweep alone takes order rows without the
+book, and it never waits (SKIP LOCKED), so no two transactions can wait on each other in a cycle.
 
 Plain asyncpg rather than SQLAlchemy: measured, the orders command path ran 206 commands/s with
 SQLAlchemy Core and 599/s on asyncpg (docs/performance.md); the statements here are prepared once
@@ -35,7 +38,7 @@ from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 from uuid import UUID
 
@@ -71,7 +74,8 @@ from tradewind.orders.adapters.tables import (
     positions,
     symbol_books,
 )
-from tradewind.orders.domain import Execution, Order, Position, SymbolBook, order_classes
+from tradewind.orders.domain import EXACT, Execution, Order, Position, SymbolBook, order_classes
+from tradewind.orders.domain.ledger import DEFAULT_INITIAL_CASH, Ledger, cash_change
 
 PositionKey = tuple[str, str]
 """(account id, symbol)."""
@@ -99,13 +103,20 @@ class _Staged:
     released: list[tuple[str, str]] = field(default_factory=list)
     trading_blocks: dict[str, domain.TradingBlock | None] = field(default_factory=dict)
     """Blocks to save, by account; None: the account's block is lifted."""
+    ledger_moves: dict[str, Ledger] = field(default_factory=dict)
+    """What this transaction moved of each account's cash and held value (as deltas)."""
 
 
 class OrdersUnitOfWork:
     """One transaction on one connection; ``begin`` opens it, flushes and commits."""
 
-    def __init__(self, connection: asyncpg.Connection) -> None:
+    def __init__(
+        self, connection: asyncpg.Connection, *, initial_cash: Decimal = DEFAULT_INITIAL_CASH
+    ) -> None:
         self.connection = connection
+        self.initial_cash = initial_cash
+        """The cash an account's ledger starts with when this transaction creates it."""
+        self._ledgers: dict[str, Ledger] = {}
         self._orders: dict[UUID, _Tracked] = {}
         self._placed_in: dict[UUID, str | None] = {}
         self._books: dict[str, SymbolBook] = {}
@@ -120,11 +131,14 @@ class OrdersUnitOfWork:
 
     @classmethod
     @asynccontextmanager
-    async def begin(cls, pool: asyncpg.Pool) -> AsyncIterator[OrdersUnitOfWork]:
+    async def begin(
+        cls, pool: asyncpg.Pool, *, initial_cash: Decimal = DEFAULT_INITIAL_CASH
+    ) -> AsyncIterator[OrdersUnitOfWork]:
         """A transaction: what is staged is flushed and committed when the block ends normally,
-        and nothing is written if it raises."""
+        and nothing is written if it raises. ``initial_cash``: the setting, for a ledger this
+        transaction creates."""
         async with pool.acquire() as connection, connection.transaction():
-            unit = cls(connection)
+            unit = cls(connection, initial_cash=initial_cash)
             yield unit
             await unit.flush()
 
@@ -197,6 +211,37 @@ class OrdersUnitOfWork:
             for tracked in self._orders.values()
             if tracked.locked and tracked.order.account_id == account_id and tracked.order.is_open
         ]
+
+    # --- accounts: ledgers (cash and held value) ---
+
+    async def lock_ledgers(self, account_ids: Collection[str]) -> None:
+        """Lock the accounts' ledgers (created with the initial cash if new), in account order:
+        the last lock a command batch takes, after its positions."""
+        wanted = sorted(set(account_ids) - self._ledgers.keys())
+        if not wanted:
+            return
+        for row in await self.connection.fetch(_LOCK_LEDGERS, wanted, self.initial_cash):
+            self._ledgers[row["account_id"]] = Ledger(
+                row["account_id"], row["cash"], row["held_for_orders"]
+            )
+
+    def ledger(self, account_id: str) -> Ledger:
+        """The account's ledger as this transaction leaves it so far (locked first)."""
+        locked = self._ledgers.get(account_id)
+        if locked is None:
+            raise LookupError(f"the ledger of {account_id!r} was not locked")
+        moved = self._staged.ledger_moves.get(account_id)
+        if moved is None:
+            return locked
+        return locked.moved(cash=moved.cash, held=moved.held_for_orders)
+
+    def _move_ledger(self, account_id: str, *, cash: Decimal = Decimal(0), held: Decimal) -> None:
+        if not cash and not held:
+            return
+        moves = self._staged.ledger_moves
+        moves[account_id] = moves.get(account_id, Ledger(account_id, Decimal(0))).moved(
+            cash=cash, held=held
+        )
 
     # --- loading ---
 
@@ -432,17 +477,24 @@ class OrdersUnitOfWork:
         self._orders[order.id] = _Tracked(order, stored_version=None, locked=True)
         self._placed_in[order.id] = current_traceparent()
         self._index_client_order_id(order)
+        self._move_ledger(order.account_id, held=order.held_value)
 
     def update(self, order: Order) -> None:
         """A changed order, locked or added in this transaction."""
         tracked = self._orders.get(order.id)
         if tracked is None or not tracked.locked:
             raise LookupError(f"order {order.id} was not locked by this transaction")
+        with localcontext(EXACT):
+            held = order.held_value - tracked.order.held_value
+        self._move_ledger(order.account_id, held=held)
         tracked.order = order
         self._index_client_order_id(order)
 
     def add_executions(self, new_executions: Iterable[Execution]) -> None:
-        self._staged.executions.extend(new_executions)
+        """New fills; each moves its account's cash (the order's hold moves with the order)."""
+        for execution in new_executions:
+            self._staged.executions.append(execution)
+            self._move_ledger(execution.account_id, cash=cash_change(execution), held=Decimal(0))
 
     def save_positions(self, changed: Iterable[Position]) -> None:
         for position in changed:
@@ -473,6 +525,8 @@ class OrdersUnitOfWork:
         )
         if staged.trading_blocks:
             await self._write_trading_blocks(staged.trading_blocks)
+        if staged.ledger_moves:
+            await self._move_ledgers(staged.ledger_moves)
         if not new and not changed and nothing_staged:
             self._staged = _Staged()
             return
@@ -501,6 +555,25 @@ class OrdersUnitOfWork:
         self._staged = _Staged()
 
     # --- internals ---
+
+    async def _move_ledgers(self, moves: dict[str, Ledger]) -> None:
+        # A statement of its own: only transactions that fill or change a buy's hold run it.
+        # For a quote or the sweep it is the last lock they take (in account order); a command
+        # batch locked these rows already.
+        accounts = sorted(moves)
+        await self.connection.execute(
+            _MOVE_LEDGERS,
+            accounts,
+            [moves[account].cash for account in accounts],
+            [moves[account].held_for_orders for account in accounts],
+            self.initial_cash,
+        )
+        for account in accounts:
+            locked = self._ledgers.get(account)
+            if locked is not None:
+                self._ledgers[account] = locked.moved(
+                    cash=moves[account].cash, held=moves[account].held_for_orders
+                )
 
     async def _write_trading_blocks(self, blocks: dict[str, domain.TradingBlock | None]) -> None:
         # Rare (an account's kill switch): statements of their own, not in the flush statement.
@@ -748,6 +821,28 @@ _SAVE_TRADING_BLOCKS = """
     SET reason = EXCLUDED.reason, blocked_by = EXCLUDED.blocked_by, blocked_at = EXCLUDED.blocked_at
 """
 _LIFT_TRADING_BLOCKS = "DELETE FROM trading_blocks WHERE account_id = ANY($1::text[])"
+# Created with the initial cash if missing; a no-op update locks an existing row. Rows are taken
+# in account order (the INSERT follows its SELECT's order), so two transactions never wait on
+# each other's ledgers in a cycle.
+_LOCK_LEDGERS = """
+    INSERT INTO account_ledgers (account_id, cash, held_for_orders, created_at, updated_at)
+    SELECT account_id, $2::numeric, 0, now(), now() FROM unnest($1::text[]) AS account_id
+    ORDER BY account_id
+    ON CONFLICT (account_id) DO UPDATE SET account_id = EXCLUDED.account_id
+    RETURNING account_id, cash, held_for_orders
+"""
+# $2, $3: what moved (deltas); $4 the initial cash, for a ledger created here (an account whose
+# orders predate the ledger: every order placed since creates it first).
+_MOVE_LEDGERS = """
+    INSERT INTO account_ledgers AS l (account_id, cash, held_for_orders, created_at, updated_at)
+    SELECT account_id, $4::numeric + cash, held, now(), now()
+    FROM unnest($1::text[], $2::numeric[], $3::numeric[]) AS m(account_id, cash, held)
+    ORDER BY account_id
+    ON CONFLICT (account_id) DO UPDATE SET
+        cash = l.cash + (EXCLUDED.cash - $4::numeric),
+        held_for_orders = l.held_for_orders + EXCLUDED.held_for_orders,
+        updated_at = now()
+"""
 _LOCK_ORDERS = "SELECT * FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 _CLIENT_ORDER_ID_HOLDERS = f"""
     SELECT o.* FROM orders AS o

@@ -10,6 +10,8 @@ from tradewind.common.contracts.activities import (
     ACTIVITY_TYPES,
     ACTIVITY_TYPES_PATTERN,
     ActivityPageView,
+    ActivityView,
+    CashActivityView,
     FillActivityView,
 )
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcDateTime
@@ -17,7 +19,13 @@ from tradewind.common.http_paging import page_cursor
 from tradewind.common.problems import Problem
 from tradewind.orders.adapters.activities import ActivityCursor
 from tradewind.orders.api.routes import PROBLEM, AccountIdPath, Runtime
-from tradewind.orders.domain.activities import ActivityType, FillActivity
+from tradewind.orders.domain.activities import (
+    CASH_ACTIVITY_TYPES,
+    Activity,
+    ActivityType,
+    FillActivity,
+    merge_newest_first,
+)
 
 router = APIRouter(prefix="/internal/v1/accounts/{account_id}/activities", tags=["activities"])
 
@@ -44,8 +52,10 @@ def wanted_types(activity_types: str | None) -> set[ActivityType]:
     return {ActivityType(name) for name in names}
 
 
-def view_of(activity: FillActivity) -> FillActivityView:
-    return FillActivityView.model_validate(activity, from_attributes=True)
+def view_of(activity: Activity) -> ActivityView:
+    if isinstance(activity, FillActivity):
+        return FillActivityView.model_validate(activity, from_attributes=True)
+    return CashActivityView.model_validate(activity, from_attributes=True)
 
 
 @router.get(
@@ -60,7 +70,7 @@ async def list_activities(
         str | None,
         Query(
             pattern=ACTIVITY_TYPES_PATTERN,
-            description="Comma-separated activity types (only FILL exists so far); all if unset.",
+            description="Comma-separated activity types (FILL, CSD, CSW); all if unset.",
         ),
     ] = None,
     after: Annotated[
@@ -73,12 +83,33 @@ async def list_activities(
     page_token: Annotated[str | None, Query(pattern=PAGE_TOKEN_PATTERN)] = None,
 ) -> ActivityPageView:
     cursor = page_cursor(page_token, ActivityCursor.decode)
-    if ActivityType.FILL not in wanted_types(activity_types):
-        return ActivityPageView(data=[], next_page_token=None)
-    page = await runtime.activities.page(
-        account_id, limit=limit, cursor=cursor, after=after, until=until
+    wanted = wanted_types(activity_types)
+    # Fills and cash movements live in tables of their own; each gives its newest page after
+    # the cursor, and the newest of both make this page.
+    pages: list[list[Activity]] = []
+    more = False
+    if ActivityType.FILL in wanted:
+        fills = await runtime.activities.page(
+            account_id, limit=limit, cursor=cursor, after=after, until=until
+        )
+        pages.append(list(fills.activities))
+        more = fills.next_cursor is not None
+    if wanted & CASH_ACTIVITY_TYPES:
+        movements, more_movements = await runtime.ledgers.cash_activities(
+            account_id,
+            types=wanted & CASH_ACTIVITY_TYPES,
+            limit=limit,
+            cursor=cursor,
+            after=after,
+            until=until,
+        )
+        pages.append(list(movements))
+        more = more or more_movements
+    data, cut = merge_newest_first(pages, limit)
+    next_cursor = (
+        ActivityCursor(data[-1].transaction_time, data[-1].id) if data and (more or cut) else None
     )
     return ActivityPageView(
-        data=[view_of(activity) for activity in page.activities],
-        next_page_token=page.next_cursor.encode() if page.next_cursor else None,
+        data=[view_of(activity) for activity in data],
+        next_page_token=next_cursor.encode() if next_cursor else None,
     )

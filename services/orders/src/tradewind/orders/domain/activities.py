@@ -1,13 +1,14 @@
 """Account activities (Alpaca's names): what happened to an account, one entry per event.
 
-Only fills exist so far (``FILL``); cash movements join them when the account ledger exists,
-which is why listings already take a set of activity types. Pure code: the figures of a fill
-as of that fill (cumulative and leaves quantity, the order's status after it) are computed here
-from what the store reads.
+Fills (``FILL``) and the ledger's cash movements (``CSD`` deposits, ``CSW`` withdrawals), each
+read from its own table and merged newest first here. Pure code: the figures of a fill as of
+that fill (cumulative and leaves quantity, the order's status after it) are computed here from
+what the store reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +20,11 @@ from tradewind.common.contracts.types import OrderStatus, Side
 
 class ActivityType(StrEnum):
     FILL = "FILL"
+    DEPOSIT = "CSD"
+    WITHDRAWAL = "CSW"
+
+
+CASH_ACTIVITY_TYPES = frozenset({ActivityType.DEPOSIT, ActivityType.WITHDRAWAL})
 
 
 class FillType(StrEnum):
@@ -77,3 +83,32 @@ def fill_activity(record: FillRecord) -> FillActivity:
         type=FillType.FILL if completed else FillType.PARTIAL_FILL,
         order_status=OrderStatus.FILLED if completed else OrderStatus.PARTIALLY_FILLED,
     )
+
+
+@dataclass(frozen=True)
+class CashActivity:
+    """A deposit or withdrawal of the account ledger, as an activity."""
+
+    id: UUID
+    transaction_time: datetime
+    activity_type: ActivityType
+    net_amount: Decimal
+    """Positive for a deposit, negative for a withdrawal."""
+    description: str | None
+
+
+Activity = FillActivity | CashActivity
+
+
+def merge_newest_first(
+    pages: Iterable[Sequence[Activity]], limit: int
+) -> tuple[list[Activity], bool]:
+    """The newest ``limit`` activities of several pages, each newest first from the same
+    cursor, and whether some were left out. Ties in time are broken by id, as the stores'
+    keysets break them, so the next page continues after the last one kept."""
+    merged = sorted(
+        (activity for page in pages for activity in page),
+        key=lambda activity: (activity.transaction_time, activity.id),
+        reverse=True,
+    )
+    return merged[:limit], len(merged) > limit

@@ -149,9 +149,13 @@ def place_group(
     client_order_id_in_use: bool,
     now: datetime,
     trading_blocked: bool = False,
+    buying_power: Decimal | None = None,
 ) -> GroupPlacement:
     """Place an order of any class: the parent's checks, the class's rules, then each leg's
-    checks (listing, prices, increments, notional); the first that fails rejects them all."""
+    checks (listing, prices, increments, notional); the first that fails rejects them all.
+
+    Only the parent is checked against ``buying_power`` and holds it (the account ledger):
+    legs are exits, and an oco's second exit can trade only if the first does not."""
     placement = place(
         command,
         rules,
@@ -159,6 +163,7 @@ def place_group(
         client_order_id_in_use=client_order_id_in_use,
         now=now,
         trading_blocked=trading_blocked,
+        buying_power=buying_power,
     )
     parent = placement.order
     specs = leg_specs(command)

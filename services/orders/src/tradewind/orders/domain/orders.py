@@ -74,6 +74,10 @@ class Order:
     replaced_by: UUID | None = None
     reject_reason: str | None = None
     version: int = 1
+    hold_price: Decimal | None = None
+    """What each unfilled unit of a working buy holds of the account's cash (the account
+    ledger): its limit price, or for a market or stop buy its valuation when placed plus the
+    margin. None for sells and for orders that were never accepted."""
     order_class: OrderClass = OrderClass.SIMPLE
     parent_id: UUID | None = None
     """The order whose leg this one is (domain/order_classes.py)."""
@@ -100,6 +104,16 @@ class Order:
             return Decimal(0)
         with localcontext(EXACT):
             return self.qty - self.filled_qty
+
+    @property
+    def held_value(self) -> Decimal:
+        """What the order holds of its account's buying power now: its hold price times what is
+        left to fill while it works, nothing once it is terminal (or if it is a sell)."""
+        if self.hold_price is None or not self.is_working:
+            return Decimal(0)
+        if self.unsized and self.notional is not None:
+            return self.notional  # not sized yet: it spends at most its notional
+        return notional(self.remaining_qty, self.hold_price)
 
     @property
     def unsized(self) -> bool:
@@ -180,6 +194,9 @@ def to_snapshot(order: Order) -> OrderSnapshot:
 
 # --- risk checks ---
 
+DEFAULT_MARKET_BUY_MARGIN = Decimal("0.05")
+"""The setting's default (TRADEWIND_ORDERS_MARKET_BUY_MARGIN)."""
+
 
 @dataclass(frozen=True)
 class RiskRules:
@@ -188,6 +205,9 @@ class RiskRules:
     reference_prices: Mapping[str, Decimal]
     """Price that values a market or stop order of a symbol no quote has been seen for yet."""
     max_notional: Decimal
+    market_buy_margin: Decimal = DEFAULT_MARKET_BUY_MARGIN
+    """A market or stop buy holds its valuation times (1 + this): it fills at the ask of a later
+    quote, which may be higher than the one it was valued at."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +261,19 @@ def valuation_price(order: Order, rules: RiskRules, market: MarketView) -> Decim
     return price
 
 
+def hold_price(order: Order, price: Decimal, margin: Decimal) -> Decimal | None:
+    """What each unit of ``order`` holds of the account's cash, valued at ``price`` (what the
+    notional check valued it at): a limit buy cannot pay more than its limit; a market or stop
+    buy pays the ask of the quote it meets, so it holds its valuation plus ``margin``. Sells
+    hold nothing (short selling is not checked against buying power)."""
+    if order.side is not Side.BUY:
+        return None
+    if order.limit_price is not None:
+        return order.limit_price
+    with localcontext(EXACT):
+        return price * (1 + margin)
+
+
 _STOP_MARKET_TYPES = frozenset({OrderType.STOP, OrderType.TRAILING_STOP})
 
 
@@ -271,8 +304,13 @@ def first_violation(
     *,
     client_order_id_in_use: bool,
     trading_blocked: bool = False,
+    buying_power: Decimal | None = None,
 ) -> tuple[RejectReason, str] | None:
-    """The first rule ``order`` breaks, in the order they are checked, or None."""
+    """The first rule ``order`` breaks, in the order they are checked, or None.
+
+    ``buying_power`` is what the account's cash leaves after what its open orders hold (None:
+    not checked); a buy must not hold more than that.
+    """
     if trading_blocked:
         return RejectReason.ACCOUNT_BLOCKED, "the account's trading is blocked (kill switch)"
     if not market.listed:
@@ -309,7 +347,24 @@ def first_violation(
             RejectReason.NOTIONAL_LIMIT_EXCEEDED,
             f"order notional {value:f} exceeds the limit of {rules.max_notional:f} per order",
         )
+    unit_hold = hold_price(order, price, rules.market_buy_margin)
+    if buying_power is not None and unit_hold is not None:
+        needed = value if order.qty is None else notional(order.remaining_qty, unit_hold)
+        if needed > buying_power:
+            return (
+                RejectReason.INSUFFICIENT_BUYING_POWER,
+                f"the order would hold {contract_decimal(needed):f} but the buying power is "
+                f"{contract_decimal(buying_power):f}",
+            )
     return None
+
+
+def _holding(order: Order, rules: RiskRules, market: MarketView) -> Order:
+    """The accepted ``order`` with its hold price set (a buy), valued as the checks valued it."""
+    price = valuation_price(order, rules, market)
+    if price is None:
+        return order
+    return dataclasses.replace(order, hold_price=hold_price(order, price, rules.market_buy_margin))
 
 
 # --- place ---
@@ -330,8 +385,12 @@ def place(
     client_order_id_in_use: bool,
     now: datetime,
     trading_blocked: bool = False,
+    buying_power: Decimal | None = None,
 ) -> Placement:
-    """Accept the order as ``new`` or reject it, naming the first rule it breaks."""
+    """Accept the order as ``new`` or reject it, naming the first rule it breaks.
+
+    ``buying_power``: the account's, before this order (None: not checked).
+    """
     order = Order(
         id=command.order_id,
         account_id=command.account_id,
@@ -362,9 +421,11 @@ def place(
         market,
         client_order_id_in_use=client_order_id_in_use,
         trading_blocked=trading_blocked,
+        buying_power=buying_power,
     )
     if violation is None:
-        return Placement(order, OrderAccepted(order=to_snapshot(order)))
+        accepted = _holding(order, rules, market)
+        return Placement(accepted, OrderAccepted(order=to_snapshot(accepted)))
     reason, message = violation
     rejected = dataclasses.replace(
         order,
@@ -445,13 +506,16 @@ def replace(
     client_order_id_in_use: bool,
     now: datetime,
     trading_blocked: bool = False,
+    buying_power: Decimal | None = None,
 ) -> ReplaceOutcome:
     """Replace a working order by a new one, or refuse and leave the order as it is.
 
     ``command.qty`` is the new total of the order: what it has filled stays with the replaced
     order, and the replacement is for the rest (new total minus filled quantity). Fields the
     command leaves unset keep their values. The replacement passes the same risk checks as a new
-    order and joins the back of the queue (time priority restarts).
+    order and joins the back of the queue (time priority restarts). ``buying_power`` is the
+    account's before the replace (None: not checked): what the order holds is released by the
+    replace, so the replacement may hold that much more.
     """
     refusal = _replace_refusal(order, command)
     if refusal is not None:
@@ -472,10 +536,12 @@ def replace(
         market,
         client_order_id_in_use=client_order_id_in_use,
         trading_blocked=trading_blocked,
+        buying_power=None if buying_power is None else buying_power + order.held_value,
     )
     if violation is not None:
         reason, message = violation
         return _refused(order, command, replacement, reason.value, f"{reason.value}: {message}")
+    replacement = _holding(replacement, rules, market)
     replaced = dataclasses.replace(
         order,
         status=OrderStatus.REPLACED,

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import ClassVar
 from uuid import UUID
 
@@ -39,6 +40,7 @@ from tradewind.common.tasks import TimeSlice
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import Order, RiskRules, order_classes
+from tradewind.orders.domain.ledger import DEFAULT_INITIAL_CASH
 from tradewind.orders.handlers.command_faults import command_faults
 from tradewind.orders.handlers.events import OrderEvents
 from tradewind.orders.handlers.fill_trace import mark_order
@@ -92,10 +94,12 @@ class OrderCommandHandler:
         rules: RiskRules,
         topology: Topology,
         max_quote_age: timedelta,
+        initial_cash: Decimal = DEFAULT_INITIAL_CASH,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.pool = pool
         self.rules = rules
+        self.initial_cash = initial_cash
         self.max_quote_age = max_quote_age
         self.clock = clock
         self.events = OrderEvents(topology)
@@ -110,7 +114,7 @@ class OrderCommandHandler:
             received = [item for item in received if item.position not in failed]
         if not received:
             return outcome
-        async with OrdersUnitOfWork.begin(self.pool) as unit:
+        async with OrdersUnitOfWork.begin(self.pool, initial_cash=self.initial_cash) as unit:
             claimed = await unit.claim(INBOX_CONSUMER, [item.message_id for item in received])
             first_time = _first_deliveries(received, claimed)
             await self._load(unit, first_time, self.clock())
@@ -175,6 +179,9 @@ class OrderCommandHandler:
                 if order is not None and unit.holds_book(order.symbol)
             }
         )
+        # Last: every command may move its account's cash or held value (a place holds, a
+        # cancel releases, an arrival fills), and a place or replace reads the buying power.
+        await unit.lock_ledgers({c.account_id for c in commands})
 
     def _apply(self, unit: OrdersUnitOfWork, item: _Received, now: datetime) -> None:
         command = item.command
@@ -207,6 +214,7 @@ class OrderCommandHandler:
             and unit.client_order_id_in_use(command.account_id, coid),
             now=now,
             trading_blocked=unit.trading_block(command.account_id) is not None,
+            buying_power=unit.ledger(command.account_id).buying_power,
         )
         for order, accepted_or_rejected in zip(placement.orders, placement.events, strict=True):
             mark_order(order.id)
@@ -282,6 +290,7 @@ class OrderCommandHandler:
             and unit.client_order_id_in_use(order.account_id, coid),
             now=now,
             trading_blocked=unit.trading_block(order.account_id) is not None,
+            buying_power=unit.ledger(order.account_id).buying_power,
         )
         if outcome.replacement is not None:
             mark_order(outcome.replacement.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 import asyncpg
 
@@ -14,6 +15,7 @@ from tradewind.common.market_calendar import MarketCalendar
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import order_classes
+from tradewind.orders.domain.ledger import DEFAULT_INITIAL_CASH
 from tradewind.orders.handlers.events import OrderEvents, order_groups
 
 log = logging.getLogger(__name__)
@@ -34,9 +36,11 @@ class DayOrderExpiry:
         topology: Topology,
         calendar: MarketCalendar,
         batch_size: int = 200,
+        initial_cash: Decimal = DEFAULT_INITIAL_CASH,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.pool = pool
+        self.initial_cash = initial_cash
         self.calendar = calendar
         self.batch_size = batch_size
         self.clock = clock
@@ -54,7 +58,7 @@ class DayOrderExpiry:
     async def _expire_batch(self) -> tuple[int, bool]:
         now = self.clock()
         session_end_at = self.calendar.latest_close(now)
-        async with OrdersUnitOfWork.begin(self.pool) as unit:
+        async with OrdersUnitOfWork.begin(self.pool, initial_cash=self.initial_cash) as unit:
             due = await unit.day_orders_due(session_end_at, self.batch_size)
             # An entry's held legs settle with it (domain/order_classes.py); they are taken
             # without waiting too, and an entry whose legs another transaction holds is left

@@ -14,6 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 import asyncpg
 
@@ -23,6 +24,7 @@ from tradewind.common.contracts.types import utc_now
 from tradewind.common.envelope import CloudEvent
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import order_classes
+from tradewind.orders.domain.ledger import DEFAULT_INITIAL_CASH
 from tradewind.orders.handlers.events import OrderEvents, order_groups
 
 log = logging.getLogger(__name__)
@@ -37,9 +39,11 @@ class QuoteHandler:
         pool: asyncpg.Pool,
         topology: Topology,
         concurrency: int = 4,
+        initial_cash: Decimal = DEFAULT_INITIAL_CASH,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.pool = pool
+        self.initial_cash = initial_cash
         self.clock = clock
         self.events = OrderEvents(topology)
         # The broker hands over up to a prefetch of quotes at once. Quotes of one symbol wait
@@ -55,7 +59,7 @@ class QuoteHandler:
             await self._execute(quote, event)
 
     async def _execute(self, quote: Quote, event: CloudEvent) -> None:
-        async with OrdersUnitOfWork.begin(self.pool) as unit:
+        async with OrdersUnitOfWork.begin(self.pool, initial_cash=self.initial_cash) as unit:
             await unit.lock_books([quote.symbol])
             book = unit.book(quote.symbol)
             if not book.is_older_than(quote):

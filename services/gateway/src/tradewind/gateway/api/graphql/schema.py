@@ -38,6 +38,7 @@ from tradewind.gateway.api.graphql.context import (
 from tradewind.gateway.api.graphql.cost import QueryCostLimiter, read_field
 from tradewind.gateway.api.graphql.errors import log_errors
 from tradewind.gateway.api.graphql.types import (
+    Account,
     BarConnection,
     Instrument,
     Order,
@@ -118,6 +119,12 @@ class Query:
             info.context.order_reads.orders_page(principal.account_id, query)
         )
         return OrderConnection.of(window(request, page.data, page.next_page_token))
+
+    @read_field("Your account: cash, buying power, equity and P&L.")
+    async def account(self, info: Info) -> Account | None:
+        principal = require_scope(info, "orders:read")
+        found = await from_upstream(info.context.order_reads.account(principal.account_id))
+        return Account.of(found)
 
     @read_field("Your open positions, by symbol.")
     async def positions(self, info: Info) -> list[Position] | None:

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import strawberry
 
+from tradewind.common.contracts.account import AccountView
 from tradewind.common.contracts.market import Instrument as InstrumentModel
 from tradewind.common.contracts.types import OrderClass as OrderClassValue
 from tradewind.common.contracts.types import OrderStatus as OrderStatusValue
@@ -238,6 +239,40 @@ class Position:
             avg_entry_price=position.avg_entry_price,
             realized_pl=position.realized_pl,
             updated_at=position.updated_at,
+        )
+
+
+@strawberry.type(
+    description="Your account's ledger: cash, buying power (cash minus what open buy orders "
+    "hold), equity and P&L with positions at the latest quotes."
+)
+class Account:
+    account_id: str
+    currency: str
+    cash: Decimal
+    equity: Decimal
+    buying_power: Decimal
+    held_for_orders: Decimal
+    long_market_value: Decimal
+    short_market_value: Decimal
+    realized_pl: Decimal
+    unrealized_pl: Decimal
+    trading_blocked: bool
+
+    @classmethod
+    def of(cls, account: AccountView) -> Account:
+        return cls(
+            account_id=account.account_id,
+            currency=account.currency,
+            cash=account.cash,
+            equity=account.equity,
+            buying_power=account.buying_power,
+            held_for_orders=account.held_for_orders,
+            long_market_value=account.long_market_value,
+            short_market_value=account.short_market_value,
+            realized_pl=account.realized_pl,
+            unrealized_pl=account.unrealized_pl,
+            trading_blocked=account.trading_blocked,
         )
 
 
