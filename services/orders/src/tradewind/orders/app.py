@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from tradewind.common.app import create_service_app, package_version, runtime_lifespan
-from tradewind.orders.api import activities, jobs
+from tradewind.orders.api import activities, jobs, trade_updates
 from tradewind.orders.api import routes as api
 from tradewind.orders.bootstrap import bootstrap
 from tradewind.orders.handlers import SERVICE
@@ -33,6 +33,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
             api.instruments_router,
             activities.router,
             jobs.router,
+            trade_updates.router,
         ],
         internal=True,
     )

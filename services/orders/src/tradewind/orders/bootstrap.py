@@ -16,6 +16,7 @@ from tradewind.common.tasks import run_every, start_background
 from tradewind.orders.adapters import OrderReads
 from tradewind.orders.adapters.activities import FillActivities
 from tradewind.orders.adapters.jobs import JobStore
+from tradewind.orders.adapters.trade_updates import TradeUpdates
 from tradewind.orders.domain import RiskRules
 from tradewind.orders.handlers import (
     SERVICE,
@@ -26,6 +27,7 @@ from tradewind.orders.handlers import (
     StatementJobs,
     orders_subscriptions,
 )
+from tradewind.orders.handlers.trade_update_retention import TradeUpdateRetention
 from tradewind.orders.settings import OrdersSettings
 
 log = logging.getLogger(__name__)
@@ -33,9 +35,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OrdersRuntime:
-    """What the running service holds; the API reads ``reads``, ``activities`` and ``jobs``
-    (``api.routes``, ``api.jobs``), tests and tools publish and listen through ``broker`` and
-    ``topology``."""
+    """What the running service holds; the API reads ``reads``, ``activities``, ``jobs`` and
+    ``trade_updates`` (``api.routes``, ``api.jobs``, ``api.trade_updates``), tests and tools
+    publish and listen through ``broker`` and ``topology``."""
 
     settings: OrdersSettings
     topology: Topology
@@ -43,6 +45,7 @@ class OrdersRuntime:
     reads: OrderReads
     activities: FillActivities
     jobs: JobStore
+    trade_updates: TradeUpdates
 
 
 @asynccontextmanager
@@ -118,6 +121,15 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
             "orders-day-order-expiry",
         )
 
+        retention = TradeUpdateRetention(TradeUpdates(writes), settings.trade_updates_retained)
+        start_background(
+            resources,
+            run_every(
+                settings.trade_updates_prune_interval_s, "trade-update-retention", retention.prune
+            ),
+            "orders-trade-update-retention",
+        )
+
         readiness.add("postgres", lambda: check_pool(reads))
         readiness.add("broker", broker.check)
         log.info(
@@ -134,4 +146,5 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
             reads=OrderReads(reads),
             activities=FillActivities(reads),
             jobs=JobStore(reads),
+            trade_updates=TradeUpdates(reads),
         )
