@@ -79,15 +79,19 @@ class _Update:
         return OutboxMessage(event_id, "order.test", "tests", "order.test", body, {})
 
 
+async def _stage_flush_and_fail(pool: asyncpg.Pool, account: str) -> None:
+    async with OrdersUnitOfWork.begin(pool) as unit:
+        unit.stage(_Update(account))
+        await unit.flush()  # numbered 2, written, then rolled back
+        raise RuntimeError("the transaction fails after its flush")
+
+
 async def test_a_transaction_that_rolls_back_leaves_no_gap(orders_pool: asyncpg.Pool) -> None:
     account = new_account()
     async with OrdersUnitOfWork.begin(orders_pool) as unit:
         unit.stage(_Update(account))
     with pytest.raises(RuntimeError):
-        async with OrdersUnitOfWork.begin(orders_pool) as unit:
-            unit.stage(_Update(account))
-            await unit.flush()  # numbered 2, written, then rolled back
-            raise RuntimeError("the transaction fails after its flush")
+        await _stage_flush_and_fail(orders_pool, account)
     async with OrdersUnitOfWork.begin(orders_pool) as unit:
         unit.stage(_Update(account))
         unit.stage(_Update(account))
@@ -104,10 +108,10 @@ async def test_updates_after_a_sequence_are_read_in_order_until_pruned_then_a_sn
     updates = TradeUpdates(orders_pool)
 
     read = await updates.after(account, 1, limit=2, max_open_orders=10)
-    assert read.resumable and read.has_more and read.last_sequence == 4
+    assert (read.resumable, read.has_more, read.last_sequence) == (True, True, 4)
     assert [kept.sequence for kept in read.updates] == [2, 3]
     read = await updates.after(account, 3, limit=2, max_open_orders=10)
-    assert read.resumable and not read.has_more
+    assert (read.resumable, read.has_more) == (True, False)
     assert [json.loads(kept.body)["type"] for kept in read.updates] == ["order.canceled"]
     assert (await updates.after(account, 4, limit=2, max_open_orders=10)).updates == []
 
@@ -117,14 +121,15 @@ async def test_updates_after_a_sequence_are_read_in_order_until_pruned_then_a_sn
     assert (await updates.after(account, 2, limit=10, max_open_orders=10)).resumable
     for too_far in (1, 0, 5):  # pruned, pruned, past the newest
         read = await updates.after(account, too_far, limit=10, max_open_orders=10)
-        assert not read.resumable and read.updates == [] and read.last_sequence == 4
+        assert (read.resumable, read.updates, read.last_sequence) == (False, [], 4)
         assert read.open_orders is not None
         assert [order.id for order in read.open_orders] == resting[1:]
     read = await updates.after(account, 0, limit=10, max_open_orders=1)
-    assert read.open_orders_truncated and read.open_orders is not None
+    assert read.open_orders_truncated
+    assert read.open_orders is not None
     assert [order.id for order in read.open_orders] == resting[1:2]
 
 
 async def test_an_account_without_updates_resumes_from_zero(orders_pool: asyncpg.Pool) -> None:
     read = await TradeUpdates(orders_pool).after(new_account(), 0, limit=10, max_open_orders=10)
-    assert read.resumable and read.last_sequence == 0 and read.updates == []
+    assert (read.resumable, read.last_sequence, read.updates) == (True, 0, [])
