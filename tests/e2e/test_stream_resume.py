@@ -40,10 +40,15 @@ async def subscribed(system: System, key: str, **subscription: Any) -> Client:
     return stream
 
 
-def updates(stream: Client) -> list[tuple[int, str, str]]:
-    """(account sequence, event, order id) of the trade updates received so far."""
+def updates(stream: Client) -> list[tuple[int | None, str, str]]:
+    """(account sequence, event, order id) of the trade updates received so far; advisory
+    pending_* updates have no sequence."""
     return [
-        (frame["account_sequence"], frame["event"], frame["data"]["order"]["id"])
+        (
+            frame.get("account_sequence"),
+            frame["event"],
+            frame["data"]["order"]["id"] if "order" in frame["data"] else frame["data"]["order_id"],
+        )
         for frame in stream.frames
         if frame["type"] == "trade_update"
     ]
@@ -70,10 +75,13 @@ async def test_a_client_that_resumes_gets_exactly_what_it_missed_then_live_updat
         await resumed.next("trade_update", event="new", account_sequence=last_seen + 3)
         await cancel(client, key, second)  # live, after the missed ones
         await resumed.next("trade_update", event="canceled", account_sequence=last_seen + 4)
+        # The missed pending_cancel of the first order is not kept (advisory); the live one
+        # comes before the decision.
         assert updates(resumed) == [
             (last_seen + 1, "new", second),
             (last_seen + 2, "canceled", placed),
             (last_seen + 3, "new", third),
+            (None, "pending_cancel", second),
             (last_seen + 4, "canceled", second),
         ]
 
@@ -116,4 +124,4 @@ async def test_a_client_too_far_behind_gets_a_snapshot_then_live_updates(
         await cancel(client, key, first)
         update = await stream.next("trade_update", event="canceled")
         assert update["account_sequence"] == last + 1
-        assert updates(stream) == [(last + 1, "canceled", first)]
+        assert updates(stream) == [(None, "pending_cancel", first), (last + 1, "canceled", first)]

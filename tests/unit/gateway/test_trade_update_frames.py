@@ -1,14 +1,27 @@
 """trade_update frames named as Alpaca's trade_updates: the event name, the account sequence,
-and on fills the execution, price, qty, position and the fill's time beside the event."""
+and on fills the execution, price, qty, position and the fill's time beside the event; and the
+notices of a cancel or replace being sent (pending_cancel, pending_replace)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
+from tradewind.common.contracts import (
+    CancelOrder,
+    CancelRequested,
+    PlaceOrder,
+    ReplaceOrder,
+    ReplaceRequested,
+)
+from tradewind.common.contracts.types import OrderType, Side
 from tradewind.common.envelope import CloudEvent
+from tradewind.gateway.domain.orders import pending_notice
 from tradewind.gateway.domain.trade_update_frames import (
     TRADE_EVENT_NAMES,
     account_sequence,
@@ -86,3 +99,26 @@ def test_an_update_without_a_number_has_no_account_sequence() -> None:
 @pytest.mark.parametrize("value", [None, "3", True, 2.0])
 def test_only_an_integer_is_an_account_sequence(value: object) -> None:
     assert account_sequence(event("order.accepted", {"account_sequence": value})) is None
+
+
+def test_a_cancel_or_replace_is_announced_and_nothing_else_is() -> None:
+    now = datetime.now(UTC)
+    order_id, new_id = uuid4(), uuid4()
+    cancel = pending_notice(CancelOrder(order_id=order_id, account_id="a", requested_at=now))
+    assert cancel == CancelRequested(order_id=order_id, account_id="a", requested_at=now)
+    replace = pending_notice(
+        ReplaceOrder(order_id=order_id, new_order_id=new_id, account_id="a", requested_at=now)
+    )
+    assert replace == ReplaceRequested(
+        order_id=order_id, new_order_id=new_id, account_id="a", requested_at=now
+    )
+    place = PlaceOrder(
+        order_id=order_id,
+        account_id="a",
+        symbol="AAPL",
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        qty=Decimal(1),
+        submitted_at=now,
+    )
+    assert pending_notice(place) is None

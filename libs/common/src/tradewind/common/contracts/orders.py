@@ -291,6 +291,32 @@ class PositionSnapshot(BaseModel):
     updated_at: UtcDateTime
 
 
+class CancelRequested(Contract):
+    """Advisory, from the gateway, just before it sends a cancel: the stream's pending_cancel.
+
+    Not a trade update of the orders service and not numbered: the order's state has not changed
+    (the orders service decides the cancel when it takes the command, with order.canceled or
+    order.cancel_rejected). Published before the command, so on every queue it precedes the
+    decision; a cancel whose command could not be sent (the request got a 503) has none.
+    """
+
+    TYPE: ClassVar[str] = "order.cancel_requested"
+    order_id: UUID
+    account_id: AccountId
+    requested_at: UtcDateTime
+
+
+class ReplaceRequested(Contract):
+    """Advisory, from the gateway, just before it sends a replace: the stream's pending_replace
+    (see CancelRequested); decided by order.replaced or order.replace_rejected."""
+
+    TYPE: ClassVar[str] = "order.replace_requested"
+    order_id: UUID
+    new_order_id: UUID
+    account_id: AccountId
+    requested_at: UtcDateTime
+
+
 class CancelRejected(TradeUpdate):
     """A cancel that could not be applied; the order is unchanged."""
 

@@ -32,6 +32,7 @@ from tradewind.gateway.domain.auth_model import Principal
 from tradewind.gateway.domain.orders import (
     check_replace,
     new_order_id,
+    pending_notice,
     pending_replacement_view,
     pending_view,
     place_command,
@@ -191,7 +192,31 @@ async def submit(broker: Broker, command: Contract, *, account_id: str, subject:
         account_id=account_id,
         correlation_id=request_id_var.get(),
     )
+    notice = pending_notice(command)
+    if notice is not None:
+        await _announce(broker, notice, account_id=account_id, subject=subject, cause=envelope)
     await publish_or_503(broker, envelope)
+
+
+async def _announce(
+    broker: Broker, notice: Contract, *, account_id: str, subject: str, cause: CloudEvent
+) -> None:
+    """Publish a pending_cancel / pending_replace notice before its command: on every stream
+    queue it then precedes the orders service's decision. Advisory: if it cannot be published,
+    the command is still sent (the stream shows the decision without the notice)."""
+    event = new_event(
+        source=SOURCE,
+        data=notice,
+        event_type=notice.TYPE,
+        subject=subject,
+        account_id=account_id,
+        correlation_id=cause.correlationid,
+        causation_id=cause.id,
+    )
+    try:
+        await broker.publish_event(event, persistent=False)
+    except (BrokerUnavailable, PublishRejected) as exc:
+        log.warning("pending notice not published", extra={"type": event.type, "error": str(exc)})
 
 
 async def publish_or_503(

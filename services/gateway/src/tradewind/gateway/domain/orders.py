@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from tradewind.common.contracts import PlaceOrder, ReplaceOrder
+from tradewind.common.contracts import (
+    CancelOrder,
+    CancelRequested,
+    Contract,
+    PlaceOrder,
+    ReplaceOrder,
+    ReplaceRequested,
+)
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.gateway.domain.schemas import Order, OrderRequest, ReplaceRequest
 
@@ -180,3 +187,22 @@ def pending_replacement_view(order: Order, command: ReplaceOrder) -> Order:
             "replaced_by": None,
         }
     )
+
+
+def pending_notice(command: Contract) -> CancelRequested | ReplaceRequested | None:
+    """The advisory event announcing a cancel or replace about to be sent (the stream's
+    pending_cancel and pending_replace); None for other commands."""
+    if isinstance(command, CancelOrder):
+        return CancelRequested(
+            order_id=command.order_id,
+            account_id=command.account_id,
+            requested_at=command.requested_at,
+        )
+    if isinstance(command, ReplaceOrder):
+        return ReplaceRequested(
+            order_id=command.order_id,
+            new_order_id=command.new_order_id,
+            account_id=command.account_id,
+            requested_at=command.requested_at,
+        )
+    return None
