@@ -42,7 +42,7 @@ async def system(infra: Infra, system_flags: FlagsFile) -> AsyncIterator[System]
             "TRADEWIND_FLAGS_FILE": str(system_flags.path),
             "TRADEWIND_FLAGS_POLL_MS": "100",
             # Few trade updates kept per account, pruned often: a stream resume reaching back
-            # further than that gets a snapshot within a test's time (test_stream_resume.py).
+            # further than that gets a snapshot within a test's time (test_stream_reconnect.py).
             "TRADEWIND_ORDERS_TRADE_UPDATES_RETAINED": "12",
             "TRADEWIND_ORDERS_TRADE_UPDATES_PRUNE_INTERVAL_S": "0.2",
         },
