@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from uuid import uuid4
 
 import asyncpg
 import pytest
+from pydantic import BaseModel
 
 from integration.orders.flows import Desk, new_account
+from tradewind.common.broker import Topology
 from tradewind.common.contracts.types import OrderStatus
-from tradewind.common.envelope import CloudEvent
-from tradewind.common.outbox import OutboxMessage
+from tradewind.common.envelope import CloudEvent, new_event
+from tradewind.common.outbox import OutboxMessage, outbox_message
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.adapters.trade_updates import TradeUpdates
 from tradewind.orders.handlers.trade_update_retention import TradeUpdateRetention
@@ -69,32 +70,44 @@ async def test_concurrent_transactions_of_one_account_number_its_updates_without
 
 @dataclass(frozen=True)
 class _Update:
-    """A trade update as the unit of work stages it (a SequencedEvent)."""
+    """A trade update as the unit of work stages it (a SequencedEvent). A relay of a later
+    test publishes it: to the real events exchange, where nothing is bound to its type."""
 
     account_id: str
+    exchange: str
 
     def numbered(self, sequence: int) -> OutboxMessage:
-        event_id = str(uuid4())
-        body = json.dumps({"id": event_id, "data": {"account_sequence": sequence}}).encode()
-        return OutboxMessage(event_id, "order.test", "tests", "order.test", body, {})
+        event = new_event(
+            source="/tests",
+            data=_Numbered(account_sequence=sequence),
+            event_type="order.sequence_test",
+            account_id=self.account_id,
+        )
+        return outbox_message(event, exchange=self.exchange)
 
 
-async def _stage_flush_and_fail(pool: asyncpg.Pool, account: str) -> None:
+class _Numbered(BaseModel):
+    account_sequence: int
+
+
+async def _stage_flush_and_fail(pool: asyncpg.Pool, account: str, exchange: str) -> None:
     async with OrdersUnitOfWork.begin(pool) as unit:
-        unit.stage(_Update(account))
+        unit.stage(_Update(account, exchange))
         await unit.flush()  # numbered 2, written, then rolled back
         raise RuntimeError("the transaction fails after its flush")
 
 
-async def test_a_transaction_that_rolls_back_leaves_no_gap(orders_pool: asyncpg.Pool) -> None:
-    account = new_account()
+async def test_a_transaction_that_rolls_back_leaves_no_gap(
+    orders_pool: asyncpg.Pool, orders_topology: Topology
+) -> None:
+    account, exchange = new_account(), orders_topology.events
     async with OrdersUnitOfWork.begin(orders_pool) as unit:
-        unit.stage(_Update(account))
+        unit.stage(_Update(account, exchange))
     with pytest.raises(RuntimeError):
-        await _stage_flush_and_fail(orders_pool, account)
+        await _stage_flush_and_fail(orders_pool, account, exchange)
     async with OrdersUnitOfWork.begin(orders_pool) as unit:
-        unit.stage(_Update(account))
-        unit.stage(_Update(account))
+        unit.stage(_Update(account, exchange))
+        unit.stage(_Update(account, exchange))
 
     assert [sequence for sequence, _ in await kept_sequences(orders_pool, account)] == [1, 2, 3]
 
