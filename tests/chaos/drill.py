@@ -18,7 +18,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +28,9 @@ from chaos.faults import Fault, slug
 from chaos.invariants import Verdict, judge, judge_parking_lots, snapshot
 from chaos.load import Ledger, LoadGenerator, Market, QuoteFeed, Trader
 from chaos.receiver import WebhookReceiver
+from chaos.servers import RestartableServer
 from chaos.system import ChaosSystem, chaos_system
-from support.infra import Infra, provision
+from support.infra import Infra, ServerOverrides, provision
 from support.polling import eventually
 
 log = logging.getLogger(__name__)
@@ -300,11 +301,11 @@ async def _running(*loops: Callable[[], Coroutine[Any, Any, None]]) -> AsyncIter
 
 
 @contextlib.asynccontextmanager
-async def private_infra() -> AsyncIterator[Infra]:
-    """A run of its own on the shared servers: vhost, databases and Redis namespace, all
-    removed at the end."""
+async def private_infra(overrides: ServerOverrides | None = None) -> AsyncIterator[Infra]:
+    """A run of its own on the shared servers (or those of ``overrides``, the run's private
+    ones): vhost, databases and Redis namespace, all removed at the end."""
     with contextlib.ExitStack() as stack:
-        infra = await asyncio.to_thread(stack.enter_context, provision())
+        infra = await asyncio.to_thread(stack.enter_context, provision(overrides))
         try:
             yield infra
         finally:
@@ -317,11 +318,13 @@ async def run_drills(
     faults: Sequence[Fault],
     timing: DrillTiming,
     seed: int,
+    servers: Mapping[str, RestartableServer] | None = None,
 ) -> list[FaultReport]:
-    """Start the system, run one drill per fault, check everything once more at the end."""
+    """Start the system, run one drill per fault, check everything once more at the end.
+    ``servers``: the run's private servers, which restart drills restart (chaos.servers)."""
     receiver = await WebhookReceiver().start()
     try:
-        async with chaos_system(infra) as system:
+        async with chaos_system(infra, servers) as system:
             run = ChaosRun(system, receiver, timing, seed)
             reports: list[FaultReport] = []
             try:

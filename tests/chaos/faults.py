@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shlex
-import subprocess
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from chaos.servers import SERVER_NAMES, RestartableServer
 from chaos.system import Poison, new_message_id
 from support.polling import eventually
 from support.services import ServiceProcess
@@ -160,42 +159,60 @@ class CutOrdersBroker(Fault):
         await drill.system.processes.orders.wait_ready(60)
 
 
-# --- the shared infrastructure: only with --with-infra-restarts ---
+# --- the servers themselves: only with --with-infra-restarts, and only private ones ---
 
-INFRA_RESTART_COMMANDS: Mapping[str, str] = {
-    "rabbitmq": "sudo -n systemctl restart rabbitmq-server",
-    "postgresql": "sudo -n systemctl restart postgresql",
-    "redis": "sudo -n systemctl restart redis-server",
-}
+# How long a restarted server stays down: the issue asks for 10 to 30 s.
+INFRA_DOWN_S = 15.0
 
 
 @dataclass
 class RestartInfra(Fault):
-    """Restart a shared server (RabbitMQ, PostgreSQL, Redis) under the load.
+    """Stop one of the run's servers (PostgreSQL, Redis, RabbitMQ) under the load, keep it down
+    for ``down_s`` seconds, start it again.
 
-    This disturbs everyone who uses the server, which is why it runs only when asked for. The
-    command comes from TRADEWIND_CHAOS_RESTART_<NAME> (e.g. ``TRADEWIND_CHAOS_RESTART_REDIS``),
-    or the systemd default in ``INFRA_RESTART_COMMANDS``.
-    """
+    Only a server the run started itself (``chaos.servers``): the machine's shared ones serve
+    other test runs, which a restart would break. The stop is a clean one, as ``systemctl
+    restart`` does it: PostgreSQL's fast shutdown (sessions ended, data kept), RabbitMQ's
+    ``rabbitmqctl stop`` (durable queues and persistent messages kept), Redis's SIGTERM (it has
+    no persistence here, so everything in it is gone: the gateway's idempotency records,
+    pending views, key cache and rate budgets)."""
 
     server: str
+    down_s: float = INFRA_DOWN_S
     name: str = field(init=False)
+    stopped_at: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self.name = f"restart {self.server}"
 
-    @property
-    def command(self) -> list[str]:
-        variable = f"TRADEWIND_CHAOS_RESTART_{self.server.upper()}"
-        return shlex.split(os.environ.get(variable, INFRA_RESTART_COMMANDS[self.server]))
+    def _server(self, drill: Drill) -> RestartableServer:
+        servers = drill.system.servers
+        if self.server not in servers:
+            raise RuntimeError(
+                f"no private {self.server} to restart (the run's private servers: "
+                f"{sorted(servers)}); the shared one is never restarted"
+            )
+        return servers[self.server]
 
     async def inject(self, drill: Drill) -> None:
-        await asyncio.to_thread(
-            subprocess.run, self.command, check=True, capture_output=True, timeout=300
-        )
+        server = self._server(drill)
+        self.stopped_at = time.monotonic()
+        await asyncio.to_thread(server.stop)
+        log.info("%s stopped in %.1f s", self.server, time.monotonic() - self.stopped_at)
 
     async def recover(self, drill: Drill) -> None:
+        await drill.outage()
+        # The fault's duration, held on purpose (not a synchronisation): the server stays down.
+        await asyncio.sleep(max(0.0, self.stopped_at + self.down_s - time.monotonic()))
         system = drill.system
+        started = time.monotonic()
+        await asyncio.to_thread(self._server(drill).start)
+        log.info(
+            "%s started again after %.1f s down (start took %.1f s)",
+            self.server,
+            time.monotonic() - self.stopped_at,
+            time.monotonic() - started,
+        )
 
         async def healthy() -> bool:
             return await asyncio.to_thread(system.infra.health_problem) is None
@@ -222,17 +239,30 @@ def service_faults() -> list[Fault]:
     ]
 
 
-def infra_faults() -> list[Fault]:
-    return [RestartInfra(server) for server in INFRA_RESTART_COMMANDS]
+def infra_faults(down_s: float = INFRA_DOWN_S) -> list[Fault]:
+    return [RestartInfra(server, down_s) for server in SERVER_NAMES]
+
+
+# The short run's restart: Redis, private to the run (the rest stays on the shared servers), for
+# the shortest outage the issue asks for; about 15 s of the suite's time.
+SHORT_PRIVATE_SERVERS = ("redis",)
+SHORT_REDIS_DOWN_S = 10.0
 
 
 def short_faults() -> list[Fault]:
-    """The few that `make test` runs."""
-    return [KillService("orders"), KillService("webhooks"), PoisonCommand()]
+    """The few that `make test` runs; the run needs ``SHORT_PRIVATE_SERVERS`` of its own."""
+    return [
+        KillService("orders"),
+        KillService("webhooks"),
+        PoisonCommand(),
+        RestartInfra("redis", SHORT_REDIS_DOWN_S),
+    ]
 
 
-def faults_named(names: Sequence[str], with_infra_restarts: bool) -> list[Fault]:
-    available = service_faults() + (infra_faults() if with_infra_restarts else [])
+def faults_named(
+    names: Sequence[str], with_infra_restarts: bool, infra_down_s: float = INFRA_DOWN_S
+) -> list[Fault]:
+    available = service_faults() + (infra_faults(infra_down_s) if with_infra_restarts else [])
     chosen = [fault for fault in available if slug(fault.name) in names]
     unknown = set(names) - {slug(fault.name) for fault in available}
     if unknown:

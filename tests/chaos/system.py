@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,6 +14,7 @@ import aio_pika
 import asyncpg
 import httpx
 
+from chaos.servers import RestartableServer
 from support.broker_view import queue_names
 from support.commands import command_message
 from support.infra import Infra
@@ -71,6 +72,8 @@ class ChaosSystem:
     parking_lots: list[str]
     extra_orders: list[ServiceProcess] = field(default_factory=list)
     poisons: list[Poison] = field(default_factory=list)
+    servers: Mapping[str, RestartableServer] = field(default_factory=dict)
+    """The run's private servers, by name: the only ones a drill may restart."""
 
     @property
     def namespace(self) -> str:
@@ -168,8 +171,11 @@ class ChaosSystem:
 
 
 @contextlib.asynccontextmanager
-async def chaos_system(infra: Infra) -> AsyncIterator[ChaosSystem]:
-    """Start the system on ``infra`` (best a run of its own); stop it and everything with it."""
+async def chaos_system(
+    infra: Infra, servers: Mapping[str, RestartableServer] | None = None
+) -> AsyncIterator[ChaosSystem]:
+    """Start the system on ``infra`` (best a run of its own); stop it and everything with it.
+    ``servers``: those of ``infra``'s servers that the run started itself (chaos.servers)."""
     namespace = f"{infra.namespace}-chaos"
     databases = await create_system_databases(infra, prefix="chaos_")
     ports = SystemPorts.free()
@@ -195,7 +201,9 @@ async def chaos_system(infra: Infra) -> AsyncIterator[ChaosSystem]:
         processes = await start_system(
             env, ports, name_prefix="chaos-", orders_overrides=_through(proxy, infra.amqp_url)
         )
-        system = ChaosSystem(infra, env, ports, processes, proxy, orders_db, webhooks_db, [])
+        system = ChaosSystem(
+            infra, env, ports, processes, proxy, orders_db, webhooks_db, [], servers=servers or {}
+        )
         stack.callback(_stop_all, system)
         system.parking_lots = sorted(
             name for name in await queue_names(infra, f"{namespace}.") if name.endswith(".parked")

@@ -5,7 +5,6 @@ test waits until the services have loaded the version it wrote, and leaves every
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -14,7 +13,6 @@ from typing import Any
 import aio_pika
 import httpx
 import pytest
-from aiohttp import web
 
 from e2e.harness import MAX_ATTEMPTS, Spy, System, auth
 from e2e.trading import order_in
@@ -28,7 +26,7 @@ from support.flags_file import (
     wait_loaded,
 )
 from support.polling import eventually
-from support.services import free_port
+from support.webhook_receiver import WebhookReceiver, serving_webhook_receiver
 from tradewind.common.broker import QueueSpec, Topology
 from tradewind.common.flags import Fault, Feature
 
@@ -159,38 +157,19 @@ async def _parked_command_of(
     return None
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.port = free_port()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.append(json.loads(await request.read()))
-        return web.Response(status=204)
-
-    def orders(self) -> set[str]:
-        return {body["data"]["order"]["id"] for body in self.bodies}
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", receiver.port).start()
-    yield receiver
-    await runner.cleanup()
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    async with serving_webhook_receiver() as receiver:
+        yield receiver
 
 
 async def test_webhook_attempts_fail_with_500_while_the_fault_is_on(
-    system: System, client: httpx.AsyncClient, flags: SystemFlags, receiver: Receiver
+    system: System, client: httpx.AsyncClient, flags: SystemFlags, receiver: WebhookReceiver
 ) -> None:
     partner, key = await new_account(system, "partner")
     endpoint = await client.post(
         "/api/v1/webhooks/endpoints",
-        json={"url": f"http://127.0.0.1:{receiver.port}/hook", "event_types": ["order.accepted"]},
+        json={"url": receiver.url, "event_types": ["order.accepted"]},
         headers=auth(key),
     )
     assert endpoint.status_code == 201, endpoint.text
@@ -209,14 +188,14 @@ async def test_webhook_attempts_fail_with_500_while_the_fault_is_on(
 
     attempts = await eventually(failed_attempts, timeout=20, message="no retried attempt")
     assert {(a["status_code"], a["succeeded"]) for a in attempts} == {(500, False)}
-    assert receiver.bodies == []  # nothing was sent
+    assert receiver.bodies() == []  # nothing was sent
     assert await injections(system.webhooks.url, fault) >= before + 2
 
     await flags.set({})
     order = await accepted(client, key)
 
     async def delivered() -> bool:
-        return order["id"] in receiver.orders()
+        return order["id"] in receiver.order_ids()
 
     await eventually(delivered, timeout=20, message="the partner never got the event")
 

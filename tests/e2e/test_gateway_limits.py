@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ MAX_HEADER_BYTES = 4_096
 MAX_FRAME_BYTES = 2_048
 MAX_SUBSCRIPTIONS = 3
 MAX_CONNECTIONS_PER_KEY = 2
+MAX_MESSAGES_PER_S = 20  # bursts of 40
 
 
 @dataclass
@@ -46,6 +48,7 @@ async def limited(system: System) -> AsyncIterator[LimitedGateway]:
         TRADEWIND_GATEWAY_STREAM_MAX_FRAME_BYTES=str(MAX_FRAME_BYTES),
         TRADEWIND_GATEWAY_STREAM_MAX_SUBSCRIPTIONS=str(MAX_SUBSCRIPTIONS),
         TRADEWIND_GATEWAY_STREAM_MAX_CONNECTIONS_PER_KEY=str(MAX_CONNECTIONS_PER_KEY),
+        TRADEWIND_GATEWAY_STREAM_MAX_MESSAGES_PER_S=str(MAX_MESSAGES_PER_S),
         TRADEWIND_GATEWAY_METRICS_PORT=str(metrics_port),
     )
     await gateway.wait_ready()
@@ -147,6 +150,20 @@ async def test_subscriptions_over_the_limit_are_refused_with_an_error_frame(
         await client.next("subscription", quotes=["LIMB", "LIMC"])
         await client.send({"action": "subscribe", "quotes": ["LIMD"]})
         await client.next("subscription", quotes=["LIMB", "LIMC", "LIMD"])
+
+
+async def test_a_client_sending_faster_than_its_message_rate_is_read_more_slowly(
+    limited: LimitedGateway, system: System
+) -> None:
+    client = await authenticated(limited.process, await fresh_key(system))
+    async with client.ws:
+        # 60 messages at once: a burst of 40 served at once, 20 more at 20 a second.
+        started = time.monotonic()
+        for n in range(60):
+            await client.send({"action": "dance", "n": n})
+        for _ in range(60):
+            await client.next("error")
+        assert time.monotonic() - started >= 0.9
 
 
 async def test_connections_per_key_over_the_limit_are_refused(

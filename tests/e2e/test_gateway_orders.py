@@ -38,6 +38,8 @@ ORDER_FIELDS_UNSET_WHILE_PENDING = (
     "replaces",
     "replaced_by",
     "reject_reason",
+    "parent_id",
+    "legs",
 )
 
 
@@ -119,6 +121,7 @@ async def test_a_placed_order_is_answered_with_its_pending_view_and_published_as
         "submitted_at": submitted_at,
         "created_at": submitted_at,
         "updated_at": submitted_at,
+        "order_class": "simple",
         **dict.fromkeys(ORDER_FIELDS_UNSET_WHILE_PENDING),
     }
 
@@ -164,6 +167,9 @@ async def test_a_placed_order_is_answered_with_its_pending_view_and_published_as
         "time_in_force": "day",
         "client_order_id": client_order_id,
         "submitted_at": submitted_at,
+        "order_class": "simple",
+        "take_profit": None,
+        "stop_loss": None,
     }
 
 

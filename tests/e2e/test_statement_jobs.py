@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,12 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
 from e2e.harness import System, auth
 from e2e.trading import ingest, quote
 from support.polling import eventually
-from support.services import free_port
+from support.webhook_receiver import WebhookReceiver, serving_webhook_receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -34,26 +32,10 @@ STATEMENT = {
 }
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.port = free_port()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.append(json.loads(await request.read()))
-        return web.Response(status=204)
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", receiver.port).start()
-    yield receiver
-    await runner.cleanup()
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    async with serving_webhook_receiver() as receiver:
+        yield receiver
 
 
 async def new_key(system: System) -> str:
@@ -115,12 +97,12 @@ def orders_paused(system: System) -> Iterator[None]:
 
 
 async def test_a_statement_job_end_to_end(
-    system: System, client: httpx.AsyncClient, receiver: Receiver
+    system: System, client: httpx.AsyncClient, receiver: WebhookReceiver
 ) -> None:
     key, stranger = await new_key(system), await new_key(system)
     endpoint = await client.post(
         "/api/v1/webhooks/endpoints",
-        json={"url": f"http://127.0.0.1:{receiver.port}/hook", "event_types": ["job.*"]},
+        json={"url": receiver.url, "event_types": ["job.*"]},
         headers=auth(key),
     )
     assert endpoint.status_code == 201, endpoint.text
@@ -155,7 +137,7 @@ async def test_a_statement_job_end_to_end(
     ]
 
     async def announced() -> dict[str, Any] | None:
-        return next((b for b in receiver.bodies if b["type"] == "job.succeeded"), None)
+        return next((b for b in receiver.bodies() if b["type"] == "job.succeeded"), None)
 
     event = await eventually(announced, timeout=15, message="no job.succeeded webhook")
     assert event["data"]["job"]["id"] == job["id"]

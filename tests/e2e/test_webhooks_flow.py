@@ -5,54 +5,33 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
 from e2e.harness import System, auth
 from support.polling import eventually
-from support.services import free_port
+from support.webhook_receiver import WebhookReceiver, serving_webhook_receiver
 from unit.webhooks.spec_verifier import verify
 
 pytestmark = pytest.mark.e2e
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.deliveries: list[tuple[dict[str, str], bytes]] = []
-        self.port = free_port()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.deliveries.append((dict(request.headers), await request.read()))
-        return web.Response(status=204)
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for _, body in self.deliveries]
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", receiver.port).start()
-    yield receiver
-    await runner.cleanup()
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    async with serving_webhook_receiver() as receiver:
+        yield receiver
 
 
 async def test_order_events_arrive_signed_at_the_partner_endpoint(
-    system: System, client: httpx.AsyncClient, receiver: Receiver
+    system: System, client: httpx.AsyncClient, receiver: WebhookReceiver
 ) -> None:
     key = (await system.create_key(f"w-{uuid.uuid4().hex[:8]}")).secret
     stranger = (await system.create_key(f"s-{uuid.uuid4().hex[:8]}")).secret
 
     created = await client.post(
         "/api/v1/webhooks/endpoints",
-        json={"url": f"http://127.0.0.1:{receiver.port}/hook", "event_types": ["order.*"]},
+        json={"url": receiver.url, "event_types": ["order.*"]},
         headers=auth(key),
     )
     assert created.status_code == 201, created.text

@@ -30,6 +30,7 @@ def _queue_bindings(infra: Infra, exchange: str, queue: str) -> set[str]:
         listed = run_cli(
             [
                 "rabbitmqctl",
+                *infra.rabbitmq_cli_options,
                 "-q",
                 "list_bindings",
                 "-p",
@@ -68,7 +69,17 @@ async def queue_names(infra: Infra, prefix: str) -> set[str]:
 def _queue_names(infra: Infra, prefix: str) -> set[str]:
     if shutil.which("rabbitmqctl") is not None:
         listed = run_cli(
-            ["rabbitmqctl", "-q", "list_queues", "-p", infra.vhost, "name", "--formatter", "json"],
+            [
+                "rabbitmqctl",
+                *infra.rabbitmq_cli_options,
+                "-q",
+                "list_queues",
+                "-p",
+                infra.vhost,
+                "name",
+                "--formatter",
+                "json",
+            ],
             check=True,
         ).stdout
         names = {q["name"] for q in json.loads(listed)}

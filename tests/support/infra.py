@@ -56,6 +56,9 @@ class Infra:
     vhost: str = "/"
     management_url: str | None = None
     databases: list[str] = field(default_factory=list)
+    rabbitmq_cli_options: tuple[str, ...] = ()
+    """Put before every rabbitmqctl/rabbitmq-diagnostics command: the node and cookie of a
+    broker that is not the machine's default node (a private one)."""
 
     @property
     def namespace(self) -> str:
@@ -117,7 +120,7 @@ class Infra:
         }:
             return False
         try:
-            return run_cli(["rabbitmqctl", "-q", *args]).returncode == 0
+            return run_cli(["rabbitmqctl", *self.rabbitmq_cli_options, "-q", *args]).returncode == 0
         except subprocess.TimeoutExpired:
             log.warning("rabbitmqctl %s did not answer within 60 s", args[0])
             return False
@@ -177,7 +180,9 @@ class Infra:
         ).hostname not in {"127.0.0.1", "localhost"}:
             return None
         try:
-            checked = run_cli(["rabbitmq-diagnostics", "-q", "check_alarms"])
+            checked = run_cli(
+                ["rabbitmq-diagnostics", *self.rabbitmq_cli_options, "-q", "check_alarms"]
+            )
         except subprocess.TimeoutExpired:
             return "rabbitmq-diagnostics check_alarms did not answer within 60 s"
         if checked.returncode != 0:
@@ -212,12 +217,26 @@ class Infra:
             )
 
 
+@dataclass(frozen=True)
+class ServerOverrides:
+    """Servers a run uses instead of the shared ones (private servers it started itself)."""
+
+    postgres_url: str | None = None
+    redis_url: str | None = None
+    amqp_url: str | None = None
+    rabbitmq_cli_options: tuple[str, ...] = ()
+
+
 @contextlib.contextmanager
-def provision() -> Iterator[Infra]:
-    """Use the URLs from the environment (local defaults); start containers only if needed."""
-    postgres = os.environ.get("TRADEWIND_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
-    redis_url = os.environ.get("TRADEWIND_TEST_REDIS_URL", DEFAULT_REDIS)
-    amqp = os.environ.get("TRADEWIND_TEST_AMQP_URL", DEFAULT_AMQP)
+def provision(overrides: ServerOverrides | None = None) -> Iterator[Infra]:
+    """Use the URLs from ``overrides``, else from the environment (local defaults); start
+    containers only if needed."""
+    overrides = overrides or ServerOverrides()
+    postgres = overrides.postgres_url or os.environ.get(
+        "TRADEWIND_TEST_POSTGRES_URL", DEFAULT_POSTGRES
+    )
+    redis_url = overrides.redis_url or os.environ.get("TRADEWIND_TEST_REDIS_URL", DEFAULT_REDIS)
+    amqp = overrides.amqp_url or os.environ.get("TRADEWIND_TEST_AMQP_URL", DEFAULT_AMQP)
     management = os.environ.get("TRADEWIND_TEST_RABBITMQ_MANAGEMENT_URL")
     with contextlib.ExitStack() as stack:
         missing = [
@@ -243,6 +262,7 @@ def provision() -> Iterator[Infra]:
             redis_url=redis_url,
             amqp_base_url=amqp,
             management_url=management,
+            rabbitmq_cli_options=overrides.rabbitmq_cli_options,
         )
         if (problem := infra.health_problem()) is not None:
             raise RuntimeError(f"the test services cannot serve this run: {problem}")

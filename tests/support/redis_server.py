@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from support.polling import eventually
+from support.services import free_port
 
 
 class RedisServer:
@@ -60,6 +63,20 @@ class RedisServer:
     async def wait_ready(self) -> None:
         await eventually(self._answers, timeout=10, message=f"redis-server on {self.port} silent")
 
+    @property
+    def name(self) -> str:
+        return "redis"
+
+    def stop(self) -> None:
+        """SIGTERM: a clean shutdown (nothing is saved: there is no persistence)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
     def kill(self) -> None:
         """SIGKILL: no shutdown, no save; the port closes at once."""
         if self.process is not None and self.process.poll() is None:
@@ -78,3 +95,16 @@ class RedisServer:
             return False
         finally:
             await client.aclose()
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[RedisServer]:
+    """A private ``redis-server`` launched on a free port (``wait_ready`` waits until it
+    answers); killed and its directory deleted at the end."""
+    directory = Path(tempfile.mkdtemp(prefix="tw-private-redis-"))
+    server = RedisServer(free_port(), directory)
+    try:
+        yield server.start()
+    finally:
+        server.kill()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -28,7 +28,13 @@ import yaml
 from pydantic.json_schema import models_json_schema
 
 from tradewind.common.broker.memory import topic_matches
-from tradewind.common.broker.topology import ATTEMPT_HEADER, RETRY_TIER_HEADER, QueueSpec, Topology
+from tradewind.common.broker.topology import (
+    ATTEMPT_HEADER,
+    RETRY_TIER_HEADER,
+    UNAVAILABLE_HEADER,
+    QueueSpec,
+    Topology,
+)
 from tradewind.common.contracts import (
     BlockTrading,
     CancelOrder,
@@ -615,6 +621,12 @@ AMQP_HEADERS: dict[str, Any] = {
             "type": "string",
             "description": "Set on a delivery after a failed attempt: the delay tier it waited "
             f"in ({', '.join(TOPOLOGY.tier_name(d) for d in TOPOLOGY.retry_delays_ms)}).",
+        },
+        UNAVAILABLE_HEADER: {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Set on a delivery whose handler failed because a store it needs was "
+            "unreachable: how many such retries it had. They spend no attempt.",
         },
     },
 }

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import aio_pika
+import asyncpg
 import pytest
 from opentelemetry import trace
 from pydantic import BaseModel
@@ -109,6 +110,55 @@ async def test_poison_message_is_retried_with_backoff_then_parked_and_others_flo
         message="poison message not parked",
     )
     assert attempts == [1, 2, 3]
+
+
+async def test_a_store_outage_longer_than_every_attempt_parks_nothing(
+    broker: Broker, topology: Topology
+) -> None:
+    """The handler's database is down for more failures than the message has attempts (3 here):
+    none of them is the message's fault, so it is handled once the store is back, not parked."""
+    failures_left = 6
+    attempts: list[int] = []
+
+    async def handler(event: CloudEvent, delivery: Delivery) -> None:
+        nonlocal failures_left
+        attempts.append(delivery.attempt)
+        if failures_left:
+            failures_left -= 1
+            raise asyncpg.CannotConnectNowError("the database system is shutting down")
+
+    spec = commands_queue(topology)
+    await broker.consume(spec, handler)
+    await broker.publish_command(ping(1))
+
+    await eventually(lambda: asyncio.sleep(0, len(attempts) == 7), timeout=20)
+    assert attempts == [1] * 7  # no attempt spent on the outage
+    await eventually(lambda: _is(count_messages(broker, spec.name), 0), message="not acked")
+    assert await count_messages(broker, spec.parking_lot) == 0
+
+
+async def test_a_message_that_only_ever_meets_an_outage_is_parked_in_the_end(
+    infra: Infra, topology: Topology
+) -> None:
+    client = Broker(
+        infra.amqp_url, topology, service="test", max_attempts=3, max_unavailable_retries=2
+    )
+    await client.connect()
+    try:
+        calls = 0
+
+        async def handler(event: CloudEvent, delivery: Delivery) -> None:
+            nonlocal calls
+            calls += 1
+            raise ConnectionRefusedError(111, "Connection refused")
+
+        spec = commands_queue(topology)
+        await client.consume(spec, handler)
+        await client.publish_command(ping(1))
+        await eventually(lambda: _is(count_messages(client, spec.parking_lot), 1), timeout=20)
+        assert calls == 3  # the first try and two retries
+    finally:
+        await client.close()
 
 
 async def test_permanent_failure_is_parked_without_retry(

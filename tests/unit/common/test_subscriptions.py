@@ -57,8 +57,11 @@ def quote(symbol: str, sequence: int = 1) -> CloudEvent:
 class Recorder:
     """Takes listings and quotes; fails a chosen symbol's messages a number of times."""
 
-    def __init__(self, *, failures: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, *, failures: dict[str, int] | None = None, outages: dict[str, int] | None = None
+    ) -> None:
         self.failures = dict(failures or {})
+        self.outages = dict(outages or {})
         self.seen: list[tuple[str, int]] = []
         self.due = False
         self.handle = MessageHandlers.of(self)
@@ -66,7 +69,10 @@ class Recorder:
     def _maybe_fail(self, symbol: str) -> None:
         if self.failures.get(symbol, 0) > 0:
             self.failures[symbol] -= 1
-            raise ConnectionError(f"{symbol}: transient")
+            raise RuntimeError(f"{symbol}: fails")
+        if self.outages.get(symbol, 0) > 0:
+            self.outages[symbol] -= 1
+            raise ConnectionRefusedError(111, "the handler's database is down")
         if symbol == "POISON":
             raise PermanentFailure("never")
         if symbol == "LATER" and not self.due:
@@ -189,6 +195,20 @@ async def test_a_failing_handler_is_retried_then_parked_after_the_last_attempt()
     assert recorder.seen == [("FLAKY", 3)]
     [parked] = broker.parked_events("unit.svc.market")
     assert parked.data_as(InstrumentListed).instrument.symbol == "DOWN"
+
+
+async def test_a_store_outage_spends_no_attempt_until_its_own_limit() -> None:
+    recorder = Recorder(outages={"BACK": 5, "GONE": 99})
+    broker = InMemoryBroker(TOPOLOGY, max_attempts=3, max_unavailable_retries=10)
+    subscriptions = Subscriptions("svc")
+    subscriptions.consume("market", recorder.handle)
+    await subscriptions.start(broker)
+    await broker.publish_event(listing("BACK"))
+    await broker.publish_event(listing("GONE"))
+    await broker.drain()
+    assert recorder.seen == [("BACK", 1)]  # six tries, more than its three attempts: not parked
+    [parked] = broker.parked_events("unit.svc.market")
+    assert parked.data_as(InstrumentListed).instrument.symbol == "GONE"
 
 
 async def test_a_deferred_message_is_set_aside_without_counting_an_attempt() -> None:

@@ -15,11 +15,12 @@ import pytest
 from tradewind.common.contracts import (
     CancelOrder,
     CancelRequested,
+    OrderView,
     PlaceOrder,
     ReplaceOrder,
     ReplaceRequested,
 )
-from tradewind.common.contracts.types import OrderType, Side
+from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.common.envelope import CloudEvent
 from tradewind.gateway.domain.orders import pending_notice
 from tradewind.gateway.domain.trade_update_frames import (
@@ -104,13 +105,30 @@ def test_only_an_integer_is_an_account_sequence(value: object) -> None:
 def test_a_cancel_or_replace_is_announced_and_nothing_else_is() -> None:
     now = datetime.now(UTC)
     order_id, new_id = uuid4(), uuid4()
-    cancel = pending_notice(CancelOrder(order_id=order_id, account_id="a", requested_at=now))
-    assert cancel == CancelRequested(order_id=order_id, account_id="a", requested_at=now)
-    replace = pending_notice(
-        ReplaceOrder(order_id=order_id, new_order_id=new_id, account_id="a", requested_at=now)
+    order = OrderView(
+        id=order_id,
+        client_order_id=None,
+        symbol="AAPL",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        qty=Decimal(1),
+        limit_price=Decimal(1),
+        time_in_force=TimeInForce.GTC,
+        status=OrderStatus.NEW,
+        filled_qty=Decimal(0),
+        submitted_at=now,
+        created_at=now,
+        updated_at=now,
     )
-    assert replace == ReplaceRequested(
+    cancel_command = CancelOrder(order_id=order_id, account_id="a", requested_at=now)
+    assert pending_notice(cancel_command, order) == CancelRequested(
+        order_id=order_id, account_id="a", requested_at=now, order=order
+    )
+    replace_command = ReplaceOrder(
         order_id=order_id, new_order_id=new_id, account_id="a", requested_at=now
+    )
+    assert pending_notice(replace_command, order) == ReplaceRequested(
+        order_id=order_id, new_order_id=new_id, account_id="a", requested_at=now, order=order
     )
     place = PlaceOrder(
         order_id=order_id,
@@ -121,4 +139,4 @@ def test_a_cancel_or_replace_is_announced_and_nothing_else_is() -> None:
         qty=Decimal(1),
         submitted_at=now,
     )
-    assert pending_notice(place) is None
+    assert pending_notice(place, order) is None

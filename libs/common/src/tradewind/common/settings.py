@@ -157,6 +157,13 @@ class SharedSettings(FileConfigurable):
         default=[1_000, 5_000, 30_000],
         description="Delayed-retry tiers; attempt n waits tier min(n, last).",
     )
+    max_unavailable_retries: int = Field(
+        default=120,
+        ge=0,
+        description="Retries of a message whose handler failed only because a store it needs "
+        "was unreachable; they spend no delivery attempt, and wait through the delay tiers "
+        "(120 at the last tier of 30 s: an outage of an hour) before the message is parked.",
+    )
     max_request_bytes: int = Field(
         default=1_048_576, ge=1_024, description="Largest HTTP request body a service accepts."
     )

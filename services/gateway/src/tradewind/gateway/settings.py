@@ -103,6 +103,14 @@ class GatewaySettings(FileConfigurable):
         ge=1,
         description="Subscriptions (symbols and topics) one WebSocket connection may hold.",
     )
+    stream_max_messages_per_s: float = Field(
+        default=50.0,
+        gt=0,
+        le=100_000,
+        description="Messages one WebSocket connection's client may send per second, on average, "
+        "in bursts of up to twice as many; faster ones are read more slowly (order entry also "
+        "spends the key's `orders` budget).",
+    )
     stream_max_connections_per_key: int = Field(
         default=10,
         ge=1,

@@ -37,6 +37,7 @@ from tradewind.common.broker.spans import consuming, producing
 from tradewind.common.broker.topology import (
     ATTEMPT_HEADER,
     RETRY_TIER_HEADER,
+    UNAVAILABLE_HEADER,
     QueueSpec,
     Topology,
 )
@@ -47,6 +48,7 @@ from tradewind.common.metrics import (
     MESSAGES_CONSUMED,
     MESSAGES_PUBLISHED,
 )
+from tradewind.common.problems import is_dependency_unavailable
 from tradewind.common.resilience.retry import CONNECT, retry_async
 from tradewind.common.settings import SharedSettings
 from tradewind.common.tasks import start_background
@@ -104,6 +106,7 @@ class Broker:
         service: str,
         prefetch: int = 32,
         max_attempts: int = 5,
+        max_unavailable_retries: int = 120,
         publish_timeout_s: float = 5.0,
         shutdown_grace_s: float = 10.0,
     ) -> None:
@@ -112,6 +115,7 @@ class Broker:
         self.service = service
         self.prefetch = prefetch
         self.max_attempts = max_attempts
+        self.max_unavailable_retries = max_unavailable_retries
         self.publish_timeout_s = publish_timeout_s
         self.shutdown_grace_s = shutdown_grace_s
         self._connection: AbstractRobustConnection | None = None
@@ -136,6 +140,7 @@ class Broker:
             service=service,
             prefetch=shared.prefetch,
             max_attempts=shared.max_delivery_attempts,
+            max_unavailable_retries=shared.max_unavailable_retries,
             publish_timeout_s=shared.publish_timeout_s,
             shutdown_grace_s=shared.shutdown_grace_s,
         )
@@ -627,7 +632,12 @@ class Broker:
         error: Exception,
     ) -> str:
         """Schedule a failed message's next attempt through the delay tiers, or park it after
-        the last one; returns the outcome (retried, requeued, parked) for the metrics."""
+        the last one; returns the outcome (retried, requeued, parked) for the metrics.
+
+        A failure because a store the handler needs is unreachable is no fault of the message:
+        it spends no attempt (see ``_wait_for_dependency``)."""
+        if is_dependency_unavailable(error):
+            return await self._wait_for_dependency(spec, message, headers, error)
         context = {"queue": spec.name, "message_id": message.message_id, "attempt": attempt}
         if attempt >= self.max_attempts:
             log.error("handler failed on the last attempt; parking", extra=context, exc_info=error)
@@ -642,6 +652,42 @@ class Broker:
             return "requeued"
         log.warning(
             "handler failed; retry scheduled",
+            extra={**context, "delay_ms": delay_ms, "error": repr(error)},
+        )
+        await message.ack()
+        return "retried"
+
+    async def _wait_for_dependency(
+        self,
+        spec: QueueSpec,
+        message: AbstractIncomingMessage,
+        headers: dict[str, Any],
+        error: Exception,
+    ) -> str:
+        """Retry a message whose handler could not reach its database (or Redis) without
+        spending one of its attempts: during an outage every message fails, and counting those
+        failures parked every command that arrived in the first seconds of a PostgreSQL restart
+        (the chaos drill "restart postgresql", docs/architecture.md#chaos-drills). Its waits
+        grow through the delay tiers as attempts do; after ``max_unavailable_retries`` of them
+        it is parked, so a handler that fails so for one message alone does not loop forever."""
+        retries = _int_header(headers.get(UNAVAILABLE_HEADER), default=0)
+        context = {"queue": spec.name, "message_id": message.message_id, "retries": retries}
+        if retries >= self.max_unavailable_retries:
+            log.error(
+                "a dependency stayed unavailable through every retry; parking",
+                extra=context,
+                exc_info=error,
+            )
+            await message.reject(requeue=False)
+            return "parked"
+        delay_ms = self.topology.delay_for_attempt(retries + 1)
+        headers[UNAVAILABLE_HEADER] = retries + 1
+        if not await self._through_delay_tier(spec, message, headers, delay_ms):
+            log.warning("could not schedule retry; requeueing", extra=context)
+            await message.nack(requeue=True)
+            return "requeued"
+        log.warning(
+            "a dependency is unavailable; retry scheduled, no attempt spent",
             extra={**context, "delay_ms": delay_ms, "error": repr(error)},
         )
         await message.ack()

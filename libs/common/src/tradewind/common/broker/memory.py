@@ -8,7 +8,9 @@ It keeps the contract handlers rely on from the real ``Broker``, nothing more:
   event nobody is bound for is kept in ``unrouted`` (the events exchange's alternate);
 - a message is acked only once its handler returned; a handler that raises gets the message
   again with the next attempt number (the delay tiers are skipped: time is the test's business),
-  and after ``max_attempts`` it is parked; an unreadable envelope or a ``PermanentFailure`` is
+  and after ``max_attempts`` it is parked (a failure because a store is unreachable spends no
+  attempt, up to ``max_unavailable_retries`` of them); an unreadable envelope or a
+  ``PermanentFailure`` is
   parked at once; a message its handler ``Deferred`` is set aside in ``deferred`` (no delay
   tiers: ``release_deferred`` puts those messages back when the test decides they are due);
   priorities are not modelled (publication order);
@@ -33,6 +35,7 @@ from tradewind.common.broker.client import Delivery, Handler
 from tradewind.common.broker.errors import Deferred, PermanentFailure, PublishRejected
 from tradewind.common.broker.topology import Binding, QueueSpec, Topology
 from tradewind.common.envelope import CloudEvent, EnvelopeError
+from tradewind.common.problems import is_dependency_unavailable
 
 
 @dataclass
@@ -42,6 +45,7 @@ class _Message:
     body: bytes
     message_id: str
     attempt: int = 1
+    unavailable_retries: int = 0
 
 
 @dataclass
@@ -53,9 +57,16 @@ class _Consumer:
 
 
 class InMemoryBroker:
-    def __init__(self, topology: Topology | None = None, *, max_attempts: int = 5) -> None:
+    def __init__(
+        self,
+        topology: Topology | None = None,
+        *,
+        max_attempts: int = 5,
+        max_unavailable_retries: int = 120,
+    ) -> None:
         self._topology = topology or Topology("memory")
         self.max_attempts = max_attempts
+        self.max_unavailable_retries = max_unavailable_retries
         self.published: list[tuple[str, str, CloudEvent]] = []
         self.unrouted: list[CloudEvent] = []
         self.acked: defaultdict[str, list[str]] = defaultdict(list)
@@ -216,6 +227,13 @@ class InMemoryBroker:
                 self.acked[consumer.spec.name].append(message.message_id)
 
     def _fail(self, consumer: _Consumer, message: _Message, error: Exception) -> None:
+        if is_dependency_unavailable(error):
+            if message.unavailable_retries >= self.max_unavailable_retries:
+                self.parked[consumer.spec.name].append(message.body)
+            else:
+                message.unavailable_retries += 1
+                self._waiting[consumer.spec.name].append(message)
+            return
         permanent = isinstance(error, EnvelopeError | PermanentFailure)
         if permanent or message.attempt >= self.max_attempts:
             self.parked[consumer.spec.name].append(message.body)

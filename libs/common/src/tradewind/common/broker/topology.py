@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 RETRY_TIER_HEADER = "tradewind-retry-tier"
 ATTEMPT_HEADER = "tradewind-attempt"
+# Retries spent waiting for an unreachable store: counted apart, they spend no attempt.
+UNAVAILABLE_HEADER = "tradewind-unavailable-retries"
 
 
 @dataclass(frozen=True)

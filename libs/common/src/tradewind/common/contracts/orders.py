@@ -6,6 +6,7 @@ Every schema names its CloudEvents ``type`` in ``TYPE``. A breaking change gets 
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 from typing import Annotated, ClassVar
 from uuid import UUID
@@ -16,6 +17,7 @@ from tradewind.common.contracts.types import (
     AccountId,
     ClientOrderId,
     DecimalStr,
+    OrderClass,
     OrderStatus,
     OrderType,
     PositiveDecimalStr,
@@ -42,6 +44,37 @@ class Contract(BaseModel):
 # published is one the orders service accepts: nothing is parked for a reason seen at the edge.
 
 
+class TakeProfit(BaseModel):
+    """The take-profit leg of a bracket, oco or oto order: a limit order on the exit side."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit_price: PositiveDecimalStr
+
+
+class StopLoss(BaseModel):
+    """The stop-loss leg of a bracket, oco or oto order: a stop order on the exit side, or a
+    stop-limit one when ``limit_price`` is set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stop_price: PositiveDecimalStr
+    limit_price: PositiveDecimalStr | None = None
+
+
+class LegRole(StrEnum):
+    """Which exit a leg is: it names the leg's id, derived from its parent's."""
+
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
+
+
+def leg_order_id(parent_id: UUID, role: LegRole) -> UUID:
+    """The id of a leg: derived from its parent's, so the gateway can show the legs of the
+    order it has just submitted, and a repeated place command names the same legs."""
+    return uuid.uuid5(parent_id, f"leg:{role.value}")
+
+
 class PlaceOrder(Contract):
     TYPE: ClassVar[str] = "orders.place"
 
@@ -56,6 +89,9 @@ class PlaceOrder(Contract):
     time_in_force: TimeInForce = TimeInForce.DAY
     client_order_id: ClientOrderId | None = None
     submitted_at: UtcDateTime
+    order_class: OrderClass = OrderClass.SIMPLE
+    take_profit: TakeProfit | None = None
+    stop_loss: StopLoss | None = None
 
 
 class CancelOrder(Contract):
@@ -150,6 +186,15 @@ class OrderView(BaseModel):
     replaces: UUID | None = None
     replaced_by: UUID | None = None
     reject_reason: str | None = None
+    order_class: OrderClass = OrderClass.SIMPLE
+    parent_id: UUID | None = Field(
+        default=None, description="The order whose leg this order is (bracket, oco, oto legs)."
+    )
+    legs: list[OrderView] | None = Field(
+        default=None,
+        description="The legs of a bracket, oco or oto order (each a full order), on reads of "
+        "the parent; null otherwise.",
+    )
 
 
 class OrderSnapshot(OrderView):
@@ -304,6 +349,9 @@ class CancelRequested(Contract):
     order_id: UUID
     account_id: AccountId
     requested_at: UtcDateTime
+    order: OrderView = Field(
+        description="The order as the gateway read it before the request (not a new state)."
+    )
 
 
 class ReplaceRequested(Contract):
@@ -315,6 +363,9 @@ class ReplaceRequested(Contract):
     new_order_id: UUID
     account_id: AccountId
     requested_at: UtcDateTime
+    order: OrderView = Field(
+        description="The order as the gateway read it before the request (not a new state)."
+    )
 
 
 class CancelRejected(TradeUpdate):

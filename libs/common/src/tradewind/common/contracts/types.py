@@ -398,10 +398,24 @@ class TimeInForce(StrEnum):
     FOK = "fok"
 
 
+class OrderClass(StrEnum):
+    """Alpaca's order classes: how an order's legs depend on each other (docs/orders.md)."""
+
+    SIMPLE = "simple"
+    BRACKET = "bracket"
+    """An entry, then a take-profit and a stop-loss that cancel each other."""
+    OCO = "oco"
+    """A take-profit limit and a stop-loss that cancel each other (both exits)."""
+    OTO = "oto"
+    """An entry, then one exit (a take-profit or a stop-loss)."""
+
+
 class OrderStatus(StrEnum):
     """Alpaca's order status names."""
 
     PENDING_NEW = "pending_new"
+    HELD = "held"
+    """An exit leg of a bracket or oto order waiting for its entry to fill: it cannot trade."""
     NEW = "new"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"

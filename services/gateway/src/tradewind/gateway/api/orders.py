@@ -32,6 +32,7 @@ from tradewind.gateway.domain.auth_model import Principal
 from tradewind.gateway.domain.orders import (
     check_replace,
     new_order_id,
+    order_class_refusal,
     pending_notice,
     pending_replacement_view,
     pending_view,
@@ -116,6 +117,16 @@ async def place_order(
         now=datetime.now(UTC),
         order_id=new_order_id(principal.account_id, idempotency),
     )
+    refusal = order_class_refusal(command)
+    if refusal is not None:
+        field, message = refusal
+        raise Problem(
+            422,
+            "Your request is not valid.",
+            f"Invalid field(s): {field}. {field} {message}.",
+            kind="validation-error",
+            extensions={"errors": [{"field": field, "in": "body", "message": message}]},
+        )
     await submit(broker, command, account_id=principal.account_id, subject=str(command.order_id))
     return await _accepted(pending, principal.account_id, pending_view(command))
 
@@ -179,11 +190,22 @@ async def cancel_order(
     command = CancelOrder(
         order_id=order_id, account_id=principal.account_id, requested_at=datetime.now(UTC)
     )
-    await submit(broker, command, account_id=principal.account_id, subject=str(order_id))
+    await submit(
+        broker, command, account_id=principal.account_id, subject=str(order_id), order=order
+    )
     return order
 
 
-async def submit(broker: Broker, command: Contract, *, account_id: str, subject: str) -> None:
+async def submit(
+    broker: Broker,
+    command: Contract,
+    *,
+    account_id: str,
+    subject: str,
+    order: Order | None = None,
+) -> None:
+    """Publish ``command`` (a 503 problem if it cannot be); a cancel or replace of ``order`` is
+    announced first (pending_cancel, pending_replace)."""
     envelope = new_event(
         source=SOURCE,
         data=command,
@@ -192,7 +214,7 @@ async def submit(broker: Broker, command: Contract, *, account_id: str, subject:
         account_id=account_id,
         correlation_id=request_id_var.get(),
     )
-    notice = pending_notice(command)
+    notice = None if order is None else pending_notice(command, order)
     if notice is not None:
         await _announce(broker, notice, account_id=account_id, subject=subject, cause=envelope)
     await publish_or_503(broker, envelope)
@@ -290,6 +312,8 @@ async def replace_order(
         now=datetime.now(UTC),
         new_order_id=new_order_id(principal.account_id, idempotency),
     )
-    await submit(broker, command, account_id=principal.account_id, subject=str(order_id))
+    await submit(
+        broker, command, account_id=principal.account_id, subject=str(order_id), order=order
+    )
     view = pending_replacement_view(order, command)
     return await _accepted(pending, principal.account_id, view)

@@ -5,13 +5,15 @@ Protocol (JSON text frames):
   client → {"action": "subscribe" | "unsubscribe", "quotes": ["AAPL", "*"], "trade_updates": true}
   client → {"action": "subscribe", "trade_updates": true, "resume_after": <last account_sequence>}
   client → {"action": "cancel_on_disconnect", "enabled": true}   (a key with orders:write)
+  client → {"action": "place_order" | "cancel_order" | "replace_order", "request_id": ..., ...}
   server → {"seq": n, "type": "authenticated" | "subscription" | "quote" | "trade_update"
-            | "snapshot" | "cancel_on_disconnect" | "heartbeat" | "error", ...}
+            | "snapshot" | "cancel_on_disconnect" | "order_response" | "heartbeat" | "error", ...}
 Every server frame carries the connection's sequence number, increasing by one, without gaps.
 A trade_update also carries its account_sequence (the account's, across connections): a client
 that resumes after one gets every update after it, then live ones, each once and in order; or,
 if those are no longer kept, a snapshot of the account's open orders and its account_sequence
 (domain/stream_resume.py, docs/api.md).
+Order entry (place, cancel, replace, answered as HTTP answers them) is ``api.stream_orders``.
 
 Cancel on disconnect (opt-in, per connection): when a connection that enabled it ends, however
 it ends (the client closes it, the network drops it, the gateway stops), the gateway sends a
@@ -23,6 +25,8 @@ Limits (settings): a client message over ``stream_max_frame_bytes`` closes the s
 (uvicorn enforces it); a subscribe that would hold more than ``stream_max_subscriptions`` quote
 symbols is refused with an error frame; a key already holding ``stream_max_connections_per_key``
 streams, on all gateways together, is refused (error frame, close 1008; ``adapters.stream_limits``).
+Messages beyond ``stream_max_messages_per_s`` (in bursts of up to twice as many) wait their turn:
+the connection is read no faster (``domain.message_rate``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -41,8 +46,11 @@ from starlette.websockets import WebSocketState
 from tradewind.common.broker import BrokerUnavailable
 from tradewind.common.contracts.types import SymbolInput
 from tradewind.gateway.api.bulk import cancel_open_orders
+from tradewind.gateway.api.stream_orders import OrderEntry
 from tradewind.gateway.bootstrap import GatewayRuntime
 from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.domain.message_rate import MessageRate
+from tradewind.gateway.domain.order_frames import is_order_frame
 from tradewind.gateway.domain.stream_session import StreamSession
 from tradewind.gateway.handlers.api_keys import ApiKeyStore
 from tradewind.gateway.handlers.stream_hub import StreamHub
@@ -86,7 +94,10 @@ async def _close(ws: WebSocket, code: int, error: str, message: str) -> None:
             await ws.close(code)
 
 
-async def _authenticate(ws: WebSocket, keys: ApiKeyStore, timeout_s: float) -> Principal | None:
+async def _authenticate(
+    ws: WebSocket, keys: ApiKeyStore, timeout_s: float
+) -> tuple[Principal, str] | None:
+    """The principal and the credential it was authenticated with (order entry sends it again)."""
     header = ws.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -112,7 +123,7 @@ async def _authenticate(ws: WebSocket, keys: ApiKeyStore, timeout_s: float) -> P
     if principal is None or "stream" not in principal.scopes:
         await _close(ws, POLICY_VIOLATION, "unauthorized", "The API key is not valid for streams.")
         return None
-    return principal
+    return principal, token.strip()
 
 
 async def _send_frames(ws: WebSocket, session: StreamSession) -> None:
@@ -137,11 +148,18 @@ async def _receive_commands(
     hub: StreamHub,
     principal: Principal,
     max_subscriptions: int,
+    order_entry: OrderEntry,
+    pace: MessageRate,
 ) -> None:
     while True:
         raw = await ws.receive_text()
+        if (wait_s := pace.delay(time.monotonic())) > 0:
+            await asyncio.sleep(wait_s)
         try:
             message: Any = json.loads(raw)
+            if is_order_frame(message):
+                await order_entry.handle(message)
+                continue
             if isinstance(message, dict) and message.get("action") == "cancel_on_disconnect":
                 _change_cancel_on_disconnect(
                     session, principal, CancelOnDisconnectChange.model_validate(message)
@@ -221,9 +239,10 @@ async def stream(ws: WebSocket) -> None:
     runtime: GatewayRuntime = ws.app.state.runtime
     settings = runtime.settings
     await ws.accept()
-    principal = await _authenticate(ws, runtime.api_keys, settings.stream_auth_timeout_s)
-    if principal is None:
+    authenticated = await _authenticate(ws, runtime.api_keys, settings.stream_auth_timeout_s)
+    if authenticated is None:
         return
+    principal, credential = authenticated
     connections = runtime.stream_connections
     slot = await connections.acquire(principal.account_id, principal.key_id)
     if slot is None:
@@ -236,21 +255,34 @@ async def stream(ws: WebSocket) -> None:
         )
         return
     try:
-        await _serve(ws, runtime, principal)
+        await _serve(ws, runtime, principal, credential)
     finally:
         await connections.release(slot)
 
 
-async def _serve(ws: WebSocket, runtime: GatewayRuntime, principal: Principal) -> None:
+async def _serve(
+    ws: WebSocket, runtime: GatewayRuntime, principal: Principal, credential: str
+) -> None:
     settings, hub = runtime.settings, runtime.stream_hub
     session = StreamSession(principal.account_id, settings.stream_max_backlog)
+    order_entry = OrderEntry(ws.app, ws.scope, credential, session)
+    per_second = settings.stream_max_messages_per_s
+    pace = MessageRate(per_second, max(1, int(2 * per_second)), time.monotonic())
     session.push({"type": "authenticated", "account_id": principal.account_id})
     hub.add(session)
     tasks = [
         asyncio.create_task(_send_frames(ws, session)),
         asyncio.create_task(_heartbeats(session, settings.stream_heartbeat_s)),
         asyncio.create_task(
-            _receive_commands(ws, session, hub, principal, settings.stream_max_subscriptions)
+            _receive_commands(
+                ws,
+                session,
+                hub,
+                principal,
+                settings.stream_max_subscriptions,
+                order_entry,
+                pace,
+            )
         ),
     ]
     try:

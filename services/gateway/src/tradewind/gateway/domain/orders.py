@@ -12,11 +12,14 @@ from tradewind.common.contracts import (
     CancelOrder,
     CancelRequested,
     Contract,
+    LegRole,
     PlaceOrder,
     ReplaceOrder,
     ReplaceRequested,
+    leg_order_id,
 )
-from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
+from tradewind.common.contracts.order_classes import exit_side, place_violation
+from tradewind.common.contracts.types import OrderClass, OrderStatus, OrderType, Side, TimeInForce
 from tradewind.gateway.domain.schemas import Order, OrderRequest, ReplaceRequest
 
 # Fixed forever: changing it would give a retry of an old request another order id.
@@ -83,11 +86,63 @@ def place_command(
         time_in_force=request.time_in_force,
         client_order_id=request.client_order_id,
         submitted_at=now,
+        order_class=request.order_class,
+        take_profit=request.take_profit,
+        stop_loss=request.stop_loss,
     )
 
 
+def order_class_refusal(command: PlaceOrder) -> tuple[str, str] | None:
+    """The (field, message) of the first order-class rule the order breaks (a 422), or None:
+    the same rules the orders service applies (tradewind.common.contracts.order_classes)."""
+    return place_violation(command)
+
+
 def pending_view(command: PlaceOrder) -> Order:
-    """The order as it stands before the orders service has decided on it."""
+    """The order as it stands before the orders service has decided on it, with its legs (their
+    ids derive from the order's)."""
+    view = _pending_order(command)
+    legs = _pending_legs(command, view)
+    return view if not legs else view.model_copy(update={"legs": legs})
+
+
+def _pending_legs(command: PlaceOrder, parent: Order) -> list[Order]:
+    side = exit_side(command.order_class, command.side)
+    legs: list[Order] = []
+    if command.take_profit is not None and command.order_class is not OrderClass.OCO:
+        legs.append(
+            parent.model_copy(
+                update={
+                    "id": leg_order_id(command.order_id, LegRole.TAKE_PROFIT),
+                    "client_order_id": None,
+                    "side": side,
+                    "type": OrderType.LIMIT,
+                    "limit_price": command.take_profit.limit_price,
+                    "stop_price": None,
+                    "parent_id": command.order_id,
+                }
+            )
+        )
+    if command.stop_loss is not None:
+        stop_loss = command.stop_loss
+        stop_type = OrderType.STOP if stop_loss.limit_price is None else OrderType.STOP_LIMIT
+        legs.append(
+            parent.model_copy(
+                update={
+                    "id": leg_order_id(command.order_id, LegRole.STOP_LOSS),
+                    "client_order_id": None,
+                    "side": side,
+                    "type": stop_type,
+                    "limit_price": stop_loss.limit_price,
+                    "stop_price": stop_loss.stop_price,
+                    "parent_id": command.order_id,
+                }
+            )
+        )
+    return legs
+
+
+def _pending_order(command: PlaceOrder) -> Order:
     return Order(
         id=command.order_id,
         client_order_id=command.client_order_id,
@@ -103,6 +158,7 @@ def pending_view(command: PlaceOrder) -> Order:
         submitted_at=command.submitted_at,
         created_at=command.submitted_at,
         updated_at=command.submitted_at,
+        order_class=command.order_class,
     )
 
 
@@ -125,6 +181,13 @@ def check_replace(order: Order, request: ReplaceRequest) -> ReplaceRefusal | Non
     if order.status.is_terminal:
         return ReplaceRefusal(
             422, "Order cannot be replaced", f"The order is already {order.status.value}."
+        )
+    if order.order_class is not OrderClass.SIMPLE:
+        return ReplaceRefusal(
+            422,
+            "Order cannot be replaced",
+            f"{order.order_class.value} orders and their legs cannot be replaced yet; cancel "
+            "and place again.",
         )
     if request.limit_price is not None and not order.type.needs_limit_price:
         return ReplaceRefusal(
@@ -185,18 +248,20 @@ def pending_replacement_view(order: Order, command: ReplaceOrder) -> Order:
             "canceled_at": None,
             "replaces": order.id,
             "replaced_by": None,
+            "legs": None,
         }
     )
 
 
-def pending_notice(command: Contract) -> CancelRequested | ReplaceRequested | None:
-    """The advisory event announcing a cancel or replace about to be sent (the stream's
-    pending_cancel and pending_replace); None for other commands."""
+def pending_notice(command: Contract, order: Order) -> CancelRequested | ReplaceRequested | None:
+    """The advisory event announcing a cancel or replace of ``order`` (as last read) about to be
+    sent (the stream's pending_cancel and pending_replace); None for other commands."""
     if isinstance(command, CancelOrder):
         return CancelRequested(
             order_id=command.order_id,
             account_id=command.account_id,
             requested_at=command.requested_at,
+            order=order,
         )
     if isinstance(command, ReplaceOrder):
         return ReplaceRequested(
@@ -204,5 +269,6 @@ def pending_notice(command: Contract) -> CancelRequested | ReplaceRequested | No
             new_order_id=command.new_order_id,
             account_id=command.account_id,
             requested_at=command.requested_at,
+            order=order,
         )
     return None

@@ -17,10 +17,11 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from tradewind.common.contracts.market import Instrument
-from tradewind.common.contracts.orders import OrderView
+from tradewind.common.contracts.orders import OrderView, StopLoss, TakeProfit
 from tradewind.common.contracts.types import (
     ClientOrderId,
     DecimalStr,
+    OrderClass,
     OrderStatus,
     OrderType,
     PositiveDecimalStr,
@@ -54,6 +55,24 @@ class _OrderFields(BaseModel):
     qty: PositiveDecimalStr = Field(examples=["10"], description="Decimal string > 0.")
     time_in_force: TimeInForce = TimeInForce.DAY
     client_order_id: ClientOrderId | None = None
+    order_class: OrderClass = Field(
+        default=OrderClass.SIMPLE,
+        description="simple; bracket (a market or limit entry with take_profit and stop_loss); "
+        "oco (a limit take-profit with a stop_loss, both exits); oto (an entry with one of "
+        "them). Rules and states: docs/orders.md, Order classes.",
+    )
+    take_profit: TakeProfit | None = Field(
+        default=None,
+        examples=[{"limit_price": "200.00"}],
+        description="The take-profit leg (a limit order on the exit side); bracket and oto "
+        "orders, and an oco (where it repeats limit_price).",
+    )
+    stop_loss: StopLoss | None = Field(
+        default=None,
+        examples=[{"stop_price": "180.00", "limit_price": "179.50"}],
+        description="The stop-loss leg (a stop, or a stop-limit with limit_price); bracket, "
+        "oco and oto orders.",
+    )
 
 
 # The variants below only declare the schema, one per order type; OrderRequest validates (with

@@ -28,7 +28,7 @@ from tradewind.orders.adapters.rows import (
     order_from_row,
     position_from_row,
 )
-from tradewind.orders.domain import Execution, Order, Position, TradingBlock
+from tradewind.orders.domain import Execution, Order, Position, TradingBlock, order_classes
 
 
 class StatusFilter(StrEnum):
@@ -42,6 +42,7 @@ class StatusFilter(StrEnum):
     CLOSED = "closed"
     ALL = "all"
     PENDING_NEW = "pending_new"
+    HELD = "held"
     NEW = "new"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -136,6 +137,20 @@ class OrderReads:
             last = page[-1]
             next_cursor = PageCursor(last.created_at, last.id)
         return OrderPage(page, next_cursor)
+
+    async def legs_of(self, account_id: str, parents: Sequence[Order]) -> dict[UUID, list[Order]]:
+        """The legs of those ``parents`` that have some (bracket, oco, oto), by parent id, in
+        role order (take-profit first); one statement through ix_orders_parent."""
+        parent_ids = [order.id for order in parents if order_classes.group_key(order) == order.id]
+        if not parent_ids:
+            return {}
+        rows = await self._fetch(
+            "SELECT * FROM orders WHERE parent_id = ANY($1::uuid[]) AND account_id = $2",
+            parent_ids,
+            account_id,
+        )
+        groups = order_classes.groups_of([*parents, *map(order_from_row, rows)])
+        return {parent_id: list(group.legs) for parent_id, group in groups.items()}
 
     async def position(self, account_id: str, symbol: str) -> Position | None:
         row = await self._fetchrow(

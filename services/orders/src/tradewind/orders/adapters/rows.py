@@ -6,7 +6,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tradewind.common.contracts import Instrument
-from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
+from tradewind.common.contracts.types import (
+    OrderClass,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from tradewind.orders.adapters.tables import ORDER_COLUMNS
 from tradewind.orders.domain import Execution, Order, Position, SymbolBook
 
@@ -42,6 +48,8 @@ def order_from_row(row: Row) -> Order:
         replaced_by=row["replaced_by"],
         reject_reason=row["reject_reason"],
         version=row["version"],
+        order_class=OrderClass(row["order_class"]),
+        parent_id=row["parent_id"],
     )
 
 
@@ -75,6 +83,8 @@ def order_values(order: Order) -> tuple[Any, ...]:
         "replaced_by": order.replaced_by,
         "reject_reason": order.reject_reason,
         "version": order.version,
+        "order_class": order.order_class.value,
+        "parent_id": order.parent_id,
     }
     return tuple(values[name] for name in ORDER_COLUMNS)
 

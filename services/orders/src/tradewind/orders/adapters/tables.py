@@ -89,6 +89,9 @@ orders = Table(
     # The W3C trace context the order was placed in, written once with the new order: a fill in
     # a later quote's trace links back to it. Not part of the domain's Order (ORDER_COLUMNS).
     Column(TRACEPARENT, String(128)),
+    # Order classes (domain/order_classes.py): a bracket, oco or oto parent and its legs.
+    Column("order_class", String(16), nullable=False, server_default="simple"),
+    Column("parent_id", Uuid(as_uuid=True)),
     # A rejected order keeps its client_order_id for the record but never blocks its reuse; a
     # replaced one hands it on to its replacement.
     Index(
@@ -150,6 +153,13 @@ Index(
     "ix_orders_working_day_by_submitted",
     orders.c.submitted_at,
     postgresql_where=text(f"time_in_force = 'day' AND {WORKING}"),
+)
+
+# A parent's legs (its group), for reads and for the transactions that settle a group.
+Index(
+    "ix_orders_parent",
+    orders.c.parent_id,
+    postgresql_where=text("parent_id IS NOT NULL"),
 )
 
 # The kill switch finds an account's open orders without reading its closed ones.

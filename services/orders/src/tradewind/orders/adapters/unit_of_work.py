@@ -77,7 +77,7 @@ from tradewind.orders.adapters.tables import (
     positions,
     symbol_books,
 )
-from tradewind.orders.domain import Execution, Order, Position, SymbolBook
+from tradewind.orders.domain import Execution, Order, Position, SymbolBook, order_classes
 
 PositionKey = tuple[str, str]
 """(account id, symbol)."""
@@ -362,6 +362,36 @@ class OrdersUnitOfWork:
                 loaded += page
                 found += page
         return found
+
+    # --- order classes: a parent and its legs ---
+
+    async def lock_groups(self, orders_in_groups: Iterable[Order]) -> None:
+        """Lock every order of the groups (bracket, oco, oto) these orders belong to, under
+        their symbol's book lock (a group has one symbol): a fill, a cancel or an expiry of one
+        order settles the others in the same transaction (domain/order_classes.py)."""
+        keys = {key for key in map(order_classes.group_key, orders_in_groups) if key is not None}
+        if keys:
+            await self._fetch_orders(_LOCK_GROUPS, sorted(keys))
+
+    async def lock_legs_skip_locked(self, parent_ids: Collection[UUID]) -> None:
+        """Lock the parents' legs that no other transaction holds (the session-end sweep,
+        which never waits); ``group`` tells whether a group came complete."""
+        if parent_ids:
+            await self._fetch_orders(_LOCK_LEGS_SKIP_LOCKED, sorted(parent_ids))
+
+    def group(self, order: Order) -> order_classes.OrderGroup | None:
+        """The locked group ``order`` belongs to, as this transaction sees it; None for a
+        simple order, or a group this transaction did not lock whole."""
+        key = order_classes.group_key(order)
+        if key is None:
+            return None
+        members = [
+            tracked.order
+            for tracked in self._orders.values()
+            if tracked.locked and order_classes.group_key(tracked.order) == key
+        ]
+        group = order_classes.groups_of(members).get(key)
+        return group if group is not None and group.complete else None
 
     async def day_orders_due(self, session_end_at: datetime, limit: int) -> list[Order]:
         """Working day orders submitted before ``session_end_at``, locked; rows another
@@ -806,6 +836,13 @@ _FIRST_CANDIDATES = f"""
     UNION ALL SELECT 'waiting', * FROM waiting
     UNION ALL SELECT 'bid', * FROM bids
     UNION ALL SELECT 'ask', * FROM asks
+"""
+_LOCK_GROUPS = """
+    SELECT * FROM orders WHERE id = ANY($1::uuid[]) OR parent_id = ANY($1::uuid[])
+    ORDER BY id FOR UPDATE
+"""
+_LOCK_LEGS_SKIP_LOCKED = """
+    SELECT * FROM orders WHERE parent_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED
 """
 _DAY_ORDERS_DUE = f"""
     SELECT * FROM orders

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -30,8 +31,12 @@ class OrderResponse(OrderSnapshot):
     """An order as it stands now; decimals are strings."""
 
     @classmethod
-    def of(cls, order: Order) -> OrderResponse:
-        return cls.model_validate(to_snapshot(order), from_attributes=True)
+    def of(cls, order: Order, legs: Sequence[Order] | None = None) -> OrderResponse:
+        """The order, with its legs when it is the parent of a bracket, oco or oto order."""
+        response = cls.model_validate(to_snapshot(order), from_attributes=True)
+        if not legs:
+            return response
+        return response.model_copy(update={"legs": [to_snapshot(leg) for leg in legs]})
 
 
 class OrderPageResponse(BaseModel):
@@ -60,7 +65,8 @@ async def get_order(account_id: AccountIdPath, order_id: UUID, runtime: Runtime)
             f"Account {account_id!r} has no order {order_id}.",
             kind="not-found",
         )
-    return OrderResponse.of(order)
+    legs = await runtime.reads.legs_of(account_id, [order])
+    return OrderResponse.of(order, legs.get(order.id))
 
 
 @router.get(
@@ -91,8 +97,9 @@ async def list_orders(
         cursor=cursor,
         updated_since=updated_since,
     )
+    legs = await runtime.reads.legs_of(account_id, page.orders)
     return OrderPageResponse(
-        data=[OrderResponse.of(order) for order in page.orders],
+        data=[OrderResponse.of(order, legs.get(order.id)) for order in page.orders],
         next_page_token=page.next_cursor.encode() if page.next_cursor else None,
     )
 

@@ -26,7 +26,13 @@ from tradewind.common.contracts import (
     ReplaceOrder,
     ReplaceRejected,
 )
-from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
+from tradewind.common.contracts.types import (
+    OrderClass,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from tradewind.orders.domain.decimals import EXACT, contract_decimal
 
 WORKING_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
@@ -63,6 +69,9 @@ class Order:
     replaced_by: UUID | None = None
     reject_reason: str | None = None
     version: int = 1
+    order_class: OrderClass = OrderClass.SIMPLE
+    parent_id: UUID | None = None
+    """The order whose leg this one is (domain/order_classes.py)."""
 
     @property
     def is_open(self) -> bool:
@@ -120,6 +129,8 @@ def to_snapshot(order: Order) -> OrderSnapshot:
         replaced_by=order.replaced_by,
         reject_reason=order.reject_reason,
         version=order.version,
+        order_class=order.order_class,
+        parent_id=order.parent_id,
     )
 
 
@@ -279,6 +290,7 @@ def place(
         created_at=now,
         updated_at=now,
         accepted_at=now,
+        order_class=command.order_class,
     )
     violation = first_violation(
         order,
@@ -448,6 +460,8 @@ def _replace_refusal(order: Order, command: ReplaceOrder) -> str | None:
         return "order is pending_new; replace it once it is accepted"
     if not order.is_open:
         return f"order is already {order.status.value}"
+    if order.order_class is not OrderClass.SIMPLE:
+        return f"{order.order_class.value} orders cannot be replaced (cancel and place again)"
     if command.limit_price is not None and not order.type.needs_limit_price:
         return f"{order.type.value} orders have no limit_price"
     if command.stop_price is not None and not order.type.needs_stop_price:

@@ -38,7 +38,7 @@ from tradewind.common.envelope import CloudEvent, EnvelopeError
 from tradewind.common.tasks import TimeSlice
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
-from tradewind.orders.domain import Order, RiskRules
+from tradewind.orders.domain import Order, RiskRules, order_classes
 from tradewind.orders.handlers.command_faults import command_faults
 from tradewind.orders.handlers.events import OrderEvents
 from tradewind.orders.handlers.fill_trace import mark_order
@@ -164,6 +164,9 @@ class OrderCommandHandler:
         trading = {s for s in place_symbols if unit.book(s).is_fresh(now, self.max_quote_age)}
         await unit.lock_books(target_symbols | trading)
         await unit.load_orders(found.keys(), lock=True)
+        # A cancel of a bracket, oco or oto order settles its group: the other orders of the
+        # group are locked too (same symbol, so under the book lock taken above).
+        await unit.lock_groups([o for o in map(unit.changeable, found.keys()) if o is not None])
         await unit.lock_positions(
             {(c.account_id, c.symbol) for c in places if unit.holds_book(c.symbol)}
             | {
@@ -196,7 +199,7 @@ class OrderCommandHandler:
             )
             return
         coid = command.client_order_id
-        placement = domain.place(
+        placement = order_classes.place_group(
             command,
             self.rules,
             unit.market_view(command.symbol),
@@ -205,10 +208,11 @@ class OrderCommandHandler:
             now=now,
             trading_blocked=unit.trading_block(command.account_id) is not None,
         )
-        order = placement.order
-        mark_order(order.id)
-        unit.add(order)
-        unit.stage(self.events.outbox_row(placement.event, order, now=now, cause=event))
+        for order, accepted_or_rejected in zip(placement.orders, placement.events, strict=True):
+            mark_order(order.id)
+            unit.add(order)
+            unit.stage(self.events.outbox_row(accepted_or_rejected, order, now=now, cause=event))
+        order = placement.orders[0]
         if order.reject_reason is not None:
             log.info(
                 "order rejected",
@@ -218,16 +222,32 @@ class OrderCommandHandler:
                     "reject_reason": order.reject_reason,
                 },
             )
-        self._execute_on_arrival(unit, order, event, now)
+        group = unit.group(order)
+        if group is None:
+            self._execute_on_arrival(unit, order, event, now)
+            return
+        # An entry meets the quote alone (its legs are held); of an oco's two exits, the second
+        # meets it only if the first did not trade: at most one exit of a group per quote.
+        for arriving in (order,) if group.entry is not None else group.exits:
+            if self._execute_on_arrival(unit, arriving, event, now):
+                break
+        self.events.follow_groups(unit, [group], now=now, cause=event)
 
     def _cancel(
         self, unit: OrdersUnitOfWork, command: CancelOrder, event: CloudEvent, now: datetime
     ) -> None:
         order = _owned_order(unit, command.order_id, command.account_id)
-        outcome = domain.cancel(order, now)
+        group = unit.group(order)
+        followers: list[order_classes.GroupChange] = []
+        if group is None:
+            outcome = domain.cancel(order, now)
+        else:
+            outcome, followers = order_classes.cancel_in_group(group, order.id, now)
         if outcome.changed:
             unit.update(outcome.order)
         unit.stage(self.events.outbox_row(outcome.event, outcome.order, now=now, cause=event))
+        for change in followers:
+            self.events.stage_group_change(unit, change, now=now, cause=event)
         log.log(
             logging.DEBUG if outcome.changed else logging.INFO,
             "order canceled" if outcome.changed else "cancel refused",
@@ -327,15 +347,17 @@ class OrderCommandHandler:
 
     def _execute_on_arrival(
         self, unit: OrdersUnitOfWork, order: Order, event: CloudEvent, now: datetime
-    ) -> None:
-        """A new order meets the latest quote at once when this batch holds its fresh book."""
+    ) -> bool:
+        """A new order meets the latest quote at once when this batch holds its fresh book;
+        whether it traded."""
         if not unit.holds_book(order.symbol):
-            return
+            return False
         match = domain.execute_on_arrival(
             order, unit.book(order.symbol), now, max_quote_age=self.max_quote_age
         )
         if match is not None and match.changes:
             self.events.settle(unit, match, now=now, cause=event)
+        return match is not None and bool(match.executions)
 
 
 class _Ticks:

@@ -8,10 +8,11 @@ they are encoded then, under the trace context they were staged in."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from uuid import UUID
 
 from opentelemetry import context as otel_context
 
@@ -22,7 +23,7 @@ from tradewind.common.outbox import OutboxMessage, event_message
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.adapters.account_sequences import StagedEvent
-from tradewind.orders.domain import Order
+from tradewind.orders.domain import Order, order_classes
 from tradewind.orders.handlers.fill_trace import fill_span
 
 EVENT_SOURCE = event_source("orders")
@@ -138,3 +139,48 @@ class OrderEvents:
                         staged.data, staged.order, now=now, cause=cause, event_id=staged.id
                     )
                 )
+
+    def follow_groups(
+        self,
+        unit: OrdersUnitOfWork,
+        groups: Iterable[order_classes.OrderGroup],
+        *,
+        now: datetime,
+        cause: CloudEvent | None,
+    ) -> None:
+        """Stage what the groups' other orders do after changes staged in ``unit`` (fills,
+        cancels, expiries of their orders): ``groups`` are the groups as loaded, before them."""
+        for before in groups:
+            after = unit.group(before.parent)
+            if after is None or after == before:
+                continue
+            for change in order_classes.follow(before, after, now):
+                self.stage_group_change(unit, change, now=now, cause=cause)
+
+    def stage_group_change(
+        self,
+        unit: OrdersUnitOfWork,
+        change: order_classes.GroupChange,
+        *,
+        now: datetime,
+        cause: CloudEvent | None,
+    ) -> None:
+        unit.update(change.order)
+        if change.event is not None:
+            unit.stage(
+                self.outbox_row(
+                    change.event, change.order, now=now, cause=cause, event_id=change.event_id
+                )
+            )
+
+
+def order_groups(
+    unit: OrdersUnitOfWork, orders: Iterable[Order]
+) -> dict[UUID, order_classes.OrderGroup]:
+    """The locked groups of ``orders`` as ``unit`` sees them now, by parent id."""
+    groups: dict[UUID, order_classes.OrderGroup] = {}
+    for order in orders:
+        group = unit.group(order)
+        if group is not None:
+            groups[group.id] = group
+    return groups

@@ -13,7 +13,8 @@ from tradewind.common.contracts.types import utc_now
 from tradewind.common.market_calendar import MarketCalendar
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
-from tradewind.orders.handlers.events import OrderEvents
+from tradewind.orders.domain import order_classes
+from tradewind.orders.handlers.events import OrderEvents, order_groups
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,26 @@ class DayOrderExpiry:
         session_end_at = self.calendar.latest_close(now)
         async with OrdersUnitOfWork.begin(self.pool) as unit:
             due = await unit.day_orders_due(session_end_at, self.batch_size)
+            # An entry's held legs settle with it (domain/order_classes.py); they are taken
+            # without waiting too, and an entry whose legs another transaction holds is left
+            # for the next pass rather than expired without them.
+            entries = [
+                order.id
+                for order in due
+                if order.parent_id is None and order.order_class in order_classes.ACTIVATED_BY_ENTRY
+            ]
+            await unit.lock_legs_skip_locked(entries)
+            groups = order_groups(unit, due)
             expired = [
                 domain.expire(order, now)
                 for order in due
                 if domain.expires_at_session_end(order, session_end_at)
+                and (order.id not in entries or order.id in groups)
             ]
             for expiry in expired:
                 unit.update(expiry.order)
                 unit.stage(self.events.outbox_row(expiry.event, expiry.order, now=now))
+            self.events.follow_groups(unit, groups.values(), now=now, cause=None)
         if expired:
             log.info(
                 "day orders expired",

@@ -21,9 +21,9 @@ from tradewind.common.broker import Delivery, MessageHandlers, Topology, handles
 from tradewind.common.contracts import Quote
 from tradewind.common.contracts.types import utc_now
 from tradewind.common.envelope import CloudEvent
-from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
-from tradewind.orders.handlers.events import OrderEvents
+from tradewind.orders.domain import order_classes
+from tradewind.orders.handlers.events import OrderEvents, order_groups
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,17 @@ class QuoteHandler:
                 )
                 return
             candidates = await unit.executable_orders(quote)
+            # The groups (bracket, oco, oto) of the candidates, locked whole: the one-cancels-
+            # other rule is decided and written in this transaction, under this book lock.
+            await unit.lock_groups(candidates)
+            groups = order_groups(unit, candidates)
             now = self.clock()
-            match = domain.match_quote(book, quote, candidates, now)
+            match = order_classes.match_quote_in_groups(book, quote, candidates, groups, now)
             await unit.lock_positions(
                 {(execution.account_id, quote.symbol) for execution in match.executions}
             )
             self.events.settle(unit, match, now=now, cause=event)
+            self.events.follow_groups(unit, groups.values(), now=now, cause=event)
         if match.changes:
             log.info(
                 "quote executed",

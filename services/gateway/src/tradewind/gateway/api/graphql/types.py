@@ -15,6 +15,7 @@ from uuid import UUID
 import strawberry
 
 from tradewind.common.contracts.market import Instrument as InstrumentModel
+from tradewind.common.contracts.types import OrderClass as OrderClassValue
 from tradewind.common.contracts.types import OrderStatus as OrderStatusValue
 from tradewind.common.contracts.types import OrderType as OrderTypeValue
 from tradewind.common.contracts.types import Side as SideValue
@@ -28,6 +29,7 @@ from tradewind.gateway.domain.schemas import Order as OrderModel
 from tradewind.gateway.domain.schemas import Position as PositionModel
 from tradewind.gateway.domain.schemas import Timeframe as TimeframeValue
 
+OrderClass = strawberry.enum(OrderClassValue, name="OrderClass")
 OrderStatus = strawberry.enum(OrderStatusValue, name="OrderStatus")
 OrderType = strawberry.enum(OrderTypeValue, name="OrderType")
 Side = strawberry.enum(SideValue, name="Side")
@@ -40,6 +42,7 @@ class OrderStatusFilter(Enum):
     OPEN = "open"
     CLOSED = "closed"
     PENDING_NEW = "pending_new"
+    HELD = "held"
     NEW = "new"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -99,6 +102,15 @@ class Order:
     replaced_by_id: strawberry.ID | None = strawberry.field(
         description="The id of the order that replaced this one."
     )
+    order_class: OrderClass = strawberry.field(  # type: ignore[valid-type]
+        description="simple, bracket, oco or oto (docs/orders.md, Order classes)."
+    )
+    parent_id: strawberry.ID | None = strawberry.field(
+        description="The order whose leg this one is (bracket, oco, oto)."
+    )
+    legs: list[Order] | None = strawberry.field(
+        description="The legs of a bracket, oco or oto parent (read with it, at no extra cost)."
+    )
 
     @read_field("The order this one replaced (one more read).")
     async def replaces(self, info: Info) -> Order | None:
@@ -138,6 +150,9 @@ class Order:
             replaced_by_id=None
             if order.replaced_by is None
             else strawberry.ID(str(order.replaced_by)),
+            order_class=order.order_class,
+            parent_id=None if order.parent_id is None else strawberry.ID(str(order.parent_id)),
+            legs=None if order.legs is None else [Order.of(leg) for leg in order.legs],
         )
 
 

@@ -1,0 +1,135 @@
+"""What an order of each class must look like (Alpaca's rules): one definition for the gateway,
+which answers 422 with the field, and the orders service, which rejects a command that breaks
+them whoever sent it (``invalid_order``).
+
+- ``simple``: no ``take_profit`` nor ``stop_loss``.
+- ``bracket``: a market or limit entry, day or gtc, with both ``take_profit`` and ``stop_loss``.
+- ``oto``: a market or limit entry, day or gtc, with exactly one of them.
+- ``oco``: a limit order, day or gtc, that *is* the take-profit (its ``limit_price``; a
+  ``take_profit`` may repeat it), with a ``stop_loss``; both are exits and work at once.
+
+Prices: the exits of a buy entry sell, so its take-profit limit lies above the stop-loss stop,
+and both lie on their side of a limit entry's price (take-profit above, stop below); a sell
+entry mirrors it. A stop-limit stop-loss keeps its limit on the far side of its stop (a sell at
+or below it, a buy at or above it), so that the triggered stop is not already a resting take-profit.
+For an oco the order's own side is the exit side.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tradewind.common.contracts.orders import PlaceOrder, StopLoss, TakeProfit
+from tradewind.common.contracts.types import OrderClass, OrderType, Side, TimeInForce
+
+_ENTRY_TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT})
+_CLASS_TIME_IN_FORCE = frozenset({TimeInForce.DAY, TimeInForce.GTC})
+
+
+def exit_side(order_class: OrderClass, side: Side) -> Side:
+    """The side of the class's exit orders: the opposite of an entry's; an oco is the exit."""
+    if order_class is OrderClass.OCO:
+        return side
+    return Side.SELL if side is Side.BUY else Side.BUY
+
+
+def order_class_violation(
+    order_class: OrderClass,
+    *,
+    side: Side,
+    type: OrderType,
+    limit_price: Decimal | None,
+    time_in_force: TimeInForce,
+    take_profit: TakeProfit | None,
+    stop_loss: StopLoss | None,
+) -> tuple[str, str] | None:
+    """The first rule of the order's class it breaks, as (field, message), or None."""
+    name = order_class.value
+    if order_class is OrderClass.SIMPLE:
+        for field, leg in (("take_profit", take_profit), ("stop_loss", stop_loss)):
+            if leg is not None:
+                return field, f"simple orders have no {field}; use order_class bracket, oco or oto"
+        return None
+    if time_in_force not in _CLASS_TIME_IN_FORCE:
+        return "time_in_force", f"{name} orders must be day or gtc"
+    if order_class is OrderClass.OCO:
+        if type is not OrderType.LIMIT:
+            return "type", "oco orders are limit orders: the limit is the take-profit"
+        if stop_loss is None:
+            return "stop_loss", "oco orders need a stop_loss"
+        if take_profit is not None and take_profit.limit_price != limit_price:
+            return "take_profit.limit_price", "must equal the oco order's limit_price"
+    else:
+        if type not in _ENTRY_TYPES:
+            return "type", f"the entry of a {name} order is a market or limit order"
+        if order_class is OrderClass.BRACKET:
+            for field, leg in (("take_profit", take_profit), ("stop_loss", stop_loss)):
+                if leg is None:
+                    return field, f"bracket orders need a {field}"
+        elif (take_profit is None) == (stop_loss is None):
+            return "take_profit", "oto orders need exactly one of take_profit and stop_loss"
+    return _price_violation(order_class, side, type, limit_price, take_profit, stop_loss)
+
+
+def _price_violation(
+    order_class: OrderClass,
+    side: Side,
+    type: OrderType,
+    limit_price: Decimal | None,
+    take_profit: TakeProfit | None,
+    stop_loss: StopLoss | None,
+) -> tuple[str, str] | None:
+    selling = exit_side(order_class, side) is Side.SELL
+    above, below = ("above", "below") if selling else ("below", "above")
+    profit = limit_price if order_class is OrderClass.OCO else None
+    if take_profit is not None:
+        profit = take_profit.limit_price
+    if stop_loss is not None and stop_loss.limit_price is not None:
+        stop, limit = stop_loss.stop_price, stop_loss.limit_price
+        if (limit > stop) if selling else (limit < stop):
+            return (
+                "stop_loss.limit_price",
+                f"must be at or {below} stop_loss.stop_price for {_exits(order_class, selling)}",
+            )
+    if profit is not None and stop_loss is not None:
+        stop = stop_loss.stop_price
+        if (profit <= stop) if selling else (profit >= stop):
+            field = "limit_price" if take_profit is None else "take_profit.limit_price"
+            return field, f"must be {above} stop_loss.stop_price for {_exits(order_class, selling)}"
+    entry = limit_price if order_class is not OrderClass.OCO and type is OrderType.LIMIT else None
+    if entry is None:
+        return None
+    if take_profit is not None and (
+        (take_profit.limit_price <= entry) if selling else (take_profit.limit_price >= entry)
+    ):
+        return (
+            "take_profit.limit_price",
+            f"must be {above} the entry's limit_price {entry:f} for {_exits(order_class, selling)}",
+        )
+    if stop_loss is not None and (
+        (stop_loss.stop_price >= entry) if selling else (stop_loss.stop_price <= entry)
+    ):
+        return (
+            "stop_loss.stop_price",
+            f"must be {below} the entry's limit_price {entry:f} for {_exits(order_class, selling)}",
+        )
+    return None
+
+
+def _exits(order_class: OrderClass, selling: bool) -> str:
+    if order_class is OrderClass.OCO:
+        return "a sell oco" if selling else "a buy oco"
+    return "sell exits (a buy entry)" if selling else "buy exits (a sell entry)"
+
+
+def place_violation(command: PlaceOrder) -> tuple[str, str] | None:
+    """``order_class_violation`` of a place command."""
+    return order_class_violation(
+        command.order_class,
+        side=command.side,
+        type=command.type,
+        limit_price=command.limit_price,
+        time_in_force=command.time_in_force,
+        take_profit=command.take_profit,
+        stop_loss=command.stop_loss,
+    )
