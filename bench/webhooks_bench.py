@@ -260,6 +260,13 @@ class Deployment:
                 await asyncio.sleep(0.2)
         raise RuntimeError(f"webhooks not ready in 60 s; see {log_path}")
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU the webhooks process has used so far (Linux /proc)."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     async def stop(self) -> None:
         if not self.created:
             return
@@ -344,7 +351,11 @@ async def bench(args: argparse.Namespace) -> None:
                 )
 
             await run_phase(receiver, 50, args.endpoints, 0, publish)  # warm-up
+            cpu_before = deployment.cpu_seconds()
             throughput = await run_phase(receiver, args.events, args.endpoints, 0, publish)
+            cpu_ms_per_delivery = (
+                (deployment.cpu_seconds() - cpu_before) * 1000 / throughput.deliveries
+            )
             latency = await run_phase(
                 receiver, args.latency_events, args.endpoints, args.rate, publish
             )
@@ -392,7 +403,15 @@ async def bench(args: argparse.Namespace) -> None:
     finally:
         await deployment.stop()
         await runner.cleanup()
-    report(args, throughput, latency, direct_throughput, direct_latency, receiver.bad_signatures)
+    report(
+        args,
+        throughput,
+        latency,
+        direct_throughput,
+        direct_latency,
+        receiver.bad_signatures,
+        cpu_ms_per_delivery,
+    )
 
 
 def report(
@@ -402,6 +421,7 @@ def report(
     direct_throughput: Result,
     direct_latency: Result,
     bad_signatures: int,
+    cpu_ms_per_delivery: float,
 ) -> None:
     rows = [
         ("signed deliveries/s (burst)", throughput.per_second, direct_throughput.per_second),
@@ -427,6 +447,8 @@ def report(
     ]
     for name, measured, baseline in rows:
         lines.append(f"{name:<34}{measured:>12.1f}{baseline:>16.1f}{measured / baseline:>9.2f}")
+    # CPU per delivery moves far less than throughput on a machine shared with other work.
+    lines.append(f"{'webhooks CPU ms per delivery (burst)':<34}{cpu_ms_per_delivery:>12.2f}")
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     results = Path(__file__).resolve().parent / "results"

@@ -44,8 +44,12 @@ ORDER_FIELDS = (
     "stop_price",
     "time_in_force",
     "client_order_id",
+    "notional",
+    "trail_price",
+    "trail_percent",
 )
-DECIMAL_FIELDS = ("qty", "limit_price", "stop_price")
+DECIMAL_FIELDS = ("qty", "limit_price", "stop_price", "notional", "trail_price", "trail_percent")
+TRAILING_TIMES_IN_FORCE = (TimeInForce.DAY, TimeInForce.GTC)
 
 # --- what is sent ---------------------------------------------------------------------------
 
@@ -177,6 +181,11 @@ hostile_values: dict[str, st.SearchStrategy[Any]] = {
     "stop_price": st.one_of(decimals, hostile_decimals, anything),
     "time_in_force": st.one_of(st.sampled_from(["GTC", "opg", "cls", "gtd", ""]), anything),
     "client_order_id": st.one_of(hostile_client_order_ids, anything),
+    "notional": st.one_of(decimals, hostile_decimals, anything),
+    "trail_price": st.one_of(decimals, hostile_decimals, anything),
+    "trail_percent": st.one_of(
+        st.sampled_from(["2", "0.5", "99.999999999", "100", "0", "-1"]), hostile_decimals, anything
+    ),
 }
 
 
@@ -196,6 +205,16 @@ def valid_orders(draw: st.DrawFn) -> dict[str, Any]:
         body["stop_price"] = draw(decimals)
     if draw(st.booleans()):
         body["time_in_force"] = draw(st.sampled_from(TimeInForce)).value
+    if order_type.is_trailing:
+        if draw(st.booleans()):
+            body["trail_price"] = draw(decimals)
+        else:
+            body["trail_percent"] = draw(st.sampled_from(["2", "0.5", "99.999999999", "1"]))
+        if "time_in_force" in body:
+            body["time_in_force"] = draw(st.sampled_from(TRAILING_TIMES_IN_FORCE)).value
+    elif order_type is OrderType.MARKET and draw(st.booleans()):
+        body["notional"] = body.pop("qty")
+        body.pop("time_in_force", None)  # a notional order is day (the default)
     if draw(st.booleans()):
         body["client_order_id"] = draw(client_order_ids)
     return body
@@ -264,6 +283,11 @@ EXPLICIT_EXAMPLES: list[tuple[bytes, str, bool]] = [
         )
         for tif in TimeInForce
     ),
+    *(
+        (_order(type="trailing_stop", time_in_force=tif.value, trail_price="1.5"), JSON, False)
+        for tif in TRAILING_TIMES_IN_FORCE
+    ),
+    (_json({"symbol": "AAPL", "side": "buy", "type": "market", "notional": "500"}), JSON, False),
     (_order(type="market", client_order_id="bad\x00id"), JSON, False),
     (_order(type="market", qty="\uff11\uff10"), JSON, True),
     # More zeros than PostgreSQL's numeric holds places: once accepted, then parked by orders.
@@ -297,6 +321,10 @@ def _same_order(announced: dict[str, Any], decided: dict[str, Any]) -> bool:
     """The order the orders service decided on is the one the gateway announced."""
     for name in ORDER_FIELDS:
         before, after = announced[name], decided[name]
+        if name == "stop_price" and announced["type"] == OrderType.TRAILING_STOP:
+            continue  # a trailing stop's stop follows its mark, from the first quote on
+        if name == "qty" and before is None:
+            continue  # a notional order is sized when it trades
         if name in DECIMAL_FIELDS and before is not None and after is not None:
             before, after = Decimal(before), Decimal(after)
         if before != after:
@@ -398,7 +426,12 @@ async def test_every_order_body_is_refused_with_a_problem_or_accepted_and_decide
 
     accepted = answers.accepted
     kinds = {(order["type"], order["time_in_force"]) for order in accepted.values()}
-    assert kinds == {(t.value, tif.value) for t in OrderType for tif in TimeInForce}
+    assert kinds == {
+        (t.value, tif.value)
+        for t in OrderType
+        for tif in TimeInForce
+        if not t.is_trailing or tif in TRAILING_TIMES_IN_FORCE
+    }
     assert any(400 <= status < 500 for status in answers.statuses)
 
     decided: dict[str, dict[str, Any]] = {}

@@ -213,3 +213,64 @@ async def _cancel_and_replace_together(
             return old_id, replaced
         assert 422 in answers[-1], answers
     raise AssertionError(f"the DELETE and the PATCH never raced in {attempts} tries: {answers}")
+
+
+async def test_a_notional_buy_then_a_trailing_stop_that_follows_the_bid_and_sells(
+    system: System, client: httpx.AsyncClient, trader: str
+) -> None:
+    await ingest(system, quote("GOOGL", "150.00", "150.10"))
+    bought = await client.post(
+        "/api/v1/orders",
+        json={"symbol": "GOOGL", "side": "buy", "type": "market", "notional": "1000"},
+        headers=auth(trader),
+    )
+    assert bought.status_code == 202, bought.text
+    assert bought.json()["qty"] is None
+    # 1000 / 150.10 (or the next quote's ask) in whole lots of 1.
+    filled = await order_in(client, trader, bought.json()["id"], "filled")
+    assert (Decimal(filled["qty"]), Decimal(filled["notional"])) == (Decimal(6), Decimal(1000))
+
+    inconsistent = await client.post(
+        "/api/v1/orders",
+        json={"symbol": "GOOGL", "side": "buy", "type": "market", "qty": "1", "notional": "5"},
+        headers=auth(trader),
+    )
+    assert inconsistent.status_code == 422
+    assert [e["field"] for e in inconsistent.json()["errors"]] == ["notional"]
+
+    await ingest(system, quote("GOOGL", "150.00", "150.10"))
+    placed = await client.post(
+        "/api/v1/orders",
+        json={
+            "symbol": "GOOGL",
+            "side": "sell",
+            "type": "trailing_stop",
+            "qty": "6",
+            "trail_price": "1.00",
+            "time_in_force": "gtc",
+        },
+        headers=auth(trader),
+    )
+    assert placed.status_code == 202, placed.text
+    stop_id = placed.json()["id"]
+    accepted = await order_in(client, trader, stop_id, "new")
+    assert (Decimal(accepted["hwm"]), Decimal(accepted["stop_price"])) == (
+        Decimal(150),
+        Decimal(149),
+    )
+
+    await ingest(system, quote("GOOGL", "151.00", "151.10"))
+
+    async def raised() -> dict[str, Any] | None:
+        body: dict[str, Any] = (
+            await client.get(f"/api/v1/orders/{stop_id}", headers=auth(trader))
+        ).json()
+        return body if Decimal(body["hwm"]) == 151 else None
+
+    following = await eventually(raised, message="the mark never followed the bid")
+    assert Decimal(following["stop_price"]) == 150
+    await ingest(system, quote("GOOGL", "149.90", "150.00"))
+    sold = await order_in(client, trader, stop_id, "filled")
+    assert Decimal(sold["filled_avg_price"]) == Decimal("149.90")
+    position = (await client.get("/api/v1/positions/GOOGL", headers=auth(trader))).json()
+    assert Decimal(position["qty"]) == 0

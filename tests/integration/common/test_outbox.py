@@ -17,9 +17,10 @@ from support.infra import Infra
 from support.polling import eventually
 from support.tcp_proxy import TcpProxy
 from tradewind.common.broker import Binding, Broker, Delivery, QueueSpec, Topology
-from tradewind.common.db import asyncpg_dsn, create_engine, create_pool, session_factory
+from tradewind.common.db import asyncpg_dsn, create_pool
 from tradewind.common.envelope import CloudEvent, new_event
 from tradewind.common.outbox import Inbox, Outbox, OutboxRelay, inbox_table, outbox_table
+from tradewind.common.sql import create_engine, session_factory
 
 metadata = MetaData()
 OUTBOX = outbox_table(metadata)

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from integration.market_data.market_data_helpers import settings_for
 from support.infra import Infra
 from support.internal import INTERNAL_HEADERS
-from tradewind.common.db import create_engine, session_factory
 from tradewind.common.migrations import upgrade_database
+from tradewind.common.sql import create_engine, session_factory
 from tradewind.market_data.app import SERVICE_DIR, create_app
 
 

@@ -164,6 +164,7 @@ async def test_the_matching_queries_run_on_their_indexes_and_read_only_what_they
             rows_by_index.setdefault(scan["Index Name"], []).append(scan["Actual Rows"])
     assert rows_by_index == {
         "ix_orders_pending_stops": [0, 0],
+        "ix_orders_trailing_marks": [0, 0],
         "ix_orders_waiting_ioc_fok": [0],
         "ix_orders_resting_bids": [3],
         "ix_orders_resting_asks": [2],

@@ -145,6 +145,7 @@ async def test_a_replace_racing_a_fill_never_has_both_win(desk: Desk, ask_size: 
         new = await desk.order(account, new_id)
         assert new.status is OrderStatus.NEW
         assert new.filled_qty == 0
+        assert new.qty is not None
         assert new.qty + old.filled_qty == Decimal("10"), "the total stays 10"
         if fills:
             assert events == ["order.accepted", "order.partially_filled", "order.replaced"]

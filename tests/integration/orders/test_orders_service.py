@@ -185,6 +185,7 @@ async def test_two_instances_on_the_same_queues_never_fill_an_order_twice(
         for order in orders:
             fills = await executions_of(orders_pool, order.id)
             assert sum(fill.qty for fill in fills) == order.filled_qty, order
+            assert order.qty is not None
             assert order.filled_qty <= order.qty
             assert len({fill.quote_sequence for fill in fills}) == len(fills)
             if order.status is OrderStatus.FILLED:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 from aiohttp import web
 from sqlalchemy import text
@@ -25,7 +26,8 @@ from tradewind.common.contracts import OrderAccepted, OrderSnapshot, Quote, quot
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.common.envelope import CloudEvent, new_event
 from tradewind.common.settings import SharedSettings
-from tradewind.webhooks.adapters.store import Endpoint, WebhookStore
+from tradewind.webhooks.adapters.records import Endpoint
+from tradewind.webhooks.adapters.unit_of_work import WebhooksUnitOfWork
 from tradewind.webhooks.app import create_app
 from tradewind.webhooks.settings import WebhooksSettings
 
@@ -302,14 +304,20 @@ async def running_service(settings: WebhooksSettings) -> AsyncIterator[Service]:
                 await engine.dispose()
 
 
-async def new_endpoint(store: WebhookStore, account_id: str, filters: list[str]) -> Endpoint:
-    return await store.create_endpoint(
-        endpoint_id=f"ep_{account_id}",
-        account_id=account_id,
-        url="http://127.0.0.1:9/hook",
-        description="",
-        event_types=filters,
-        enabled=True,
-        secret="whsec_dGVzdA==",
-        limit=20,
-    )
+async def new_endpoint(pool: asyncpg.Pool, account_id: str, filters: list[str]) -> Endpoint:
+    async with WebhooksUnitOfWork.begin(pool) as unit:
+        return await unit.create_endpoint(
+            endpoint_id=f"ep_{account_id}",
+            account_id=account_id,
+            url="http://127.0.0.1:9/hook",
+            description="",
+            event_types=filters,
+            enabled=True,
+            secret="whsec_dGVzdA==",
+            limit=20,
+        )
+
+
+async def delete_endpoint(pool: asyncpg.Pool, endpoint_id: str, account_id: str) -> None:
+    async with WebhooksUnitOfWork.begin(pool) as unit:
+        await unit.delete_endpoint(endpoint_id, account_id)

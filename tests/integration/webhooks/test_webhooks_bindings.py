@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import text
+import asyncpg
 
 from integration.webhooks.conftest import ServiceFactory
 from integration.webhooks.harness import (
     Receiver,
     Service,
     always,
+    delete_endpoint,
     market_quote,
     new_endpoint,
     order_accepted,
@@ -23,9 +24,8 @@ from support.broker_view import UnroutedEvents, delete_queue, queue_bindings
 from support.infra import Infra
 from support.polling import eventually
 from tradewind.common.broker import Broker, QueueSpec, Topology
-from tradewind.common.db import create_engine, session_factory
+from tradewind.common.db import create_pool
 from tradewind.webhooks.adapters.bindings import EventBindings
-from tradewind.webhooks.adapters.store import WebhookStore
 from tradewind.webhooks.bootstrap import events_queue
 from tradewind.webhooks.domain.events import WebhookEndpointDisabled
 from unit.webhooks.spec_verifier import verify
@@ -210,21 +210,21 @@ class PausingBroker(Broker):
 @asynccontextmanager
 async def process(database_url: str, broker: Broker) -> AsyncIterator[EventBindings]:
     """What one webhooks process reconciles with: its own database pool and broker connection."""
-    engine = create_engine(database_url, pool_size=2)
+    pool = await create_pool(database_url, max_size=4)
     await broker.connect()
     try:
         yield EventBindings(
-            WebhookStore(session_factory(engine)),
+            pool,
             broker,
             queue=events_queue(broker.topology),
             exchange=broker.topology.events,
         )
     finally:
         await broker.close()
-        await engine.dispose()
+        await pool.close()
 
 
-_WAITING_FOR_AN_ADVISORY_LOCK = text(
+_WAITING_FOR_AN_ADVISORY_LOCK = (
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
@@ -239,10 +239,10 @@ async def test_an_unbind_racing_with_a_creation_does_not_lose_the_creators_bindi
         process(database_url, pausing) as deleter,
         process(database_url, Broker(infra.amqp_url, topology, service="test-creator")) as creator,
     ):
-        store = deleter.store
-        last = await new_endpoint(store, "acc-1", ["order.*"])
+        pool: asyncpg.Pool = deleter.pool
+        last = await new_endpoint(pool, "acc-1", ["order.*"])
         await deleter.reconcile()
-        await store.delete_endpoint(last.id, "acc-1")
+        await delete_endpoint(pool, last.id, "acc-1")
 
         # The deleter has read the endpoints (none needs "order.#") and is about to unbind it...
         pausing.paused = True
@@ -253,21 +253,21 @@ async def test_an_unbind_racing_with_a_creation_does_not_lose_the_creators_bindi
 
         await eventually(about_to_unbind)
         # ...when another process commits an endpoint that needs it, and reconciles.
-        await new_endpoint(store, "acc-2", ["order.*"])
+        await new_endpoint(pool, "acc-2", ["order.*"])
         creating = asyncio.create_task(creator.reconcile())
 
         async def creator_finished_or_waits_for_the_lock() -> bool:
             if creating.done():
                 return True
-            async with store.sessions() as session:
-                return bool(await session.scalar(_WAITING_FOR_AN_ADVISORY_LOCK))
+            return bool(await pool.fetchval(_WAITING_FOR_AN_ADVISORY_LOCK))
 
         await eventually(creator_finished_or_waits_for_the_lock)
         pausing.go_on.set()
         await asyncio.gather(deleting, creating)
 
-        async with store.sessions() as session:
-            recorded = set(await session.scalars(text("SELECT pattern FROM event_bindings")))
+        recorded = {
+            row["pattern"] for row in await pool.fetch("SELECT pattern FROM event_bindings")
+        }
         assert recorded == {"order.#"}
         assert await queue_bindings(infra, topology.events, events_queue(topology).name) == {
             "order.#"
@@ -284,9 +284,9 @@ async def test_a_binding_restored_by_a_reconnect_after_another_process_removed_i
         process(database_url, binder_broker) as binder,
         process(database_url, Broker(infra.amqp_url, topology, service="test-b")) as remover,
     ):
-        endpoint = await new_endpoint(binder.store, "acc-1", ["order.*"])
+        endpoint = await new_endpoint(binder.pool, "acc-1", ["order.*"])
         await binder.reconcile()
-        await binder.store.delete_endpoint(endpoint.id, "acc-1")
+        await delete_endpoint(binder.pool, endpoint.id, "acc-1")
         await remover.reconcile()
         assert await queue_bindings(infra, topology.events, queue) == set()
 

@@ -14,10 +14,8 @@ from integration.webhooks.harness import market_quote, new_endpoint, order_accep
 from tradewind.common.broker import Topology
 from tradewind.common.broker.memory import InMemoryBroker
 from tradewind.common.contracts import quote_routing_key
-from tradewind.common.db import asyncpg_dsn, create_engine, session_factory
+from tradewind.common.db import asyncpg_dsn
 from tradewind.webhooks.adapters.bindings import EventBindings
-from tradewind.webhooks.adapters.intake_store import IntakeStore
-from tradewind.webhooks.adapters.store import WebhookStore
 from tradewind.webhooks.bootstrap import events_queue
 from tradewind.webhooks.handlers.use_cases import EventIntake
 
@@ -42,28 +40,21 @@ async def test_events_become_deliveries_for_the_subscribed_endpoints_only(
     topology = Topology("memory")
     broker = InMemoryBroker(topology)
     queue = events_queue(topology)
-    engine = create_engine(database_url, pool_size=2)
-    try:
-        store = WebhookStore(session_factory(engine))
-        bindings = EventBindings(store, broker, queue=queue, exchange=topology.events)
-        intake = EventIntake(
-            IntakeStore(pool, consumer=queue.name), max_payload_bytes=65_536, concurrency=2
-        )
-        await broker.consume(queue, intake)
-        subscriber = await new_endpoint(store, "acc-1", ["order.*"])
-        await bindings.reconcile()
+    bindings = EventBindings(pool, broker, queue=queue, exchange=topology.events)
+    intake = EventIntake(pool, consumer=queue.name, max_payload_bytes=65_536, concurrency=2)
+    await broker.consume(queue, intake)
+    subscriber = await new_endpoint(pool, "acc-1", ["order.*"])
+    await bindings.reconcile()
 
-        mine, other_account = order_accepted("acc-1"), order_accepted("acc-2")
-        quote = market_quote("AAPL")
-        for event in (mine, other_account):
-            await broker.publish_event(event)
-        await broker.publish_event(quote, routing_key=quote_routing_key("AAPL"))
-        await broker.publish_event(mine)  # a redelivery of the same event
-        await broker.drain()
+    mine, other_account = order_accepted("acc-1"), order_accepted("acc-2")
+    quote = market_quote("AAPL")
+    for event in (mine, other_account):
+        await broker.publish_event(event)
+    await broker.publish_event(quote, routing_key=quote_routing_key("AAPL"))
+    await broker.publish_event(mine)  # a redelivery of the same event
+    await broker.drain()
 
-        assert await deliveries_of(pool, subscriber.id) == 1
-        assert broker.acked[queue.name] == [mine.id, other_account.id, mine.id]
-        assert broker.unrouted == [quote]  # nobody wants quotes: the queue is not bound to them
-        assert broker.parked[queue.name] == []
-    finally:
-        await engine.dispose()
+    assert await deliveries_of(pool, subscriber.id) == 1
+    assert broker.acked[queue.name] == [mine.id, other_account.id, mine.id]
+    assert broker.unrouted == [quote]  # nobody wants quotes: the queue is not bound to them
+    assert broker.parked[queue.name] == []

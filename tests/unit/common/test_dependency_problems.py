@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 
 from tradewind.common.app import create_service_app
 from tradewind.common.health import Readiness
-from tradewind.common.problems import is_dependency_unavailable
+from tradewind.common.resilience.unavailable import is_dependency_unavailable
 from tradewind.common.settings import SharedSettings
 
 

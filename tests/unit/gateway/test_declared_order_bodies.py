@@ -43,6 +43,10 @@ ABSENT = object()
 prices = st.sampled_from(
     [ABSENT, None, "189.50", "1", 7, "0", "-1", "", "1e3", 1.5, "0.0000000001", True]
 )
+# Percentages: both sides of 0 and 100, and the places a contract carries.
+percents = st.sampled_from(
+    [ABSENT, None, "2", "0.5", 99, "99.999999999", "100", 100, "0", "0.0000000001", "1e1", "-3"]
+)
 
 
 def body(fields: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +59,9 @@ VALID_ORDER = {"symbol": "AAPL", "side": "buy", "qty": "10"}
 WRONGS: dict[str, list[Any]] = {
     "symbol": ["brk.b", "\u00df", "", "A" * 17, 0],
     "side": ["sell", "hold"],
-    "qty": [3, "0", "-2", "10.5", "1" * 19, None],
-    "time_in_force": ["gtc", "never", None],
+    "qty": [3, "0", "-2", "10.5", "1" * 19, None, ABSENT],
+    "notional": ["500", "0", None, 12, "1.5"],
+    "time_in_force": ["gtc", "ioc", "never", None],
     "client_order_id": [None, "my-order-1", "", "caf\u00e9"],
     "extra": ["field"],
 }
@@ -65,6 +70,8 @@ orders = st.fixed_dictionaries(
         "type": st.sampled_from([*OrderType, "teleport", None]),
         "limit_price": prices,
         "stop_price": prices,
+        "trail_price": prices,
+        "trail_percent": percents,
         "changes": st.dictionaries(st.sampled_from(sorted(WRONGS)), st.just(0), max_size=2).flatmap(
             lambda names: st.fixed_dictionaries(
                 {name: st.sampled_from(WRONGS[name]) for name in names}
@@ -74,26 +81,29 @@ orders = st.fixed_dictionaries(
 ).map(lambda drawn: body({**VALID_ORDER, **drawn.pop("changes"), **drawn}))
 
 
-@settings(max_examples=300)
+@settings(max_examples=600)
 @given(orders)
 def test_an_order_is_accepted_exactly_when_the_document_allows_it(order: dict[str, Any]) -> None:
     assert accepted(OrderRequest, order) == ORDER.is_valid(order), order
 
 
-@pytest.mark.parametrize("order_type", list(OrderType))
-def test_each_order_type_declares_the_prices_it_requires(order_type: OrderType) -> None:
-    schema = ORDER_VARIANTS[order_type].model_json_schema()
+@pytest.mark.parametrize("kind", list(ORDER_VARIANTS))
+def test_each_kind_of_order_declares_the_fields_it_requires(kind: str) -> None:
+    schema = ORDER_VARIANTS[kind].model_json_schema()
+    order_type = OrderType(schema["properties"]["type"]["const"])
     required = set(schema["required"])
     assert ("limit_price" in required) is order_type.needs_limit_price
     assert ("stop_price" in required) is order_type.needs_stop_price
-    assert schema["properties"]["type"]["const"] == order_type.value
+    assert required & {"qty", "notional"} == ({"notional"} if "notional" in kind else {"qty"})
+    trails = required & {"trail_price", "trail_percent"}
+    assert len(trails) == (1 if order_type.is_trailing else 0)
 
 
-def test_the_document_declares_orders_as_one_of_their_types() -> None:
+def test_the_document_declares_orders_as_one_of_their_kinds() -> None:
     schema = DOCUMENT["components"]["schemas"]["OrderRequest"]
-    assert [variant["properties"]["type"]["const"] for variant in schema["oneOf"]] == [
-        order_type.value for order_type in OrderType
-    ]
+    declared_types = {variant["properties"]["type"]["const"] for variant in schema["oneOf"]}
+    assert declared_types == {order_type.value for order_type in OrderType}
+    assert len(schema["oneOf"]) == len(ORDER_VARIANTS)
 
 
 replacements = st.fixed_dictionaries(
@@ -102,6 +112,8 @@ replacements = st.fixed_dictionaries(
         "qty": prices,
         "limit_price": prices,
         "stop_price": prices,
+        "trail_price": prices,
+        "trail_percent": percents,
         "time_in_force": st.sampled_from(["day", "ioc", "never", None]),
         "client_order_id": st.sampled_from([None, "x", ""]),
         "side": st.just("buy"),

@@ -79,6 +79,16 @@ def test_a_simple_order_has_no_legs() -> None:
         ({"type": "stop", "limit_price": None, "stop_price": "191"}, "type"),
         ({"order_class": "simple"}, "take_profit"),
         ({"order_class": "oto"}, "take_profit"),
+        (
+            {
+                "type": "market",
+                "limit_price": None,
+                "qty": None,
+                "notional": "1000",
+                "time_in_force": "day",
+            },
+            "notional",
+        ),
     ],
 )
 def test_each_broken_rule_is_refused_naming_its_field(changes: dict[str, Any], field: str) -> None:

@@ -8,8 +8,10 @@ working order of the symbol.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,6 +26,7 @@ from tradewind.orders.domain import (
     liquidity_covered,
     match_quote,
     price_time_priority,
+    trailing,
 )
 from unit.orders.builders import SYMBOL, T0, empty_book, quote, working_order
 
@@ -140,21 +143,42 @@ def orders(draw: st.DrawFn) -> Order:
     status = draw(st.sampled_from([OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED]))
     qty = Decimal(draw(st.integers(2, 12)))
     filled = Decimal(1) if status is OrderStatus.PARTIALLY_FILLED else Decimal(0)
+    side = draw(st.sampled_from(list(Side)))
+    tif = draw(st.sampled_from(list(TimeInForce)))
+    extra: dict[str, Any] = {}
+    if order_type.is_trailing:
+        # A trailing stop with its mark somewhere around the quotes, by a price or a percent.
+        tif = draw(st.sampled_from([TimeInForce.DAY, TimeInForce.GTC]))
+        hwm = Decimal(draw(prices))
+        trail = draw(st.sampled_from([("0.5", None), ("1.5", None), (None, "1"), (None, "2.5")]))
+        trail_price, trail_percent = (None if t is None else Decimal(t) for t in trail)
+        extra = {
+            "hwm": hwm,
+            "trail_price": trail_price,
+            "trail_percent": trail_percent,
+        }
+        stop = str(trailing.stop_price(side, hwm, trail_price, trail_percent))
+    elif order_type is OrderType.MARKET and status is OrderStatus.NEW and draw(st.booleans()):
+        # A notional order not sized yet.
+        tif = TimeInForce.DAY
+        extra = {"notional": Decimal(draw(st.sampled_from(["150", "1000", "50"])))}
     triggered = draw(st.booleans()) and stop is not None
-    return working_order(
-        side=draw(st.sampled_from(list(Side))),
+    order = working_order(
+        side=side,
         order_type=order_type,
         qty=qty,
         limit=limit,
         stop=stop,
-        tif=draw(st.sampled_from(list(TimeInForce))),
+        tif=tif,
         age=draw(st.integers(0, 100)),
         status=status,
         filled_qty=filled,
         filled_notional=filled * Decimal(100),
         stop_triggered_at=T0 if triggered else None,
         account=draw(st.sampled_from(["acct-1", "acct-2"])),
+        **extra,
     )
+    return dataclasses.replace(order, qty=None) if order.notional is not None else order
 
 
 @st.composite

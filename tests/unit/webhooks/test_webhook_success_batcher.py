@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tradewind.webhooks.adapters.delivery_queue import DeliveryJob, Success
+from tradewind.webhooks.adapters.records import DeliveryJob, Success
 from tradewind.webhooks.adapters.success_batcher import SuccessBatcher
 
 
@@ -20,6 +20,10 @@ class FakeConnection:
         self.release = asyncio.Event()
         self.release.set()
         self.entered = asyncio.Event()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        yield
 
     async def fetch(self, _sql: str, delivery_ids: list[int], *_args: Any) -> list[dict[str, int]]:
         self.entered.set()

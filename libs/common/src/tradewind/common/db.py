@@ -1,36 +1,21 @@
-"""A service's own PostgreSQL database: SQLAlchemy engine and sessions, or a plain asyncpg pool."""
+"""A service's own PostgreSQL on plain asyncpg: pools, their readiness check, and the DSN they
+take (SQLAlchemy's engine and sessions are in ``tradewind.common.sql``)."""
 
 from __future__ import annotations
 
 import asyncpg
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
 
-
-def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
-    )
-
-
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+# The schemes of a PostgreSQL URL, SQLAlchemy's (with a driver) and libpq's.
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def asyncpg_dsn(url: str) -> str:
-    """The same database as a plain ``postgresql://`` DSN, for raw asyncpg (LISTEN)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def check_database(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+    """The same database as a plain ``postgresql://`` DSN, for asyncpg (a SQLAlchemy URL such as
+    ``postgresql+asyncpg://…`` is accepted: only its driver is dropped)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme.split("+", 1)[0] not in _POSTGRES_SCHEMES:
+        raise ValueError("not a PostgreSQL URL (postgresql:// or postgresql+<driver>://)")
+    return "postgresql://" + rest
 
 
 async def create_pool(

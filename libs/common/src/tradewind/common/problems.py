@@ -7,9 +7,6 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-import asyncpg
-import redis.exceptions
-import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +14,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tradewind.common.logging import request_id_var
+from tradewind.common.resilience.unavailable import is_dependency_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -92,40 +90,6 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
         }
         for error in errors
     ]
-
-
-# A store that cannot be reached, or refuses more connections: the service is unavailable, not
-# broken. It answers 503 so callers (the gateway's breaker) count it as a dependency failure;
-# any other unexpected error is a 500 about that one request. See docs/architecture.md.
-_UNAVAILABLE_DEPENDENCY: tuple[type[BaseException], ...] = (
-    OSError,  # ConnectionError, TimeoutError (asyncio's too)
-    asyncpg.PostgresConnectionError,
-    asyncpg.InsufficientResourcesError,  # too many connections
-    asyncpg.CannotConnectNowError,  # starting up or shutting down
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    sqlalchemy.exc.TimeoutError,  # no pooled connection in time
-)
-
-
-def is_dependency_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what it wraps) says a store or service could not be reached."""
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, _UNAVAILABLE_DEPENDENCY):
-            return True
-        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
-            return True
-        orig = getattr(current, "orig", None)
-        pending += [current.__cause__, current.__context__]
-        if isinstance(orig, BaseException):
-            pending.append(orig)
-    return False
 
 
 def _allowed_methods(request: Request) -> list[str]:

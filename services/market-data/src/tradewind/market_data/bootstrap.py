@@ -19,22 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tradewind.common.broker import Broker, Topology
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import utc_now
-from tradewind.common.db import (
-    asyncpg_dsn,
-    check_database,
-    create_engine,
-    create_pool,
-    session_factory,
-)
+from tradewind.common.db import asyncpg_dsn, create_pool
 from tradewind.common.health import Readiness
-from tradewind.common.outbox import Outbox, OutboxRelay
+from tradewind.common.outbox import OutboxRelay
+from tradewind.common.sql import check_database, create_engine, instrument_engine, session_factory
 from tradewind.common.tasks import start_background
-from tradewind.common.tracing import instrument_engine
 from tradewind.market_data.adapters.bar_writer import BarWriter
 from tradewind.market_data.adapters.latest import LatestQuotes
 from tradewind.market_data.adapters.replay import ReplayFeed, load_recording
 from tradewind.market_data.adapters.simulator import QuoteSimulator, SimulatorFeed
-from tradewind.market_data.adapters.store import outbox
 from tradewind.market_data.domain.feed_supervisor import FeedSupervisor
 from tradewind.market_data.handlers.announcer import InstrumentAnnouncer
 from tradewind.market_data.handlers.feed_chain import FeedChain
@@ -130,7 +123,6 @@ async def bootstrap(
 
         announcer = InstrumentAnnouncer(
             sessions=sessions,
-            outbox=Outbox(outbox),
             exchange=topology.events,
             instruments=settings.instruments,
             interval_s=settings.instrument_announce_interval_s,

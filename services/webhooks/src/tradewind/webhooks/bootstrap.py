@@ -1,4 +1,4 @@
-"""The webhooks service's wiring, in one place: the store, the event intake, the dispatcher, and
+"""The webhooks service's wiring, in one place: the pools, the event intake, the dispatcher, and
 what they hold open."""
 
 from __future__ import annotations
@@ -10,25 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tradewind.common.broker import Broker, QueueSpec, Topology
 from tradewind.common.broker.catalog import WEBHOOKS_EVENTS
-from tradewind.common.db import asyncpg_dsn, check_database, create_engine, session_factory
+from tradewind.common.db import asyncpg_dsn, check_pool, create_pool
 from tradewind.common.health import Readiness
 from tradewind.common.migrations import upgrade_database_once
-from tradewind.common.outbox import Outbox, OutboxRelay
+from tradewind.common.outbox import OutboxRelay
 from tradewind.common.resilience import CONNECT, retry_async
 from tradewind.common.tasks import start_background
-from tradewind.common.tracing import instrument_engine
-from tradewind.webhooks.adapters import tables
 from tradewind.webhooks.adapters.backlog import sample_backlog
 from tradewind.webhooks.adapters.bindings import EventBindings
-from tradewind.webhooks.adapters.intake_store import IntakeStore
+from tradewind.webhooks.adapters.reads import WebhookReads
 from tradewind.webhooks.adapters.secret_box import SecretBox
 from tradewind.webhooks.adapters.sender import Sender
-from tradewind.webhooks.adapters.store import WebhookStore
 from tradewind.webhooks.domain.delivery_rules import BreakerPolicy
 from tradewind.webhooks.handlers.dispatcher import Dispatcher, DispatchPolicy
 from tradewind.webhooks.handlers.outcomes import OutcomePolicy, OutcomeRecorder
@@ -40,7 +35,7 @@ log = logging.getLogger(__name__)
 SERVICE = "webhooks"
 SERVICE_DIR = Path(__file__).resolve().parents[3]
 _MIGRATION_LOCK_KEY = 0x7457_6D69_6772  # "tWmigr"
-_DATABASE_DOWN = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIError)
+_DATABASE_DOWN = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 @dataclass(frozen=True)
@@ -49,14 +44,14 @@ class WebhooksRuntime:
 
     settings: WebhooksSettings
     topology: Topology
-    # Raw asyncpg for the hot path (intake, claims, successes); SQLAlchemy for the rest.
+    # One style, plain asyncpg (adapters.unit_of_work), on two pools: the hot path's (intake,
+    # claims, successes, the outbox relay) and the API's (with failed attempts' records).
     pool: asyncpg.Pool
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    api_pool: asyncpg.Pool
     broker: Broker
     sender: Sender
     secret_box: SecretBox
-    store: WebhookStore
+    reads: WebhookReads
     bindings: EventBindings
     endpoint_service: EndpointService
     intake: EventIntake
@@ -111,19 +106,18 @@ async def bootstrap(
             await retry_async(
                 CONNECT, lambda: migrate(url), retry_on=_DATABASE_DOWN, name="migrate database"
             )
-        # SQLAlchemy for the API, the outbox and the rare failure path; raw asyncpg for the hot
-        # path (event intake, claims, recording successes), which is CPU-bound otherwise.
-        # The engine connects lazily, so building it first opens nothing sooner; it puts its
-        # dispose under the pool's close on the stack, so the raw pool still closes first.
-        engine = create_engine(url, pool_size=settings.api_pool_size)
-        resources.push_async_callback(engine.dispose)
-        instrument_engine(engine)
-        sessions = session_factory(engine)
+        # The API (and the rare failure path, which waits on endpoint row locks) on a pool of
+        # its own, so a burst of API calls never takes the intake's and the claims' connections.
+        api_pool = await retry_async(
+            CONNECT,
+            lambda: create_pool(url, min_size=1, max_size=2 * settings.api_pool_size),
+            retry_on=_DATABASE_DOWN,
+            name="connect to the database",
+        )
+        resources.push_async_callback(api_pool.close)
         pool = await retry_async(
             CONNECT,
-            lambda: asyncpg.create_pool(
-                asyncpg_dsn(url), min_size=2, max_size=settings.db_pool_size + 3
-            ),
+            lambda: create_pool(url, min_size=2, max_size=settings.db_pool_size + 3),
             retry_on=_DATABASE_DOWN,
             name="connect to the database",
         )
@@ -136,17 +130,15 @@ async def bootstrap(
             body_limit=settings.response_body_limit,
             max_connections=settings.max_in_flight,
         )
-        store = WebhookStore(sessions)
+        reads = WebhookReads(api_pool)
         listen_dsn = asyncpg_dsn(settings.database_url)
         relay = OutboxRelay(pool=pool, broker=broker, listen_dsn=listen_dsn)
         dispatcher = Dispatcher(
             pool=pool,
-            sessions=sessions,
             sender=sender,
             recorder=OutcomeRecorder(
                 pool=pool,
-                sessions=sessions,
-                outbox=Outbox(tables.outbox),
+                failures_pool=api_pool,
                 events_exchange=topology.events,
                 policy=outcome_policy(settings),
             ),
@@ -155,10 +147,11 @@ async def bootstrap(
             secret_box=secret_box,
         )
         bindings = EventBindings(
-            store, broker, queue=events_queue(topology), exchange=topology.events
+            api_pool, broker, queue=events_queue(topology), exchange=topology.events
         )
         endpoint_service = EndpointService(
-            store,
+            api_pool,
+            reads,
             bindings,
             policy=settings.destination_policy,
             rotation_overlap=settings.secret_rotation_overlap,
@@ -166,7 +159,7 @@ async def bootstrap(
             max_payload_bytes=settings.max_payload_bytes,
             secret_box=secret_box,
         )
-        readiness.add("database", lambda: check_database(engine))
+        readiness.add("database", lambda: check_pool(api_pool))
         readiness.add("broker", broker.check)
 
         # The stack unwinds in reverse, so on exit: stop reconciling bindings, stop consuming
@@ -182,7 +175,8 @@ async def bootstrap(
         resources.push_async_callback(dispatcher.drain, grace_s)
         start_background(resources, dispatcher.run(), "webhooks-dispatcher")
         intake = EventIntake(
-            IntakeStore(pool, consumer=events_queue(topology).name),
+            pool,
+            consumer=events_queue(topology).name,
             max_payload_bytes=settings.max_payload_bytes,
             concurrency=settings.db_pool_size,
         )
@@ -204,12 +198,11 @@ async def bootstrap(
             settings=settings,
             topology=topology,
             pool=pool,
-            engine=engine,
-            sessions=sessions,
+            api_pool=api_pool,
             broker=broker,
             sender=sender,
             secret_box=secret_box,
-            store=store,
+            reads=reads,
             bindings=bindings,
             endpoint_service=endpoint_service,
             intake=intake,

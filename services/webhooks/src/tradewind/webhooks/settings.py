@@ -170,7 +170,8 @@ class WebhooksSettings(HttpSettings):
         le=200,
         description=(
             "Events written at once by the intake; its pool (shared with the delivery worker's "
-            "claims and success records) holds this many connections plus three."
+            "claims and success records, and the outbox relay) holds this many connections plus "
+            "three."
         ),
     )
     api_pool_size: int = Field(
@@ -178,8 +179,8 @@ class WebhooksSettings(HttpSettings):
         ge=1,
         le=200,
         description=(
-            "Connections (twice this at peak) for the API, the outbox relay and recording "
-            "failed attempts."
+            "Connections (twice this at peak) for the API, recording failed attempts and "
+            "reconciling the events queue's bindings."
         ),
     )
     delivery_lease: Duration = Field(

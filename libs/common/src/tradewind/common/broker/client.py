@@ -48,8 +48,8 @@ from tradewind.common.metrics import (
     MESSAGES_CONSUMED,
     MESSAGES_PUBLISHED,
 )
-from tradewind.common.problems import is_dependency_unavailable
 from tradewind.common.resilience.retry import CONNECT, retry_async
+from tradewind.common.resilience.unavailable import is_dependency_unavailable
 from tradewind.common.settings import SharedSettings
 from tradewind.common.tasks import start_background
 

@@ -35,7 +35,7 @@ from tradewind.common.broker.client import Delivery, Handler
 from tradewind.common.broker.errors import Deferred, PermanentFailure, PublishRejected
 from tradewind.common.broker.topology import Binding, QueueSpec, Topology
 from tradewind.common.envelope import CloudEvent, EnvelopeError
-from tradewind.common.problems import is_dependency_unavailable
+from tradewind.common.resilience.unavailable import is_dependency_unavailable
 
 
 @dataclass

@@ -3,6 +3,7 @@ which answers 422 with the field, and the orders service, which rejects a comman
 them whoever sent it (``invalid_order``).
 
 - ``simple``: no ``take_profit`` nor ``stop_loss``.
+- every other class: a ``qty``, not a ``notional`` (its legs share the entry's quantity).
 - ``bracket``: a market or limit entry, day or gtc, with both ``take_profit`` and ``stop_loss``.
 - ``oto``: a market or limit entry, day or gtc, with exactly one of them.
 - ``oco``: a limit order, day or gtc, that *is* the take-profit (its ``limit_price``; a
@@ -42,6 +43,7 @@ def order_class_violation(
     time_in_force: TimeInForce,
     take_profit: TakeProfit | None,
     stop_loss: StopLoss | None,
+    notional: Decimal | None = None,
 ) -> tuple[str, str] | None:
     """The first rule of the order's class it breaks, as (field, message), or None."""
     name = order_class.value
@@ -50,6 +52,9 @@ def order_class_violation(
             if leg is not None:
                 return field, f"simple orders have no {field}; use order_class bracket, oco or oto"
         return None
+    if notional is not None:
+        # The legs share the entry's quantity, which a notional order only learns when it trades.
+        return "notional", f"{name} orders take a qty, not a notional"
     if time_in_force not in _CLASS_TIME_IN_FORCE:
         return "time_in_force", f"{name} orders must be day or gtc"
     if order_class is OrderClass.OCO:
@@ -132,4 +137,5 @@ def place_violation(command: PlaceOrder) -> tuple[str, str] | None:
         time_in_force=command.time_in_force,
         take_profit=command.take_profit,
         stop_loss=command.stop_loss,
+        notional=command.notional,
     )

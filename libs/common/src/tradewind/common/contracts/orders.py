@@ -24,6 +24,7 @@ from tradewind.common.contracts.types import (
     Side,
     Symbol,
     TimeInForce,
+    TrailPercent,
     UtcDateTime,
 )
 
@@ -83,9 +84,13 @@ class PlaceOrder(Contract):
     symbol: Symbol
     side: Side
     type: OrderType
-    qty: PositiveDecimalStr
+    qty: PositiveDecimalStr | None = None
+    """None for a notional order: its quantity is sized when it trades."""
+    notional: PositiveDecimalStr | None = None
     limit_price: PositiveDecimalStr | None = None
     stop_price: PositiveDecimalStr | None = None
+    trail_price: PositiveDecimalStr | None = None
+    trail_percent: TrailPercent | None = None
     time_in_force: TimeInForce = TimeInForce.DAY
     client_order_id: ClientOrderId | None = None
     submitted_at: UtcDateTime
@@ -113,6 +118,9 @@ class ReplaceOrder(Contract):
     qty: PositiveDecimalStr | None = None
     limit_price: PositiveDecimalStr | None = None
     stop_price: PositiveDecimalStr | None = None
+    trail_price: PositiveDecimalStr | None = None
+    trail_percent: TrailPercent | None = None
+    """A trailing stop's new trail: either one (the other is then cleared)."""
     time_in_force: TimeInForce | None = None
     client_order_id: ClientOrderId | None = None
     requested_at: UtcDateTime
@@ -166,9 +174,23 @@ class OrderView(BaseModel):
     symbol: str
     side: Side
     type: OrderType
-    qty: DecimalStr
+    qty: DecimalStr | None = Field(
+        description="None for a notional order until it trades (it is sized then)."
+    )
+    notional: DecimalStr | None = Field(
+        default=None, description="The dollar amount of a notional order (instead of a qty)."
+    )
     limit_price: DecimalStr | None
-    stop_price: DecimalStr | None = None
+    stop_price: DecimalStr | None = Field(
+        default=None, description="A trailing stop's current stop price: it moves with hwm."
+    )
+    trail_price: DecimalStr | None = None
+    trail_percent: DecimalStr | None = None
+    hwm: DecimalStr | None = Field(
+        default=None,
+        description="A trailing stop's high-water mark: the highest bid (sell) or lowest ask "
+        "(buy) seen since it was accepted.",
+    )
     time_in_force: TimeInForce
     status: OrderStatus
     filled_qty: DecimalStr

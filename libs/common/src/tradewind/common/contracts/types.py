@@ -140,6 +140,40 @@ PositiveDecimalStr = Annotated[
 """A DecimalStr greater than 0, declared as such: its own pattern and integer range."""
 
 
+def _trail_percent_pattern() -> str:
+    """Decimal strings above 0 and below 100 with at most MAX_DECIMAL_PLACES places."""
+    alternatives = [r"0*[1-9][0-9]?(\.0+)?"]
+    for places in range(1, MAX_DECIMAL_PLACES + 1):
+        inner = rf"[0-9]{{{places - 1}}}" if places > 1 else ""
+        alternatives.append(rf"0*[0-9]{{1,2}}\.{inner}[1-9]0*")
+    return f"^({'|'.join(alternatives)})$"
+
+
+TRAIL_PERCENT_PATTERN = _trail_percent_pattern()
+_HUNDRED = Decimal(100)
+
+
+def _below_hundred(value: Decimal) -> Decimal:
+    if value >= _HUNDRED:
+        raise ValueError("must be below 100 (a percentage of the price)")
+    return value
+
+
+TrailPercent = Annotated[
+    Decimal,
+    BeforeValidator(
+        _decimal_from_string,
+        json_schema_input_type=Annotated[str, Field(pattern=TRAIL_PERCENT_PATTERN)]
+        | Annotated[int, Field(ge=1, le=99)],
+    ),
+    AfterValidator(_finite_and_bounded),
+    AfterValidator(_positive),
+    AfterValidator(_below_hundred),
+    PlainSerializer(_serialized, return_type=str, when_used="json"),
+]
+"""A percentage above 0 and below 100, as a decimal string (a trailing stop's trail)."""
+
+
 # RFC 3339's date-time (section 5.6), the `format: date-time` of JSON Schema. Pydantic also
 # reads a bare number as a Unix timestamp ("0.5"), a date alone, a time without seconds and a
 # space for the "T": a schema-driven client means none of those by a date-time.
@@ -381,6 +415,7 @@ class OrderType(StrEnum):
     LIMIT = "limit"
     STOP = "stop"
     STOP_LIMIT = "stop_limit"
+    TRAILING_STOP = "trailing_stop"
 
     @property
     def needs_limit_price(self) -> bool:
@@ -388,7 +423,13 @@ class OrderType(StrEnum):
 
     @property
     def needs_stop_price(self) -> bool:
+        """The client names the stop price (a trailing stop's moves with the market instead)."""
         return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+
+    @property
+    def is_trailing(self) -> bool:
+        """Its stop price trails the market by ``trail_price`` or ``trail_percent``."""
+        return self is OrderType.TRAILING_STOP
 
 
 class TimeInForce(StrEnum):

@@ -81,8 +81,11 @@ def place_command(
         side=request.side,
         type=request.type,
         qty=request.qty,
+        notional=request.notional,
         limit_price=request.limit_price,
         stop_price=request.stop_price,
+        trail_price=request.trail_price,
+        trail_percent=request.trail_percent,
         time_in_force=request.time_in_force,
         client_order_id=request.client_order_id,
         submitted_at=now,
@@ -150,8 +153,11 @@ def _pending_order(command: PlaceOrder) -> Order:
         side=command.side,
         type=command.type,
         qty=command.qty,
+        notional=command.notional,
         limit_price=command.limit_price,
         stop_price=command.stop_price,
+        trail_price=command.trail_price,
+        trail_percent=command.trail_percent,
         time_in_force=command.time_in_force,
         status=OrderStatus.PENDING_NEW,
         filled_qty=Decimal(0),
@@ -203,6 +209,27 @@ def check_replace(order: Order, request: ReplaceRequest) -> ReplaceRefusal | Non
             f"{order.type.value} orders have no stop_price.",
             field="stop_price",
         )
+    for name in ("trail_price", "trail_percent"):
+        if getattr(request, name) is not None and not order.type.is_trailing:
+            return ReplaceRefusal(
+                422,
+                "Your request is not valid.",
+                f"{order.type.value} orders have no {name}.",
+                field=name,
+            )
+    if request.trail_price is not None and request.trail_percent is not None:
+        return ReplaceRefusal(
+            422,
+            "Your request is not valid.",
+            "Set one of trail_price or trail_percent, not both.",
+            field="trail_percent",
+        )
+    if order.notional is not None:
+        return ReplaceRefusal(
+            422,
+            "Order cannot be replaced",
+            "Notional orders cannot be replaced; cancel it and place another.",
+        )
     return None
 
 
@@ -221,6 +248,8 @@ def replace_command(
         qty=request.qty,
         limit_price=request.limit_price,
         stop_price=request.stop_price,
+        trail_price=request.trail_price,
+        trail_percent=request.trail_percent,
         time_in_force=request.time_in_force,
         client_order_id=request.client_order_id,
         requested_at=now,
@@ -229,8 +258,15 @@ def replace_command(
 
 def pending_replacement_view(order: Order, command: ReplaceOrder) -> Order:
     """The replacement as it stands before the orders service has decided the replace."""
+    retrail = command.trail_price is not None or command.trail_percent is not None
+    trail = (
+        {"trail_price": command.trail_price, "trail_percent": command.trail_percent}
+        if retrail
+        else {}
+    )
     return order.model_copy(
         update={
+            **trail,
             "id": command.new_order_id,
             "client_order_id": command.client_order_id or order.client_order_id,
             "qty": command.qty or order.qty,

@@ -17,6 +17,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from tradewind.common.contracts.market import Instrument
+from tradewind.common.contracts.order_rules import OrderTerms, field_inconsistency
 from tradewind.common.contracts.orders import OrderView, StopLoss, TakeProfit
 from tradewind.common.contracts.types import (
     ClientOrderId,
@@ -28,6 +29,7 @@ from tradewind.common.contracts.types import (
     Side,
     SymbolInput,
     TimeInForce,
+    TrailPercent,
     UtcDateTime,
 )
 
@@ -35,26 +37,9 @@ from tradewind.common.contracts.types import (
 Symbol = SymbolInput
 
 
-def _price_rule(required: bool, value: Any, order_type: Any) -> Any:
-    if not isinstance(order_type, OrderType):
-        return value  # the type itself is invalid and reported on its own
-    if required and value is None:
-        raise ValueError(f"is required for {order_type.value} orders")
-    if not required and value is not None:
-        raise ValueError(f"must not be set for {order_type.value} orders")
-    return value
+class _OrderClassFields(BaseModel):
+    """An order's class and its legs (docs/orders.md, Order classes), on every kind of order."""
 
-
-class _OrderFields(BaseModel):
-    """What every order has, whatever its type."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    symbol: Symbol
-    side: Side
-    qty: PositiveDecimalStr = Field(examples=["10"], description="Decimal string > 0.")
-    time_in_force: TimeInForce = TimeInForce.DAY
-    client_order_id: ClientOrderId | None = None
     order_class: OrderClass = Field(
         default=OrderClass.SIMPLE,
         description="simple; bracket (a market or limit entry with take_profit and stop_loss); "
@@ -75,47 +60,187 @@ class _OrderFields(BaseModel):
     )
 
 
-# The variants below only declare the schema, one per order type; OrderRequest validates (with
-# messages that name the rule) and declares itself as their oneOf. A unit test checks that the
-# two accept exactly the same bodies.
+class _OrderFields(_OrderClassFields):
+    """What every order has, whatever its type."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: Symbol
+    side: Side
+    time_in_force: TimeInForce = TimeInForce.DAY
+    client_order_id: ClientOrderId | None = None
+
+
+# The variants below only declare the schema, one per kind of order; OrderRequest validates (with
+# messages that name the rule, the one the orders service checks too: common.contracts.
+# order_rules) and declares itself as their oneOf. A unit test checks that the two accept exactly
+# the same bodies.
+Qty = Annotated[PositiveDecimalStr, Field(examples=["10"], description="Decimal string > 0.")]
 Price = Annotated[PositiveDecimalStr, Field(description="Decimal string > 0.")]
 NoPrice = Annotated[None, Field(description="Not for this order type: leave it out (or null).")]
+Notional = Annotated[
+    PositiveDecimalStr,
+    Field(
+        examples=["500"],
+        description="The dollar amount to trade instead of a qty (market day orders only): "
+        "it fills notional / price rounded down to the instrument's lot size.",
+    ),
+]
+TrailPrice = Annotated[
+    PositiveDecimalStr,
+    Field(examples=["1.50"], description="How far the stop trails the market, in dollars."),
+]
+TrailPercentField = Annotated[
+    TrailPercent,
+    Field(examples=["2"], description="How far the stop trails the market, in percent (< 100)."),
+]
+TrailingTimeInForce = Literal[TimeInForce.DAY, TimeInForce.GTC]
 
 
 class MarketOrderRequest(_OrderFields):
     type: Literal[OrderType.MARKET]
+    qty: Qty
+    notional: NoPrice = None
     limit_price: NoPrice = None
     stop_price: NoPrice = None
+    trail_price: NoPrice = None
+    trail_percent: NoPrice = None
+
+
+class NotionalMarketOrderRequest(_OrderFields):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"symbol": "AAPL", "side": "buy", "type": "market", "notional": "500"}]
+        },
+    )
+
+    type: Literal[OrderType.MARKET]
+    time_in_force: Literal[TimeInForce.DAY] = TimeInForce.DAY
+    qty: NoPrice = None
+    notional: Notional
+    limit_price: NoPrice = None
+    stop_price: NoPrice = None
+    trail_price: NoPrice = None
+    trail_percent: NoPrice = None
 
 
 class LimitOrderRequest(_OrderFields):
     type: Literal[OrderType.LIMIT]
+    qty: Qty
+    notional: NoPrice = None
     limit_price: Price
     stop_price: NoPrice = None
+    trail_price: NoPrice = None
+    trail_percent: NoPrice = None
 
 
 class StopOrderRequest(_OrderFields):
     type: Literal[OrderType.STOP]
+    qty: Qty
+    notional: NoPrice = None
     limit_price: NoPrice = None
     stop_price: Price
+    trail_price: NoPrice = None
+    trail_percent: NoPrice = None
 
 
 class StopLimitOrderRequest(_OrderFields):
     type: Literal[OrderType.STOP_LIMIT]
+    qty: Qty
+    notional: NoPrice = None
     limit_price: Price
     stop_price: Price
+    trail_price: NoPrice = None
+    trail_percent: NoPrice = None
 
 
-ORDER_VARIANTS: dict[OrderType, type[_OrderFields]] = {
-    OrderType.MARKET: MarketOrderRequest,
-    OrderType.LIMIT: LimitOrderRequest,
-    OrderType.STOP: StopOrderRequest,
-    OrderType.STOP_LIMIT: StopLimitOrderRequest,
+class TrailingStopPriceRequest(_OrderFields):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "AAPL",
+                    "side": "sell",
+                    "type": "trailing_stop",
+                    "qty": "10",
+                    "trail_price": "1.50",
+                    "time_in_force": "gtc",
+                }
+            ]
+        },
+    )
+
+    type: Literal[OrderType.TRAILING_STOP]
+    time_in_force: TrailingTimeInForce = TimeInForce.DAY
+    qty: Qty
+    notional: NoPrice = None
+    limit_price: NoPrice = None
+    stop_price: NoPrice = None
+    trail_price: TrailPrice
+    trail_percent: NoPrice = None
+
+
+class TrailingStopPercentRequest(_OrderFields):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "AAPL",
+                    "side": "sell",
+                    "type": "trailing_stop",
+                    "qty": "10",
+                    "trail_percent": "2",
+                }
+            ]
+        },
+    )
+
+    type: Literal[OrderType.TRAILING_STOP]
+    time_in_force: TrailingTimeInForce = TimeInForce.DAY
+    qty: Qty
+    notional: NoPrice = None
+    limit_price: NoPrice = None
+    stop_price: NoPrice = None
+    trail_price: NoPrice = None
+    trail_percent: TrailPercentField
+
+
+ORDER_VARIANTS: dict[str, type[_OrderFields]] = {
+    "market": MarketOrderRequest,
+    "notional market": NotionalMarketOrderRequest,
+    "limit": LimitOrderRequest,
+    "stop": StopOrderRequest,
+    "stop_limit": StopLimitOrderRequest,
+    "trailing_stop by price": TrailingStopPriceRequest,
+    "trailing_stop by percent": TrailingStopPercentRequest,
 }
+"""The kinds of order a body can be, each one variant of OrderRequest's oneOf."""
+
+# Rules that read fields validated before them: when one of those failed on its own, the rule
+# has nothing to compare with (the field's own error says what is wrong).
+_READS_EARLIER = {"notional": ("qty", "time_in_force"), "trail_percent": ("trail_price",)}
+_TERM_FIELDS = ("qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent")
 
 
-class OrderRequest(_OrderFields):
+class OrderRequest(_OrderClassFields):
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: Symbol
+    side: Side
     type: OrderType
+    time_in_force: TimeInForce = Field(default=TimeInForce.DAY, validate_default=True)
+    client_order_id: ClientOrderId | None = None
+    qty: PositiveDecimalStr | None = Field(
+        default=None, examples=["10"], description="Decimal string > 0; or set notional."
+    )
+    notional: PositiveDecimalStr | None = Field(
+        default=None,
+        validate_default=True,
+        description="A dollar amount instead of qty: market day orders only.",
+    )
     limit_price: PositiveDecimalStr | None = Field(
         default=None,
         validate_default=True,
@@ -127,20 +252,37 @@ class OrderRequest(_OrderFields):
         validate_default=True,
         description="Required for stop and stop_limit orders, forbidden otherwise.",
     )
+    trail_price: PositiveDecimalStr | None = Field(
+        default=None,
+        validate_default=True,
+        description="trailing_stop orders: the trail in dollars (or set trail_percent).",
+    )
+    trail_percent: TrailPercent | None = Field(
+        default=None,
+        validate_default=True,
+        description="trailing_stop orders: the trail in percent (or set trail_price).",
+    )
 
-    @field_validator("limit_price")
+    @field_validator(
+        "time_in_force", "notional", "limit_price", "stop_price", "trail_price", "trail_percent"
+    )
     @classmethod
-    def _limit_price_matches_type(cls, value: Any, info: ValidationInfo) -> Any:
+    def _fits_the_order(cls, value: Any, info: ValidationInfo) -> Any:
         order_type = info.data.get("type")
-        required = isinstance(order_type, OrderType) and order_type.needs_limit_price
-        return _price_rule(required, value, order_type)
-
-    @field_validator("stop_price")
-    @classmethod
-    def _stop_price_matches_type(cls, value: Any, info: ValidationInfo) -> Any:
-        order_type = info.data.get("type")
-        required = isinstance(order_type, OrderType) and order_type.needs_stop_price
-        return _price_rule(required, value, order_type)
+        if not isinstance(order_type, OrderType):
+            return value  # the type itself is invalid and reported on its own
+        field = info.field_name
+        assert field is not None
+        if any(earlier not in info.data for earlier in _READS_EARLIER.get(field, ())):
+            return value
+        values: dict[str, Any] = {name: info.data.get(name) for name in _TERM_FIELDS}
+        values["time_in_force"] = info.data.get("time_in_force", TimeInForce.DAY)
+        values[field] = value
+        terms = OrderTerms(type=order_type, **values)
+        problem = field_inconsistency(field, terms)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @classmethod
     def __get_pydantic_json_schema__(
@@ -148,7 +290,9 @@ class OrderRequest(_OrderFields):
     ) -> JsonSchemaValue:
         return {
             "title": "OrderRequest",
-            "description": "An order; its `type` decides which prices it takes.",
+            "description": "An order; its `type` decides which prices it takes, and a market "
+            "order has a `qty` or a `notional`, a trailing stop a `trail_price` or a "
+            "`trail_percent`.",
             "oneOf": [
                 handler(variant.__pydantic_core_schema__) for variant in ORDER_VARIANTS.values()
             ],
@@ -164,6 +308,12 @@ class ReplaceRequest(BaseModel):
     qty: PositiveDecimalStr | None = None
     limit_price: PositiveDecimalStr | None = None
     stop_price: PositiveDecimalStr | None = None
+    trail_price: PositiveDecimalStr | None = Field(
+        default=None, description="A trailing stop's new trail in dollars."
+    )
+    trail_percent: TrailPercent | None = Field(
+        default=None, description="A trailing stop's new trail in percent."
+    )
     time_in_force: TimeInForce | None = None
     client_order_id: ClientOrderId | None = None
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tradewind.common.wakeups import wait_at_most
-from tradewind.market_data.adapters.store import BarStore
+from tradewind.market_data.adapters.unit_of_work import MarketDataUnitOfWork
 from tradewind.market_data.domain.quotes import QuoteInput
 from tradewind.market_data.metrics import BAR_FLUSH_SECONDS, BAR_QUOTES
 
@@ -78,8 +78,8 @@ class BarWriter:
                 return 0
             started = time.perf_counter()
             try:
-                async with self.sessions() as session, session.begin():
-                    counted = await BarStore(session).record(pending)
+                async with MarketDataUnitOfWork.begin(self.sessions) as unit:
+                    counted = await unit.record_quotes(pending)
             except BaseException:
                 BAR_FLUSH_SECONDS.labels(outcome="failed").observe(time.perf_counter() - started)
                 self._buffer[:0] = pending
@@ -95,10 +95,8 @@ class BarWriter:
         if self._last_purge is not None and now - self._last_purge < PURGE_EVERY:
             return
         self._last_purge = now
-        async with self.sessions() as session, session.begin():
-            forgotten = await BarStore(session).forget_quotes_recorded_before(
-                now - self.dedupe_retention
-            )
+        async with MarketDataUnitOfWork.begin(self.sessions) as unit:
+            forgotten = await unit.forget_quotes_recorded_before(now - self.dedupe_retention)
         if forgotten:
             log.info("forgot old quote identities", extra={"quotes": forgotten})
 

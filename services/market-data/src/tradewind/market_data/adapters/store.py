@@ -1,4 +1,5 @@
-"""The market-data database: one-minute bars, quote identities for deduplication, the outbox."""
+"""The market-data database: one-minute bars, quote identities for deduplication, the outbox;
+and the bars' reads (every write is in ``adapters.unit_of_work``)."""
 
 from __future__ import annotations
 
@@ -20,15 +21,11 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
-    delete,
     func,
     literal,
     select,
-    text,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradewind.common.outbox import outbox_table
@@ -39,14 +36,10 @@ from tradewind.common.paging import (
 )
 from tradewind.market_data.domain.bars import (
     BUCKET_ORIGIN,
-    Bar,
     Timeframe,
-    aggregate,
     bucket_ceil,
     bucket_floor,
-    distinct_quotes,
 )
-from tradewind.market_data.domain.quotes import QuoteInput
 
 metadata = MetaData()
 
@@ -77,17 +70,6 @@ quote_marks = Table(
 )
 
 outbox = outbox_table(metadata)
-
-_MARK_NEW_QUOTES = text(
-    """
-    INSERT INTO quote_marks (symbol, ts)
-    SELECT * FROM unnest(CAST(:symbols AS text[]), CAST(:timestamps AS timestamptz[]))
-    ON CONFLICT DO NOTHING
-    RETURNING symbol, ts
-    """
-)
-# Bind parameters per statement stay far below PostgreSQL's 32767.
-_UPSERT_CHUNK = 1_000
 
 
 @dataclass(frozen=True)
@@ -126,55 +108,11 @@ class BarPage:
     next_cursor: BarCursor | None
 
 
-class BarStore:
-    """Bar queries inside the caller's session; the caller owns the transaction."""
+class BarReads:
+    """Bar queries inside the caller's session (writes go through ``MarketDataUnitOfWork``)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def record(self, quotes: Sequence[QuoteInput]) -> int:
-        """Count the quotes not counted before into their bars; returns how many were new."""
-        candidates = sorted(distinct_quotes(quotes), key=lambda q: (q.symbol, q.timestamp))
-        if not candidates:
-            return 0
-        marked = await self.session.execute(
-            _MARK_NEW_QUOTES,
-            {
-                "symbols": [quote.symbol for quote in candidates],
-                "timestamps": [quote.timestamp for quote in candidates],
-            },
-        )
-        new_keys = {(row.symbol, row.ts) for row in marked}
-        new_quotes = [q for q in candidates if (q.symbol, q.timestamp) in new_keys]
-        bars = aggregate(new_quotes)
-        for first in range(0, len(bars), _UPSERT_CHUNK):
-            await self._upsert(bars[first : first + _UPSERT_CHUNK])
-        return len(new_quotes)
-
-    async def _upsert(self, bars: Sequence[Bar]) -> None:
-        """Merge ``bars`` into the stored ones, as ``bars.merge`` does (rows in key order)."""
-        statement = pg_insert(bars_1min).values([_bar_values(bar) for bar in bars])
-        new = statement.excluded
-        stored = bars_1min.c
-        statement = statement.on_conflict_do_update(
-            index_elements=[stored.symbol, stored.bucket_start],
-            set_={
-                "open": case((new.open_ts < stored.open_ts, new.open), else_=stored.open),
-                "open_ts": func.least(stored.open_ts, new.open_ts),
-                "high": func.greatest(stored.high, new.high),
-                "low": func.least(stored.low, new.low),
-                "close": case((new.close_ts > stored.close_ts, new.close), else_=stored.close),
-                "close_ts": func.greatest(stored.close_ts, new.close_ts),
-                "volume": stored.volume + new.volume,
-            },
-        )
-        await self.session.execute(statement)
-
-    async def forget_quotes_recorded_before(self, moment: datetime) -> int:
-        result = await self.session.execute(
-            delete(quote_marks).where(quote_marks.c.recorded_at < moment)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
 
     async def page(
         self,
@@ -224,20 +162,6 @@ class BarStore:
         if len(rows) > limit:
             next_cursor = BarCursor(symbol, timeframe, page[-1].start)
         return BarPage(page, next_cursor)
-
-
-def _bar_values(bar: Bar) -> dict[str, Any]:
-    return {
-        "symbol": bar.symbol,
-        "bucket_start": bar.start,
-        "open": bar.open,
-        "high": bar.high,
-        "low": bar.low,
-        "close": bar.close,
-        "volume": bar.volume,
-        "open_ts": bar.open_ts,
-        "close_ts": bar.close_ts,
-    }
 
 
 def _bar_row(row: Any) -> BarRow:

@@ -13,7 +13,7 @@ from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcDateTime
 from tradewind.common.http_paging import invalid_page_token, page_cursor
 from tradewind.common.problems import MEDIA_TYPE, Problem
-from tradewind.market_data.adapters.store import BarCursor, BarStore
+from tradewind.market_data.adapters.store import BarCursor, BarReads
 from tradewind.market_data.api.schemas import (
     BarOut,
     BarPageResponse,
@@ -211,7 +211,7 @@ async def bars(
     cursor = page_cursor(page_token, BarCursor.decode)
     if cursor is not None and (cursor.symbol, cursor.timeframe) != (instrument.symbol, timeframe):
         raise invalid_page_token("page_token belongs to another symbol or timeframe")
-    page = await BarStore(session).page(
+    page = await BarReads(session).page(
         instrument.symbol, timeframe, start=start, end=end, limit=limit, cursor=cursor
     )
     return BarPageResponse(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tradewind.common.contracts import Instrument, InstrumentListed
 from tradewind.common.envelope import new_event
-from tradewind.common.outbox import Outbox
+from tradewind.market_data.adapters.unit_of_work import MarketDataUnitOfWork
 from tradewind.market_data.handlers.quote_pipeline import EVENT_SOURCE
 
 log = logging.getLogger(__name__)
@@ -22,20 +22,18 @@ class InstrumentAnnouncer:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        outbox: Outbox,
         exchange: str,
         instruments: Sequence[Instrument],
         interval_s: float,
     ) -> None:
         self.sessions = sessions
-        self.outbox = outbox
         self.exchange = exchange
         self.instruments = list(instruments)
         self.interval_s = interval_s
 
     async def announce(self) -> None:
         """Stage one instrument.listed per instrument, in one transaction."""
-        async with self.sessions() as session, session.begin():
+        async with MarketDataUnitOfWork.begin(self.sessions) as unit:
             for instrument in self.instruments:
                 event = new_event(
                     source=EVENT_SOURCE,
@@ -43,7 +41,7 @@ class InstrumentAnnouncer:
                     event_type=InstrumentListed.TYPE,
                     subject=instrument.symbol,
                 )
-                await self.outbox.add(session, event, exchange=self.exchange)
+                await unit.add_event(event, exchange=self.exchange)
         log.info("instruments announced", extra={"instruments": len(self.instruments)})
 
     async def run(self) -> None:

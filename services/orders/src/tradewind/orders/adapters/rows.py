@@ -50,6 +50,10 @@ def order_from_row(row: Row) -> Order:
         version=row["version"],
         order_class=OrderClass(row["order_class"]),
         parent_id=row["parent_id"],
+        notional=row["notional"],
+        trail_price=row["trail_price"],
+        trail_percent=row["trail_percent"],
+        hwm=row["hwm"],
     )
 
 
@@ -85,6 +89,10 @@ def order_values(order: Order) -> tuple[Any, ...]:
         "version": order.version,
         "order_class": order.order_class.value,
         "parent_id": order.parent_id,
+        "notional": order.notional,
+        "trail_price": order.trail_price,
+        "trail_percent": order.trail_percent,
+        "hwm": order.hwm,
     }
     return tuple(values[name] for name in ORDER_COLUMNS)
 

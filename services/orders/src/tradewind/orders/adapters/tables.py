@@ -45,6 +45,7 @@ RESTING_TIME_IN_FORCE = f"time_in_force IN ({_sql_list([TimeInForce.DAY, TimeInF
 DECIDED_BY_FIRST_QUOTE = f"time_in_force IN ({_sql_list([TimeInForce.IOC, TimeInForce.FOK])})"
 NOT_STOP_PENDING = "(stop_price IS NULL OR stop_triggered_at IS NOT NULL)"
 STOP_PENDING = "stop_price IS NOT NULL AND stop_triggered_at IS NULL"
+TRAILING_PENDING = "type = 'trailing_stop' AND stop_triggered_at IS NULL"
 
 # The price rank the matching indexes sort by, best first, as domain.limit_rank computes it: buys
 # by descending limit, sells by ascending, a market order (no limit) before every limit.
@@ -65,7 +66,8 @@ orders = Table(
     Column("side", String(16), nullable=False),
     Column("type", String(16), nullable=False),
     # Unconstrained NUMERIC keeps every digit the client sent.
-    Column("qty", Numeric(asdecimal=True), nullable=False),
+    # NULL for a notional order until it trades (sized then).
+    Column("qty", Numeric(asdecimal=True)),
     Column("limit_price", Numeric(asdecimal=True)),
     Column("stop_price", Numeric(asdecimal=True)),
     Column("time_in_force", String(16), nullable=False),
@@ -92,6 +94,12 @@ orders = Table(
     # Order classes (domain/order_classes.py): a bracket, oco or oto parent and its legs.
     Column("order_class", String(16), nullable=False, server_default="simple"),
     Column("parent_id", Uuid(as_uuid=True)),
+    # A notional order's dollar amount; a trailing stop's trail and high-water mark (its current
+    # stop is stop_price, kept in step with the mark).
+    Column("notional", Numeric(asdecimal=True)),
+    Column("trail_price", Numeric(asdecimal=True)),
+    Column("trail_percent", Numeric(asdecimal=True)),
+    Column("hwm", Numeric(asdecimal=True)),
     # A rejected order keeps its client_order_id for the record but never blocks its reuse; a
     # replaced one hands it on to its replacement.
     Index(
@@ -141,6 +149,17 @@ Index(
     orders.c.side,
     orders.c.stop_price,
     postgresql_where=text(f"{WORKING} AND {STOP_PENDING}"),
+)
+# Trailing stops not yet triggered, by their mark: a quote reads those whose mark it moves (sells
+# with hwm below its bid, buys with hwm above its ask); the ones it triggers come through
+# ix_orders_pending_stops, since their stop_price is kept current. docs/orders.md, "Trailing
+# stops", has the cost.
+Index(
+    "ix_orders_trailing_marks",
+    orders.c.symbol,
+    orders.c.side,
+    orders.c.hwm,
+    postgresql_where=text(f"{WORKING} AND {TRAILING_PENDING}"),
 )
 # ioc/fok orders waiting for their first quote (only when none was fresh on arrival).
 Index(

@@ -71,6 +71,7 @@ from tradewind.orders.adapters.tables import (
     RESTING_TIME_IN_FORCE,
     STOP_PENDING,
     TRACEPARENT,
+    TRAILING_PENDING,
     WORKING,
     executions,
     orders,
@@ -272,6 +273,20 @@ class OrdersUnitOfWork:
     def is_listed(self, symbol: str) -> bool:
         return symbol in self._listings
 
+    async def load_listings(self, symbols: Collection[str]) -> None:
+        """The symbols' listings (their increments) alone, for a transaction that already
+        holds their books."""
+        wanted = [s for s in symbols if s not in self._listings]
+        if wanted:
+            for row in await self.connection.fetch(_LISTINGS, wanted):
+                self._listings[row["symbol"]] = (row["tick_size"], row["lot_size"])
+
+    def lot_size(self, symbol: str) -> Decimal | None:
+        """The listed lot size of ``symbol`` (loaded by ``load_market`` or ``load_listings``),
+        if listed."""
+        listing = self._listings.get(symbol)
+        return None if listing is None else listing[1]
+
     def market_view(self, symbol: str) -> domain.MarketView:
         """What an arriving order of ``symbol`` is checked against: its listing (and the
         increments it must keep) and the book's last quote, as loaded by ``load_market``."""
@@ -335,7 +350,8 @@ class OrdersUnitOfWork:
     async def executable_orders(self, quote: Quote, page_size: int = 64) -> list[Order]:
         """The working orders ``quote`` can change, locked; the rest of the book is not read.
 
-        Pending stops it crosses and ioc/fok orders waiting for their first quote, all of them;
+        Pending stops it crosses (trailing ones included: their stop_price is current), trailing
+        stops whose mark it moves, and ioc/fok orders waiting for their first quote, all of them;
         resting day/gtc orders its price reaches, per side in price-time priority, page by page
         until their remainders cover the side's size (domain.liquidity_covered). One statement
         reads all of it but further pages, which only a quote bigger than a page of orders needs.
@@ -771,6 +787,7 @@ _MARKET = """
     LEFT JOIN instruments AS listing ON listing.symbol = wanted.symbol
     LEFT JOIN symbol_books AS book ON book.symbol = wanted.symbol
 """
+_LISTINGS = "SELECT symbol, tick_size, lot_size FROM instruments WHERE symbol = ANY($1::text[])"
 _LOCK_BOOKS = "SELECT * FROM symbol_books WHERE symbol = ANY($1::text[]) ORDER BY symbol FOR UPDATE"
 _CREATE_BOOKS = """
     INSERT INTO symbol_books (symbol, last_sequence, updated_at)
@@ -810,6 +827,16 @@ _FIRST_CANDIDATES = f"""
         WHERE symbol = $1 AND side = 'sell' AND {WORKING} AND {STOP_PENDING}
             AND stop_price >= $3::numeric
         FOR UPDATE
+    ), buy_trails AS (
+        SELECT * FROM orders
+        WHERE symbol = $1 AND side = 'buy' AND {WORKING} AND {TRAILING_PENDING}
+            AND hwm > $2::numeric
+        FOR UPDATE
+    ), sell_trails AS (
+        SELECT * FROM orders
+        WHERE symbol = $1 AND side = 'sell' AND {WORKING} AND {TRAILING_PENDING}
+            AND hwm < $3::numeric
+        FOR UPDATE
     ), waiting AS (
         SELECT * FROM orders
         WHERE symbol = $1 AND {WORKING} AND {DECIDED_BY_FIRST_QUOTE} AND {NOT_STOP_PENDING}
@@ -833,6 +860,8 @@ _FIRST_CANDIDATES = f"""
     )
     SELECT 'stop' AS part, * FROM buy_stops
     UNION ALL SELECT 'stop', * FROM sell_stops
+    UNION ALL SELECT 'trail', * FROM buy_trails
+    UNION ALL SELECT 'trail', * FROM sell_trails
     UNION ALL SELECT 'waiting', * FROM waiting
     UNION ALL SELECT 'bid', * FROM bids
     UNION ALL SELECT 'ask', * FROM asks

@@ -3,6 +3,8 @@
 Pure code only: nothing here touches the database, the broker, HTTP or the clock.
 """
 
+from tradewind.orders.domain import notional as notional_orders
+from tradewind.orders.domain import trailing
 from tradewind.orders.domain.decimals import EXACT, contract_decimal
 from tradewind.orders.domain.matching import (
     Execution,
@@ -80,6 +82,7 @@ __all__ = [
     "liquidity_covered",
     "match_quote",
     "notional",
+    "notional_orders",
     "place",
     "price_time_priority",
     "replace",
@@ -87,5 +90,6 @@ __all__ = [
     "time_priority",
     "to_position_snapshot",
     "to_snapshot",
+    "trailing",
     "unblock_trading",
 ]

@@ -13,6 +13,11 @@ The rules (docs/orders.md has the long form):
   quote's price, which is never worse than the limit.
 - A stop (or stop-limit) order waits until the quote crosses its stop (buy: ask >= stop; sell:
   bid <= stop); from that quote on it is a market (or limit) order.
+- A trailing stop is a stop whose stop price follows its high-water mark (domain.trailing): a
+  quote that moves the mark moves the stop (a change of the order, not an event); a quote that
+  crosses the stop triggers it, and it works as a market order.
+- A notional order is a market order whose quantity is sized on the first quote it trades on:
+  its amount over that quote's price, rounded down to the lot size (domain.notional).
 - The quote's size is the liquidity: ask_size for buys, bid_size for sells, shared by the symbol's
   orders in priority. An order that gets less than its remainder is partially filled and keeps
   working. What the quote still offers after its orders stays on the book (``bid_available``,
@@ -41,7 +46,9 @@ from tradewind.common.contracts import (
     Quote,
 )
 from tradewind.common.contracts.types import OrderStatus, Side, TimeInForce
+from tradewind.orders.domain import trailing
 from tradewind.orders.domain.decimals import EXACT
+from tradewind.orders.domain.notional import sized_qty
 from tradewind.orders.domain.orders import MarketView, Order, cancel, to_snapshot
 from tradewind.orders.domain.positions import Position, apply_fill
 
@@ -184,24 +191,37 @@ def price_time_priority(order: Order) -> tuple[Decimal, datetime, UUID]:
 def can_execute(order: Order, quote: Quote) -> bool:
     """Whether ``quote`` changes ``order``: the candidates the store loads for a quote.
 
-    A pending stop the quote crosses triggers; an ioc or fok order is decided by the first quote
-    it meets; a day or gtc order changes only if it can trade (its limit reached).
+    A pending stop the quote crosses triggers; a trailing stop whose mark the quote moves
+    changes; an ioc or fok order is decided by the first quote it meets; a day or gtc order
+    changes only if it can trade (its limit reached).
     """
     if not order.is_working or order.symbol != quote.symbol:
         return False
     prices = _TopOfBook(quote.sequence, quote.bid_price, quote.ask_price)
     if order.stop_pending:
+        if order.type.is_trailing:
+            price = trailing.market_price(order.side, quote.bid_price, quote.ask_price)
+            if trailing.improves(order.side, order.hwm, price):
+                return True
         return _stop_reached(order, prices)
     if order.time_in_force in _DECIDED_BY_FIRST_QUOTE:
         return True
     return _marketable(order, prices)
 
 
-def match_quote(book: SymbolBook, quote: Quote, working: Iterable[Order], now: datetime) -> Match:
+def match_quote(
+    book: SymbolBook,
+    quote: Quote,
+    working: Iterable[Order],
+    now: datetime,
+    *,
+    lot_size: Decimal | None = None,
+) -> Match:
     """Work the symbol's orders against ``quote``, which must be newer than ``book``.
 
     ``working`` may be every working order of the symbol or only those that ``can_execute`` on
     the quote (in priority, as many as its size can fill): the outcome is the same.
+    ``lot_size`` (the symbol's) sizes notional orders.
     """
     if not book.is_older_than(quote):
         raise ValueError(
@@ -211,17 +231,22 @@ def match_quote(book: SymbolBook, quote: Quote, working: Iterable[Order], now: d
     prices = _TopOfBook(quote.sequence, quote.bid_price, quote.ask_price)
     liquidity = _liquidity(after)
     changes: list[OrderChange] = []
-    for order, triggered in _triggered_in_priority(working, prices, now):
-        if order.symbol != quote.symbol or not order.is_working:
+    for worked in _triggered_in_priority(working, prices, now):
+        if worked.order.symbol != quote.symbol or not worked.order.is_working:
             continue
-        change = _work(order, prices, liquidity, now, triggered=triggered)
+        change = _work(worked, prices, liquidity, now, lot_size=lot_size)
         if change is not None:
             changes.append(change)
     return Match(quote.sequence, after.with_available(liquidity), tuple(changes))
 
 
 def execute_on_arrival(
-    order: Order, book: SymbolBook, now: datetime, *, max_quote_age: timedelta
+    order: Order,
+    book: SymbolBook,
+    now: datetime,
+    *,
+    max_quote_age: timedelta,
+    lot_size: Decimal | None = None,
 ) -> Match | None:
     """Meet a newly accepted order with the latest quote, if that quote is fresh.
 
@@ -233,8 +258,8 @@ def execute_on_arrival(
     if not order.is_working or prices is None:
         return None
     liquidity = _liquidity(book)
-    ((order, triggered),) = _triggered_in_priority([order], prices, now)
-    change = _work(order, prices, liquidity, now, triggered=triggered)
+    (worked,) = _triggered_in_priority([order], prices, now)
+    change = _work(worked, prices, liquidity, now, lot_size=lot_size)
     changes = () if change is None else (change,)
     return Match(book.last_sequence, book.with_available(liquidity), changes)
 
@@ -265,21 +290,39 @@ def _liquidity(book: SymbolBook) -> dict[Side, Decimal]:
     return {Side.BUY: book.ask_available or ZERO, Side.SELL: book.bid_available or ZERO}
 
 
+@dataclass(frozen=True)
+class _Worked:
+    """An order as it stands on this quote, before it trades."""
+
+    order: Order
+    previous_version: int
+    triggered: bool
+    """The quote crossed its stop."""
+
+    @property
+    def trailed(self) -> bool:
+        """The quote moved its trailing stop's mark (and so its stop)."""
+        return self.order.version != self.previous_version
+
+
 def _triggered_in_priority(
     orders: Iterable[Order], prices: _TopOfBook, now: datetime
-) -> list[tuple[Order, bool]]:
+) -> list[_Worked]:
     """Orders in priority as they stand on this quote, each with whether the quote triggered it.
 
-    A stop the quote crosses is triggered first and works from the same quote on, ranked by its
-    own price and age.
+    A trailing stop's mark follows the quote first. A stop the quote crosses is triggered and
+    works from the same quote on, ranked by its own price and age.
     """
-    worked = [
-        (dataclasses.replace(order, stop_triggered_at=now), True)
-        if order.stop_pending and _stop_reached(order, prices)
-        else (order, False)
-        for order in orders
-    ]
-    return sorted(worked, key=lambda pair: price_time_priority(pair[0]))
+    worked = []
+    for order in orders:
+        previous_version = order.version
+        if order.stop_pending and order.type.is_trailing:
+            order = trailing.follow(order, prices.bid_price, prices.ask_price, now)
+        triggered = order.stop_pending and _stop_reached(order, prices)
+        if triggered:
+            order = dataclasses.replace(order, stop_triggered_at=now)
+        worked.append(_Worked(order, previous_version, triggered))
+    return sorted(worked, key=lambda each: price_time_priority(each.order))
 
 
 def _stop_reached(order: Order, prices: _TopOfBook) -> bool:
@@ -298,17 +341,27 @@ def _marketable(order: Order, prices: _TopOfBook) -> bool:
 
 
 def _work(
-    order: Order,
+    worked: _Worked,
     prices: _TopOfBook,
     liquidity: dict[Side, Decimal],
     now: datetime,
     *,
-    triggered: bool,
+    lot_size: Decimal | None,
 ) -> OrderChange | None:
-    """What the quote does to ``order``; a stop it crosses arrives here already triggered."""
+    """What the quote does to the order; a stop it crosses arrives here already triggered, a
+    trailing stop with its mark already moved."""
+    order, previous_version, triggered = worked.order, worked.previous_version, worked.triggered
     if order.stop_pending:
-        return None
-    previous_version = order.version
+        return OrderChange(previous_version, order) if worked.trailed else None
+    # A mark never moves on the quote that triggers (module docstring of domain.trailing); the
+    # changes below count from the version the order was loaded at.
+    order = dataclasses.replace(order, version=previous_version)
+    if order.unsized:
+        order = _sized(order, prices.price_for(order.side), lot_size)
+        if order.qty == 0:
+            # Its amount does not pay for one lot at this price: nothing to trade, ever.
+            canceled = cancel(dataclasses.replace(order, qty=None), now).order
+            return OrderChange(previous_version, canceled, remainder_canceled=True)
     remaining = order.remaining_qty
     available = liquidity[order.side] if _marketable(order, prices) else ZERO
     fill_qty = min(available, remaining)
@@ -340,6 +393,12 @@ def _work(
             return None
         order = dataclasses.replace(order, updated_at=now, version=order.version + 1)
     return OrderChange(previous_version, order, execution, filled, remainder_canceled=cancel_rest)
+
+
+def _sized(order: Order, price: Decimal, lot_size: Decimal | None) -> Order:
+    """A notional order with the quantity its amount pays for at ``price`` (0: not one lot)."""
+    assert order.notional is not None
+    return dataclasses.replace(order, qty=sized_qty(order.notional, price, lot_size))
 
 
 def _with_execution(order: Order, qty: Decimal, price: Decimal, now: datetime) -> Order:

@@ -343,10 +343,17 @@ def _settle_held_leg(leg: Order, entry: Order, now: datetime) -> GroupChange:
     )
 
 
+def _group_qty(order: Order) -> Decimal:
+    """A group's order's quantity: always set, since the class rules refuse notional groups."""
+    if order.qty is None:
+        raise ValueError(f"order {order.id} of an order group has no qty")
+    return order.qty
+
+
 def _reduced(other: Order, traded: Decimal, *, cause: Order, now: datetime) -> GroupChange:
     """``other`` after its sibling ``cause`` traded ``traded``: smaller, or canceled."""
     with localcontext(EXACT):
-        qty = other.qty - traded
+        qty = _group_qty(other) - traded
         left = qty - other.filled_qty
     if left > 0:
         smaller = dataclasses.replace(other, qty=qty, updated_at=now, version=other.version + 1)
@@ -405,6 +412,8 @@ def match_quote_in_groups(
     working: Iterable[Order],
     groups: Mapping[UUID, OrderGroup],
     now: datetime,
+    *,
+    lot_size: Decimal | None = None,
 ) -> Match:
     """``match_quote``, with at most one exit of each group trading: an exit that would trade
     after another of its group is taken out and the quote matched again (the first exit in
@@ -412,7 +421,7 @@ def match_quote_in_groups(
     least one order, so this ends; with no group among ``working`` it is one ``match_quote``."""
     candidates = list(working)
     while True:
-        match = match_quote(book, quote, candidates, now)
+        match = match_quote(book, quote, candidates, now, lot_size=lot_size)
         losers = conflicting_exits(match, groups)
         if not losers:
             return match

@@ -26,6 +26,8 @@ from tradewind.common.contracts import (
     ReplaceOrder,
     ReplaceRejected,
 )
+from tradewind.common.contracts.order_rules import OrderTerms
+from tradewind.common.contracts.order_rules import inconsistency as terms_inconsistency
 from tradewind.common.contracts.types import (
     OrderClass,
     OrderStatus,
@@ -33,7 +35,9 @@ from tradewind.common.contracts.types import (
     Side,
     TimeInForce,
 )
+from tradewind.orders.domain import trailing
 from tradewind.orders.domain.decimals import EXACT, contract_decimal
+from tradewind.orders.domain.notional import too_small
 
 WORKING_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 """Statuses in which an order can still fill (and be canceled, replaced or expired)."""
@@ -47,7 +51,8 @@ class Order:
     symbol: str
     side: Side
     type: OrderType
-    qty: Decimal
+    qty: Decimal | None
+    """None for a notional order until it first trades (sized then: domain.notional)."""
     limit_price: Decimal | None
     time_in_force: TimeInForce
     status: OrderStatus
@@ -72,6 +77,12 @@ class Order:
     order_class: OrderClass = OrderClass.SIMPLE
     parent_id: UUID | None = None
     """The order whose leg this one is (domain/order_classes.py)."""
+    notional: Decimal | None = None
+    """A notional order's dollar amount (it has no qty until it trades)."""
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    hwm: Decimal | None = None
+    """A trailing stop's high-water mark (domain.trailing); its stop_price follows it."""
 
     @property
     def is_open(self) -> bool:
@@ -83,8 +94,35 @@ class Order:
 
     @property
     def remaining_qty(self) -> Decimal:
+        """What is left to fill; 0 for a notional order not sized yet (it asks for no known
+        quantity, so paging through the book never stops early because of it)."""
+        if self.qty is None:
+            return Decimal(0)
         with localcontext(EXACT):
             return self.qty - self.filled_qty
+
+    @property
+    def unsized(self) -> bool:
+        """A notional order that has not traded yet: its quantity is decided by its price."""
+        return self.qty is None and self.notional is not None
+
+    @property
+    def terms(self) -> OrderTerms:
+        """The fields the shared consistency rule reads, as the client asked for them: checked
+        when an order is placed or replaced, never after it traded (a notional order that has
+        been sized has both a qty and a notional, and cannot be replaced)."""
+        return OrderTerms(
+            type=self.type,
+            time_in_force=self.time_in_force,
+            qty=self.qty,
+            notional=self.notional,
+            limit_price=self.limit_price,
+            # A started trailing stop's stop_price is its own (it follows the mark), not a
+            # price the client sent.
+            stop_price=None if self.type.is_trailing and self.hwm is not None else self.stop_price,
+            trail_price=self.trail_price,
+            trail_percent=self.trail_percent,
+        )
 
     @property
     def filled_avg_price(self) -> Decimal | None:
@@ -96,8 +134,10 @@ class Order:
 
     @property
     def stop_pending(self) -> bool:
-        """A stop or stop-limit order whose stop price has not been reached yet."""
-        return self.type.needs_stop_price and self.stop_triggered_at is None
+        """A stop, stop-limit or trailing stop order whose stop price has not been reached."""
+        return (
+            self.type.needs_stop_price or self.type.is_trailing
+        ) and self.stop_triggered_at is None
 
 
 def to_snapshot(order: Order) -> OrderSnapshot:
@@ -109,8 +149,12 @@ def to_snapshot(order: Order) -> OrderSnapshot:
         side=order.side,
         type=order.type,
         qty=order.qty,
+        notional=order.notional,
         limit_price=order.limit_price,
         stop_price=order.stop_price,
+        trail_price=order.trail_price,
+        trail_percent=order.trail_percent,
+        hwm=order.hwm,
         time_in_force=order.time_in_force,
         status=order.status,
         filled_qty=order.filled_qty,
@@ -170,19 +214,11 @@ def notional(qty: Decimal, price: Decimal) -> Decimal:
         return qty * price
 
 
-def inconsistency(
-    order_type: OrderType, limit_price: Decimal | None, stop_price: Decimal | None
-) -> str | None:
-    """Why these prices do not fit the order type, or None. The gateway checks this too."""
-    if order_type.needs_limit_price and limit_price is None:
-        return f"{order_type.value} orders need a limit_price"
-    if not order_type.needs_limit_price and limit_price is not None:
-        return f"{order_type.value} orders have no limit_price"
-    if order_type.needs_stop_price and stop_price is None:
-        return f"{order_type.value} orders need a stop_price"
-    if not order_type.needs_stop_price and stop_price is not None:
-        return f"{order_type.value} orders have no stop_price"
-    return None
+def inconsistency(order: Order) -> str | None:
+    """Why the order's fields do not fit its type, or None: the shared rule
+    (``tradewind.common.contracts.order_rules``) the gateway checks too."""
+    found = terms_inconsistency(order.terms)
+    return None if found is None else found[1]
 
 
 def valuation_price(order: Order, rules: RiskRules, market: MarketView) -> Decimal | None:
@@ -197,7 +233,7 @@ def valuation_price(order: Order, rules: RiskRules, market: MarketView) -> Decim
         return order.limit_price
     quoted = market.ask if order.side is Side.BUY else market.bid
     price = quoted if quoted is not None else rules.reference_prices.get(order.symbol)
-    if order.type is OrderType.STOP and order.stop_price is not None:
+    if order.type in _STOP_MARKET_TYPES and order.stop_price is not None:
         if price is None:
             return order.stop_price
         if order.side is Side.BUY:
@@ -205,12 +241,24 @@ def valuation_price(order: Order, rules: RiskRules, market: MarketView) -> Decim
     return price
 
 
+_STOP_MARKET_TYPES = frozenset({OrderType.STOP, OrderType.TRAILING_STOP})
+
+
 def off_increment(order: Order, market: MarketView) -> str | None:
-    """Which of the order's quantity and prices is not a multiple of the listing's increment."""
+    """Which of the order's quantity and prices is not a multiple of the listing's increment.
+
+    A trailing stop's stop price is derived (a percentage of the mark need not be on a tick);
+    its ``trail_price`` is checked instead, so that the stop it makes stays on the ticks."""
     with localcontext(EXACT):
-        if market.lot_size and order.qty % market.lot_size:
+        if market.lot_size and order.qty is not None and order.qty % market.lot_size:
             return f"qty {order.qty:f} is not a multiple of the lot size {market.lot_size:f}"
-        for name, price in (("limit_price", order.limit_price), ("stop_price", order.stop_price)):
+        stop = None if order.type.is_trailing else order.stop_price
+        prices = (
+            ("limit_price", order.limit_price),
+            ("stop_price", stop),
+            ("trail_price", order.trail_price),
+        )
+        for name, price in prices:
             if market.tick_size and price is not None and price % market.tick_size:
                 return f"{name} {price:f} is not a multiple of the tick size {market.tick_size:f}"
     return None
@@ -229,9 +277,7 @@ def first_violation(
         return RejectReason.ACCOUNT_BLOCKED, "the account's trading is blocked (kill switch)"
     if not market.listed:
         return RejectReason.UNKNOWN_SYMBOL, f"symbol {order.symbol!r} is not traded here"
-    problem = inconsistency(order.type, order.limit_price, order.stop_price) or off_increment(
-        order, market
-    )
+    problem = inconsistency(order) or off_increment(order, market)
     if problem is not None:
         return RejectReason.INVALID_ORDER, problem
     if client_order_id_in_use:
@@ -239,13 +285,25 @@ def first_violation(
             RejectReason.DUPLICATE_CLIENT_ORDER_ID,
             f"client_order_id {order.client_order_id!r} is already used by another order",
         )
+    if order.type.is_trailing and order.hwm is None:
+        side = "bid" if order.side is Side.SELL else "ask"
+        return (
+            RejectReason.PRICE_UNAVAILABLE,
+            f"no quote for {order.symbol!r} yet: a trailing stop starts its high-water mark "
+            f"from the {side}",
+        )
     price = valuation_price(order, rules, market)
     if price is None:
         return (
             RejectReason.PRICE_UNAVAILABLE,
             f"no quote and no reference price for {order.symbol!r} to value the order at",
         )
-    value = notional(order.qty, price)
+    if order.notional is not None:
+        small = too_small(order.notional, price, market.lot_size)
+        if small is not None:
+            return RejectReason.INVALID_ORDER, small
+    value = order.notional if order.qty is None else notional(order.qty, price)
+    assert value is not None, "an order has a qty or a notional"
     if value > rules.max_notional:
         return (
             RejectReason.NOTIONAL_LIMIT_EXCEEDED,
@@ -282,8 +340,11 @@ def place(
         side=command.side,
         type=command.type,
         qty=command.qty,
+        notional=command.notional,
         limit_price=command.limit_price,
         stop_price=command.stop_price,
+        trail_price=command.trail_price,
+        trail_percent=command.trail_percent,
         time_in_force=command.time_in_force,
         status=OrderStatus.NEW,
         submitted_at=command.submitted_at,
@@ -292,6 +353,9 @@ def place(
         accepted_at=now,
         order_class=command.order_class,
     )
+    if command.type.is_trailing and inconsistency(order) is None:
+        side_price = market.bid if command.side is Side.SELL else market.ask
+        order = trailing.started(order, side_price)
     violation = first_violation(
         order,
         rules,
@@ -393,7 +457,7 @@ def replace(
     if refusal is not None:
         return _refused(order, command, _replacement(order, command, now), REPLACE_REFUSED, refusal)
     replacement = _replacement(order, command, now)
-    if replacement.qty <= 0:
+    if replacement.qty is None or replacement.qty <= 0:
         new_total = command.qty or order.qty
         return _refused(
             order,
@@ -430,10 +494,12 @@ def replace(
 
 def _replacement(order: Order, command: ReplaceOrder, now: datetime) -> Order:
     """The new order the command asks for: the unset fields keep the order's values."""
+    total = command.qty or order.qty
     with localcontext(EXACT):
-        replacement_qty = (command.qty or order.qty) - order.filled_qty
+        replacement_qty = None if total is None else total - order.filled_qty
     stop_price = command.stop_price or order.stop_price
-    return Order(
+    retrail = command.trail_price is not None or command.trail_percent is not None
+    replacement = Order(
         id=command.new_order_id,
         account_id=order.account_id,
         client_order_id=command.client_order_id or order.client_order_id,
@@ -449,10 +515,19 @@ def _replacement(order: Order, command: ReplaceOrder, now: datetime) -> Order:
         created_at=now,
         updated_at=now,
         accepted_at=now,
-        # A stop that has triggered stays triggered unless the stop price itself changes.
-        stop_triggered_at=order.stop_triggered_at if stop_price == order.stop_price else None,
+        # A stop that has triggered stays triggered unless the stop price itself changes (or,
+        # for a trailing stop, its trail).
+        stop_triggered_at=order.stop_triggered_at
+        if stop_price == order.stop_price and not retrail
+        else None,
         replaces=order.id,
+        notional=order.notional,
+        trail_price=order.trail_price,
+        trail_percent=order.trail_percent,
+        hwm=order.hwm,
     )
+    # The mark goes on from where the order had it; a new trail moves the stop from there.
+    return trailing.retrailed(replacement, command.trail_price, command.trail_percent)
 
 
 def _replace_refusal(order: Order, command: ReplaceOrder) -> str | None:
@@ -466,6 +541,13 @@ def _replace_refusal(order: Order, command: ReplaceOrder) -> str | None:
         return f"{order.type.value} orders have no limit_price"
     if command.stop_price is not None and not order.type.needs_stop_price:
         return f"{order.type.value} orders have no stop_price"
+    retrail = command.trail_price is not None or command.trail_percent is not None
+    if retrail and not order.type.is_trailing:
+        return f"{order.type.value} orders have no trail"
+    if command.trail_price is not None and command.trail_percent is not None:
+        return "set one of trail_price or trail_percent, not both"
+    if order.notional is not None:
+        return "notional orders cannot be replaced; cancel it and place another"
     return None
 
 
@@ -475,7 +557,9 @@ def _refused(
     rejected = dataclasses.replace(
         replacement,
         # Nothing left to replace (a filled order, a total already filled): the total asked.
-        qty=replacement.qty if replacement.qty > 0 else command.qty or order.qty,
+        qty=replacement.qty
+        if replacement.qty is not None and replacement.qty > 0
+        else command.qty or order.qty,
         status=OrderStatus.REJECTED,
         accepted_at=None,
         rejected_at=replacement.created_at,

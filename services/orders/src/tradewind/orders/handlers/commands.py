@@ -353,7 +353,11 @@ class OrderCommandHandler:
         if not unit.holds_book(order.symbol):
             return False
         match = domain.execute_on_arrival(
-            order, unit.book(order.symbol), now, max_quote_age=self.max_quote_age
+            order,
+            unit.book(order.symbol),
+            now,
+            max_quote_age=self.max_quote_age,
+            lot_size=unit.lot_size(order.symbol),
         )
         if match is not None and match.changes:
             self.events.settle(unit, match, now=now, cause=event)

@@ -69,12 +69,19 @@ class QuoteHandler:
                 )
                 return
             candidates = await unit.executable_orders(quote)
+            lot_size = None
+            if any(order.unsized for order in candidates):
+                # Notional orders are sized on the quote they trade on, in whole lots.
+                await unit.load_listings([quote.symbol])
+                lot_size = unit.lot_size(quote.symbol)
             # The groups (bracket, oco, oto) of the candidates, locked whole: the one-cancels-
             # other rule is decided and written in this transaction, under this book lock.
             await unit.lock_groups(candidates)
             groups = order_groups(unit, candidates)
             now = self.clock()
-            match = order_classes.match_quote_in_groups(book, quote, candidates, groups, now)
+            match = order_classes.match_quote_in_groups(
+                book, quote, candidates, groups, now, lot_size=lot_size
+            )
             await unit.lock_positions(
                 {(execution.account_id, quote.symbol) for execution in match.executions}
             )

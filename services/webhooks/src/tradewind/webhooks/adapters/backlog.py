@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from tradewind.webhooks import metrics
-from tradewind.webhooks.adapters.store import DISABLED_BY_ACCOUNT
+from tradewind.webhooks.adapters.records import DISABLED_BY_ACCOUNT
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import asyncpg
+
 from tradewind.common.broker import QueueBinder, QueueSpec
 from tradewind.common.tasks import run_every
-from tradewind.webhooks.adapters.store import WebhookStore
+from tradewind.webhooks.adapters.unit_of_work import WebhooksUnitOfWork
 from tradewind.webhooks.domain.delivery_rules import (
     BindingChanges,
     binding_changes,
@@ -31,9 +33,9 @@ class EventBindings:
     """Keeps ``queue``'s bindings on ``exchange`` equal to what the enabled endpoints need."""
 
     def __init__(
-        self, store: WebhookStore, broker: QueueBinder, *, queue: QueueSpec, exchange: str
+        self, pool: asyncpg.Pool, broker: QueueBinder, *, queue: QueueSpec, exchange: str
     ) -> None:
-        self.store = store
+        self.pool = pool
         self.broker = broker
         self.queue = queue
         self.exchange = exchange
@@ -50,9 +52,10 @@ class EventBindings:
         ``rebind_all`` binds every required pattern again, recorded or not, for a queue that may
         have been deleted and declared again without them (at start-up and periodically).
         """
-        async with self._one_at_a_time, self.store.bindings_locked() as session:
-            required = binding_patterns(await self.store.subscribed_filters(session))
-            recorded = await self.store.recorded_bindings(session)
+        async with self._one_at_a_time, WebhooksUnitOfWork.begin(self.pool) as unit:
+            await unit.lock_bindings()
+            required = binding_patterns(await unit.subscribed_filters())
+            recorded = await unit.recorded_bindings()
             changes = binding_changes(
                 required=required,
                 recorded=recorded,
@@ -68,7 +71,7 @@ class EventBindings:
                 self._bound_here.discard(pattern)
             # A failure above leaves the record as it was; bind and unbind are idempotent, so
             # the next reconcile repeats what this one did not finish.
-            await self.store.record_bindings(session, required)
+            await unit.record_bindings(required)
         if required != recorded:
             log.info(
                 "event bindings changed",

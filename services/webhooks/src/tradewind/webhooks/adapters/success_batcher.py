@@ -10,8 +10,8 @@ import logging
 import asyncpg
 
 from tradewind.common.tasks import start_supervised
-from tradewind.webhooks.adapters import delivery_queue as queue
-from tradewind.webhooks.adapters.delivery_queue import Success
+from tradewind.webhooks.adapters.records import Success
+from tradewind.webhooks.adapters.unit_of_work import WebhooksUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class SuccessBatcher:
 
     async def _write(self, batch: list[tuple[Success, asyncio.Future[bool]]]) -> None:
         try:
-            async with self.pool.acquire() as connection:
-                recorded = await queue.finish_successes(connection, [s for s, _ in batch])
+            async with WebhooksUnitOfWork.begin(self.pool) as unit:
+                recorded = await unit.finish_successes([s for s, _ in batch])
         except Exception as exc:
             # Each waiter retries on its own (and logs if it finally gives up).
             for _, future in batch:

@@ -29,15 +29,15 @@ from tradewind.common.contracts.webhooks import (
     SecretRotated,
 )
 from tradewind.common.problems import Problem
-from tradewind.webhooks.adapters.ssrf import DestinationRefused
-from tradewind.webhooks.adapters.store import (
+from tradewind.webhooks.adapters.reads import WebhookReads
+from tradewind.webhooks.adapters.records import (
     Attempt,
     Endpoint,
     EndpointLimitReached,
     EndpointNotFound,
     MessageNotFound,
-    WebhookStore,
 )
+from tradewind.webhooks.adapters.ssrf import DestinationRefused
 from tradewind.webhooks.bootstrap import WebhooksRuntime
 from tradewind.webhooks.handlers.use_cases import EndpointDisabled, EndpointService, EndpointSpec
 
@@ -73,18 +73,18 @@ def attempt_out(attempt: Attempt) -> AttemptOut:
 Runtime = Annotated[WebhooksRuntime, Depends(runtime_of(WebhooksRuntime))]
 
 
-# Each route names the one part of the runtime it uses (a read goes to the store, a change
+# Each route names the one part of the runtime it uses (a read goes to the reads, a change
 # through the use cases). Async: no thread hop per request.
 async def _endpoint_service(runtime: Runtime) -> EndpointService:
     return runtime.endpoint_service
 
 
-async def _store(runtime: Runtime) -> WebhookStore:
-    return runtime.store
+async def _reads(runtime: Runtime) -> WebhookReads:
+    return runtime.reads
 
 
 ServiceDep = Annotated[EndpointService, Depends(_endpoint_service)]
-StoreDep = Annotated[WebhookStore, Depends(_store)]
+ReadsDep = Annotated[WebhookReads, Depends(_reads)]
 AccountId = Annotated[SharedAccountId, Path()]
 EndpointId = Annotated[str, Path(pattern=OPAQUE_ID_PATTERN)]
 MessageId = Annotated[str, Path(pattern=OPAQUE_ID_PATTERN)]
@@ -138,11 +138,11 @@ AttemptQueryDep = Annotated[AttemptQuery, Depends()]
 
 
 async def _endpoint_attempts(
-    store: WebhookStore, account_id: str | None, endpoint_id: str, query: AttemptQuery
+    reads: WebhookReads, account_id: str | None, endpoint_id: str, query: AttemptQuery
 ) -> AttemptPage:
     """``account_id`` None: an operator's view, across accounts."""
-    await store.get_endpoint(endpoint_id, account_id)
-    attempts = await store.list_attempts(
+    await reads.get_endpoint(endpoint_id, account_id)
+    attempts = await reads.list_attempts(
         account_id=account_id,
         endpoint_id=endpoint_id,
         message_id=query.message_id,
@@ -174,17 +174,17 @@ async def create_endpoint(
 
 
 @accounts.get("/endpoints", response_model=EndpointList)
-async def list_endpoints(account_id: AccountId, store: StoreDep) -> EndpointList:
-    endpoints = await store.list_endpoints(account_id)
+async def list_endpoints(account_id: AccountId, reads: ReadsDep) -> EndpointList:
+    endpoints = await reads.list_endpoints(account_id)
     return EndpointList(items=[endpoint_out(e) for e in endpoints])
 
 
 @accounts.get("/endpoints/{endpoint_id}", response_model=EndpointOut)
 @_problems
 async def get_endpoint(
-    account_id: AccountId, endpoint_id: EndpointId, store: StoreDep
+    account_id: AccountId, endpoint_id: EndpointId, reads: ReadsDep
 ) -> EndpointOut:
-    return endpoint_out(await store.get_endpoint(endpoint_id, account_id))
+    return endpoint_out(await reads.get_endpoint(endpoint_id, account_id))
 
 
 @accounts.patch("/endpoints/{endpoint_id}", response_model=EndpointOut)
@@ -234,9 +234,9 @@ async def send_test(
 @accounts.get("/endpoints/{endpoint_id}/attempts", response_model=AttemptPage)
 @_problems
 async def list_endpoint_attempts(
-    account_id: AccountId, endpoint_id: EndpointId, store: StoreDep, query: AttemptQueryDep
+    account_id: AccountId, endpoint_id: EndpointId, reads: ReadsDep, query: AttemptQueryDep
 ) -> AttemptPage:
-    return await _endpoint_attempts(store, account_id, endpoint_id, query)
+    return await _endpoint_attempts(reads, account_id, endpoint_id, query)
 
 
 @accounts.get("/messages/{message_id}/attempts", response_model=AttemptPage)
@@ -244,13 +244,13 @@ async def list_endpoint_attempts(
 async def list_message_attempts(
     account_id: AccountId,
     message_id: MessageId,
-    store: StoreDep,
+    reads: ReadsDep,
     before: Before = None,
     limit: Limit = 50,
 ) -> AttemptPage:
-    if not await store.message_exists(message_id, account_id):
+    if not await reads.message_exists(message_id, account_id):
         raise MessageNotFound(message_id)
-    attempts = await store.list_attempts(
+    attempts = await reads.list_attempts(
         account_id=account_id, message_id=message_id, before=before, limit=limit
     )
     return _page(attempts, limit)
@@ -285,16 +285,16 @@ operator = APIRouter(prefix="/internal/v1/operator/webhooks", tags=["webhooks op
 
 @operator.get("/endpoints/{endpoint_id}", response_model=EndpointOut)
 @_problems
-async def operator_get_endpoint(endpoint_id: EndpointId, store: StoreDep) -> EndpointOut:
-    return endpoint_out(await store.get_endpoint(endpoint_id, None))
+async def operator_get_endpoint(endpoint_id: EndpointId, reads: ReadsDep) -> EndpointOut:
+    return endpoint_out(await reads.get_endpoint(endpoint_id, None))
 
 
 @operator.get("/endpoints/{endpoint_id}/attempts", response_model=AttemptPage)
 @_problems
 async def operator_list_attempts(
-    endpoint_id: EndpointId, store: StoreDep, query: AttemptQueryDep
+    endpoint_id: EndpointId, reads: ReadsDep, query: AttemptQueryDep
 ) -> AttemptPage:
-    return await _endpoint_attempts(store, None, endpoint_id, query)
+    return await _endpoint_attempts(reads, None, endpoint_id, query)
 
 
 @operator.post(

@@ -15,15 +15,14 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from opentelemetry import propagate, trace
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tradewind.common.wakeups import NotifyWakeup
 from tradewind.webhooks import metrics
-from tradewind.webhooks.adapters import delivery_queue as queue
-from tradewind.webhooks.adapters.delivery_queue import DeliveryJob
+from tradewind.webhooks.adapters.reads import WebhookReads
+from tradewind.webhooks.adapters.records import DELIVERIES_CHANNEL, DeliveryJob
 from tradewind.webhooks.adapters.secret_box import SecretBox
 from tradewind.webhooks.adapters.sender import Sender, injected_failure
-from tradewind.webhooks.adapters.store import DELIVERIES_CHANNEL
+from tradewind.webhooks.adapters.unit_of_work import WebhooksUnitOfWork
 from tradewind.webhooks.domain.delivery_rules import signing_secrets
 from tradewind.webhooks.domain.signing import build_headers
 from tradewind.webhooks.handlers.outcomes import OutcomeRecorder
@@ -49,7 +48,6 @@ class Dispatcher:
         self,
         *,
         pool: asyncpg.Pool,
-        sessions: async_sessionmaker[AsyncSession],
         sender: Sender,
         recorder: OutcomeRecorder,
         policy: DispatchPolicy,
@@ -58,7 +56,7 @@ class Dispatcher:
     ) -> None:
         self.secret_box = secret_box
         self.pool = pool
-        self.sessions = sessions
+        self.reads = WebhookReads(pool)
         self.sender = sender
         self.recorder = recorder
         self.policy = policy
@@ -100,9 +98,8 @@ class Dispatcher:
             return False
         limit = min(free, self.policy.batch_size)
         try:
-            async with self.pool.acquire() as connection:
-                jobs = await queue.claim(
-                    connection,
+            async with WebhooksUnitOfWork.begin(self.pool) as unit:
+                jobs = await unit.claim(
                     limit=limit,
                     per_endpoint=self.policy.endpoint_concurrency,
                     lease=self.policy.lease,
@@ -128,8 +125,7 @@ class Dispatcher:
         if len(self._in_flight) >= self.policy.max_in_flight:
             return timeout
         try:
-            async with self.pool.acquire() as connection:
-                next_due = await queue.seconds_until_next_due(connection)
+            next_due = await self.reads.seconds_until_next_due()
         except Exception:
             log.exception("reading the next retry time failed")
             return timeout
@@ -142,8 +138,8 @@ class Dispatcher:
             return
         self._last_purge = time.monotonic()
         try:
-            async with self.sessions() as session, session.begin():
-                purged = await queue.purge_finished(session, self.policy.retention)
+            async with WebhooksUnitOfWork.begin(self.pool) as unit:
+                purged = await unit.purge_finished(self.policy.retention)
         except Exception:
             log.exception("purging finished messages failed")
             return

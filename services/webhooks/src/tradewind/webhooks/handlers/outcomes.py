@@ -8,17 +8,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tradewind.common.envelope import event_source, new_event
-from tradewind.common.outbox import Outbox
+from tradewind.common.outbox import outbox_message
 from tradewind.common.resilience import RetryPolicy, retry_async
 from tradewind.webhooks import metrics
-from tradewind.webhooks.adapters import delivery_queue as queue
-from tradewind.webhooks.adapters.delivery_queue import DeliveryJob, EndpointState, Success
+from tradewind.webhooks.adapters.records import DeliveryJob, EndpointState, Success
 from tradewind.webhooks.adapters.sender import SendOutcome
 from tradewind.webhooks.adapters.success_batcher import SuccessBatcher
+from tradewind.webhooks.adapters.unit_of_work import WebhooksUnitOfWork
 from tradewind.webhooks.domain.delivery_rules import (
     AttemptResult,
     BreakerPolicy,
@@ -37,7 +35,7 @@ EVENT_SOURCE = event_source("webhooks")
 # Recording an outcome is worth a few quick retries: giving up means the lease expires and the
 # partner receives the same webhook-id again.
 _RECORD_RETRY = RetryPolicy(attempts=4, initial=0.2, maximum=2.0, jitter=0.2)
-_DATABASE_ERRORS = (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 @dataclass(frozen=True)
@@ -52,13 +50,13 @@ class OutcomeRecorder:
         self,
         *,
         pool: asyncpg.Pool,
-        sessions: async_sessionmaker[AsyncSession],
-        outbox: Outbox,
+        failures_pool: asyncpg.Pool,
         events_exchange: str,
         policy: OutcomePolicy,
     ) -> None:
-        self.sessions = sessions
-        self.outbox = outbox
+        # Successes are batched on the hot path's pool; anything else is rare and takes an
+        # endpoint row lock, so it waits on a pool of its own rather than holding hot ones.
+        self.failures_pool = failures_pool
         self.events_exchange = events_exchange
         self.policy = policy
         self._successes = SuccessBatcher(pool)
@@ -88,8 +86,8 @@ class OutcomeRecorder:
         if result.succeeded and job.endpoint_was_healthy and result.status_code is not None:
             await self._record_success(job, outcome, result.status_code)
             return
-        async with self.sessions() as session, session.begin():
-            state = await queue.read_endpoint(session, job.endpoint_id, lock=False)
+        async with WebhooksUnitOfWork.begin(self.failures_pool) as unit:
+            state = await unit.endpoint_state(job.endpoint_id, lock=False)
             if state is None:
                 return  # the endpoint was deleted, and its deliveries with it
             health, reason = self._judge(state, result)
@@ -97,7 +95,7 @@ class OutcomeRecorder:
             if changes_endpoint:
                 # Judge again under the row lock, on the state the previous outcome left. The
                 # common case (a success at a healthy endpoint) takes no lock at all.
-                state = await queue.read_endpoint(session, job.endpoint_id, lock=True)
+                state = await unit.endpoint_state(job.endpoint_id, lock=True)
                 if state is None:
                     return
                 health, reason = self._judge(state, result)
@@ -107,14 +105,13 @@ class OutcomeRecorder:
                 schedule=self.policy.schedule,
                 now=state.now,
             )
-            if not await queue.finish(session, job, decision, state.now):
+            if not await unit.finish(job, decision, state.now):
                 log.warning(
                     "lease lost before the attempt was recorded; another process owns it",
                     extra={"delivery_id": job.delivery_id, "message_id": job.message_id},
                 )
                 return
-            await queue.add_attempt(
-                session,
+            await unit.add_attempt(
                 job,
                 result,
                 started_at=outcome.started_at,
@@ -122,11 +119,11 @@ class OutcomeRecorder:
                 response_body=outcome.response_body,
             )
             if changes_endpoint:
-                await queue.save_health(session, job.endpoint_id, health, disabled_reason=reason)
+                await unit.save_health(job.endpoint_id, health, disabled_reason=reason)
             if decision.status is DeliveryStatus.FAILED:
-                await self._emit_message_failed(session, job, outcome, state)
+                self._emit_message_failed(unit, job, outcome, state)
             if reason is not None:
-                await self._emit_endpoint_disabled(session, job, state, reason)
+                self._emit_endpoint_disabled(unit, job, state, reason)
         self._log_outcome(job, outcome, decision, reason)
 
     async def _record_success(
@@ -162,8 +159,8 @@ class OutcomeRecorder:
         )
         return health, reason
 
-    async def _emit_message_failed(
-        self, session: AsyncSession, job: DeliveryJob, outcome: SendOutcome, state: EndpointState
+    def _emit_message_failed(
+        self, unit: WebhooksUnitOfWork, job: DeliveryJob, outcome: SendOutcome, state: EndpointState
     ) -> None:
         data = WebhookMessageFailed(
             account_id=job.account_id,
@@ -176,10 +173,10 @@ class OutcomeRecorder:
             last_error=outcome.result.error,
             failed_at=state.now,
         )
-        await self._emit(session, data, WebhookMessageFailed.TYPE, job)
+        self._emit(unit, data, WebhookMessageFailed.TYPE, job)
 
-    async def _emit_endpoint_disabled(
-        self, session: AsyncSession, job: DeliveryJob, state: EndpointState, reason: str
+    def _emit_endpoint_disabled(
+        self, unit: WebhooksUnitOfWork, job: DeliveryJob, state: EndpointState, reason: str
     ) -> None:
         data = WebhookEndpointDisabled(
             account_id=job.account_id,
@@ -188,11 +185,11 @@ class OutcomeRecorder:
             failing_since=state.health.failing_since or state.now,
             disabled_at=state.now,
         )
-        await self._emit(session, data, WebhookEndpointDisabled.TYPE, job)
+        self._emit(unit, data, WebhookEndpointDisabled.TYPE, job)
 
-    async def _emit(
+    def _emit(
         self,
-        session: AsyncSession,
+        unit: WebhooksUnitOfWork,
         data: WebhookMessageFailed | WebhookEndpointDisabled,
         event_type: str,
         job: DeliveryJob,
@@ -205,7 +202,7 @@ class OutcomeRecorder:
             account_id=job.account_id,
             causation_id=job.event_id,
         )
-        await self.outbox.add(session, event, exchange=self.events_exchange)
+        unit.add_event(outbox_message(event, exchange=self.events_exchange))
 
     def _log_outcome(
         self,

@@ -1,6 +1,7 @@
 """Use cases: the event intake (bus → messages and deliveries) and endpoint management.
 
-Thin: load, apply the rules in ``domain``, save. HTTP lives in ``api``, SQL in ``store``.
+Thin: load, apply the rules in ``domain``, save. HTTP lives in ``api``; every write goes through
+the unit of work (``adapters.unit_of_work``), reads through ``adapters.reads``.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from opentelemetry import propagate
 
 from tradewind.common.broker import Delivery
 from tradewind.common.envelope import CloudEvent
 from tradewind.webhooks.adapters.bindings import EventBindings
-from tradewind.webhooks.adapters.intake_store import IntakeStore
+from tradewind.webhooks.adapters.reads import WebhookReads
+from tradewind.webhooks.adapters.records import Endpoint, NewMessage
 from tradewind.webhooks.adapters.secret_box import SecretBox
 from tradewind.webhooks.adapters.ssrf import DestinationPolicy, check_url
-from tradewind.webhooks.adapters.store import Endpoint, NewMessage, WebhookStore
+from tradewind.webhooks.adapters.unit_of_work import WebhooksUnitOfWork
 from tradewind.webhooks.domain.delivery_rules import is_deliverable, subscribers, webhook_body
 from tradewind.webhooks.domain.events import WebhookTest
 from tradewind.webhooks.domain.ids import new_endpoint_id, new_message_id
@@ -42,10 +45,14 @@ class EventIntake:
 
     Inbox record, message and deliveries are written in one statement, so a redelivered
     event changes nothing and a crash before the commit loses nothing (the broker redelivers).
+    ``consumer`` names the queue in the inbox.
     """
 
-    def __init__(self, store: IntakeStore, *, max_payload_bytes: int, concurrency: int) -> None:
-        self.store = store
+    def __init__(
+        self, pool: asyncpg.Pool, *, consumer: str, max_payload_bytes: int, concurrency: int
+    ) -> None:
+        self.pool = pool
+        self.consumer = consumer
         self.max_payload_bytes = max_payload_bytes
         # The broker hands over up to a prefetch of events at once; more transactions at once
         # than the pool holds would only queue for a connection.
@@ -59,10 +66,10 @@ class EventIntake:
             await self._fan_out(event, account_id)
 
     async def _fan_out(self, event: CloudEvent, account_id: str) -> None:
-        async with self.store.connection() as connection:
-            targets = subscribers(
-                await self.store.subscriptions(connection, account_id), event.type
-            )
+        # One write statement, atomic on its own: no BEGIN and COMMIT on the hot path. An endpoint
+        # deleted after it was read makes that statement fail (foreign key); the broker retries.
+        async with WebhooksUnitOfWork.one_statement(self.pool) as unit:
+            targets = subscribers(await unit.subscriptions(account_id), event.type)
             if not targets:
                 return
             message = _message(
@@ -73,7 +80,7 @@ class EventIntake:
                 data=event.data,
                 max_payload_bytes=self.max_payload_bytes,
             )
-            stored = await self.store.fan_out(connection, message, [e.id for e in targets])
+            stored = await unit.fan_out(self.consumer, message, [e.id for e in targets])
         if not stored:
             log.info("event already fanned out", extra={"event_id": event.id})
 
@@ -118,7 +125,8 @@ class EndpointService:
 
     def __init__(
         self,
-        store: WebhookStore,
+        pool: asyncpg.Pool,
+        reads: WebhookReads,
         bindings: EventBindings,
         *,
         policy: DestinationPolicy,
@@ -127,7 +135,8 @@ class EndpointService:
         max_payload_bytes: int,
         secret_box: SecretBox,
     ) -> None:
-        self.store = store
+        self.pool = pool
+        self.reads = reads
         self.secret_box = secret_box
         self.bindings = bindings
         self.policy = policy
@@ -139,16 +148,17 @@ class EndpointService:
         """The new endpoint and its secret, which is shown this once only."""
         check_url(spec.url, self.policy)
         secret = generate_secret()
-        endpoint = await self.store.create_endpoint(
-            endpoint_id=new_endpoint_id(),
-            account_id=account_id,
-            url=spec.url,
-            description=spec.description,
-            event_types=spec.event_types,
-            enabled=spec.enabled,
-            secret=self.secret_box.seal(secret),
-            limit=self.max_endpoints_per_account,
-        )
+        async with WebhooksUnitOfWork.begin(self.pool) as unit:
+            endpoint = await unit.create_endpoint(
+                endpoint_id=new_endpoint_id(),
+                account_id=account_id,
+                url=spec.url,
+                description=spec.description,
+                event_types=spec.event_types,
+                enabled=spec.enabled,
+                secret=self.secret_box.seal(secret),
+                limit=self.max_endpoints_per_account,
+            )
         log.info("webhook endpoint created", extra={"endpoint_id": endpoint.id})
         await self._follow_subscriptions()
         return endpoint, secret
@@ -158,21 +168,24 @@ class EndpointService:
     ) -> Endpoint:
         if "url" in changes:
             check_url(changes["url"], self.policy)
-        endpoint = await self.store.update_endpoint(endpoint_id, account_id, changes)
+        async with WebhooksUnitOfWork.begin(self.pool) as unit:
+            endpoint = await unit.update_endpoint(endpoint_id, account_id, changes)
         if _SUBSCRIPTION_FIELDS & changes.keys():
             await self._follow_subscriptions()
         return endpoint
 
     async def delete(self, account_id: str, endpoint_id: str) -> None:
-        await self.store.delete_endpoint(endpoint_id, account_id)
+        async with WebhooksUnitOfWork.begin(self.pool) as unit:
+            await unit.delete_endpoint(endpoint_id, account_id)
         log.info("webhook endpoint deleted", extra={"endpoint_id": endpoint_id})
         await self._follow_subscriptions()
 
     async def rotate_secret(self, account_id: str, endpoint_id: str) -> tuple[Endpoint, str]:
         secret = generate_secret()
-        endpoint = await self.store.rotate_secret(
-            endpoint_id, account_id, self.secret_box.seal(secret), self.rotation_overlap
-        )
+        async with WebhooksUnitOfWork.begin(self.pool) as unit:
+            endpoint = await unit.rotate_secret(
+                endpoint_id, account_id, self.secret_box.seal(secret), self.rotation_overlap
+            )
         log.info("webhook secret rotated", extra={"endpoint_id": endpoint_id})
         return endpoint, secret
 
@@ -188,19 +201,21 @@ class EndpointService:
             data=test.model_dump(mode="json"),
             max_payload_bytes=self.max_payload_bytes,
         )
-        async with self.store.transaction() as session:
-            await self.store.add_message(session, message, [endpoint.id])
+        async with WebhooksUnitOfWork.begin(self.pool) as unit:
+            await unit.add_message(message, [endpoint.id])
         return message.id
 
     async def resend(self, account_id: str | None, endpoint_id: str, message_id: str) -> str:
         await self._enabled(account_id, endpoint_id)
-        return await self.store.resend(endpoint_id, account_id, message_id)
+        async with WebhooksUnitOfWork.begin(self.pool) as unit:
+            return await unit.resend(endpoint_id, account_id, message_id)
 
     async def recover(
         self, account_id: str | None, endpoint_id: str, since: datetime, until: datetime | None
     ) -> int:
         await self._enabled(account_id, endpoint_id)
-        recovered = await self.store.recover(endpoint_id, account_id, since, until)
+        async with WebhooksUnitOfWork.begin(self.pool) as unit:
+            recovered = await unit.recover(endpoint_id, account_id, since, until)
         log.info(
             "failed deliveries re-queued",
             extra={"endpoint_id": endpoint_id, "recovered": recovered, "since": since.isoformat()},
@@ -218,7 +233,7 @@ class EndpointService:
             log.exception("event bindings not updated after an endpoint change")
 
     async def _enabled(self, account_id: str | None, endpoint_id: str) -> Endpoint:
-        endpoint = await self.store.get_endpoint(endpoint_id, account_id)
+        endpoint = await self.reads.get_endpoint(endpoint_id, account_id)
         if not endpoint.enabled:
             raise EndpointDisabled(endpoint_id)
         return endpoint

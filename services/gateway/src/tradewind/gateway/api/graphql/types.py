@@ -78,9 +78,22 @@ class Order:
     symbol: str
     side: Side  # type: ignore[valid-type]
     type: OrderType  # type: ignore[valid-type]
-    qty: Decimal
+    qty: Decimal | None = strawberry.field(
+        description="None for a notional order until it trades (it is sized then)."
+    )
+    notional: Decimal | None = strawberry.field(
+        description="The dollar amount of a notional order."
+    )
     limit_price: Decimal | None
-    stop_price: Decimal | None
+    stop_price: Decimal | None = strawberry.field(
+        description="A trailing stop's current stop price (it follows hwm)."
+    )
+    trail_price: Decimal | None
+    trail_percent: Decimal | None
+    hwm: Decimal | None = strawberry.field(
+        description="A trailing stop's high-water mark: the highest bid (sell) or lowest ask "
+        "(buy) since it was accepted."
+    )
     time_in_force: TimeInForce  # type: ignore[valid-type]
     status: OrderStatus  # type: ignore[valid-type]
     filled_qty: Decimal
@@ -129,8 +142,12 @@ class Order:
             side=order.side,
             type=order.type,
             qty=order.qty,
+            notional=order.notional,
             limit_price=order.limit_price,
             stop_price=order.stop_price,
+            trail_price=order.trail_price,
+            trail_percent=order.trail_percent,
+            hwm=order.hwm,
             time_in_force=order.time_in_force,
             status=order.status,
             filled_qty=order.filled_qty,

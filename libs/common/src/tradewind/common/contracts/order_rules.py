@@ -1,0 +1,114 @@
+"""Which fields an order of a type takes: the one rule the gateway and the orders service check.
+
+The gateway refuses an inconsistent request with a 422 naming the field; the orders service
+rejects a command that contradicts itself whoever sent it (``invalid_order``). Both ask this
+module, so they can never disagree on what is consistent.
+
+Alpaca's rules: exactly one of ``qty`` or ``notional``; ``notional`` only on market day orders;
+``limit_price`` for limit and stop_limit, ``stop_price`` for stop and stop_limit; a
+trailing_stop takes exactly one of ``trail_price`` or ``trail_percent`` and is day or gtc.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradewind.common.contracts.types import OrderType, TimeInForce
+
+TRAILING_TIMES_IN_FORCE = frozenset({TimeInForce.DAY, TimeInForce.GTC})
+
+
+@dataclass(frozen=True)
+class OrderTerms:
+    """The fields of an order that must fit together."""
+
+    type: OrderType
+    time_in_force: TimeInForce
+    qty: Decimal | None = None
+    notional: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+
+
+def _time_in_force(terms: OrderTerms) -> str | None:
+    if terms.type.is_trailing and terms.time_in_force not in TRAILING_TIMES_IN_FORCE:
+        return "trailing_stop orders are day or gtc"
+    return None
+
+
+def _notional(terms: OrderTerms) -> str | None:
+    if terms.notional is None:
+        return "one of qty or notional is required" if terms.qty is None else None
+    if terms.qty is not None:
+        return "set one of qty or notional, not both"
+    if terms.type is not OrderType.MARKET:
+        return "notional orders are market orders"
+    if terms.time_in_force is not TimeInForce.DAY:
+        return "notional orders are day orders"
+    return None
+
+
+def _limit_price(terms: OrderTerms) -> str | None:
+    if terms.type.needs_limit_price and terms.limit_price is None:
+        return f"{terms.type.value} orders need a limit_price"
+    if not terms.type.needs_limit_price and terms.limit_price is not None:
+        return f"{terms.type.value} orders have no limit_price"
+    return None
+
+
+def _stop_price(terms: OrderTerms) -> str | None:
+    if terms.type.needs_stop_price and terms.stop_price is None:
+        return f"{terms.type.value} orders need a stop_price"
+    if not terms.type.needs_stop_price and terms.stop_price is not None:
+        return f"{terms.type.value} orders have no stop_price"
+    return None
+
+
+def _trail_price(terms: OrderTerms) -> str | None:
+    if not terms.type.is_trailing and terms.trail_price is not None:
+        return f"{terms.type.value} orders have no trail_price"
+    return None
+
+
+def _trail_percent(terms: OrderTerms) -> str | None:
+    if not terms.type.is_trailing:
+        if terms.trail_percent is not None:
+            return f"{terms.type.value} orders have no trail_percent"
+        return None
+    if terms.trail_price is not None and terms.trail_percent is not None:
+        return "set one of trail_price or trail_percent, not both"
+    if terms.trail_price is None and terms.trail_percent is None:
+        return "trailing_stop orders need a trail_price or a trail_percent"
+    return None
+
+
+FIELD_RULES: dict[str, Callable[[OrderTerms], str | None]] = {
+    "time_in_force": _time_in_force,
+    "notional": _notional,
+    "limit_price": _limit_price,
+    "stop_price": _stop_price,
+    "trail_price": _trail_price,
+    "trail_percent": _trail_percent,
+}
+"""Per field, why its value does not fit the rest of the order; in the order they are checked.
+Each rule reads only the fields before it in a request body (the gateway validates field by
+field) plus its own."""
+
+
+def field_inconsistency(field: str, terms: OrderTerms) -> str | None:
+    """Why ``field`` does not fit the order, or None (a field without a rule always fits)."""
+    rule = FIELD_RULES.get(field)
+    return None if rule is None else rule(terms)
+
+
+def inconsistency(terms: OrderTerms) -> tuple[str, str] | None:
+    """The first field that does not fit the order and why, or None."""
+    for field, rule in FIELD_RULES.items():
+        problem = rule(terms)
+        if problem is not None:
+            return field, problem
+    return None
