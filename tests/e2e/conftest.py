@@ -41,6 +41,10 @@ async def system(infra: Infra, system_flags: FlagsFile) -> AsyncIterator[System]
         overrides={
             "TRADEWIND_FLAGS_FILE": str(system_flags.path),
             "TRADEWIND_FLAGS_POLL_MS": "100",
+            # Few trade updates kept per account, pruned often: a stream resume reaching back
+            # further than that gets a snapshot within a test's time (test_stream_reconnect.py).
+            "TRADEWIND_ORDERS_TRADE_UPDATES_RETAINED": "12",
+            "TRADEWIND_ORDERS_TRADE_UPDATES_PRUNE_INTERVAL_S": "0.2",
         },
     )
     processes = await start_system(env, ports)

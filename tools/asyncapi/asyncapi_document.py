@@ -39,6 +39,7 @@ from tradewind.common.contracts import (
     BlockTrading,
     CancelOrder,
     CancelRejected,
+    CancelRequested,
     Contract,
     InstrumentListed,
     JobSucceeded,
@@ -53,6 +54,7 @@ from tradewind.common.contracts import (
     Quote,
     ReplaceOrder,
     ReplaceRejected,
+    ReplaceRequested,
     RequestStatement,
     TradingBlocked,
     TradingUnblocked,
@@ -203,6 +205,20 @@ def _webhook_events(*contracts: type[Contract]) -> list[Publication]:
 
 PUBLICATIONS: list[Publication] = [
     *_commands(PlaceOrder, CancelOrder, ReplaceOrder),
+    # gateway, api/orders.py _announce: advisory, just before the cancel or replace command
+    # (the stream's pending_cancel and pending_replace), transient like quotes.
+    *(
+        Publication(
+            contract,
+            "gateway",
+            "events",
+            subject="The order's id.",
+            account_scoped=True,
+            through_outbox=False,
+            persistent=False,
+        )
+        for contract in (CancelRequested, ReplaceRequested)
+    ),
     *_account_commands(BlockTrading, UnblockTrading),
     *_account_events(TradingBlocked, TradingUnblocked),
     # gateway, api/account.py request_statement: the job's id as subject, with the AMQP

@@ -100,6 +100,7 @@ async def bootstrap(
         await broker.connect()
         stream_queue = stream_queue_spec(topology)
         hub = StreamHub(StreamBindings(broker, stream_queue, topology.events))
+        resources.push_async_callback(hub.close)
         await broker.consume(stream_queue, hub.on_event)
         # Only the services' internal APIs are called through this session: each call carries
         # the internal credential.
@@ -154,6 +155,12 @@ async def bootstrap(
         orders_service = service_client("orders", settings.orders_url)
         market_data_service = service_client("market_data", settings.market_data_url)
         webhooks_service = service_client("webhooks", settings.webhooks_url)
+        order_reads = OrderReads(
+            orders_service,
+            pending_orders,
+            PendingJobs(redis, shared.namespace, settings.pending_order_ttl_s),
+        )
+        hub.trade_update_reads = order_reads
         if settings.demo_api_key is not None:
             await api_keys.create(
                 "demo", DEFAULT_SCOPES, secret=settings.demo_api_key.get_secret_value()
@@ -172,10 +179,6 @@ async def bootstrap(
             market_data_service=market_data_service,
             webhooks_service=webhooks_service,
             market_calendar=shared.market_calendar(),
-            order_reads=OrderReads(
-                orders_service,
-                pending_orders,
-                PendingJobs(redis, shared.namespace, settings.pending_order_ttl_s),
-            ),
+            order_reads=order_reads,
             market_reads=MarketReads(market_data_service),
         )

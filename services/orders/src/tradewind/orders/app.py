@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from tradewind.common.app import create_service_app, package_version, runtime_lifespan
-from tradewind.orders.api import account, activities, jobs
+from tradewind.orders.api import account, activities, jobs, trade_updates
 from tradewind.orders.api import routes as api
 from tradewind.orders.bootstrap import bootstrap
 from tradewind.orders.handlers import SERVICE
@@ -34,6 +34,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
             activities.router,
             jobs.router,
             account.router,
+            trade_updates.router,
         ],
         internal=True,
     )

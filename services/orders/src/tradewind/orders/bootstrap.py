@@ -17,6 +17,7 @@ from tradewind.orders.adapters import OrderReads
 from tradewind.orders.adapters.activities import FillActivities
 from tradewind.orders.adapters.jobs import JobStore
 from tradewind.orders.adapters.ledger import AccountLedgers
+from tradewind.orders.adapters.trade_updates import TradeUpdates
 from tradewind.orders.domain import RiskRules
 from tradewind.orders.handlers import (
     SERVICE,
@@ -27,6 +28,7 @@ from tradewind.orders.handlers import (
     StatementJobs,
     orders_subscriptions,
 )
+from tradewind.orders.handlers.trade_update_retention import TradeUpdateRetention
 from tradewind.orders.settings import OrdersSettings
 
 log = logging.getLogger(__name__)
@@ -34,9 +36,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OrdersRuntime:
-    """What the running service holds; the API reads ``reads``, ``activities``, ``jobs`` and
-    ``ledgers`` (``api.routes``, ``api.jobs``, ``api.account``), tests and tools publish and
-    listen through ``broker`` and ``topology``."""
+    """What the running service holds; the API reads ``reads``, ``activities``, ``jobs``,
+    ``ledgers`` and ``trade_updates`` (``api.routes``, ``api.jobs``, ``api.account``,
+    ``api.trade_updates``), tests and tools publish and listen through ``broker`` and
+    ``topology``."""
 
     settings: OrdersSettings
     topology: Topology
@@ -45,6 +48,7 @@ class OrdersRuntime:
     activities: FillActivities
     jobs: JobStore
     ledgers: AccountLedgers
+    trade_updates: TradeUpdates
 
 
 @asynccontextmanager
@@ -131,6 +135,15 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
             "orders-day-order-expiry",
         )
 
+        retention = TradeUpdateRetention(TradeUpdates(writes), settings.trade_updates_retained)
+        start_background(
+            resources,
+            run_every(
+                settings.trade_updates_prune_interval_s, "trade-update-retention", retention.prune
+            ),
+            "orders-trade-update-retention",
+        )
+
         readiness.add("postgres", lambda: check_pool(reads))
         readiness.add("broker", broker.check)
         log.info(
@@ -149,4 +162,5 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
             jobs=JobStore(reads),
             # On the API's pool: a deposit is one short transaction on one ledger row.
             ledgers=AccountLedgers(reads, initial_cash=settings.initial_cash),
+            trade_updates=TradeUpdates(reads),
         )

@@ -122,6 +122,19 @@ class OrdersSettings(HttpSettings):
             "Fills a statement job reads per step; its progress is saved after each step."
         ),
     )
+    trade_updates_retained: int = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "Trade updates kept per account for stream clients that reconnect (resume_after); "
+            "a client further behind gets a snapshot of its open orders instead."
+        ),
+    )
+    trade_updates_prune_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often trade updates beyond trade_updates_retained are dropped.",
+    )
     shared: SharedSettings = Field(
         default_factory=SharedSettings,
         description="Settings every Tradewind process shares (prefix TRADEWIND_).",

@@ -236,24 +236,41 @@ class RejectReason(StrEnum):
     INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"  # a buy would hold more than it has
 
 
-class OrderAccepted(Contract):
+class TradeUpdate(Contract):
+    """An event about one of an account's orders: what the stream calls a trade update.
+
+    The orders service numbers them per account in the transaction that stages them (1, 2, 3, …
+    without gaps or repeats), so a client that reconnects can ask for exactly what it missed.
+    """
+
+    account_sequence: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "The event's place among the account's trade updates: 1, 2, 3, … without gaps, in "
+            "commit order. Absent only on events staged before the orders service numbered them."
+        ),
+    )
+
+
+class OrderAccepted(TradeUpdate):
     TYPE: ClassVar[str] = "order.accepted"
     order: OrderSnapshot
 
 
-class OrderRejected(Contract):
+class OrderRejected(TradeUpdate):
     TYPE: ClassVar[str] = "order.rejected"
     order: OrderSnapshot
     reason: RejectReason
     message: str
 
 
-class OrderCanceled(Contract):
+class OrderCanceled(TradeUpdate):
     TYPE: ClassVar[str] = "order.canceled"
     order: OrderSnapshot
 
 
-class OrderFill(Contract):
+class OrderFill(TradeUpdate):
     """Common shape of a fill: the execution, the order's cumulative figures, the position after."""
 
     order: OrderSnapshot
@@ -274,20 +291,20 @@ class OrderFilled(OrderFill):
     TYPE: ClassVar[str] = "order.filled"
 
 
-class OrderExpired(Contract):
+class OrderExpired(TradeUpdate):
     """Day orders at the session end (ioc/fok remainders are order.canceled)."""
 
     TYPE: ClassVar[str] = "order.expired"
     order: OrderSnapshot
 
 
-class OrderReplaced(Contract):
+class OrderReplaced(TradeUpdate):
     TYPE: ClassVar[str] = "order.replaced"
     order: OrderSnapshot  # the replaced order (status replaced, replaced_by set)
     replacement: OrderSnapshot  # the new order (replaces set)
 
 
-class ReplaceRejected(Contract):
+class ReplaceRejected(TradeUpdate):
     """A replace that lost (to a fill, a cancel, a pending state); the order is unchanged."""
 
     TYPE: ClassVar[str] = "order.replace_rejected"
@@ -342,7 +359,39 @@ class PositionSnapshot(BaseModel):
     updated_at: UtcDateTime
 
 
-class CancelRejected(Contract):
+class CancelRequested(Contract):
+    """Advisory, from the gateway, just before it sends a cancel: the stream's pending_cancel.
+
+    Not a trade update of the orders service and not numbered: the order's state has not changed
+    (the orders service decides the cancel when it takes the command, with order.canceled or
+    order.cancel_rejected). Published before the command, so on every queue it precedes the
+    decision; a cancel whose command could not be sent (the request got a 503) has none.
+    """
+
+    TYPE: ClassVar[str] = "order.cancel_requested"
+    order_id: UUID
+    account_id: AccountId
+    requested_at: UtcDateTime
+    order: OrderView = Field(
+        description="The order as the gateway read it before the request (not a new state)."
+    )
+
+
+class ReplaceRequested(Contract):
+    """Advisory, from the gateway, just before it sends a replace: the stream's pending_replace
+    (see CancelRequested); decided by order.replaced or order.replace_rejected."""
+
+    TYPE: ClassVar[str] = "order.replace_requested"
+    order_id: UUID
+    new_order_id: UUID
+    account_id: AccountId
+    requested_at: UtcDateTime
+    order: OrderView = Field(
+        description="The order as the gateway read it before the request (not a new state)."
+    )
+
+
+class CancelRejected(TradeUpdate):
     """A cancel that could not be applied; the order is unchanged."""
 
     TYPE: ClassVar[str] = "order.cancel_rejected"

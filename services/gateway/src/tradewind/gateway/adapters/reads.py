@@ -20,6 +20,7 @@ from tradewind.common.contracts.account import AccountView
 from tradewind.common.contracts.activities import ActivityPageView
 from tradewind.common.contracts.jobs import JobView
 from tradewind.common.contracts.market import Instrument
+from tradewind.common.contracts.trade_updates import TradeUpdatesPage
 from tradewind.common.problems import Problem
 from tradewind.gateway.adapters.pending import PendingOrders
 from tradewind.gateway.adapters.pending_jobs import PendingJobs
@@ -160,6 +161,16 @@ class OrderReads:
             "GET", f"{self._account(account_id)}/activities", params=query.params()
         )
         return ActivityPageView.model_validate(unwrap(response))
+
+    async def trade_updates(self, account_id: str, after: int, limit: int) -> TradeUpdatesPage:
+        """The account's kept trade updates after ``after``, or its open orders when they no
+        longer reach back there (the stream's resume)."""
+        response = await self.orders.request(
+            "GET",
+            f"{self._account(account_id)}/trade-updates",
+            params={"after": str(after), "limit": str(limit)},
+        )
+        return TradeUpdatesPage.model_validate(unwrap(response))
 
     async def job(self, account_id: str, job_id: UUID) -> JobView | None:
         """The job, or its queued view while the orders service has not taken the command yet

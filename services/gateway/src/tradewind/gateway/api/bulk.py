@@ -108,7 +108,9 @@ async def cancel_open_orders(
         command = CancelOrder(
             order_id=order.id, account_id=account_id, requested_at=datetime.now(UTC)
         )
-        failure = await _sent(broker, command, account_id=account_id, subject=str(order.id))
+        failure = await _sent(
+            broker, command, account_id=account_id, subject=str(order.id), order=order
+        )
         if failure is not None:
             return CancelResult(id=order.id, status=failure.status, body=failure)
         return CancelResult(id=order.id, status=status.HTTP_202_ACCEPTED, body=order)
@@ -178,11 +180,16 @@ async def _open_orders(reads: OrderReads, account_id: str) -> AsyncIterator[Orde
 
 
 async def _sent(
-    broker: Broker, command: Contract, *, account_id: str, subject: str
+    broker: Broker,
+    command: Contract,
+    *,
+    account_id: str,
+    subject: str,
+    order: Order | None = None,
 ) -> ProblemBody | None:
     """Publish one command; the problem a single request would have answered, if it failed."""
     try:
-        await submit(broker, command, account_id=account_id, subject=subject)
+        await submit(broker, command, account_id=account_id, subject=subject, order=order)
     except Problem as problem:
         return ProblemBody(
             type=f"urn:tradewind:problem:{problem.kind}",

@@ -33,6 +33,7 @@ from tradewind.gateway.domain.orders import (
     check_replace,
     new_order_id,
     order_class_refusal,
+    pending_notice,
     pending_replacement_view,
     pending_view,
     place_command,
@@ -189,11 +190,22 @@ async def cancel_order(
     command = CancelOrder(
         order_id=order_id, account_id=principal.account_id, requested_at=datetime.now(UTC)
     )
-    await submit(broker, command, account_id=principal.account_id, subject=str(order_id))
+    await submit(
+        broker, command, account_id=principal.account_id, subject=str(order_id), order=order
+    )
     return order
 
 
-async def submit(broker: Broker, command: Contract, *, account_id: str, subject: str) -> None:
+async def submit(
+    broker: Broker,
+    command: Contract,
+    *,
+    account_id: str,
+    subject: str,
+    order: Order | None = None,
+) -> None:
+    """Publish ``command`` (a 503 problem if it cannot be); a cancel or replace of ``order`` is
+    announced first (pending_cancel, pending_replace)."""
     envelope = new_event(
         source=SOURCE,
         data=command,
@@ -202,7 +214,31 @@ async def submit(broker: Broker, command: Contract, *, account_id: str, subject:
         account_id=account_id,
         correlation_id=request_id_var.get(),
     )
+    notice = None if order is None else pending_notice(command, order)
+    if notice is not None:
+        await _announce(broker, notice, account_id=account_id, subject=subject, cause=envelope)
     await publish_or_503(broker, envelope)
+
+
+async def _announce(
+    broker: Broker, notice: Contract, *, account_id: str, subject: str, cause: CloudEvent
+) -> None:
+    """Publish a pending_cancel / pending_replace notice before its command: on every stream
+    queue it then precedes the orders service's decision. Advisory: if it cannot be published,
+    the command is still sent (the stream shows the decision without the notice)."""
+    event = new_event(
+        source=SOURCE,
+        data=notice,
+        event_type=notice.TYPE,
+        subject=subject,
+        account_id=account_id,
+        correlation_id=cause.correlationid,
+        causation_id=cause.id,
+    )
+    try:
+        await broker.publish_event(event, persistent=False)
+    except (BrokerUnavailable, PublishRejected) as exc:
+        log.warning("pending notice not published", extra={"type": event.type, "error": str(exc)})
 
 
 async def publish_or_503(
@@ -276,6 +312,8 @@ async def replace_order(
         now=datetime.now(UTC),
         new_order_id=new_order_id(principal.account_id, idempotency),
     )
-    await submit(broker, command, account_id=principal.account_id, subject=str(order_id))
+    await submit(
+        broker, command, account_id=principal.account_id, subject=str(order_id), order=order
+    )
     view = pending_replacement_view(order, command)
     return await _accepted(pending, principal.account_id, view)

@@ -3,11 +3,16 @@
 Protocol (JSON text frames):
   client → {"action": "auth", "key": "<api key>"}   (or an Authorization header at the handshake)
   client → {"action": "subscribe" | "unsubscribe", "quotes": ["AAPL", "*"], "trade_updates": true}
+  client → {"action": "subscribe", "trade_updates": true, "resume_after": <last account_sequence>}
   client → {"action": "cancel_on_disconnect", "enabled": true}   (a key with orders:write)
   client → {"action": "place_order" | "cancel_order" | "replace_order", "request_id": ..., ...}
   server → {"seq": n, "type": "authenticated" | "subscription" | "quote" | "trade_update"
-            | "cancel_on_disconnect" | "order_response" | "heartbeat" | "error", ...}
+            | "snapshot" | "cancel_on_disconnect" | "order_response" | "heartbeat" | "error", ...}
 Every server frame carries the connection's sequence number, increasing by one, without gaps.
+A trade_update also carries its account_sequence (the account's, across connections): a client
+that resumes after one gets every update after it, then live ones, each once and in order; or,
+if those are no longer kept, a snapshot of the account's open orders and its account_sequence
+(domain/stream_resume.py, docs/api.md).
 Order entry (place, cancel, replace, answered as HTTP answers them) is ``api.stream_orders``.
 
 Cancel on disconnect (opt-in, per connection): when a connection that enabled it ends, however
@@ -35,7 +40,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.websockets import WebSocketState
 
 from tradewind.common.broker import BrokerUnavailable
@@ -64,6 +69,15 @@ class SubscriptionChange(BaseModel):
     # A symbol becomes part of a routing key: '#' or another AMQP wildcard must not get there.
     quotes: list[Literal["*"] | SymbolInput] = Field(default_factory=list, max_length=500)
     trade_updates: bool | None = None
+    resume_after: int | None = Field(default=None, ge=0, le=2**63 - 1)
+
+    @model_validator(mode="after")
+    def _resume_with_trade_updates(self) -> SubscriptionChange:
+        if self.resume_after is not None and (
+            self.action != "subscribe" or self.trade_updates is not True
+        ):
+            raise ValueError('resume_after goes with "subscribe" and "trade_updates": true')
+        return self
 
 
 class CancelOnDisconnectChange(BaseModel):
@@ -170,7 +184,7 @@ async def _receive_commands(
                 continue
         before = (set(session.quote_symbols), session.trade_updates)
         if change.action == "subscribe":
-            session.subscribe(quotes, change.trade_updates)
+            session.subscribe(quotes, change.trade_updates, change.resume_after)
         else:
             session.unsubscribe(quotes, change.trade_updates)
         try:
@@ -187,6 +201,7 @@ async def _receive_commands(
             )
             continue
         session.push(session.subscription())
+        hub.catch_up(session)  # a resume's missed updates come after its acknowledgement
 
 
 def _change_cancel_on_disconnect(

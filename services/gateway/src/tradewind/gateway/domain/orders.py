@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from tradewind.common.contracts import LegRole, PlaceOrder, ReplaceOrder, leg_order_id
+from tradewind.common.contracts import (
+    CancelOrder,
+    CancelRequested,
+    Contract,
+    LegRole,
+    PlaceOrder,
+    ReplaceOrder,
+    ReplaceRequested,
+    leg_order_id,
+)
 from tradewind.common.contracts.order_classes import exit_side, place_violation
 from tradewind.common.contracts.types import OrderClass, OrderStatus, OrderType, Side, TimeInForce
 from tradewind.gateway.domain.schemas import Order, OrderRequest, ReplaceRequest
@@ -278,3 +287,24 @@ def pending_replacement_view(order: Order, command: ReplaceOrder) -> Order:
             "legs": None,
         }
     )
+
+
+def pending_notice(command: Contract, order: Order) -> CancelRequested | ReplaceRequested | None:
+    """The advisory event announcing a cancel or replace of ``order`` (as last read) about to be
+    sent (the stream's pending_cancel and pending_replace); None for other commands."""
+    if isinstance(command, CancelOrder):
+        return CancelRequested(
+            order_id=command.order_id,
+            account_id=command.account_id,
+            requested_at=command.requested_at,
+            order=order,
+        )
+    if isinstance(command, ReplaceOrder):
+        return ReplaceRequested(
+            order_id=command.order_id,
+            new_order_id=command.new_order_id,
+            account_id=command.account_id,
+            requested_at=command.requested_at,
+            order=order,
+        )
+    return None

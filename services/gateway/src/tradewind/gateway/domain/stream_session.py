@@ -6,6 +6,8 @@ import asyncio
 import json
 from typing import Any
 
+from tradewind.gateway.domain.stream_resume import TradeUpdateFeed
+
 WILDCARD = "*"
 
 
@@ -27,14 +29,23 @@ class StreamSession:
         self._frames: asyncio.Queue[str | None] = asyncio.Queue(max_backlog + 2)
         self._max_backlog = max_backlog
         self.overflowed = False
+        self._taken = asyncio.Event()
+        self.trade_feed = TradeUpdateFeed(max_held=max_backlog)
+        """Which trade updates the client gets, in account-sequence order (stream_resume)."""
 
     # --- subscriptions ---
 
     def wants_quote(self, symbol: str) -> bool:
         return WILDCARD in self.quote_symbols or symbol in self.quote_symbols
 
-    def subscribe(self, quotes: list[str], trade_updates: bool | None) -> None:
+    def subscribe(
+        self, quotes: list[str], trade_updates: bool | None, resume_after: int | None = None
+    ) -> None:
+        """``resume_after``: the client's last account sequence; the updates after it come
+        first (from the kept ones), then live ones. Without it, trade updates start from now."""
         self.quote_symbols.update(quotes)
+        if trade_updates and (not self.trade_updates or resume_after is not None):
+            self.trade_feed.start(resume_after)
         if trade_updates:
             self.trade_updates = True
 
@@ -42,6 +53,7 @@ class StreamSession:
         self.quote_symbols.difference_update(quotes)
         if trade_updates:
             self.trade_updates = False
+            self.trade_feed.stop()
 
     def subscription(self) -> dict[str, Any]:
         return {
@@ -82,10 +94,32 @@ class StreamSession:
         self._frames.put_nowait(json.dumps(error, separators=(",", ":")))
         self._frames.put_nowait(None)  # the sender closes the connection here
 
+    def close_with(self, code: str, message: str) -> None:
+        """Send an error frame after what is queued, then close the connection (1013)."""
+        if self.overflowed:
+            return
+        self.push({"type": "error", "code": code, "message": message})
+        if self.overflowed:
+            return  # no room left even for the error: the slow-consumer close goes out instead
+        self.overflowed = True  # nothing more is queued after the close
+        self._frames.put_nowait(None)
+
     async def next_frame(self) -> str | None:
         """The next frame to send, or None when the connection must close."""
-        return await self._frames.get()
+        frame = await self._frames.get()
+        self._taken.set()
+        return frame
+
+    async def room_below(self, size: int) -> None:
+        """Until at most ``size`` frames wait (a long catch-up refills the queue this way)."""
+        while self._frames.qsize() > size:
+            self._taken.clear()
+            await self._taken.wait()
 
     @property
     def backlog(self) -> int:
         return self._frames.qsize()
+
+    @property
+    def max_backlog(self) -> int:
+        return self._max_backlog

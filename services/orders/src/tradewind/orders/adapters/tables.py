@@ -323,6 +323,30 @@ Index(
     cash_movements.c.id.desc(),
 )
 
+# One row per account that ever had a trade update: the last number given. Advanced at flush, in
+# the transaction that stages the events, so it serialises the account's numbering
+# (adapters/account_sequences.py).
+account_sequences = Table(
+    "account_sequences",
+    metadata,
+    Column("account_id", String(128), primary_key=True),
+    Column("last_sequence", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The account's recent trade updates, by number: what a reconnecting stream client missed. The
+# body is the published CloudEvent's JSON, byte for byte. Pruned to the newest N per account.
+trade_updates = Table(
+    "trade_updates",
+    metadata,
+    Column("account_id", String(128), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(200), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 

@@ -10,7 +10,9 @@ this one interface:
 - **load** what a decision needs — orders, books, listings, positions, client order ids in use,
   and the orders a quote can execute — locking what will change;
 - **stage** new and changed orders, executions, positions, books and outbox rows in memory;
-- **flush** them in one statement when the transaction ends, with one NOTIFY for the relay.
+- **flush** them in one statement when the transaction ends, with one NOTIFY for the relay;
+  trade updates are numbered per account just before (``account_sequences``: one statement,
+  the last lock the transaction takes) and kept for clients that reconnect (``trade_updates``).
 
 Staging in memory makes a batch see its own changes (a cancel after its place in the same batch
 finds the order) and lets a batch of any size write in one round trip. Every order write checks
@@ -49,6 +51,11 @@ from tradewind.common.contracts import Instrument, Quote, TradingBlockedBy
 from tradewind.common.outbox import NOTIFY_CHANNEL, OutboxMessage
 from tradewind.common.trace_links import current_traceparent
 from tradewind.orders import domain
+from tradewind.orders.adapters.account_sequences import (
+    NumberedUpdate,
+    StagedEvent,
+    number_events,
+)
 from tradewind.orders.adapters.rows import (
     Row,
     book_from_row,
@@ -99,7 +106,7 @@ class _Staged:
     executions: list[Execution] = field(default_factory=list)
     positions: dict[PositionKey, Position] = field(default_factory=dict)
     books: dict[str, SymbolBook] = field(default_factory=dict)
-    events: list[OutboxMessage] = field(default_factory=list)
+    events: list[StagedEvent] = field(default_factory=list)
     released: list[tuple[str, str]] = field(default_factory=list)
     trading_blocks: dict[str, domain.TradingBlock | None] = field(default_factory=dict)
     """Blocks to save, by account; None: the account's block is lifted."""
@@ -505,8 +512,9 @@ class OrdersUnitOfWork:
             raise LookupError(f"the book of {book.symbol} is not locked")
         self._staged.books[book.symbol] = book
 
-    def stage(self, event: OutboxMessage) -> None:
-        """An event for the relay to publish once this transaction commits."""
+    def stage(self, event: StagedEvent) -> None:
+        """An event for the relay to publish once this transaction commits (a trade update is
+        numbered in its account's sequence when the transaction flushes)."""
         self._staged.events.append(event)
 
     # --- flushing ---
@@ -530,6 +538,7 @@ class OrdersUnitOfWork:
         if not new and not changed and nothing_staged:
             self._staged = _Staged()
             return
+        events, numbered = await number_events(self.connection, staged.events)
         changed_count = await self.connection.fetchval(
             _FLUSH,
             *order_columns_of(new),
@@ -539,7 +548,8 @@ class OrdersUnitOfWork:
             *_execution_columns(staged.executions),
             *_position_columns(staged.positions.values()),
             *_book_columns(staged.books.values()),
-            *_event_columns(staged.events),
+            *_event_columns(events),
+            *_numbered_columns(numbered),
             [consumer for consumer, _ in staged.released],
             [message_id for _, message_id in staged.released],
             bool(staged.events),
@@ -702,6 +712,7 @@ def _flush_statement() -> str:
     events = ", ".join(
         p.one(cast) for cast in ("text[]", "text[]", "text[]", "text[]", "bytea[]", "text[]")
     )
+    numbered = ", ".join(p.one(cast) for cast in ("bigint[]", "text[]", "bigint[]"))
     released_consumers, released_ids = p.one("text[]"), p.one("text[]")
     notify = p.one("boolean")
     position_updates = ", ".join(
@@ -735,6 +746,13 @@ def _flush_statement() -> str:
         FROM unnest({events}) WITH ORDINALITY
             AS v(message_id, message_type, exchange, routing_key, body, headers, position)
         ORDER BY position
+    ), recorded_updates AS (
+        INSERT INTO trade_updates (account_id, sequence, event_id, event_type, body)
+        SELECT n.account_id, n.sequence, v.message_id, v.message_type, v.body
+        FROM unnest({numbered}) AS n(position, account_id, sequence)
+        JOIN unnest({events}) WITH ORDINALITY
+            AS v(message_id, message_type, exchange, routing_key, body, headers, position)
+            USING (position)
     ), released AS (
         DELETE FROM inbox USING unnest({released_consumers}, {released_ids}) AS r(consumer, id)
         WHERE inbox.consumer = r.consumer AND inbox.message_id = r.id
@@ -780,6 +798,11 @@ def _position_columns(staged: Iterable[Position]) -> list[list[Any]]:
 def _book_columns(staged: Iterable[SymbolBook]) -> list[list[Any]]:
     rows = [tuple(getattr(book, name) for name in _BOOK_COLUMNS) for book in staged]
     return _columns(rows, len(_BOOK_COLUMNS))
+
+
+def _numbered_columns(numbered: Sequence[NumberedUpdate]) -> list[list[Any]]:
+    rows = [(n.position, n.account_id, n.sequence) for n in numbered]
+    return _columns(rows, 3)
 
 
 def _event_columns(staged: Sequence[OutboxMessage]) -> list[list[Any]]:

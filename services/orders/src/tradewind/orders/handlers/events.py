@@ -1,23 +1,50 @@
 """The service's events as outbox rows: envelope, routing, trace context of the work that caused
-them. The unit of work stages them; the relay publishes them once the transaction commits."""
+them. The unit of work stages them; the relay publishes them once the transaction commits.
+
+Trade updates (events about an account's orders) are staged before they are encoded: their
+account sequence is given when the transaction flushes (``adapters.account_sequences``), and
+they are encoded then, under the trace context they were staged in."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from uuid import UUID
 
+from opentelemetry import context as otel_context
+
 from tradewind.common.broker import Topology
-from tradewind.common.contracts import Contract, OrderFill
+from tradewind.common.contracts import Contract, OrderFill, TradeUpdate
 from tradewind.common.envelope import CloudEvent, event_source
 from tradewind.common.outbox import OutboxMessage, event_message
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
+from tradewind.orders.adapters.account_sequences import StagedEvent
 from tradewind.orders.domain import Order, order_classes
 from tradewind.orders.handlers.fill_trace import fill_span
 
 EVENT_SOURCE = event_source("orders")
+
+
+@dataclass(frozen=True)
+class _UnnumberedTradeUpdate:
+    """A trade update waiting for its account sequence (a ``SequencedEvent``)."""
+
+    account_id: str
+    data: TradeUpdate
+    encode: Callable[[Contract], OutboxMessage]
+    staged_in: otel_context.Context
+    """The trace context it was staged in: the outbox row carries it, not the flush's."""
+
+    def numbered(self, sequence: int) -> OutboxMessage:
+        token = otel_context.attach(self.staged_in)
+        try:
+            return self.encode(self.data.model_copy(update={"account_sequence": sequence}))
+        finally:
+            otel_context.detach(token)
 
 
 class OrderEvents:
@@ -34,10 +61,21 @@ class OrderEvents:
         now: datetime,
         cause: CloudEvent | None = None,
         event_id: str | None = None,
-    ) -> OutboxMessage:
-        return self._row(
-            data, str(order.id), order.account_id, now=now, cause=cause, event_id=event_id
+    ) -> StagedEvent:
+        """An event about ``order``; a trade update is numbered when the transaction flushes."""
+        encode = partial(
+            self._row,
+            subject=str(order.id),
+            account_id=order.account_id,
+            now=now,
+            cause=cause,
+            event_id=event_id,
         )
+        if isinstance(data, TradeUpdate):
+            return _UnnumberedTradeUpdate(
+                order.account_id, data, encode, otel_context.get_current()
+            )
+        return encode(data)
 
     def account_row(
         self, data: Contract, account_id: str, *, now: datetime, cause: CloudEvent | None = None
