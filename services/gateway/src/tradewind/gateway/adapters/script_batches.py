@@ -1,9 +1,14 @@
-"""Redis script calls of concurrent requests, sent together: one pipeline per round trip.
+"""Redis work of concurrent requests, sent together: one pipeline per round trip.
 
-Every request's admission is one script call. Sent one by one, each costs the gateway a pooled
-connection, a write and a read of its own; here every call made while the previous pipeline was
-in flight goes into the next one (a group commit, as ``pending.PendingOrders`` does for views).
-Each caller still gets its own reply, or its own error, and returns only once it has it.
+Every request's admission is one script call, and every order's pending view one SET. Sent one
+by one, each costs the gateway a pooled connection, a write and a read of its own; here every
+command queued while the previous pipeline was in flight goes into the next one (a group commit,
+as the webhooks success batcher does). Each caller still gets its own reply, or its own error,
+and returns only once it has it.
+
+The gateway sends its admission scripts and its pending views through one ``ScriptBatches``:
+one request's admission and another's view share a round trip, so under load an order costs
+fewer pipelines (bench/gateway_bench.py, docs/performance.md).
 
 Scripts are called by their SHA (EVALSHA); a Redis that does not know one (restarted, flushed)
 gets it loaded and the calls that missed it sent again.
@@ -13,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from tradewind.gateway.adapters.redis_batches import PipelinedBatches
@@ -23,6 +29,12 @@ from tradewind.gateway.adapters.redis_batches import PipelinedBatches
 
 class BatcherStopped(RuntimeError):
     """The batch sender is not running."""
+
+
+class Command(Protocol):
+    """One caller's Redis command: it adds itself to the pipeline it is sent in."""
+
+    def add_to(self, pipe: Pipeline) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -41,39 +53,46 @@ class _Call:
     keys: list[str]
     args: list[Any]
 
+    def add_to(self, pipe: Pipeline) -> None:
+        pipe.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
+
 
 class ScriptBatches:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._calls = PipelinedBatches[_Call, Any](
-            self._send, stopped=BatcherStopped, what="script calls"
+        self._commands = PipelinedBatches[Command, Any](
+            self._send, stopped=BatcherStopped, what="Redis commands"
         )
 
     async def call(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """The script's reply; raises what Redis or the connection raised for this call."""
-        return await self._calls.submit(_Call(script, keys, args))
+        return await self._commands.submit(_Call(script, keys, args))
+
+    async def run(self, command: Command) -> Any:
+        """The command's reply; raises what Redis or the connection raised for this command."""
+        return await self._commands.submit(command)
 
     async def send_batches(self) -> None:
-        """Send what ``call`` queues until cancelled (run it as a background task)."""
-        await self._calls.run()
+        """Send what ``call`` and ``run`` queue until cancelled (run it as a background task)."""
+        await self._commands.run()
 
-    async def _send(self, batch: list[_Call]) -> list[Any]:
+    async def _send(self, batch: list[Command]) -> list[Any]:
         replies = await self._pipeline(batch)
         missing = [
-            (call, index)
-            for index, (call, reply) in enumerate(zip(batch, replies, strict=True))
-            if isinstance(reply, NoScriptError)
+            (command, index)
+            for index, (command, reply) in enumerate(zip(batch, replies, strict=True))
+            if isinstance(command, _Call) and isinstance(reply, NoScriptError)
         ]
         if missing:
-            for source in {call.script.source for call, _ in missing}:
+            for source in {command.script.source for command, _ in missing}:
                 await self.redis.script_load(source)
-            again = await self._pipeline([call for call, _ in missing])
+            again = await self._pipeline([command for command, _ in missing])
             for (_, index), reply in zip(missing, again, strict=True):
                 replies[index] = reply
         return replies
 
-    async def _pipeline(self, batch: list[_Call]) -> list[Any]:
+    async def _pipeline(self, batch: list[Command]) -> list[Any]:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for call in batch:
-                pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+            for command in batch:
+                command.add_to(pipe)
             return list(await pipe.execute(raise_on_error=False))
