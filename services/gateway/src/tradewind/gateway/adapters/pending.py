@@ -3,36 +3,24 @@
 Between the 202 and the orders service's decision, a read would otherwise find nothing; the
 gateway keeps the pending view (per account) in Redis for that window.
 
-Views are written in batches: every view remembered while the previous pipeline was in flight
-goes into the next one, one round trip for all of them (a group commit). The running gateway
-shares that sender with its admission scripts (``ScriptBatches``), so one request's view and
+Views are written in batches (``ScriptBatches``): every view remembered while the previous batch
+was in flight goes into the next one, one round trip for all of them (a group commit). The
+running gateway shares that sender with its admission scripts, so one request's view and
 another's admission travel together. Each caller still returns only once its own view is
 stored, so a read right after the 202 finds it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from tradewind.gateway.adapters.script_batches import BatcherStopped, ScriptBatches
 from tradewind.gateway.domain.schemas import Order
 
 # What a caller gets once the sender of its views has stopped.
 WriterStopped = BatcherStopped
-
-
-@dataclass(frozen=True)
-class _StoreView:
-    key: str
-    view: str
-    ttl_s: int
-
-    def add_to(self, pipe: Pipeline) -> None:
-        pipe.set(self.key, self.view, ex=self.ttl_s)
 
 
 class PendingOrders:
@@ -51,7 +39,7 @@ class PendingOrders:
 
     async def remember(self, account_id: str, order_id: UUID, view: str) -> None:
         """Store ``view`` (the order's JSON); return once it is stored, raise if it could not be."""
-        await self._batches.run(_StoreView(self._key(account_id, order_id), view, self.ttl_s))
+        await self._batches.run("SET", self._key(account_id, order_id), view, "EX", self.ttl_s)
 
     async def get(self, account_id: str, order_id: UUID) -> Order | None:
         raw = await self.redis.get(self._key(account_id, order_id))
