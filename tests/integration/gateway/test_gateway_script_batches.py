@@ -70,3 +70,19 @@ async def test_calls_after_the_sender_stopped_are_refused(
         await task
     with pytest.raises(BatcherStopped):
         await sender.call(Script("return 1"), [], [])
+
+
+async def test_a_batch_on_a_dropped_connection_is_sent_once_on_a_new_one(
+    batches: tuple[ScriptBatches, asyncio.Task[None]], infra: Infra
+) -> None:
+    sender, _ = batches
+    held = int(await sender.run("CLIENT", "ID"))
+    admin = Redis.from_url(infra.redis_url)
+    try:
+        assert await admin.client_kill_filter(_id=str(held)) == 1
+    finally:
+        await admin.aclose()
+    counter = f"{infra.namespace}:batches:{uuid.uuid4().hex}"
+
+    assert int(await sender.run("INCR", counter)) == 1
+    assert int(await sender.run("CLIENT", "ID")) != held

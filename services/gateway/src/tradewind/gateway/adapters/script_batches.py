@@ -91,25 +91,37 @@ class ScriptBatches:
         return replies
 
     async def _round_trip(self, batch: list[Command]) -> list[Any]:
-        """Every command's reply, or its error (a script's error belongs to its caller alone)."""
+        """Every command's reply, or its error (a script's error belongs to its caller alone).
+
+        A connection error is retried on a new socket by the connection's retry policy, as a
+        redis-py pipeline retries it (after a Redis restart the held socket is dead)."""
         failure = injected_redis_failure()
         if failure is not None:
             raise failure
         if self._connection is None:
             self._connection = await self.redis.connection_pool.get_connection()  # type: ignore[no-untyped-call]
         connection = self._connection
+
+        async def disconnect(error: Exception) -> None:
+            await connection.disconnect()
+
         try:
-            await connection.send_packed_command(
-                connection.pack_commands(batch), check_health=False
+            replies: list[Any] = await connection.retry.call_with_retry(
+                lambda: _exchange(connection, batch), disconnect
             )
-            replies: list[Any] = []
-            for _ in batch:
-                try:
-                    replies.append(await connection.read_response())
-                except ResponseError as error:  # read whole: the connection stays in step
-                    replies.append(error)
         except BaseException:
             # Where the replies stand is unknown: the next batch starts on a new socket.
             await connection.disconnect(nowait=True)
             raise
         return replies
+
+
+async def _exchange(connection: AbstractConnection, batch: list[Command]) -> list[Any]:
+    await connection.send_packed_command(connection.pack_commands(batch), check_health=False)
+    replies: list[Any] = []
+    for _ in batch:
+        try:
+            replies.append(await connection.read_response())
+        except ResponseError as error:  # read whole: the connection stays in step
+            replies.append(error)
+    return replies
