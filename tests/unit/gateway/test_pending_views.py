@@ -10,8 +10,6 @@ from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -28,7 +26,6 @@ class FakeConnection:
     def __init__(self, redis: FakeRedis) -> None:
         self.redis = redis
         self.replies: list[Any] = []
-        self.retry = Retry(NoBackoff(), 0)  # a failed batch fails its callers at once
 
     def pack_commands(self, commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         return commands
@@ -68,6 +65,9 @@ class FakePool:
 
     async def get_connection(self) -> FakeConnection:
         return self.connection
+
+    async def ensure_connection(self, connection: FakeConnection) -> None:
+        assert connection is self.connection
 
     async def release(self, connection: FakeConnection) -> None:
         assert connection is self.connection

@@ -91,29 +91,23 @@ class ScriptBatches:
         return replies
 
     async def _round_trip(self, batch: list[Command]) -> list[Any]:
-        """Every command's reply, or its error (a script's error belongs to its caller alone).
-
-        A connection error is retried on a new socket by the connection's retry policy, as a
-        redis-py pipeline retries it (after a Redis restart the held socket is dead)."""
+        """Every command's reply, or its error (a script's error belongs to its caller alone)."""
         failure = injected_redis_failure()
         if failure is not None:
             raise failure
+        pool = self.redis.connection_pool
         if self._connection is None:
-            self._connection = await self.redis.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+            self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         connection = self._connection
-
-        async def disconnect(error: Exception) -> None:
-            await connection.disconnect()
-
         try:
-            replies: list[Any] = await connection.retry.call_with_retry(
-                lambda: _exchange(connection, batch), disconnect
-            )
+            # The check the pool makes on every checkout: a socket Redis closed (a restart, a
+            # killed client) is replaced before the batch is written, not failed by it.
+            await pool.ensure_connection(connection)  # type: ignore[no-untyped-call]
+            return await _exchange(connection, batch)
         except BaseException:
             # Where the replies stand is unknown: the next batch starts on a new socket.
             await connection.disconnect(nowait=True)
             raise
-        return replies
 
 
 async def _exchange(connection: AbstractConnection, batch: list[Command]) -> list[Any]:
