@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from support.infra import Infra
@@ -70,3 +71,28 @@ async def test_calls_after_the_sender_stopped_are_refused(
         await task
     with pytest.raises(BatcherStopped):
         await sender.call(Script("return 1"), [], [])
+
+
+async def test_a_dropped_connection_fails_at_most_the_next_batch_and_runs_nothing_twice(
+    batches: tuple[ScriptBatches, asyncio.Task[None]], infra: Infra
+) -> None:
+    sender, _ = batches
+    held = int(await sender.run("CLIENT", "ID"))
+    admin = Redis.from_url(infra.redis_url)
+    try:
+        assert await admin.client_kill_filter(_id=str(held)) == 1
+    finally:
+        await admin.aclose()
+    counter = f"{infra.namespace}:batches:{uuid.uuid4().hex}"
+
+    # The check before a batch replaces a socket it sees closed; one whose close has not reached
+    # the gateway yet fails that batch (as a pooled connection checked out then would), and
+    # Redis ran none of it.
+    try:
+        first: int | None = int(await sender.run("INCR", counter))
+    except RedisConnectionError:
+        first = None
+    second = int(await sender.run("INCR", counter))
+
+    assert second == (1 if first is None else 2)
+    assert int(await sender.run("CLIENT", "ID")) != held

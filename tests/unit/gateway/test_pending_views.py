@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, cast
 
 import pytest
@@ -21,46 +20,61 @@ from tradewind.gateway.domain.schemas import Order, OrderRequest
 TTL_S = 600
 
 
-class FakePipeline:
+class FakeConnection:
+    """The connection the batch sender holds: a batch is written whole, then read reply by reply."""
+
     def __init__(self, redis: FakeRedis) -> None:
         self.redis = redis
-        self.commands: list[tuple[str, str, int]] = []
+        self.replies: list[Any] = []
 
-    async def __aenter__(self) -> FakePipeline:
-        return self
+    def pack_commands(self, commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return commands
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
+    async def send_packed_command(
+        self, commands: list[tuple[Any, ...]], check_health: bool = True
     ) -> None:
-        return None
-
-    def set(self, key: str, value: str, ex: int) -> None:
-        self.commands.append((key, value, ex))
-
-    async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        assert raise_on_error is False
-        self.redis.in_flight.append([key for key, _, _ in self.commands])
+        keys = [str(command[1]) for command in commands]
+        self.redis.in_flight.append(keys)
         await self.redis.open.wait()
         if self.redis.fail_next is not None:
             error, self.redis.fail_next = self.redis.fail_next, None
             raise error
-        outcomes: list[Any] = []
-        for key, value, ex in self.commands:
+        for name, key, value, ex_flag, ex in commands:
+            assert (name, ex_flag) == ("SET", "EX")
             if key in self.redis.refused:
-                outcomes.append(ResponseError("OOM command not allowed"))
+                self.replies.append(ResponseError("OOM command not allowed"))
                 continue
             assert ex == TTL_S
             self.redis.stored[key] = value
-            outcomes.append(True)
-        self.redis.batches.append([key for key, _, _ in self.commands])
-        return outcomes
+            self.replies.append(b"OK")
+        self.redis.batches.append(keys)
+
+    async def read_response(self) -> Any:
+        reply = self.replies.pop(0)
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    async def disconnect(self, nowait: bool = False) -> None:
+        self.replies.clear()
+
+
+class FakePool:
+    def __init__(self, redis: FakeRedis) -> None:
+        self.connection = FakeConnection(redis)
+
+    async def get_connection(self) -> FakeConnection:
+        return self.connection
+
+    async def ensure_connection(self, connection: FakeConnection) -> None:
+        assert connection is self.connection
+
+    async def release(self, connection: FakeConnection) -> None:
+        assert connection is self.connection
 
 
 class FakeRedis:
-    """Redis as the batch writer uses it; ``open`` holds every pipeline until it is set."""
+    """Redis as the batch sender uses it; ``open`` holds every batch until it is set."""
 
     def __init__(self) -> None:
         self.stored: dict[str, str] = {}
@@ -70,10 +84,7 @@ class FakeRedis:
         self.fail_next: Exception | None = None
         self.open = asyncio.Event()
         self.open.set()
-
-    def pipeline(self, transaction: bool = True) -> FakePipeline:
-        assert transaction is False
-        return FakePipeline(self)
+        self.connection_pool = FakePool(self)
 
 
 def order(coid: str) -> Order:

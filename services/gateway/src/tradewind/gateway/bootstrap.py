@@ -124,7 +124,9 @@ async def bootstrap(
         )
         start_background(resources, stream_connections.keep_leases(), "stream leases")
         script_batches = ScriptBatches(redis)
-        start_background(resources, script_batches.send_batches(), "admission scripts")
+        start_background(
+            resources, script_batches.send_batches(), "admission scripts and pending views"
+        )
         admission = Admission(
             redis,
             shared.namespace,
@@ -133,8 +135,10 @@ async def bootstrap(
             idempotency_lock_s=settings.idempotency_lock_s,
             batches=script_batches,
         )
-        pending_orders = PendingOrders(redis, shared.namespace, settings.pending_order_ttl_s)
-        start_background(resources, pending_orders.write_batches(), "pending order views")
+        # Views share the admission scripts' sender: one pipeline carries both.
+        pending_orders = PendingOrders(
+            redis, shared.namespace, settings.pending_order_ttl_s, batches=script_batches
+        )
 
         def service_client(name: str, url: str) -> ServiceClient:
             # Two spellings kept as they were: the breaker's (market_data) labels its metrics and

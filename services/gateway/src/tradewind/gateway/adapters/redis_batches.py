@@ -1,10 +1,10 @@
-"""Work of concurrent requests sent to Redis together: one pipeline per round trip.
+"""Work of concurrent requests sent to Redis together: one batch per round trip.
 
-A group commit: whatever requests submit while the previous pipeline is in flight goes into the
+A group commit: whatever requests submit while the previous batch is in flight goes into the
 next one, so under load a round trip carries many requests' work and at low load none waits for
 company. Each caller still gets its own outcome (or its own error), and returns only once it has
-it. Used for the pending order views (``pending``) and the admission scripts
-(``script_batches``).
+it. ``script_batches.ScriptBatches`` sends the admission scripts and the pending order views
+through one.
 """
 
 from __future__ import annotations

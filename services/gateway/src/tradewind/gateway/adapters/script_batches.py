@@ -1,9 +1,17 @@
-"""Redis script calls of concurrent requests, sent together: one pipeline per round trip.
+"""Redis work of concurrent requests, sent together: one round trip per batch.
 
-Every request's admission is one script call. Sent one by one, each costs the gateway a pooled
-connection, a write and a read of its own; here every call made while the previous pipeline was
-in flight goes into the next one (a group commit, as ``pending.PendingOrders`` does for views).
-Each caller still gets its own reply, or its own error, and returns only once it has it.
+Every request's admission is one script call, and every order's pending view one SET. Sent one
+by one, each costs the gateway a pooled connection, a write and a read of its own; here every
+command queued while the previous batch was in flight goes into the next one (a group commit, as
+the webhooks success batcher does). Each caller still gets its own reply, or its own error, and
+returns only once it has it. The gateway sends its admission scripts and its pending views
+through one ``ScriptBatches``: one request's admission and another's view share a round trip.
+
+A batch is written on a connection the sender holds, packed and read by hand, not through a
+redis-py pipeline: only one batch is ever in flight, and a pipeline's pool checkout, command
+stack and reset cost 90 to 100 µs of CPU per round trip against 31 µs for the same two SETs
+packed on a held connection (docs/performance.md). The fault flag gateway.redisFailure is
+checked per batch, as the pool checks it per checkout (``redis_faults``).
 
 Scripts are called by their SHA (EVALSHA); a Redis that does not know one (restarted, flushed)
 gets it loaded and the calls that missed it sent again.
@@ -16,9 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import NoScriptError, ResponseError
 
 from tradewind.gateway.adapters.redis_batches import PipelinedBatches
+from tradewind.gateway.adapters.redis_faults import injected_redis_failure
+
+# One caller's Redis command, as its arguments: ("SET", key, value, "EX", 60).
+Command = tuple[Any, ...]
 
 
 class BatcherStopped(RuntimeError):
@@ -35,45 +48,74 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
-@dataclass(frozen=True)
-class _Call:
-    script: Script
-    keys: list[str]
-    args: list[Any]
-
-
 class ScriptBatches:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._calls = PipelinedBatches[_Call, Any](
-            self._send, stopped=BatcherStopped, what="script calls"
+        self._connection: AbstractConnection | None = None
+        self._scripts: dict[str, str] = {}  # SHA -> source, to load what Redis lacks
+        self._commands = PipelinedBatches[Command, Any](
+            self._send, stopped=BatcherStopped, what="Redis commands"
         )
 
     async def call(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """The script's reply; raises what Redis or the connection raised for this call."""
-        return await self._calls.submit(_Call(script, keys, args))
+        self._scripts.setdefault(script.sha, script.source)
+        return await self._commands.submit(("EVALSHA", script.sha, len(keys), *keys, *args))
+
+    async def run(self, *command: Any) -> Any:
+        """The command's raw reply; raises what Redis or the connection raised for it."""
+        return await self._commands.submit(command)
 
     async def send_batches(self) -> None:
-        """Send what ``call`` queues until cancelled (run it as a background task)."""
-        await self._calls.run()
+        """Send what ``call`` and ``run`` queue until cancelled (run it as a background task)."""
+        try:
+            await self._commands.run()
+        finally:
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                await self.redis.connection_pool.release(connection)
 
-    async def _send(self, batch: list[_Call]) -> list[Any]:
-        replies = await self._pipeline(batch)
+    async def _send(self, batch: list[Command]) -> list[Any]:
+        replies = await self._round_trip(batch)
         missing = [
-            (call, index)
-            for index, (call, reply) in enumerate(zip(batch, replies, strict=True))
-            if isinstance(reply, NoScriptError)
+            (command, index)
+            for index, (command, reply) in enumerate(zip(batch, replies, strict=True))
+            if isinstance(reply, NoScriptError) and command[0] == "EVALSHA"
         ]
         if missing:
-            for source in {call.script.source for call, _ in missing}:
-                await self.redis.script_load(source)
-            again = await self._pipeline([call for call, _ in missing])
+            for sha in {command[1] for command, _ in missing}:
+                await self.redis.script_load(self._scripts[sha])
+            again = await self._round_trip([command for command, _ in missing])
             for (_, index), reply in zip(missing, again, strict=True):
                 replies[index] = reply
         return replies
 
-    async def _pipeline(self, batch: list[_Call]) -> list[Any]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for call in batch:
-                pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-            return list(await pipe.execute(raise_on_error=False))
+    async def _round_trip(self, batch: list[Command]) -> list[Any]:
+        """Every command's reply, or its error (a script's error belongs to its caller alone)."""
+        failure = injected_redis_failure()
+        if failure is not None:
+            raise failure
+        pool = self.redis.connection_pool
+        if self._connection is None:
+            self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        connection = self._connection
+        try:
+            # The check the pool makes on every checkout: a socket Redis closed (a restart, a
+            # killed client) is replaced before the batch is written, not failed by it.
+            await pool.ensure_connection(connection)  # type: ignore[no-untyped-call]
+            return await _exchange(connection, batch)
+        except BaseException:
+            # Where the replies stand is unknown: the next batch starts on a new socket.
+            await connection.disconnect(nowait=True)
+            raise
+
+
+async def _exchange(connection: AbstractConnection, batch: list[Command]) -> list[Any]:
+    await connection.send_packed_command(connection.pack_commands(batch), check_health=False)
+    replies: list[Any] = []
+    for _ in batch:
+        try:
+            replies.append(await connection.read_response())
+        except ResponseError as error:  # read whole: the connection stays in step
+            replies.append(error)
+    return replies
