@@ -104,6 +104,36 @@ async def test_a_take_profit_fill_cancels_the_stop_loss_in_the_same_transaction(
     assert position.qty == 0
 
 
+async def test_a_trailing_stop_loss_trails_from_the_entry_fill_and_cancels_the_take_profit(
+    desk: Desk,
+) -> None:
+    account = new_account()
+    _, take_profit, stop_loss = await place_bracket(
+        desk, account, stop_loss=StopLoss(trail_price=Decimal("2"))
+    )
+    await desk.quote(bid="99", ask="99.5", age_s=STALE_S)  # the entry buys at 99.5
+
+    started = await desk.order(account, stop_loss)
+    assert (started.status, started.hwm, started.stop_price) == (
+        OrderStatus.NEW,
+        Decimal("99.5"),
+        Decimal("97.5"),
+    )
+    await desk.quote(bid="104", ask="104.5", age_s=STALE_S)  # a new high moves it up
+    raised = await desk.order(account, stop_loss)
+    assert (raised.hwm, raised.stop_price) == (Decimal("104"), Decimal("102"))
+
+    await desk.quote(bid="101.5", ask="102", age_s=STALE_S)  # through the stop
+
+    assert await statuses(desk, account, take_profit, stop_loss) == [
+        OrderStatus.CANCELED,
+        OrderStatus.FILLED,
+    ]
+    position = await position_of(desk.pool, account, desk.symbol)
+    assert position is not None
+    assert position.qty == 0
+
+
 async def test_canceling_an_unfilled_entry_cancels_its_held_legs(desk: Desk) -> None:
     account = new_account()
     entry, take_profit, stop_loss = await place_bracket(desk, account)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -106,3 +107,24 @@ def test_a_sell_bracket_mirrors_the_prices() -> None:
         )
         is None
     )
+
+
+def test_a_trailing_stop_loss_is_a_trailing_stop_leg_in_the_pending_view() -> None:
+    request = OrderRequest.model_validate({**BRACKET, "stop_loss": {"trail_percent": "1.5"}})
+    command = place_command(request, account_id="acct-1", now=NOW, order_id=uuid.uuid4())
+    assert order_class_refusal(command) is None
+    view = pending_view(command)
+    assert view.legs is not None
+    stop_leg = view.legs[1]
+    assert (stop_leg.type, stop_leg.trail_percent, stop_leg.stop_price) == (
+        OrderType.TRAILING_STOP,
+        Decimal("1.5"),
+        None,
+    )
+
+
+def test_a_stop_loss_with_a_stop_and_a_trail_is_refused() -> None:
+    with pytest.raises(ValueError, match="exactly one of stop_price, trail_price or trail_percent"):
+        OrderRequest.model_validate(
+            {**BRACKET, "stop_loss": {"stop_price": "180", "trail_price": "2"}}
+        )

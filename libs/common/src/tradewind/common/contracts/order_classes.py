@@ -7,7 +7,9 @@ them whoever sent it (``invalid_order``).
 - ``bracket``: a market or limit entry, day or gtc, with both ``take_profit`` and ``stop_loss``.
 - ``oto``: a market or limit entry, day or gtc, with exactly one of them.
 - ``oco``: a limit order, day or gtc, that *is* the take-profit (its ``limit_price``; a
-  ``take_profit`` may repeat it), with a ``stop_loss``; both are exits and work at once.
+  ``take_profit`` may repeat it), with a ``stop_loss``; both are exits and work at once. Its
+  stop-loss has a ``stop_price``: a trailing one (``trail_price``/``trail_percent``, bracket
+  and oto) starts its mark at the entry's fill, and an oco has no entry.
 
 Prices: the exits of a buy entry sell, so its take-profit limit lies above the stop-loss stop,
 and both lie on their side of a limit entry's price (take-profit above, stop below); a sell
@@ -62,6 +64,9 @@ def order_class_violation(
             return "type", "oco orders are limit orders: the limit is the take-profit"
         if stop_loss is None:
             return "stop_loss", "oco orders need a stop_loss"
+        if stop_loss.trailing:
+            # A trailing leg starts its mark at the entry's fill; an oco has no entry.
+            return "stop_loss", "an oco's stop_loss takes a stop_price, not a trail"
         if take_profit is not None and take_profit.limit_price != limit_price:
             return "take_profit.limit_price", "must equal the oco order's limit_price"
     else:
@@ -89,18 +94,23 @@ def _price_violation(
     profit = limit_price if order_class is OrderClass.OCO else None
     if take_profit is not None:
         profit = take_profit.limit_price
-    if stop_loss is not None and stop_loss.limit_price is not None:
-        stop, limit = stop_loss.stop_price, stop_loss.limit_price
+    # A trailing stop-loss has no stop_price: its stop follows the market, nothing to compare.
+    stop = stop_loss.stop_price if stop_loss is not None else None
+    if stop is not None and stop_loss is not None and stop_loss.limit_price is not None:
+        limit = stop_loss.limit_price
         if (limit > stop) if selling else (limit < stop):
             return (
                 "stop_loss.limit_price",
                 f"must be at or {below} stop_loss.stop_price for {_exits(order_class, selling)}",
             )
-    if profit is not None and stop_loss is not None:
-        stop = stop_loss.stop_price
-        if (profit <= stop) if selling else (profit >= stop):
-            field = "limit_price" if take_profit is None else "take_profit.limit_price"
-            return field, f"must be {above} stop_loss.stop_price for {_exits(order_class, selling)}"
+    crossed = (
+        profit is not None
+        and stop is not None
+        and ((profit <= stop) if selling else (profit >= stop))
+    )
+    if crossed:
+        field = "limit_price" if take_profit is None else "take_profit.limit_price"
+        return field, f"must be {above} stop_loss.stop_price for {_exits(order_class, selling)}"
     entry = limit_price if order_class is not OrderClass.OCO and type is OrderType.LIMIT else None
     if entry is None:
         return None
@@ -111,9 +121,7 @@ def _price_violation(
             "take_profit.limit_price",
             f"must be {above} the entry's limit_price {entry:f} for {_exits(order_class, selling)}",
         )
-    if stop_loss is not None and (
-        (stop_loss.stop_price >= entry) if selling else (stop_loss.stop_price <= entry)
-    ):
+    if stop is not None and ((stop >= entry) if selling else (stop <= entry)):
         return (
             "stop_loss.stop_price",
             f"must be {below} the entry's limit_price {entry:f} for {_exits(order_class, selling)}",

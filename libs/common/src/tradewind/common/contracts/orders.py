@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tradewind.common.contracts.types import (
     AccountId,
@@ -54,13 +54,34 @@ class TakeProfit(BaseModel):
 
 
 class StopLoss(BaseModel):
-    """The stop-loss leg of a bracket, oco or oto order: a stop order on the exit side, or a
-    stop-limit one when ``limit_price`` is set."""
+    """The stop-loss leg of a bracket, oco or oto order: a stop order on the exit side, a
+    stop-limit one when ``limit_price`` is set, or a trailing stop with ``trail_price`` or
+    ``trail_percent`` instead of ``stop_price`` (bracket and oto; its mark starts at the entry's
+    average fill price)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    stop_price: PositiveDecimalStr
+    stop_price: PositiveDecimalStr | None = None
     limit_price: PositiveDecimalStr | None = None
+    trail_price: PositiveDecimalStr | None = None
+    trail_percent: TrailPercent | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_stop(self) -> StopLoss:
+        given = [
+            name
+            for name in ("stop_price", "trail_price", "trail_percent")
+            if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError("set exactly one of stop_price, trail_price or trail_percent")
+        if self.limit_price is not None and self.stop_price is None:
+            raise ValueError("limit_price goes with stop_price (a stop-limit stop-loss)")
+        return self
+
+    @property
+    def trailing(self) -> bool:
+        return self.stop_price is None
 
 
 class LegRole(StrEnum):

@@ -128,7 +128,12 @@ def _pending_legs(command: PlaceOrder, parent: Order) -> list[Order]:
         )
     if command.stop_loss is not None:
         stop_loss = command.stop_loss
-        stop_type = OrderType.STOP if stop_loss.limit_price is None else OrderType.STOP_LIMIT
+        if stop_loss.trailing:
+            stop_type = OrderType.TRAILING_STOP
+        elif stop_loss.limit_price is None:
+            stop_type = OrderType.STOP
+        else:
+            stop_type = OrderType.STOP_LIMIT
         legs.append(
             parent.model_copy(
                 update={
@@ -138,6 +143,8 @@ def _pending_legs(command: PlaceOrder, parent: Order) -> list[Order]:
                     "type": stop_type,
                     "limit_price": stop_loss.limit_price,
                     "stop_price": stop_loss.stop_price,
+                    "trail_price": stop_loss.trail_price,
+                    "trail_percent": stop_loss.trail_percent,
                     "parent_id": command.order_id,
                 }
             )

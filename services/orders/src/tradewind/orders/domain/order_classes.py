@@ -45,6 +45,7 @@ from tradewind.common.contracts import (
 )
 from tradewind.common.contracts.order_classes import exit_side, place_violation
 from tradewind.common.contracts.types import OrderClass, OrderStatus, OrderType
+from tradewind.orders.domain import trailing
 from tradewind.orders.domain.decimals import EXACT
 from tradewind.orders.domain.matching import Match, SymbolBook, match_quote
 from tradewind.orders.domain.orders import (
@@ -57,6 +58,7 @@ from tradewind.orders.domain.orders import (
     place,
     rejection_event,
     to_snapshot,
+    valuation_price,
 )
 
 ACTIVATED_BY_ENTRY = frozenset({OrderClass.BRACKET, OrderClass.OTO})
@@ -75,6 +77,8 @@ class LegSpec:
     type: OrderType
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
 
 
 def take_profit_leg(take_profit: TakeProfit) -> LegSpec:
@@ -82,9 +86,15 @@ def take_profit_leg(take_profit: TakeProfit) -> LegSpec:
 
 
 def stop_loss_leg(stop_loss: StopLoss) -> LegSpec:
-    """The stop-loss leg: a stop, or a stop-limit with a limit price. A trailing stop-loss
-    (trail_price or trail_percent on ``StopLoss``) is one more case here: a leg of type
-    trailing_stop carrying its trail; the rest of the group logic does not look at the type."""
+    """The stop-loss leg: a stop, a stop-limit with a limit price, or a trailing stop carrying
+    its trail (its mark is set when it activates: ``_settle_held_leg``)."""
+    if stop_loss.trailing:
+        return LegSpec(
+            LegRole.STOP_LOSS,
+            OrderType.TRAILING_STOP,
+            trail_price=stop_loss.trail_price,
+            trail_percent=stop_loss.trail_percent,
+        )
     if stop_loss.limit_price is not None:
         return LegSpec(
             LegRole.STOP_LOSS,
@@ -119,6 +129,8 @@ def build_leg(parent: Order, spec: LegSpec) -> Order:
         qty=parent.qty,
         limit_price=spec.limit_price,
         stop_price=spec.stop_price,
+        trail_price=spec.trail_price,
+        trail_percent=spec.trail_percent,
         time_in_force=parent.time_in_force,
         status=OrderStatus.HELD if held else OrderStatus.NEW,
         submitted_at=parent.submitted_at,
@@ -178,13 +190,29 @@ def place_group(
         message = getattr(placement.event, "message", reason.value)
         return _rejected(parent, specs, reason, message, now)
     legs = [build_leg(parent, spec) for spec in specs]
+    leg_rules = _valuing_legs_at_the_entry(rules, parent, market)
     for spec, leg in zip(specs, legs, strict=True):
-        leg_violation = first_violation(leg, rules, market, client_order_id_in_use=False)
+        leg_violation = first_violation(leg, leg_rules, market, client_order_id_in_use=False)
         if leg_violation is not None:
             reason, message = leg_violation
             return _rejected(parent, specs, reason, f"{spec.role.value} leg: {message}", now)
     orders = (parent, *legs)
     return GroupPlacement(orders, tuple(OrderAccepted(order=to_snapshot(o)) for o in orders))
+
+
+def _valuing_legs_at_the_entry(rules: RiskRules, parent: Order, market: MarketView) -> RiskRules:
+    """``rules`` in which a leg with nothing else to value it at (no quote, no reference price:
+    a trailing stop-loss has no stop price yet) is valued at its entry's price, the price of
+    the position it will close."""
+    symbol = parent.symbol
+    if market.bid is not None or symbol in rules.reference_prices:
+        return rules
+    entry_price = valuation_price(parent, rules, market)
+    if entry_price is None:
+        return rules
+    return dataclasses.replace(
+        rules, reference_prices={**rules.reference_prices, symbol: entry_price}
+    )
 
 
 def _rejected(
@@ -337,6 +365,9 @@ def _settle_held_leg(leg: Order, entry: Order, now: datetime) -> GroupChange:
             updated_at=now,
             version=leg.version + 1,
         )
+        # A trailing stop-loss trails from the price the position was opened at; later quotes
+        # move its mark as for any trailing stop.
+        working = trailing.started(working, entry.filled_avg_price)
         return GroupChange(
             working,
             OrderAccepted(order=to_snapshot(working)),

@@ -323,7 +323,8 @@ def first_violation(
             RejectReason.DUPLICATE_CLIENT_ORDER_ID,
             f"client_order_id {order.client_order_id!r} is already used by another order",
         )
-    if order.type.is_trailing and order.hwm is None:
+    # A held leg's mark starts when its entry fills (domain/order_classes.py), not from a quote.
+    if order.type.is_trailing and order.hwm is None and order.status is not OrderStatus.HELD:
         side = "bid" if order.side is Side.SELL else "ask"
         return (
             RejectReason.PRICE_UNAVAILABLE,
