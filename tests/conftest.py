@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -12,13 +13,21 @@ from support.internal import configure_service_credentials
 configure_service_credentials()
 
 _provisioned: list[Infra] = []
+# The run's vhost is removed when the session ends, not in a fixture's teardown: that would run
+# inside the last test's teardown and its timeout, and rabbitmqctl alone can take a minute on a
+# busy machine.
+_vhost_cleanup = contextlib.ExitStack()
 
 
 @pytest.fixture(scope="session")
-def infra_sync() -> Iterator[Infra]:
-    with provision() as infra:
-        _provisioned.append(infra)
-        yield infra
+def infra_sync() -> Infra:
+    infra = _vhost_cleanup.enter_context(provision())
+    _provisioned.append(infra)
+    return infra
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _vhost_cleanup.close()
 
 
 @pytest.hookimpl(hookwrapper=True)
