@@ -394,6 +394,47 @@ async def fresh_stack(infra: Infra, counter: AcceptedCounter) -> AsyncIterator[t
         stack.stop()
 
 
+async def open_loop_only(seconds: float, rate: float, profile: Path | None) -> str:
+    """Only the open loop, at a fixed ``rate``, on a fresh system: the latency figure alone, for
+    a rate chosen in advance (half the issue's 600/s), quicker to repeat than the whole run."""
+    with provision() as infra:
+        counter = AcceptedCounter()
+        try:
+            async with fresh_stack(infra, counter) as (stack, key):
+                pids = {name: [stack.pid(name)] for name in ("gateway", "orders", "webhooks")}
+                pids.update(system_pids())
+                meter = CpuMeter.of_groups(pids)
+                meter.start()
+                busy_before = machine_busy_seconds()
+                profilers = await asyncio.to_thread(start_profilers, stack, seconds, profile)
+                latency = await open_loop_latency(
+                    f"{stack.url('gateway')}/api/v1/orders", key, counter, rate, seconds
+                )
+                for profiler in profilers:
+                    await asyncio.to_thread(profiler.wait)
+                machine_busy = machine_busy_seconds() - busy_before
+                cpu = meter.stop()
+        finally:
+            await counter.close()
+            await infra.drop_databases()
+            await infra.delete_redis_keys()
+    return "\n".join(
+        [
+            f"open loop at {latency.rate:,.0f}/s: place → order.accepted p50 "
+            f"{latency.p50_ms:.1f} ms, p99 {latency.p99_ms:.1f} ms "
+            f"({latency.accepted}/{latency.sent} accepted); POST → 202 p50 "
+            f"{latency.answered_p50_ms:.1f} / p99 {latency.answered_p99_ms:.1f} ms, "
+            f"202 → order.accepted p50 {latency.decided_p50_ms:.1f} / p99 "
+            f"{latency.decided_p99_ms:.1f} ms",
+            f"  meanwhile the machine's cores were {machine_busy / latency_window(latency):.2f} "
+            "busy; CPU ms per order: "
+            + ", ".join(
+                f"{name} {1000 * used / max(1, latency.accepted):.2f}" for name, used in cpu.items()
+            ),
+        ]
+    )
+
+
 async def bench(
     seconds: float, connections: int, direct: int, profile: Path | None, *, alone_only: bool
 ) -> str:
@@ -527,7 +568,16 @@ def main() -> None:
     parser.add_argument(
         "--alone-only", action="store_true", help="only the baseline and the orders-alone run"
     )
+    parser.add_argument(
+        "--open-loop-rate",
+        type=float,
+        help="only the open loop, at this many orders/s (e.g. 300: half the issue's 600/s)",
+    )
     args = parser.parse_args()
+    if args.open_loop_rate is not None:
+        report = asyncio.run(open_loop_only(args.seconds, args.open_loop_rate, args.profile))
+        sys.stdout.write("\n" + report + "\n")
+        return
     report = asyncio.run(
         bench(args.seconds, args.connections, args.direct, args.profile, alone_only=args.alone_only)
     )
