@@ -54,7 +54,13 @@ class Published:
         self.headers.append(dict(kw["headers"]))
 
 
-def broker_publishing_to(published: Published, monkeypatch: pytest.MonkeyPatch) -> Broker:
+@pytest.fixture
+def published() -> Published:
+    return Published()
+
+
+@pytest.fixture
+def broker(published: Published, monkeypatch: pytest.MonkeyPatch) -> Broker:
     broker = Broker(
         "amqp://unused",
         Topology("unit", (100, 1_000, 10_000)),
@@ -77,11 +83,8 @@ async def settle(
 
 @pytest.mark.parametrize(("attempt", "tier"), [(1, "100ms"), (2, "1000ms")])
 async def test_a_failed_attempt_waits_its_tier_and_comes_back_as_the_next_attempt(
-    monkeypatch: pytest.MonkeyPatch, attempt: int, tier: str
+    broker: Broker, published: Published, attempt: int, tier: str
 ) -> None:
-    published = Published()
-    broker = broker_publishing_to(published, monkeypatch)
-
     outcome, message = await settle(broker, BUG, attempt=attempt)
 
     assert (outcome, message.settled) == ("retried", ["ack"])
@@ -91,10 +94,7 @@ async def test_a_failed_attempt_waits_its_tier_and_comes_back_as_the_next_attemp
     assert UNAVAILABLE_HEADER not in headers
 
 
-async def test_the_last_attempt_parks_the_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    published = Published()
-    broker = broker_publishing_to(published, monkeypatch)
-
+async def test_the_last_attempt_parks_the_message(broker: Broker, published: Published) -> None:
     outcome, message = await settle(broker, BUG, attempt=3)
 
     assert (outcome, message.settled) == ("parked", ["reject(requeue=False)"])
@@ -103,10 +103,9 @@ async def test_the_last_attempt_parks_the_message(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize(("spent", "tier"), [(0, "100ms"), (1, "1000ms")])
 async def test_a_store_outage_spends_no_attempt_and_waits_through_the_tiers(
-    monkeypatch: pytest.MonkeyPatch, spent: int, tier: str
+    broker: Broker, published: Published, spent: int, tier: str
 ) -> None:
-    published = Published()
-    broker = broker_publishing_to(published, monkeypatch)
+    # A message on its last attempt: waiting for a store spends none of it.
     before = {ATTEMPT_HEADER: 3, UNAVAILABLE_HEADER: spent} if spent else {ATTEMPT_HEADER: 3}
 
     outcome, message = await settle(broker, STORE_DOWN, attempt=3, headers=before)
@@ -119,11 +118,8 @@ async def test_a_store_outage_spends_no_attempt_and_waits_through_the_tiers(
 
 
 async def test_an_outage_that_outlasts_every_retry_parks_the_message(
-    monkeypatch: pytest.MonkeyPatch,
+    broker: Broker, published: Published
 ) -> None:
-    published = Published()
-    broker = broker_publishing_to(published, monkeypatch)
-
     outcome, message = await settle(broker, STORE_DOWN, attempt=1, headers={UNAVAILABLE_HEADER: 2})
 
     assert (outcome, message.settled) == ("parked", ["reject(requeue=False)"])
@@ -132,9 +128,9 @@ async def test_an_outage_that_outlasts_every_retry_parks_the_message(
 
 @pytest.mark.parametrize("error", [BUG, STORE_DOWN], ids=["failed attempt", "store outage"])
 async def test_a_retry_the_broker_will_not_take_is_requeued_not_lost(
-    monkeypatch: pytest.MonkeyPatch, error: Exception
+    broker: Broker, published: Published, error: Exception
 ) -> None:
-    broker = broker_publishing_to(Published(refuse=True), monkeypatch)
+    published.refuse = True
 
     outcome, message = await settle(broker, error, attempt=1)
 
