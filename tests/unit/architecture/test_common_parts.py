@@ -21,7 +21,7 @@ from pathlib import Path
 import grimp
 import pytest
 
-from unit.architecture.test_import_rules import _contract_toml, _toml_list, lint_imports
+from unit.architecture.test_import_rules import lint_imports, write_project_rules
 
 ROOT = Path(__file__).resolve().parents[3]
 COMMON_SOURCE = ROOT / "libs" / "common" / "src" / "tradewind" / "common"
@@ -118,13 +118,7 @@ def test_the_health_service_installs_no_sqlalchemy_or_alembic() -> None:
 def test_contracts_or_the_broker_importing_a_database_break_their_rules(tmp_path: Path) -> None:
     # The project's rules, over a copy of the shared library in which the contracts import
     # SQLAlchemy and the broker's topology imports asyncpg.
-    rules = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    contracts = "\n".join(_contract_toml(contract) for contract in rules["contracts"])
-    (tmp_path / "pyproject.toml").write_text(
-        "[tool.importlinter]\n"
-        f"root_packages = {_toml_list(rules['root_packages'])}\n"
-        "include_external_packages = true\n" + contracts
-    )
+    write_project_rules(tmp_path)
     common = tmp_path / "tradewind" / "common"
     shutil.copytree(COMMON_SOURCE, common, ignore=shutil.ignore_patterns("__pycache__"))
     with (common / "contracts" / "types.py").open("a") as types:

@@ -41,13 +41,7 @@ def test_a_domain_importing_a_driver_and_a_service_importing_another_break_the_r
     tmp_path: Path,
 ) -> None:
     # The project's own rules, over a tree whose orders service comes first on the path.
-    rules = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    contracts = "\n".join(_contract_toml(contract) for contract in rules["contracts"])
-    (tmp_path / "pyproject.toml").write_text(
-        "[tool.importlinter]\n"
-        f"root_packages = {_toml_list(rules['root_packages'])}\n"
-        "include_external_packages = true\n" + contracts
-    )
+    write_project_rules(tmp_path)
     orders = tmp_path / "tradewind" / "orders"
     (orders / "domain").mkdir(parents=True)
     (orders / "__init__.py").write_text("from tradewind.orders import handlers\n")
@@ -61,6 +55,18 @@ def test_a_domain_importing_a_driver_and_a_service_importing_another_break_the_r
     assert "tradewind.orders.domain -> asyncpg" in checked.stdout
     assert f"{INDEPENDENT} BROKEN" in checked.stdout
     assert "tradewind.orders.handlers -> tradewind.webhooks.domain.delivery_rules" in checked.stdout
+
+
+def write_project_rules(directory: Path) -> None:
+    """The project's import rules as ``directory``'s pyproject.toml, to check a tree a test
+    builds there against them."""
+    rules = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contracts = "\n".join(_contract_toml(contract) for contract in rules["contracts"])
+    (directory / "pyproject.toml").write_text(
+        "[tool.importlinter]\n"
+        f"root_packages = {_toml_list(rules['root_packages'])}\n"
+        "include_external_packages = true\n" + contracts
+    )
 
 
 def _contract_toml(contract: dict[str, object]) -> str:

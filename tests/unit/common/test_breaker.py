@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -80,6 +81,17 @@ def transitions(name: str, to_state: str) -> float:
 async def open_breaker(breaker: CircuitBreaker, failure_threshold: int) -> None:
     await fail_times(breaker, failure_threshold)
     assert current_state(breaker) is BreakerState.OPEN
+
+
+async def half_open_breaker(name: str, clock: FakeClock, **settings: Any) -> CircuitBreaker:
+    """A breaker one failure opened, its recovery timeout of a second passed: the next call is a
+    probe."""
+    breaker = CircuitBreaker(
+        name, clock=clock, failure_threshold=1, recovery_timeout=1.0, **settings
+    )
+    await open_breaker(breaker, 1)
+    clock.advance(1.0)
+    return breaker
 
 
 class HeldCall:
@@ -215,11 +227,7 @@ async def test_failed_probe_reopens_and_restarts_the_timer(name: str, clock: Fak
 
 
 async def test_half_open_admits_only_max_probes_concurrently(name: str, clock: FakeClock) -> None:
-    breaker = CircuitBreaker(
-        name, clock=clock, failure_threshold=1, recovery_timeout=1.0, half_open_max_probes=1
-    )
-    await open_breaker(breaker, 1)
-    clock.advance(1.0)
+    breaker = await half_open_breaker(name, clock, half_open_max_probes=1)
     held, probe = await start_held_call(breaker)
 
     with pytest.raises(CircuitOpenError) as raised:
@@ -234,16 +242,7 @@ async def test_half_open_admits_only_max_probes_concurrently(name: str, clock: F
 
 
 async def test_half_open_probe_limit_above_one(name: str, clock: FakeClock) -> None:
-    breaker = CircuitBreaker(
-        name,
-        clock=clock,
-        failure_threshold=1,
-        recovery_timeout=1.0,
-        half_open_max_probes=2,
-        success_threshold=2,
-    )
-    await open_breaker(breaker, 1)
-    clock.advance(1.0)
+    breaker = await half_open_breaker(name, clock, half_open_max_probes=2, success_threshold=2)
     first, first_task = await start_held_call(breaker)
     second, second_task = await start_held_call(breaker)
 
@@ -261,11 +260,7 @@ async def test_half_open_probe_limit_above_one(name: str, clock: FakeClock) -> N
 async def test_success_threshold_needs_consecutive_successful_probes(
     name: str, clock: FakeClock
 ) -> None:
-    breaker = CircuitBreaker(
-        name, clock=clock, failure_threshold=1, recovery_timeout=1.0, success_threshold=3
-    )
-    await open_breaker(breaker, 1)
-    clock.advance(1.0)
+    breaker = await half_open_breaker(name, clock, success_threshold=3)
 
     await breaker.call(succeed)
     await breaker.call(succeed)
@@ -275,11 +270,7 @@ async def test_success_threshold_needs_consecutive_successful_probes(
 
 
 async def test_failure_after_some_successful_probes_reopens(name: str, clock: FakeClock) -> None:
-    breaker = CircuitBreaker(
-        name, clock=clock, failure_threshold=1, recovery_timeout=1.0, success_threshold=2
-    )
-    await open_breaker(breaker, 1)
-    clock.advance(1.0)
+    breaker = await half_open_breaker(name, clock, success_threshold=2)
 
     await breaker.call(succeed)
     await fail_times(breaker, 1)
@@ -318,15 +309,9 @@ async def test_exceptions_that_are_not_failures_pass_through_and_count_as_succes
 
 
 async def test_probe_raising_a_non_failure_closes_the_breaker(name: str, clock: FakeClock) -> None:
-    breaker = CircuitBreaker(
-        name,
-        clock=clock,
-        failure_threshold=1,
-        recovery_timeout=1.0,
-        is_failure=lambda error: not isinstance(error, NotFound),
+    breaker = await half_open_breaker(
+        name, clock, is_failure=lambda error: not isinstance(error, NotFound)
     )
-    await open_breaker(breaker, 1)
-    clock.advance(1.0)
 
     async def not_found() -> str:
         raise NotFound("order 42")
@@ -349,9 +334,7 @@ async def test_cancellation_is_not_a_failure(name: str, clock: FakeClock) -> Non
 
 
 async def test_cancelled_probe_frees_its_slot_without_deciding(name: str, clock: FakeClock) -> None:
-    breaker = CircuitBreaker(name, clock=clock, failure_threshold=1, recovery_timeout=1.0)
-    await open_breaker(breaker, 1)
-    clock.advance(1.0)
+    breaker = await half_open_breaker(name, clock)
     _, probe = await start_held_call(breaker)
 
     probe.cancel()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import asyncpg
 import httpx
 import pytest
@@ -12,10 +9,8 @@ import redis.exceptions
 import sqlalchemy.exc
 from fastapi import APIRouter, FastAPI
 
-from tradewind.common.app import create_service_app
-from tradewind.common.health import Readiness
 from tradewind.common.resilience.unavailable import is_dependency_unavailable
-from tradewind.common.settings import SharedSettings
+from unit.common.service_apps import served, service_app
 
 
 def _wrapped_by_sqlalchemy(cause: Exception) -> Exception:
@@ -62,25 +57,12 @@ def _app_raising(error: Exception) -> FastAPI:
     async def fail() -> None:
         raise error
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
-        yield
-
-    return create_service_app(
-        service="test",
-        title="t",
-        version="0",
-        shared=SharedSettings(log_json=True),
-        lifespan=lifespan,
-        routers=[router],
-    )
+    return service_app(router)
 
 
 async def _status_of(application: FastAPI) -> httpx.Response:
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.get("/fail")
+    async with served(application) as client:
+        return await client.get("/fail")
 
 
 async def test_a_service_whose_store_is_down_answers_503_with_retry_after() -> None:

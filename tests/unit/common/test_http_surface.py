@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
@@ -13,10 +12,9 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Response
 
-from tradewind.common.app import create_service_app
 from tradewind.common.deprecation import deprecated
-from tradewind.common.health import Readiness
 from tradewind.common.settings import SharedSettings
+from unit.common.service_apps import served, service_app
 
 router = APIRouter()
 SINCE = datetime(2026, 7, 1, tzinfo=UTC)
@@ -42,27 +40,13 @@ async def page() -> Response:
     return Response("<p>hi</p>", media_type="text/html", headers={"Content-Security-Policy": PAGE})
 
 
-def service_app(**shared: object) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
-        yield
-
-    return create_service_app(
-        service="test",
-        title="Test API",
-        version="0",
-        shared=SharedSettings(max_request_bytes=1_024, **shared),  # type: ignore[arg-type]
-        lifespan=lifespan,
-        routers=[router],
-    )
+def surface_app(**shared: object) -> FastAPI:
+    settings = SharedSettings(max_request_bytes=1_024, **shared)  # type: ignore[arg-type]
+    return service_app(router, title="Test API", shared=settings)
 
 
-@asynccontextmanager
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://svc.test") as http:
-            yield http
+def client(app: FastAPI) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    return served(app, base_url="http://svc.test")
 
 
 @pytest.mark.parametrize(
@@ -78,7 +62,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def test_every_answer_carries_the_security_headers(
     method: str, path: str, status: int
 ) -> None:
-    async with client(service_app()) as http:
+    async with client(surface_app()) as http:
         response = await http.request(method, path)
     assert response.status_code == status
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -91,7 +75,7 @@ async def test_every_answer_carries_the_security_headers(
 
 
 async def test_a_refused_body_carries_them_too() -> None:
-    async with client(service_app()) as http:
+    async with client(surface_app()) as http:
         response = await http.post("/current", content=b"x" * 2_000)
     assert response.status_code == 413
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -99,20 +83,20 @@ async def test_a_refused_body_carries_them_too() -> None:
 
 async def test_a_page_with_its_own_policy_keeps_it_alone() -> None:
     """Two policies would both apply: the API's would block the page's styles and scripts."""
-    async with client(service_app()) as http:
+    async with client(surface_app()) as http:
         response = await http.get("/page")
     assert response.headers.get_list("content-security-policy") == [PAGE]
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_strict_transport_security_is_a_setting() -> None:
-    async with client(service_app(hsts_max_age_s=31_536_000)) as http:
+    async with client(surface_app(hsts_max_age_s=31_536_000)) as http:
         response = await http.get("/current")
     assert response.headers["strict-transport-security"] == "max-age=31536000"
 
 
 async def test_a_deprecated_route_says_since_when_and_until_when() -> None:
-    async with client(service_app()) as http:
+    async with client(surface_app()) as http:
         old_answer = await http.get("/old")
         current_answer = await http.get("/current")
         document = (await http.get("/openapi.json")).json()
@@ -139,7 +123,7 @@ _REFERENCES = re.compile(r"""(?:src|href)=["']([^"']+)["']|url: ['"]([^'"]+)['"]
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
 async def test_the_api_reference_is_served_by_the_service_itself(page: str) -> None:
     """Every asset the page loads comes from this host, and its policy allows no other host."""
-    async with client(service_app()) as http:
+    async with client(surface_app()) as http:
         response = await http.get(page)
         assert response.status_code == 200
         html = response.text

@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 
-from tradewind.common.app import create_service_app
 from tradewind.common.broker import QueueSpec, Topology
-from tradewind.common.health import Degraded, Readiness
+from tradewind.common.health import Check, Degraded, Readiness
 from tradewind.common.problems import Problem
 from tradewind.common.settings import SharedSettings
+from unit.common.service_apps import served, service_app
 
 
 def test_every_name_derives_from_the_namespace() -> None:
@@ -64,28 +63,13 @@ async def boom() -> None:
     raise RuntimeError("secret internals: password=hunter2")
 
 
-def app(readiness_checks: dict[str, object] | None = None) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI, readiness: Readiness) -> AsyncIterator[None]:
-        for name, check in (readiness_checks or {}).items():
-            readiness.add(name, check)  # type: ignore[arg-type]
-        yield
-
-    return create_service_app(
-        service="test",
-        title="t",
-        version="0",
-        shared=SharedSettings(log_json=True),
-        lifespan=lifespan,
-        routers=[router],
-    )
+def app(readiness_checks: dict[str, Check] | None = None) -> FastAPI:
+    return service_app(router, readiness_checks=readiness_checks)
 
 
 async def call(application: FastAPI, method: str, path: str, **kwargs: object) -> httpx.Response:
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+    async with served(application) as client:
+        return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
 
 
 async def test_validation_errors_are_problems_listing_each_field() -> None:

@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import pytest
 
-from tradewind.common.contracts import OrderRejected, PlaceOrder, RejectReason, ReplaceOrder
+from tradewind.common.contracts import OrderRejected, PlaceOrder, RejectReason
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.orders.domain import MarketView, Order, RiskRules, place, replace
 from tradewind.orders.domain.activities import ActivityType, CashActivity, merge_newest_first
@@ -27,7 +27,7 @@ from tradewind.orders.domain.ledger import (
 )
 from tradewind.orders.domain.matching import Execution
 from tradewind.orders.domain.positions import Position
-from unit.orders.builders import SYMBOL, T0, working_order
+from unit.orders.builders import MARKET_BUY, SYMBOL, T0, place_command, replace_of, working_order
 
 NOW = T0 + timedelta(milliseconds=40)
 RULES = RiskRules(
@@ -36,22 +36,12 @@ RULES = RiskRules(
     market_buy_margin=Decimal("0.05"),
 )
 QUOTED = MarketView(listed=True, bid=Decimal("99"), ask=Decimal("101"))
+LIMIT_BUY = {**MARKET_BUY, "type": OrderType.LIMIT, "limit_price": Decimal("50")}
 
 
 def placed(buying_power: str | None, market: MarketView = QUOTED, **overrides: Any) -> Order:
-    fields: dict[str, Any] = {
-        "order_id": uuid4(),
-        "account_id": "acct-1",
-        "symbol": SYMBOL,
-        "side": Side.BUY,
-        "type": OrderType.LIMIT,
-        "limit_price": Decimal("50"),
-        "qty": Decimal("10"),
-        "submitted_at": T0,
-    }
-    fields.update(overrides)
     return place(
-        PlaceOrder(**fields),
+        place_command(LIMIT_BUY, **overrides),
         RULES,
         market,
         client_order_id_in_use=False,
@@ -151,13 +141,7 @@ def test_the_other_checks_come_first() -> None:
 
 def test_a_replace_may_use_what_the_replaced_order_holds() -> None:
     order = placed("10000")  # holds 500
-    command = ReplaceOrder(
-        order_id=order.id,
-        new_order_id=uuid4(),
-        account_id=order.account_id,
-        requested_at=NOW,
-        limit_price=Decimal("60"),
-    )
+    command = replace_of(order, requested_at=NOW, limit_price=Decimal("60"))
     # Buying power 100 after the 500 held: the replacement may hold 600.
     done = replace(
         order,

@@ -28,6 +28,7 @@ from tradewind.orders.domain import (
     place,
     to_snapshot,
 )
+from unit.orders.builders import MARKET_BUY, place_command
 
 SUBMITTED = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
 NOW = SUBMITTED + timedelta(milliseconds=40)
@@ -41,20 +42,17 @@ LISTED = MarketView(listed=True)
 UNLISTED = MarketView(listed=False)
 
 
+AAPL_DAY_BUY = {
+    **MARKET_BUY,
+    "symbol": "AAPL",
+    "time_in_force": TimeInForce.DAY,
+    "client_order_id": "my-order-1",
+    "submitted_at": SUBMITTED,
+}
+
+
 def place_order(**overrides: Any) -> PlaceOrder:
-    fields: dict[str, Any] = {
-        "order_id": uuid4(),
-        "account_id": "acct-1",
-        "symbol": "AAPL",
-        "side": Side.BUY,
-        "type": OrderType.MARKET,
-        "qty": Decimal("10"),
-        "time_in_force": TimeInForce.DAY,
-        "client_order_id": "my-order-1",
-        "submitted_at": SUBMITTED,
-    }
-    fields.update(overrides)
-    return PlaceOrder(**fields)
+    return place_command(AAPL_DAY_BUY, **overrides)
 
 
 def accepted_order(**overrides: Any) -> Order:

@@ -18,9 +18,8 @@ from tradewind.orders.domain import (
     replace,
     unblock_trading,
 )
-from unit.orders.builders import T0, working_order
+from unit.orders.builders import T0, place_command, working_order
 from unit.orders.test_orders_replace import replace_command
-from unit.orders.test_orders_risk import command
 
 ACCOUNT, OPERATOR = TradingBlockedBy.ACCOUNT, TradingBlockedBy.OPERATOR
 NOW = T0 + timedelta(minutes=5)
@@ -95,7 +94,7 @@ def test_a_blocked_accounts_orders_and_replaces_are_rejected_with_the_reason() -
     market = MarketView(listed=True)
 
     placed = place(
-        command(),
+        place_command(),
         rules,
         market,
         client_order_id_in_use=False,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import uuid4
 
 import pytest
 
@@ -14,7 +13,6 @@ from tradewind.common.contracts import (
     OrderFilled,
     PlaceOrder,
     RejectReason,
-    ReplaceOrder,
 )
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.orders.domain import (
@@ -29,7 +27,7 @@ from tradewind.orders.domain import (
     replace,
     settle,
 )
-from unit.orders.builders import SYMBOL, T0, quote
+from unit.orders.builders import SYMBOL, T0, accepted_order_of, place_command, quote, replace_of
 
 NOW = T0 + timedelta(milliseconds=40)
 RULES = RiskRules(reference_prices={SYMBOL: Decimal("100")}, max_notional=Decimal("10000"))
@@ -45,30 +43,19 @@ def market(lot: str | None = "0.001", bid: str | None = None, ask: str | None = 
     )
 
 
+NOTIONAL_BUY: dict[str, Any] = {
+    "side": Side.BUY,
+    "type": OrderType.MARKET,
+    "notional": Decimal("500"),
+}
+
+
 def notional_command(**overrides: Any) -> PlaceOrder:
-    fields: dict[str, Any] = {
-        "order_id": uuid4(),
-        "account_id": "acct-1",
-        "symbol": SYMBOL,
-        "side": Side.BUY,
-        "type": OrderType.MARKET,
-        "notional": Decimal("500"),
-        "submitted_at": T0,
-    }
-    fields.update(overrides)
-    return PlaceOrder(**fields)
+    return place_command(NOTIONAL_BUY, **overrides)
 
 
 def accepted(view: MarketView | None = None, **overrides: Any) -> Order:
-    placement = place(
-        notional_command(**overrides),
-        RULES,
-        view or market(),
-        client_order_id_in_use=False,
-        now=NOW,
-    )
-    assert placement.order.status is OrderStatus.NEW, placement.event
-    return placement.order
+    return accepted_order_of(notional_command(**overrides), RULES, view or market(), now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -214,13 +201,7 @@ def test_a_price_that_leaves_less_than_one_lot_cancels_the_order() -> None:
 
 def test_a_notional_order_cannot_be_replaced() -> None:
     order = accepted()
-    command = ReplaceOrder(
-        order_id=order.id,
-        new_order_id=uuid4(),
-        account_id=order.account_id,
-        qty=Decimal(3),
-        requested_at=NOW,
-    )
+    command = replace_of(order, qty=Decimal(3), requested_at=NOW)
     outcome = replace(order, command, RULES, market(), client_order_id_in_use=False, now=NOW)
     assert outcome.replacement is None
     assert "notional orders cannot be replaced" in outcome.event.model_dump()["reason"]

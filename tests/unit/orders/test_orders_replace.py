@@ -6,7 +6,6 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import uuid4
 
 import pytest
 
@@ -23,7 +22,7 @@ from tradewind.orders.domain import (
     replace,
     to_snapshot,
 )
-from unit.orders.builders import T0, working_order
+from unit.orders.builders import T0, replace_of, working_order
 
 NOW = T0 + timedelta(minutes=1)
 RULES = RiskRules(reference_prices={"ACME": Decimal("100")}, max_notional=Decimal("10000"))
@@ -31,13 +30,7 @@ LISTED = MarketView(listed=True)
 
 
 def replace_command(order: Order, **changes: Any) -> ReplaceOrder:
-    return ReplaceOrder(
-        order_id=order.id,
-        new_order_id=uuid4(),
-        account_id=order.account_id,
-        requested_at=NOW - timedelta(milliseconds=5),
-        **changes,
-    )
+    return replace_of(order, requested_at=NOW - timedelta(milliseconds=5), **changes)
 
 
 def replaced(order: Order, *, coid_in_use: bool = False, **changes: Any) -> ReplaceOutcome:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import uuid4
 
 import pytest
 
@@ -16,7 +15,7 @@ from tradewind.orders.domain import (
     RiskRules,
     place,
 )
-from unit.orders.builders import T0
+from unit.orders.builders import T0, place_command
 
 NOW = T0 + timedelta(milliseconds=40)
 RULES = RiskRules(reference_prices={"ACME": Decimal("100")}, max_notional=Decimal("10000"))
@@ -24,17 +23,7 @@ LISTED = MarketView(listed=True)
 
 
 def command(**overrides: Any) -> PlaceOrder:
-    fields: dict[str, Any] = {
-        "order_id": uuid4(),
-        "account_id": "acct-1",
-        "symbol": "ACME",
-        "side": Side.BUY,
-        "type": OrderType.MARKET,
-        "qty": Decimal("10"),
-        "submitted_at": T0,
-    }
-    fields.update(overrides)
-    return PlaceOrder(**fields)
+    return place_command(**overrides)
 
 
 def reason_for(

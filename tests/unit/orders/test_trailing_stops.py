@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 
@@ -22,7 +22,6 @@ from tradewind.common.contracts import (
     PlaceOrder,
     Quote,
     RejectReason,
-    ReplaceOrder,
 )
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce
 from tradewind.orders.domain import (
@@ -37,7 +36,7 @@ from tradewind.orders.domain import (
     settle,
     trailing,
 )
-from unit.orders.builders import SYMBOL, T0, quote
+from unit.orders.builders import SYMBOL, T0, accepted_order_of, place_command, quote, replace_of
 
 RECORDINGS = Path(__file__).parent / "replay"
 RULES = RiskRules(reference_prices={}, max_notional=Decimal("1000000"))
@@ -53,32 +52,21 @@ def market(bid: str = "100", ask: str = "100.1") -> MarketView:
     )
 
 
+TRAILING_SELL: dict[str, Any] = {
+    "side": Side.SELL,
+    "type": OrderType.TRAILING_STOP,
+    "qty": Decimal(5),
+    "trail_price": Decimal(1),
+    "time_in_force": TimeInForce.GTC,
+}
+
+
 def trailing_command(**overrides: Any) -> PlaceOrder:
-    fields: dict[str, Any] = {
-        "order_id": uuid4(),
-        "account_id": "acct-1",
-        "symbol": SYMBOL,
-        "side": Side.SELL,
-        "type": OrderType.TRAILING_STOP,
-        "qty": Decimal(5),
-        "trail_price": Decimal(1),
-        "time_in_force": TimeInForce.GTC,
-        "submitted_at": T0,
-    }
-    fields.update(overrides)
-    return PlaceOrder(**fields)
+    return place_command(TRAILING_SELL, **overrides)
 
 
 def accepted(view: MarketView | None = None, **overrides: Any) -> Order:
-    placement = place(
-        trailing_command(**overrides),
-        RULES,
-        view or market(),
-        client_order_id_in_use=False,
-        now=T0,
-    )
-    assert placement.order.status is OrderStatus.NEW, placement.event
-    return placement.order
+    return accepted_order_of(trailing_command(**overrides), RULES, view or market(), now=T0)
 
 
 def after(order: Order, *quotes: Quote) -> Order:
@@ -220,13 +208,7 @@ def test_a_triggered_trailing_stop_no_longer_follows_the_market() -> None:
 
 def test_a_new_trail_keeps_the_mark_and_moves_the_stop() -> None:
     order = after(accepted(), quote(2, bid="102", ask="102.1"))
-    command = ReplaceOrder(
-        order_id=order.id,
-        new_order_id=uuid4(),
-        account_id=order.account_id,
-        trail_percent=Decimal(5),
-        requested_at=T0,
-    )
+    command = replace_of(order, trail_percent=Decimal(5), requested_at=T0)
     outcome = replace(
         order, command, RULES, market(bid="102"), client_order_id_in_use=False, now=T0
     )
@@ -240,13 +222,7 @@ def test_a_new_trail_keeps_the_mark_and_moves_the_stop() -> None:
 
 def test_a_trail_on_an_order_that_does_not_trail_is_refused() -> None:
     order = accepted(type=OrderType.MARKET, trail_price=None)
-    command = ReplaceOrder(
-        order_id=order.id,
-        new_order_id=uuid4(),
-        account_id=order.account_id,
-        trail_price=Decimal(1),
-        requested_at=T0,
-    )
+    command = replace_of(order, trail_price=Decimal(1), requested_at=T0)
     outcome = replace(order, command, RULES, market(), client_order_id_in_use=False, now=T0)
     assert outcome.replacement is None
     assert "market orders have no trail" in outcome.event.model_dump()["reason"]

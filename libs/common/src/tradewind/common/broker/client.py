@@ -97,6 +97,33 @@ _UNAVAILABLE = (
 )
 
 
+@dataclass(frozen=True)
+class _RetryBudget:
+    """One count of failures a message may spend before it is parked: the header it travels
+    in, its name in the log, and what the log says when it runs out or buys a retry."""
+
+    header: str
+    log_key: str
+    parking: str
+    scheduled: str
+
+
+# Failed attempts of the handler: the header holds the attempt that is being delivered (1-based).
+_ATTEMPTS = _RetryBudget(
+    header=ATTEMPT_HEADER,
+    log_key="attempt",
+    parking="handler failed on the last attempt; parking",
+    scheduled="handler failed; retry scheduled",
+)
+# Failures because a store was unreachable, counted apart: the header holds the retries spent.
+_UNAVAILABLE_RETRIES = _RetryBudget(
+    header=UNAVAILABLE_HEADER,
+    log_key="retries",
+    parking="a dependency stayed unavailable through every retry; parking",
+    scheduled="a dependency is unavailable; retry scheduled, no attempt spent",
+)
+
+
 class Broker:
     def __init__(
         self,
@@ -291,33 +318,9 @@ class Broker:
             await parking.bind(self._exchanges[topo.dead_letters], routing_key=spec.name)
         if spec.exclusive:
             queue = await channel.declare_queue(spec.name, exclusive=True, auto_delete=True)
-        elif spec.max_priority is not None:
-            # Classic: quorum queues of RabbitMQ 3.10 do not support priorities. Dead-lettering
-            # is at-most-once here (the at-least-once strategy is quorum-only), which the
-            # parking lot of a priority queue accepts: its consumer records a failure in its
-            # own store before the last attempt is rejected.
-            queue = await channel.declare_queue(
-                spec.name,
-                durable=True,
-                arguments={
-                    "x-queue-type": "classic",
-                    "x-max-priority": spec.max_priority,
-                    "x-dead-letter-exchange": topo.dead_letters,
-                    "x-dead-letter-routing-key": spec.name,
-                    "x-overflow": "reject-publish",
-                },
-            )
         else:
             queue = await channel.declare_queue(
-                spec.name,
-                durable=True,
-                arguments={
-                    "x-queue-type": "quorum",
-                    "x-dead-letter-exchange": topo.dead_letters,
-                    "x-dead-letter-routing-key": spec.name,
-                    "x-dead-letter-strategy": "at-least-once",
-                    "x-overflow": "reject-publish",
-                },
+                spec.name, durable=True, arguments=_durable_queue_arguments(spec, topo)
             )
         await queue.bind(self._exchanges[topo.requeue], routing_key=spec.name)
         for binding in spec.bindings:
@@ -638,24 +641,16 @@ class Broker:
         it spends no attempt (see ``_wait_for_dependency``)."""
         if is_dependency_unavailable(error):
             return await self._wait_for_dependency(spec, message, headers, error)
-        context = {"queue": spec.name, "message_id": message.message_id, "attempt": attempt}
-        if attempt >= self.max_attempts:
-            log.error("handler failed on the last attempt; parking", extra=context, exc_info=error)
-            await message.reject(requeue=False)
-            return "parked"
-        delay_ms = self.topology.delay_for_attempt(attempt)
-        headers[ATTEMPT_HEADER] = attempt + 1
-        if not await self._through_delay_tier(spec, message, headers, delay_ms):
-            # We could not schedule the retry: let the broker redeliver instead of losing it.
-            log.warning("could not schedule retry; requeueing", extra=context)
-            await message.nack(requeue=True)
-            return "requeued"
-        log.warning(
-            "handler failed; retry scheduled",
-            extra={**context, "delay_ms": delay_ms, "error": repr(error)},
+        return await self._retry_or_park(
+            spec,
+            message,
+            headers,
+            error,
+            _ATTEMPTS,
+            spent=attempt,
+            limit=self.max_attempts,
+            delay_ms=self.topology.delay_for_attempt(attempt),
         )
-        await message.ack()
-        return "retried"
 
     async def _wait_for_dependency(
         self,
@@ -671,23 +666,50 @@ class Broker:
         grow through the delay tiers as attempts do; after ``max_unavailable_retries`` of them
         it is parked, so a handler that fails so for one message alone does not loop forever."""
         retries = _int_header(headers.get(UNAVAILABLE_HEADER), default=0)
-        context = {"queue": spec.name, "message_id": message.message_id, "retries": retries}
-        if retries >= self.max_unavailable_retries:
-            log.error(
-                "a dependency stayed unavailable through every retry; parking",
-                extra=context,
-                exc_info=error,
-            )
+        return await self._retry_or_park(
+            spec,
+            message,
+            headers,
+            error,
+            _UNAVAILABLE_RETRIES,
+            spent=retries,
+            limit=self.max_unavailable_retries,
+            # Its header counts the retries spent, the attempt header the attempt that failed:
+            # so the first retry here waits the first tier, as after the first attempt.
+            delay_ms=self.topology.delay_for_attempt(retries + 1),
+        )
+
+    async def _retry_or_park(
+        self,
+        spec: QueueSpec,
+        message: AbstractIncomingMessage,
+        headers: dict[str, Any],
+        error: Exception,
+        budget: _RetryBudget,
+        *,
+        spent: int,
+        limit: int,
+        delay_ms: int,
+    ) -> str:
+        """Park the message once ``spent`` reached ``limit``; else count one more in the
+        budget's header and send it through the delay tier of ``delay_ms``."""
+        context = {"queue": spec.name, "message_id": message.message_id, budget.log_key: spent}
+        if spent >= limit:
+            log.error(budget.parking, extra=context, exc_info=error)
             await message.reject(requeue=False)
             return "parked"
-        delay_ms = self.topology.delay_for_attempt(retries + 1)
-        headers[UNAVAILABLE_HEADER] = retries + 1
-        if not await self._through_delay_tier(spec, message, headers, delay_ms):
-            log.warning("could not schedule retry; requeueing", extra=context)
-            await message.nack(requeue=True)
+        headers[budget.header] = spent + 1
+        if not await self._through_delay_tier(
+            spec,
+            message,
+            headers,
+            delay_ms,
+            requeueing="could not schedule retry; requeueing",
+            context=context,
+        ):
             return "requeued"
         log.warning(
-            "a dependency is unavailable; retry scheduled, no attempt spent",
+            budget.scheduled,
             extra={**context, "delay_ms": delay_ms, "error": repr(error)},
         )
         await message.ack()
@@ -705,9 +727,14 @@ class Broker:
         shortest if it is due sooner), and its handler looks again. Returns the outcome."""
         delay_ms = self.topology.tier_at_most(max(0, int(deferred.delay_s * 1000)))
         context = {"queue": spec.name, "message_id": message.message_id, "delay_ms": delay_ms}
-        if not await self._through_delay_tier(spec, message, headers, delay_ms):
-            log.warning("could not defer; requeueing", extra=context)
-            await message.nack(requeue=True)
+        if not await self._through_delay_tier(
+            spec,
+            message,
+            headers,
+            delay_ms,
+            requeueing="could not defer; requeueing",
+            context=context,
+        ):
             return "requeued"
         log.info("message not due yet; deferred", extra=context)
         await message.ack()
@@ -719,9 +746,13 @@ class Broker:
         message: AbstractIncomingMessage,
         headers: dict[str, Any],
         delay_ms: int,
+        *,
+        requeueing: str,
+        context: Mapping[str, Any],
     ) -> bool:
         """Send the message to wait ``delay_ms`` in its tier, then back to ``spec``'s queue, as
-        it came (body, id, type, priority); False if the broker did not take it."""
+        it came (body, id, type, priority). False if the broker did not take it: the message is
+        then logged (``requeueing``) and nacked for the broker to redeliver, not lost."""
         headers[RETRY_TIER_HEADER] = self.topology.tier_name(delay_ms)
         try:
             await self.publish(
@@ -737,6 +768,8 @@ class Broker:
                 priority=message.priority,
             )
         except (BrokerUnavailable, PublishRejected):
+            log.warning(requeueing, extra=context)
+            await message.nack(requeue=True)
             return False
         return True
 
@@ -751,6 +784,23 @@ class Broker:
         if self._publish_channel is None:
             raise BrokerUnavailable("connect() has not been called")
         return self._publish_channel
+
+
+def _durable_queue_arguments(spec: QueueSpec, topo: Topology) -> dict[str, Any]:
+    """A consuming queue's arguments: dead-lettered to its parking lot, refusing publishes when
+    full; quorum, or classic when it has priorities."""
+    arguments: dict[str, Any] = {
+        "x-dead-letter-exchange": topo.dead_letters,
+        "x-dead-letter-routing-key": spec.name,
+        "x-overflow": "reject-publish",
+    }
+    if spec.max_priority is None:
+        return {**arguments, "x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once"}
+    # Classic: quorum queues of RabbitMQ 3.10 do not support priorities. Dead-lettering is
+    # at-most-once here (the at-least-once strategy is quorum-only), which the parking lot of a
+    # priority queue accepts: its consumer records a failure in its own store before the last
+    # attempt is rejected.
+    return {**arguments, "x-queue-type": "classic", "x-max-priority": spec.max_priority}
 
 
 # The fault flag broker.dropPublishConfirms: the message went out and the broker confirmed it,

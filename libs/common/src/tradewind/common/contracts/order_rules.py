@@ -60,20 +60,25 @@ def _notional(terms: OrderTerms) -> str | None:
     return None
 
 
-def _limit_price(terms: OrderTerms) -> str | None:
-    if terms.type.needs_limit_price and terms.limit_price is None:
-        return f"{terms.type.value} orders need a limit_price"
-    if not terms.type.needs_limit_price and terms.limit_price is not None:
-        return f"{terms.type.value} orders have no limit_price"
+def _price_if_needed(
+    field: str, needed: bool, price: Decimal | None, type_: OrderType
+) -> str | None:
+    """A price that some order types need and every other type must leave out."""
+    if needed and price is None:
+        return f"{type_.value} orders need a {field}"
+    if not needed and price is not None:
+        return f"{type_.value} orders have no {field}"
     return None
+
+
+def _limit_price(terms: OrderTerms) -> str | None:
+    return _price_if_needed(
+        "limit_price", terms.type.needs_limit_price, terms.limit_price, terms.type
+    )
 
 
 def _stop_price(terms: OrderTerms) -> str | None:
-    if terms.type.needs_stop_price and terms.stop_price is None:
-        return f"{terms.type.value} orders need a stop_price"
-    if not terms.type.needs_stop_price and terms.stop_price is not None:
-        return f"{terms.type.value} orders have no stop_price"
-    return None
+    return _price_if_needed("stop_price", terms.type.needs_stop_price, terms.stop_price, terms.type)
 
 
 def _trail_price(terms: OrderTerms) -> str | None:

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 Value = TypeVar("Value", bool, int, float)
 Key = tuple[str, object, str | None]
+# One of the client's typed lookups (``get_boolean_details`` and its kin).
+Evaluation = Callable[[str, Value, EvaluationContext], FlagEvaluationDetails[Value]]
 
 # Accounts are many; the memo is emptied when it grows past this, not grown without bound.
 MAX_MEMOIZED = 10_000
@@ -57,39 +59,34 @@ class FlagEvaluator:
         self._booleans, self._integers, self._floats = {}, {}, {}
 
     def boolean(self, name: Flag, *, default: bool, account: str | None) -> bool:
-        key: Key = (name, default, account)
-        self._follow_definitions()
-        value = self._booleans.get(key)
-        if value is None:
-            generation = self._generation
-            value = _checked(
-                self.client.get_boolean_details(name, default, _context(account)), default
-            )
-            self._keep(self._booleans, key, value, generation)
-        return value
+        return self._memoized(
+            self._booleans, self.client.get_boolean_details, name, default, account
+        )
 
     def integer(self, name: Flag, *, default: int, account: str | None) -> int:
-        key: Key = (name, default, account)
-        self._follow_definitions()
-        value = self._integers.get(key)
-        if value is None:
-            generation = self._generation
-            value = _checked(
-                self.client.get_integer_details(name, default, _context(account)), default
-            )
-            self._keep(self._integers, key, value, generation)
-        return value
+        return self._memoized(
+            self._integers, self.client.get_integer_details, name, default, account
+        )
 
     def number(self, name: Flag, *, default: float, account: str | None) -> float:
+        return self._memoized(self._floats, self.client.get_float_details, name, default, account)
+
+    def _memoized(
+        self,
+        memo: dict[Key, Value],
+        evaluate: Evaluation[Value],
+        name: Flag,
+        default: Value,
+        account: str | None,
+    ) -> Value:
+        """The memoized value of ``name``, or the SDK's (``evaluate``), kept for next time."""
         key: Key = (name, default, account)
         self._follow_definitions()
-        value = self._floats.get(key)
+        value = memo.get(key)
         if value is None:
             generation = self._generation
-            value = _checked(
-                self.client.get_float_details(name, default, _context(account)), default
-            )
-            self._keep(self._floats, key, value, generation)
+            value = _checked(evaluate(name, default, _context(account)), default)
+            self._keep(memo, key, value, generation)
         return value
 
     def _follow_definitions(self) -> None:
