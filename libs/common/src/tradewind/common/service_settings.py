@@ -21,6 +21,8 @@ from tradewind.common.settings import FileConfigurable, SharedSettings
 ItemT = TypeVar("ItemT")
 
 TcpPort = Annotated[int, Field(ge=1, le=65535)]
+# Where `make run` (docker-compose.yml) serves PostgreSQL: every database default points there.
+LOCAL_POSTGRESQL = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 MigrateOnStart = Annotated[
     bool,
     Field(description="Apply database migrations at startup (serialised by an advisory lock)."),
@@ -35,6 +37,11 @@ def comma_separated_or_json(value: Any) -> Any:
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
+
+
+def local_database_url(database: str) -> str:
+    """The SQLAlchemy URL (asyncpg driver) of ``database`` on the local PostgreSQL."""
+    return f"{LOCAL_POSTGRESQL}/{database}"
 
 
 # NoDecode: pydantic-settings would otherwise read a list variable as JSON only.

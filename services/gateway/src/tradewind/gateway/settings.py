@@ -5,12 +5,17 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from tradewind.common.service_settings import MigrateOnStart, ServiceSettings, TcpPort
+from tradewind.common.service_settings import (
+    MigrateOnStart,
+    ServiceSettings,
+    TcpPort,
+    local_database_url,
+)
 from tradewind.gateway.domain.tokens import MIN_SIGNING_KEY_BYTES
 
 
 class GatewaySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="TRADEWIND_GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_GATEWAY_")
 
     host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds.")
     orders_url: str = Field(
@@ -46,7 +51,7 @@ class GatewaySettings(ServiceSettings):
         ),
     )
     database_url: str = Field(
-        default="postgresql+asyncpg://postgres@127.0.0.1:5432/tradewind_gateway",
+        default=local_database_url("tradewind_gateway"),
         description="SQLAlchemy URL (asyncpg driver) of the gateway's database: accounts and keys.",
     )
     migrate_on_start: MigrateOnStart = True

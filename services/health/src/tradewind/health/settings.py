@@ -25,7 +25,7 @@ DEFAULT_POSTGRES_DSNS: dict[str, str] = {
 class HealthSettings(ServiceSettings):
     """Settings of the health service."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADEWIND_HEALTH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_HEALTH_")
 
     port: TcpPort = Field(default=8004, description="HTTP port.")
     services: dict[str, HttpUrl] = Field(

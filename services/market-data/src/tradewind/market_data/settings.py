@@ -14,7 +14,12 @@ from pydantic_settings import SettingsConfigDict
 
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import PositiveDecimalStr
-from tradewind.common.service_settings import CommaSeparatedList, ServiceSettings, TcpPort
+from tradewind.common.service_settings import (
+    CommaSeparatedList,
+    ServiceSettings,
+    TcpPort,
+    local_database_url,
+)
 from tradewind.market_data.domain.feed_supervisor import FailoverPolicy, ProviderName
 
 
@@ -52,11 +57,11 @@ _INSTRUMENT_LIST = TypeAdapter(list[Instrument])
 class MarketDataSettings(ServiceSettings):
     """Settings of the market-data service."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADEWIND_MARKET_DATA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_MARKET_DATA_")
 
     port: TcpPort = Field(default=8002, description="Port of the internal HTTP API.")
     database_url: str = Field(
-        default="postgresql+asyncpg://postgres@127.0.0.1:5432/tradewind_market_data",
+        default=local_database_url("tradewind_market_data"),
         description="SQLAlchemy URL (asyncpg driver) of the market-data database (bars, outbox).",
     )
     instruments: list[Instrument] = Field(

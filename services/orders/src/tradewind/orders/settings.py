@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from tradewind.common.service_settings import ServiceSettings, TcpPort
+from tradewind.common.service_settings import ServiceSettings, TcpPort, local_database_url
 from tradewind.orders.domain.ledger import DEFAULT_INITIAL_CASH
 from tradewind.orders.domain.orders import DEFAULT_MARKET_BUY_MARGIN
 
@@ -27,11 +27,11 @@ DEFAULT_REFERENCE_PRICES: dict[str, Decimal] = {
 class OrdersSettings(ServiceSettings):
     """Settings of the orders service."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADEWIND_ORDERS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_ORDERS_")
 
     port: TcpPort = Field(default=8001, description="Port of the internal HTTP API.")
     database_url: str = Field(
-        default="postgresql+asyncpg://postgres@127.0.0.1:5432/tradewind_orders",
+        default=local_database_url("tradewind_orders"),
         description="SQLAlchemy URL (asyncpg driver) of the orders database.",
     )
     database_pool_size: int = Field(

@@ -18,6 +18,7 @@ from tradewind.common.service_settings import (
     MigrateOnStart,
     ServiceSettings,
     TcpPort,
+    local_database_url,
 )
 from tradewind.webhooks.adapters.ssrf import DestinationPolicy, IPNetwork
 from tradewind.webhooks.domain.schedule import parse_duration, parse_schedule
@@ -45,11 +46,11 @@ SecretKeyList = Annotated[list[SecretStr], NoDecode, BeforeValidator(_key_list)]
 class WebhooksSettings(ServiceSettings):
     """Settings of the webhooks service."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADEWIND_WEBHOOKS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_WEBHOOKS_")
 
     port: TcpPort = Field(default=8003, description="Port of the internal HTTP API.")
     database_url: str = Field(
-        default="postgresql+asyncpg://postgres@127.0.0.1:5432/tradewind_webhooks",
+        default=local_database_url("tradewind_webhooks"),
         description="SQLAlchemy URL (asyncpg driver) of the webhooks database.",
     )
     migrate_on_start: MigrateOnStart = True
