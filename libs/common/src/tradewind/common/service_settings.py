@@ -20,9 +20,10 @@ from tradewind.common.settings import FileConfigurable, SharedSettings
 
 ItemT = TypeVar("ItemT")
 
-TcpPort = Annotated[int, Field(ge=1, le=65535)]
 # Where `make run` (docker-compose.yml) serves PostgreSQL: every database default points there.
 LOCAL_POSTGRESQL = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+
+TcpPort = Annotated[int, Field(ge=1, le=65535)]
 MigrateOnStart = Annotated[
     bool,
     Field(description="Apply database migrations at startup (serialised by an advisory lock)."),
