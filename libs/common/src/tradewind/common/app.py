@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ from tradewind.common.logging import configure_logging, request_id_var
 from tradewind.common.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from tradewind.common.problems import install_problem_handlers, problem_response
 from tradewind.common.security_headers import SecurityHeadersMiddleware
+from tradewind.common.service_settings import ServiceSettings
 from tradewind.common.settings import SharedSettings
 from tradewind.common.tracing import configure_tracing, shutdown_tracing
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ServiceLifespan = Callable[[FastAPI, Readiness], AbstractAsyncContextManager[None]]
 Runtime = TypeVar("Runtime")
+Settings = TypeVar("Settings", bound=ServiceSettings)
 RUNTIME_STATE = "runtime"
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -307,6 +310,31 @@ def runtime_lifespan(
             yield
 
     return lifespan
+
+
+def create_bootstrapped_app(
+    settings: Settings,
+    bootstrap: Callable[[Settings, Readiness], AbstractAsyncContextManager[Any]],
+    *,
+    service: str,
+    title: str,
+    distribution: str,
+    routers: Sequence[APIRouter] = (),
+    **options: Any,
+) -> FastAPI:
+    """A service's app as every service wires it: ``create_service_app`` with the settings'
+    shared part, the version of the service's ``distribution``, and a lifespan that opens the
+    runtime ``bootstrap(settings, readiness)`` yields. ``options`` go to ``create_service_app``
+    (``internal``, ``description``...)."""
+    return create_service_app(
+        service=service,
+        title=title,
+        version=package_version(distribution),
+        shared=settings.shared,
+        lifespan=runtime_lifespan(partial(bootstrap, settings)),
+        routers=routers,
+        **options,
+    )
 
 
 def runtime_of(kind: type[Runtime]) -> Callable[[Request], Awaitable[Runtime]]:

@@ -13,6 +13,8 @@ import uvicorn
 from prometheus_client import start_wsgi_server
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from tradewind.common.service_settings import ServiceSettings
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_HEADER_BYTES = 16_384
@@ -150,3 +152,25 @@ def serve(
     server.run()
     if not server.started:
         sys.exit(3)  # as uvicorn.run does: a failed startup is a failed process
+
+
+def serve_service(
+    factory: str,
+    settings: ServiceSettings,
+    *,
+    ws_max_size: int = 16 * 1024 * 1024,
+    metrics_host: str | None = None,
+    metrics_port: int | None = None,
+) -> None:
+    """A service's ``python -m``: serve ``factory`` where ``settings`` say, with the shared
+    header limit and shutdown grace."""
+    serve(
+        factory,
+        host=settings.host,
+        port=settings.port,
+        max_header_bytes=settings.shared.max_header_bytes,
+        shutdown_grace_s=settings.shared.shutdown_grace_s,
+        ws_max_size=ws_max_size,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+    )

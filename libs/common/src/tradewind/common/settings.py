@@ -264,12 +264,3 @@ class SharedSettings(FileConfigurable):
 
     def accepted_internal_tokens(self) -> list[SecretStr]:
         return [t for t in (self.internal_token, self.internal_token_previous) if t is not None]
-
-
-class HttpSettings(FileConfigurable):
-    """Where a service's HTTP server listens; subclassed per service with its own prefix."""
-
-    model_config = SettingsConfigDict(extra="ignore")
-
-    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds.")
-    port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")

@@ -5,15 +5,19 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from tradewind.common.settings import FileConfigurable, SharedSettings
+from tradewind.common.service_settings import (
+    MigrateOnStart,
+    ServiceSettings,
+    TcpPort,
+    local_database_url,
+)
 from tradewind.gateway.domain.tokens import MIN_SIGNING_KEY_BYTES
 
 
-class GatewaySettings(FileConfigurable):
-    model_config = SettingsConfigDict(env_prefix="TRADEWIND_GATEWAY_", extra="ignore")
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_GATEWAY_")
 
     host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds.")
-    port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")
     orders_url: str = Field(
         default="http://127.0.0.1:8001", description="Base URL of the orders service."
     )
@@ -47,13 +51,10 @@ class GatewaySettings(FileConfigurable):
         ),
     )
     database_url: str = Field(
-        default="postgresql+asyncpg://postgres@127.0.0.1:5432/tradewind_gateway",
+        default=local_database_url("tradewind_gateway"),
         description="SQLAlchemy URL (asyncpg driver) of the gateway's database: accounts and keys.",
     )
-    migrate_on_start: bool = Field(
-        default=True,
-        description="Apply database migrations at startup (serialised by an advisory lock).",
-    )
+    migrate_on_start: MigrateOnStart = True
     database_pool_size: int = Field(
         default=5, ge=1, le=100, description="Connections to the gateway's database per process."
     )
@@ -124,10 +125,8 @@ class GatewaySettings(FileConfigurable):
         description="Lease of a WebSocket connection's slot in Redis, renewed every third of it; "
         "a gateway that dies frees its connections' slots after this.",
     )
-    metrics_port: int | None = Field(
+    metrics_port: TcpPort | None = Field(
         default=None,
-        ge=1,
-        le=65535,
         description=(
             "Serve /metrics on this port instead of the public one (which then has no /metrics). "
             "Unset: /metrics on the public port."
@@ -202,7 +201,6 @@ class GatewaySettings(FileConfigurable):
         ge=100,
         description="Most tokens (names, brackets, …) one GraphQL document may hold.",
     )
-    shared: SharedSettings = Field(default_factory=SharedSettings)
 
     @field_validator("token_signing_key")
     @classmethod

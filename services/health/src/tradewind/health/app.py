@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import FastAPI
 
-from tradewind.common.app import create_service_app, package_version, runtime_lifespan
+from tradewind.common.app import create_bootstrapped_app
 from tradewind.health.api import routes as api
 from tradewind.health.bootstrap import SERVICE, bootstrap
 from tradewind.health.settings import HealthSettings
 
 
 def create_app(settings: HealthSettings | None = None) -> FastAPI:
-    settings = settings or HealthSettings()
-    return create_service_app(
+    return create_bootstrapped_app(
+        settings or HealthSettings(),
+        bootstrap,
         service=SERVICE,
         title="Tradewind health",
-        version=package_version("tradewind-health"),
-        shared=settings.shared,
-        lifespan=runtime_lifespan(partial(bootstrap, settings)),
+        distribution="tradewind-health",
         routers=[api.router],
         description="Aggregated health of every Tradewind service and dependency, for operators.",
     )

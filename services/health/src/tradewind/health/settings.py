@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from tradewind.common.settings import HttpSettings, SharedSettings
+from tradewind.common.service_settings import ServiceSettings, TcpPort
 
 DEFAULT_SERVICES: dict[str, str] = {
     "gateway": "http://127.0.0.1:8000",
@@ -22,13 +22,12 @@ DEFAULT_POSTGRES_DSNS: dict[str, str] = {
 }
 
 
-class HealthSettings(HttpSettings):
+class HealthSettings(ServiceSettings):
     """Settings of the health service."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADEWIND_HEALTH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_HEALTH_")
 
-    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds to.")
-    port: int = Field(default=8004, ge=1, le=65535, description="HTTP port.")
+    port: TcpPort = Field(default=8004, description="HTTP port.")
     services: dict[str, HttpUrl] = Field(
         default_factory=lambda: {name: HttpUrl(url) for name, url in DEFAULT_SERVICES.items()},
         description=(
@@ -86,7 +85,6 @@ class HealthSettings(HttpSettings):
     transitions_kept: int = Field(
         default=50, ge=1, le=10_000, description="Recent status changes kept for the status page."
     )
-    shared: SharedSettings = Field(default_factory=SharedSettings)
 
     def service_urls(self) -> dict[str, str]:
         """Name -> base URL without the trailing slash HttpUrl adds."""

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from tradewind.common.app import create_service_app, package_version, runtime_lifespan
+from tradewind.common.app import create_bootstrapped_app
 from tradewind.market_data.api import providers
 from tradewind.market_data.api import routes as api
 from tradewind.market_data.bootstrap import SERVICE, bootstrap
@@ -19,13 +18,12 @@ SERVICE_DIR = Path(__file__).resolve().parents[3]
 
 
 def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
-    settings = settings or MarketDataSettings()
-    return create_service_app(
+    return create_bootstrapped_app(
+        settings or MarketDataSettings(),
+        bootstrap,
         service=SERVICE,
         title="Tradewind market data",
-        version=package_version("tradewind-market-data"),
-        shared=settings.shared,
-        lifespan=runtime_lifespan(partial(bootstrap, settings)),
+        distribution="tradewind-market-data",
         routers=[api.router, providers.router],
         internal=True,
     )

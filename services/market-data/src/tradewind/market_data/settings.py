@@ -5,17 +5,21 @@ Prefix ``TRADEWIND_MARKET_DATA_``; the shared settings keep their own prefix ``T
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Self
 
-from pydantic import BeforeValidator, Field, TypeAdapter, model_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import Field, TypeAdapter, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from tradewind.common.contracts import Instrument
 from tradewind.common.contracts.types import PositiveDecimalStr
-from tradewind.common.settings import HttpSettings, SharedSettings
+from tradewind.common.service_settings import (
+    CommaSeparatedList,
+    ServiceSettings,
+    TcpPort,
+    local_database_url,
+)
 from tradewind.market_data.domain.feed_supervisor import FailoverPolicy, ProviderName
 
 
@@ -50,29 +54,14 @@ DEFAULT_START_PRICES: dict[str, Decimal] = {
 _INSTRUMENT_LIST = TypeAdapter(list[Instrument])
 
 
-def _comma_separated(value: Any) -> Any:
-    # "AAPL,MSFT" as well as '["AAPL", "MSFT"]': operators type the former.
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return value
-
-
-SymbolList = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
-ProviderList = Annotated[list[ProviderName], NoDecode, BeforeValidator(_comma_separated)]
-
-
-class MarketDataSettings(HttpSettings):
+class MarketDataSettings(ServiceSettings):
     """Settings of the market-data service."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADEWIND_MARKET_DATA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_MARKET_DATA_")
 
-    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds to.")
-    port: int = Field(default=8002, ge=1, le=65535, description="Port of the internal HTTP API.")
+    port: TcpPort = Field(default=8002, description="Port of the internal HTTP API.")
     database_url: str = Field(
-        default="postgresql+asyncpg://postgres@127.0.0.1:5432/tradewind_market_data",
+        default=local_database_url("tradewind_market_data"),
         description="SQLAlchemy URL (asyncpg driver) of the market-data database (bars, outbox).",
     )
     instruments: list[Instrument] = Field(
@@ -104,7 +93,7 @@ class MarketDataSettings(HttpSettings):
         default=None,
         description="Seed of the random walk (same seed, same quotes); unset: random, logged.",
     )
-    simulator_symbols: SymbolList = Field(
+    simulator_symbols: CommaSeparatedList[str] = Field(
         default_factory=list,
         description="Symbols to simulate, comma-separated or a JSON list; empty: every instrument.",
     )
@@ -112,7 +101,7 @@ class MarketDataSettings(HttpSettings):
         default_factory=lambda: dict(DEFAULT_START_PRICES),
         description='Starting price per symbol as JSON, e.g. {"AAPL": "190"}; others start at 100.',
     )
-    providers: ProviderList = Field(
+    providers: CommaSeparatedList[ProviderName] = Field(
         default_factory=list,
         description="Ordered chain of quote feeds, best first, comma-separated, from simulator, "
         "http (POST /internal/v1/quotes:batch) and replay: only the active feed's quotes of a "
@@ -179,10 +168,6 @@ class MarketDataSettings(HttpSettings):
         default=1.0,
         gt=0,
         description="While Redis is unreachable, seconds between two attempts to use it again.",
-    )
-    shared: SharedSettings = Field(
-        default_factory=SharedSettings,
-        description="Settings every Tradewind process shares (prefix TRADEWIND_).",
     )
 
     @model_validator(mode="after")

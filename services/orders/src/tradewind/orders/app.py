@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from tradewind.common.app import create_service_app, package_version, runtime_lifespan
+from tradewind.common.app import create_bootstrapped_app
 from tradewind.orders.api import account, activities, jobs, trade_updates
 from tradewind.orders.api import routes as api
 from tradewind.orders.bootstrap import bootstrap
@@ -19,13 +18,12 @@ SERVICE_DIR = Path(__file__).resolve().parents[3]
 
 
 def create_app(settings: OrdersSettings | None = None) -> FastAPI:
-    settings = settings or OrdersSettings()
-    return create_service_app(
+    return create_bootstrapped_app(
+        settings or OrdersSettings(),
+        bootstrap,
         service=SERVICE,
         title="Tradewind orders",
-        version=package_version("tradewind-orders"),
-        shared=settings.shared,
-        lifespan=runtime_lifespan(partial(bootstrap, settings)),
+        distribution="tradewind-orders",
         routers=[
             api.router,
             api.positions_router,

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from tradewind.common.settings import HttpSettings, SharedSettings
+from tradewind.common.service_settings import ServiceSettings, TcpPort, local_database_url
 from tradewind.orders.domain.ledger import DEFAULT_INITIAL_CASH
 from tradewind.orders.domain.orders import DEFAULT_MARKET_BUY_MARGIN
 
@@ -24,15 +24,14 @@ DEFAULT_REFERENCE_PRICES: dict[str, Decimal] = {
 }
 
 
-class OrdersSettings(HttpSettings):
+class OrdersSettings(ServiceSettings):
     """Settings of the orders service."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADEWIND_ORDERS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_ORDERS_")
 
-    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds to.")
-    port: int = Field(default=8001, ge=1, le=65535, description="Port of the internal HTTP API.")
+    port: TcpPort = Field(default=8001, description="Port of the internal HTTP API.")
     database_url: str = Field(
-        default="postgresql+asyncpg://postgres@127.0.0.1:5432/tradewind_orders",
+        default=local_database_url("tradewind_orders"),
         description="SQLAlchemy URL (asyncpg driver) of the orders database.",
     )
     database_pool_size: int = Field(
@@ -134,8 +133,4 @@ class OrdersSettings(HttpSettings):
         default=10.0,
         gt=0,
         description="How often trade updates beyond trade_updates_retained are dropped.",
-    )
-    shared: SharedSettings = Field(
-        default_factory=SharedSettings,
-        description="Settings every Tradewind process shares (prefix TRADEWIND_).",
     )

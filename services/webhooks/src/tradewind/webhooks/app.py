@@ -3,24 +3,21 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import FastAPI
 
-from tradewind.common.app import create_service_app, package_version, runtime_lifespan
+from tradewind.common.app import create_bootstrapped_app
 from tradewind.webhooks.api.routes import ROUTERS
 from tradewind.webhooks.bootstrap import SERVICE, bootstrap
 from tradewind.webhooks.settings import WebhooksSettings
 
 
 def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
-    settings = settings or WebhooksSettings()
-    return create_service_app(
+    return create_bootstrapped_app(
+        settings or WebhooksSettings(),
+        bootstrap,
         service=SERVICE,
         title="Tradewind webhooks (internal API)",
-        version=package_version("tradewind-webhooks"),
-        shared=settings.shared,
-        lifespan=runtime_lifespan(partial(bootstrap, settings)),
+        distribution="tradewind-webhooks",
         routers=ROUTERS,
         internal=True,
     )

@@ -6,7 +6,6 @@ Durations are written like the retry schedule: ``<integer><ms|s|m|h|d>`` (``"24h
 from __future__ import annotations
 
 import ipaddress
-import json
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -14,7 +13,13 @@ from cryptography.fernet import Fernet
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from tradewind.common.settings import HttpSettings, SharedSettings
+from tradewind.common.service_settings import (
+    CommaSeparatedList,
+    MigrateOnStart,
+    ServiceSettings,
+    TcpPort,
+    local_database_url,
+)
 from tradewind.webhooks.adapters.ssrf import DestinationPolicy, IPNetwork
 from tradewind.webhooks.domain.schedule import parse_duration, parse_schedule
 
@@ -27,16 +32,6 @@ def _duration(value: Any) -> Any:
     return value
 
 
-def _subnet_list(value: Any) -> Any:
-    # Accept "127.0.0.0/8,10.1.0.0/16" (what an operator types) as well as a JSON list.
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [item.strip() for item in text.split(",") if item.strip()]
-    return value
-
-
 def _key_list(value: Any) -> Any:
     # Fernet keys are URL-safe base64: a comma never occurs in one.
     if isinstance(value, str):
@@ -46,24 +41,19 @@ def _key_list(value: Any) -> Any:
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 SecretKeyList = Annotated[list[SecretStr], NoDecode, BeforeValidator(_key_list)]
-SubnetList = Annotated[list[str], NoDecode, BeforeValidator(_subnet_list)]
 
 
-class WebhooksSettings(HttpSettings):
+class WebhooksSettings(ServiceSettings):
     """Settings of the webhooks service."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADEWIND_WEBHOOKS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRADEWIND_WEBHOOKS_")
 
-    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds to.")
-    port: int = Field(default=8003, ge=1, le=65535, description="Port of the internal HTTP API.")
+    port: TcpPort = Field(default=8003, description="Port of the internal HTTP API.")
     database_url: str = Field(
-        default="postgresql+asyncpg://postgres@127.0.0.1:5432/tradewind_webhooks",
+        default=local_database_url("tradewind_webhooks"),
         description="SQLAlchemy URL (asyncpg driver) of the webhooks database.",
     )
-    migrate_on_start: bool = Field(
-        default=True,
-        description="Apply database migrations at startup (serialised by an advisory lock).",
-    )
+    migrate_on_start: MigrateOnStart = True
     retry_schedule: str = Field(
         default=DEFAULT_RETRY_SCHEDULE,
         description=(
@@ -74,7 +64,7 @@ class WebhooksSettings(HttpSettings):
     request_timeout_s: float = Field(
         default=15.0, gt=0, le=300, description="Whole-request timeout of one delivery attempt."
     )
-    allow_subnets: SubnetList = Field(
+    allow_subnets: CommaSeparatedList[str] = Field(
         default_factory=list,
         description=(
             "CIDRs that deliveries may reach although they are not public (comma-separated), "
@@ -193,10 +183,6 @@ class WebhooksSettings(HttpSettings):
     retention: Duration = Field(
         default=timedelta(days=30),
         description="Finished messages, their attempts and inbox records are kept this long.",
-    )
-    shared: SharedSettings = Field(
-        default_factory=SharedSettings,
-        description="Settings every Tradewind process shares (prefix TRADEWIND_).",
     )
 
     @field_validator("retry_schedule")
