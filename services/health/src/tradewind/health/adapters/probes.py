@@ -18,6 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from tradewind.common.db import asyncpg_dsn
+from tradewind.health.adapters.closing import close_quietly
 from tradewind.health.domain.service_metrics import ServiceMetrics, parse_service_metrics
 from tradewind.health.domain.status import Observation, Status, read_readiness
 
@@ -162,17 +163,13 @@ class AmqpConnectivity:
         """Drop the connection (closed in the background); the next use opens a fresh one."""
         connection, self._connection = self._connection, None
         if connection is not None:
-            task = asyncio.get_running_loop().create_task(self._close_quietly(connection))
+            task = asyncio.get_running_loop().create_task(
+                close_quietly(
+                    connection, within_s=2.0, failure="closing a stale AMQP connection failed"
+                )
+            )
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
-
-    @staticmethod
-    async def _close_quietly(connection: Any) -> None:
-        try:
-            async with asyncio.timeout(2.0):
-                await connection.close()
-        except Exception as exc:
-            log.debug("closing a stale AMQP connection failed", extra={"error": repr(exc)})
 
     async def close(self) -> None:
         self.forget_connection()

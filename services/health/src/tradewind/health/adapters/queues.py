@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -19,10 +18,9 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import aio_pika
 import aiohttp
 
+from tradewind.health.adapters.closing import close_quietly
 from tradewind.health.adapters.probes import AmqpConnectivity
 from tradewind.health.domain.readings import QueueReading
-
-log = logging.getLogger(__name__)
 
 MAX_QUEUE_ANSWER_BYTES = 64 * 1024
 
@@ -81,15 +79,9 @@ class PassiveDeclareReader:
             return QueueReading.unknown(_describe(exc))
         finally:
             if channel is not None and not channel.is_closed:
-                await _close_quietly(channel)
-
-
-async def _close_quietly(channel: Any) -> None:
-    try:
-        async with asyncio.timeout(1.0):
-            await channel.close()
-    except Exception as exc:
-        log.debug("closing a queue-reading channel failed", extra={"error": repr(exc)})
+                await close_quietly(
+                    channel, within_s=1.0, failure="closing a queue-reading channel failed"
+                )
 
 
 class ManagementApiReader:

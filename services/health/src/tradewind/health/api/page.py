@@ -125,15 +125,22 @@ def _breaker_since(view: ServiceView, name: str) -> str:
     return "" if since is None else f" <small>since {_time(since)}</small>"
 
 
+def _status_columns(view: ServiceView | DependencyView) -> str:
+    """The Status, For and Latency cells, which services and dependencies share."""
+    return (
+        f"<td>{_status_cell(view)}</td>"
+        f"<td>{_duration_cell(view)}</td>"
+        f"<td>{_latency(view.latency_ms)}</td>"
+    )
+
+
 def _services_table(services: dict[str, ServiceView]) -> str:
     if not services:
         return "<p>No services are configured.</p>"
     rows = "".join(
         "<tr>"
         f"<td><strong>{escape(name)}</strong><br><small>{escape(view.url)}</small></td>"
-        f"<td>{_status_cell(view)}</td>"
-        f"<td>{_duration_cell(view)}</td>"
-        f"<td>{_latency(view.latency_ms)}</td>"
+        f"{_status_columns(view)}"
         f"<td>{_checks_cell(view)}</td>"
         f"<td>{_breakers_cell(view)}</td>"
         "</tr>"
@@ -149,12 +156,7 @@ def _dependencies_table(dependencies: dict[str, DependencyView]) -> str:
     if not dependencies:
         return "<p>No dependencies are configured.</p>"
     rows = "".join(
-        "<tr>"
-        f"<td><strong>{escape(name)}</strong></td>"
-        f"<td>{_status_cell(view)}</td>"
-        f"<td>{_duration_cell(view)}</td>"
-        f"<td>{_latency(view.latency_ms)}</td>"
-        "</tr>"
+        f"<tr><td><strong>{escape(name)}</strong></td>{_status_columns(view)}</tr>"
         for name, view in dependencies.items()
     )
     return (

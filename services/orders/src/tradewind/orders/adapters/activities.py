@@ -13,33 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
-from uuid import UUID
+from typing import Literal
 
 import asyncpg
 
 from tradewind.common.contracts.types import Side
-from tradewind.common.paging import decode_page_token, encode_page_token, utc_instant
+from tradewind.common.statement_args import StatementArgs
+from tradewind.orders.adapters.keyset import KeysetCursor
 from tradewind.orders.domain.activities import FillActivity, FillRecord, fill_activity
 
-
-@dataclass(frozen=True)
-class ActivityCursor:
-    """Where the previous page ended: the last fill's sort key (executed_at, execution id)."""
-
-    transaction_time: datetime
-    activity_id: UUID
-
-    def encode(self) -> str:
-        return encode_page_token([self.transaction_time.isoformat(), str(self.activity_id)])
-
-    @classmethod
-    def decode(cls, token: str) -> ActivityCursor:
-        def build(fields: list[Any]) -> ActivityCursor:
-            transaction_time, activity_id = fields
-            return cls(utc_instant(transaction_time), UUID(activity_id))
-
-        return decode_page_token(token, build)
+ActivityCursor = KeysetCursor
+"""Where the previous page of activities ended: the last one's (transaction time, id)."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +54,7 @@ class FillActivities:
         """Up to ``limit`` fills with ``after`` <= transaction_time < ``until``, continuing
         after ``cursor``; the next cursor when more follow."""
         conditions = ["e.account_id = $1"]
-        args: list[Any] = [account_id]
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
+        arg = StatementArgs(account_id)
         if after is not None:
             conditions.append(f"e.executed_at >= {arg(after)}")
         if until is not None:
@@ -83,10 +62,7 @@ class FillActivities:
         newest_first = direction == "newest_first"
         if cursor is not None:
             comparison = "<" if newest_first else ">"
-            conditions.append(
-                f"(e.executed_at, e.id) {comparison} ({arg(cursor.transaction_time)}::timestamptz, "
-                f"{arg(cursor.activity_id)}::uuid)"
-            )
+            conditions.append(cursor.condition("(e.executed_at, e.id)", comparison, arg))
         order = "DESC" if newest_first else "ASC"
         # One more row than asked tells whether another page exists.
         statement = f"""
@@ -101,7 +77,7 @@ class FillActivities:
              LIMIT {arg(limit + 1)}
         """
         async with self.pool.acquire() as connection:
-            rows = await connection.fetch(statement, *args)
+            rows = await connection.fetch(statement, *arg.values)
         activities = [fill_activity(_record(row)) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:

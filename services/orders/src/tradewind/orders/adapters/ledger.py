@@ -12,10 +12,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
+from tradewind.common.statement_args import StatementArgs
 from tradewind.orders.adapters.activities import ActivityCursor
 from tradewind.orders.adapters.rows import position_from_row
 from tradewind.orders.domain.activities import ActivityType, CashActivity
@@ -119,28 +119,20 @@ class AccountLedgers:
         """Up to ``limit`` deposits and withdrawals, newest first, after ``cursor``, with
         ``after`` <= time < ``until``; and whether more follow. Keyset (created_at, id) through
         ``ix_cash_movements_account_created``, as fills page through theirs."""
-        args: list[Any] = [account_id, sorted(types)]
+        arg = StatementArgs(account_id, sorted(types))
         conditions = ["account_id = $1", "activity_type = ANY($2::text[])"]
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
         if after is not None:
             conditions.append(f"created_at >= {arg(after)}")
         if until is not None:
             conditions.append(f"created_at < {arg(until)}")
         if cursor is not None:
-            conditions.append(
-                f"(created_at, id) < ({arg(cursor.transaction_time)}::timestamptz, "
-                f"{arg(cursor.activity_id)}::uuid)"
-            )
+            conditions.append(cursor.condition("(created_at, id)", "<", arg))
         statement = f"""
             SELECT * FROM cash_movements WHERE {" AND ".join(conditions)}
             ORDER BY created_at DESC, id DESC LIMIT {arg(limit + 1)}
         """
         async with self.pool.acquire() as connection:
-            rows = await connection.fetch(statement, *args)
+            rows = await connection.fetch(statement, *arg.values)
         activities = [_activity_of(_movement_from_row(row)) for row in rows[:limit]]
         return activities, len(rows) > limit
 

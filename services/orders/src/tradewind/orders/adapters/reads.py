@@ -17,11 +17,8 @@ import asyncpg
 
 from tradewind.common.contracts import Instrument, TradingBlockedBy
 from tradewind.common.contracts.types import TERMINAL_STATUSES
-from tradewind.common.paging import (
-    decode_page_token,
-    encode_page_token,
-    utc_instant,
-)
+from tradewind.common.statement_args import StatementArgs
+from tradewind.orders.adapters.keyset import KeysetCursor
 from tradewind.orders.adapters.rows import (
     execution_from_row,
     instrument_from_row,
@@ -52,23 +49,8 @@ class StatusFilter(StrEnum):
     REPLACED = "replaced"
 
 
-@dataclass(frozen=True)
-class PageCursor:
-    """Where the previous page ended: the last row's sort key (created_at, id)."""
-
-    created_at: datetime
-    order_id: UUID
-
-    def encode(self) -> str:
-        return encode_page_token([self.created_at.isoformat(), str(self.order_id)])
-
-    @classmethod
-    def decode(cls, token: str) -> PageCursor:
-        def build(fields: list[Any]) -> PageCursor:
-            created_at, order_id = fields
-            return cls(utc_instant(created_at), UUID(order_id))
-
-        return decode_page_token(token, build)
+PageCursor = KeysetCursor
+"""Where the previous page of orders ended: the last one's (created_at, id)."""
 
 
 @dataclass(frozen=True)
@@ -104,12 +86,7 @@ class OrderReads:
     ) -> OrderPage:
         """A page of the account's orders, newest first; ``cursor`` continues a previous page."""
         conditions = ["account_id = $1"]
-        args: list[Any] = [account_id]
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
+        arg = StatementArgs(account_id)
         if status_filter is StatusFilter.OPEN:
             conditions.append(f"status <> ALL({arg(_TERMINAL)}::text[])")
         elif status_filter is StatusFilter.CLOSED:
@@ -121,16 +98,13 @@ class OrderReads:
         if updated_since is not None:
             conditions.append(f"updated_at >= {arg(updated_since)}")
         if cursor is not None:
-            conditions.append(
-                f"(created_at, id) < ({arg(cursor.created_at)}::timestamptz, "
-                f"{arg(cursor.order_id)}::uuid)"
-            )
+            conditions.append(cursor.condition("(created_at, id)", "<", arg))
         # One more row than asked tells whether another page exists.
         statement = (
             f"SELECT * FROM orders WHERE {' AND '.join(conditions)} "
             f"ORDER BY created_at DESC, id DESC LIMIT {arg(limit + 1)}"
         )
-        rows = await self._fetch(statement, *args)
+        rows = await self._fetch(statement, *arg.values)
         page = [order_from_row(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:

@@ -53,6 +53,7 @@ from tradewind.orders.domain.orders import (
     MarketView,
     Order,
     RiskRules,
+    as_rejected,
     cancel,
     first_violation,
     place,
@@ -218,23 +219,13 @@ def _valuing_legs_at_the_entry(rules: RiskRules, parent: Order, market: MarketVi
 def _rejected(
     parent: Order, specs: list[LegSpec], reason: RejectReason, message: str, now: datetime
 ) -> GroupPlacement:
-    rejected_parent = _as_rejected(parent, reason, now)
+    rejected_parent = as_rejected(parent, reason, now)
     orders = [rejected_parent]
     for spec in specs:
         leg = build_leg(dataclasses.replace(parent, accepted_at=None), spec)
-        orders.append(_as_rejected(leg, reason, now))
+        orders.append(as_rejected(leg, reason, now))
     return GroupPlacement(
         tuple(orders), tuple(rejection_event(order, reason, message) for order in orders)
-    )
-
-
-def _as_rejected(order: Order, reason: RejectReason, now: datetime) -> Order:
-    return dataclasses.replace(
-        order,
-        status=OrderStatus.REJECTED,
-        accepted_at=None,
-        rejected_at=now,
-        reject_reason=reason.value,
     )
 
 

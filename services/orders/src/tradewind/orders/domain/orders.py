@@ -229,6 +229,17 @@ def rejection_event(order: Order, reason: RejectReason, message: str) -> OrderRe
     return OrderRejected(order=to_snapshot(order), reason=reason, message=message)
 
 
+def as_rejected(order: Order, reason: RejectReason, now: datetime) -> Order:
+    """``order`` refused at ``now`` for ``reason``: never accepted."""
+    return dataclasses.replace(
+        order,
+        status=OrderStatus.REJECTED,
+        accepted_at=None,
+        rejected_at=now,
+        reject_reason=reason.value,
+    )
+
+
 def notional(qty: Decimal, price: Decimal) -> Decimal:
     with localcontext(EXACT):
         return qty * price
@@ -428,13 +439,7 @@ def place(
         accepted = _holding(order, rules, market)
         return Placement(accepted, OrderAccepted(order=to_snapshot(accepted)))
     reason, message = violation
-    rejected = dataclasses.replace(
-        order,
-        status=OrderStatus.REJECTED,
-        accepted_at=None,
-        rejected_at=now,
-        reject_reason=reason.value,
-    )
+    rejected = as_rejected(order, reason, now)
     return Placement(rejected, rejection_event(rejected, reason, message))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from tradewind.common.statement_args import StatementArgs
 from tradewind.webhooks.adapters.records import (
     ATTEMPT_COLUMNS,
     ENDPOINT_COLUMNS,
@@ -66,11 +67,10 @@ class WebhookReads:
         # The statement names only the filters given, so each shape gets a plan using its index
         # (a generic plan for "$1 IS NULL OR endpoint_id = $1" may scan every attempt).
         conditions: list[str] = []
-        args: list[object] = []
+        arg = StatementArgs()
 
         def where(condition: str, value: object) -> None:
-            args.append(value)
-            conditions.append(condition.format(f"${len(args)}"))
+            conditions.append(condition.format(arg(value)))
 
         if endpoint_id is not None:
             where("a.endpoint_id = {}", endpoint_id)
@@ -82,12 +82,11 @@ class WebhookReads:
             where("a.id < {}", before)
         if account_id is not None:
             where(_ATTEMPTS_OF_ACCOUNT, account_id)
-        args.append(limit)
         query = (
             f"SELECT {_ATTEMPT_COLUMNS_OF_A} FROM attempts a"
-            f" WHERE {' AND '.join(conditions) or 'true'} ORDER BY a.id DESC LIMIT ${len(args)}"
+            f" WHERE {' AND '.join(conditions) or 'true'} ORDER BY a.id DESC LIMIT {arg(limit)}"
         )
-        rows = await self.pool.fetch(query, *args)
+        rows = await self.pool.fetch(query, *arg.values)
         return [attempt_from_row(row) for row in rows]
 
     async def message_exists(self, message_id: str, account_id: str | None) -> bool:
