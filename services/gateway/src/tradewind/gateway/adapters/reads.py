@@ -39,6 +39,16 @@ from tradewind.gateway.domain.schemas import (
 )
 
 
+def query_params(**values: str | datetime | None) -> dict[str, str]:
+    """The query string of an internal read: the values that are set, in the order given, times
+    in ISO 8601."""
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in values.items()
+        if value is not None
+    }
+
+
 @dataclass(frozen=True)
 class OrderQuery:
     """A page of an account's orders, newest first, as the orders service pages them."""
@@ -50,14 +60,13 @@ class OrderQuery:
     updated_since: datetime | None = None
 
     def params(self) -> dict[str, str]:
-        params = {"status": str(self.status), "limit": str(self.limit)}
-        if self.symbol:
-            params["symbol"] = self.symbol
-        if self.page_token:
-            params["page_token"] = self.page_token
-        if self.updated_since:
-            params["updated_since"] = self.updated_since.isoformat()
-        return params
+        return query_params(
+            status=str(self.status),
+            limit=str(self.limit),
+            symbol=self.symbol or None,
+            page_token=self.page_token or None,
+            updated_since=self.updated_since,
+        )
 
 
 @dataclass(frozen=True)
@@ -71,16 +80,13 @@ class ActivityQuery:
     page_token: str | None = None
 
     def params(self) -> dict[str, str]:
-        params = {"limit": str(self.limit)}
-        if self.activity_types is not None:
-            params["activity_types"] = self.activity_types
-        if self.after is not None:
-            params["after"] = self.after.isoformat()
-        if self.until is not None:
-            params["until"] = self.until.isoformat()
-        if self.page_token is not None:
-            params["page_token"] = self.page_token
-        return params
+        return query_params(
+            limit=str(self.limit),
+            activity_types=self.activity_types,
+            after=self.after,
+            until=self.until,
+            page_token=self.page_token,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,14 +101,13 @@ class BarQuery:
     page_token: str | None = None
 
     def params(self) -> dict[str, str]:
-        params = {"timeframe": self.timeframe, "limit": str(self.limit)}
-        if self.start is not None:
-            params["start"] = self.start.isoformat()
-        if self.end is not None:
-            params["end"] = self.end.isoformat()
-        if self.page_token is not None:
-            params["page_token"] = self.page_token
-        return params
+        return query_params(
+            timeframe=self.timeframe,
+            limit=str(self.limit),
+            start=self.start,
+            end=self.end,
+            page_token=self.page_token,
+        )
 
 
 class OrderReads:
