@@ -97,7 +97,7 @@ TrailPercentField = Annotated[
 TrailingTimeInForce = Literal[TimeInForce.DAY, TimeInForce.GTC]
 
 
-def _with_example(example: dict[str, str]) -> ConfigDict:
+def _with_example(example: dict[str, Any]) -> ConfigDict:
     """A variant's config: unknown fields refused, and the body its OpenAPI branch shows."""
     return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
 
