@@ -1,10 +1,11 @@
-"""The query strings the gateway sends the services for its proxied reads."""
+"""The query strings the gateway sends the services it reads from."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from tradewind.gateway.adapters.reads import ActivityQuery, BarQuery, OrderQuery
+from tradewind.gateway.adapters.upstream import query_params
 
 _NOON = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
 
@@ -44,3 +45,12 @@ def test_a_bar_query_sends_its_timeframe_and_only_the_bounds_that_are_set() -> N
         "start": "2026-01-02T12:00:00+00:00",
         "page_token": "t",
     }
+
+
+def test_query_params_write_booleans_and_numbers_as_the_services_read_them() -> None:
+    assert query_params(limit=50, succeeded=False, before=None, message_id="m1") == {
+        "limit": "50",
+        "succeeded": "false",
+        "message_id": "m1",
+    }
+    assert query_params(succeeded=True) == {"succeeded": "true"}

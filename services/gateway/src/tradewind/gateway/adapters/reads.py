@@ -24,7 +24,12 @@ from tradewind.common.contracts.trade_updates import TradeUpdatesPage
 from tradewind.common.problems import Problem
 from tradewind.gateway.adapters.pending import PendingOrders
 from tradewind.gateway.adapters.pending_jobs import PendingJobs
-from tradewind.gateway.adapters.upstream import ServiceClient, relay_problem, unwrap
+from tradewind.gateway.adapters.upstream import (
+    ServiceClient,
+    query_params,
+    relay_problem,
+    unwrap,
+)
 from tradewind.gateway.domain.schemas import (
     BarPage,
     InstrumentList,
@@ -37,16 +42,6 @@ from tradewind.gateway.domain.schemas import (
     StatusFilter,
     Timeframe,
 )
-
-
-def query_params(**values: str | datetime | None) -> dict[str, str]:
-    """The query string of an internal read: the values that are set, in the order given, times
-    in ISO 8601."""
-    return {
-        name: value.isoformat() if isinstance(value, datetime) else value
-        for name, value in values.items()
-        if value is not None
-    }
 
 
 @dataclass(frozen=True)
@@ -62,7 +57,7 @@ class OrderQuery:
     def params(self) -> dict[str, str]:
         return query_params(
             status=str(self.status),
-            limit=str(self.limit),
+            limit=self.limit,
             symbol=self.symbol or None,
             page_token=self.page_token or None,
             updated_since=self.updated_since,
@@ -81,7 +76,7 @@ class ActivityQuery:
 
     def params(self) -> dict[str, str]:
         return query_params(
-            limit=str(self.limit),
+            limit=self.limit,
             activity_types=self.activity_types,
             after=self.after,
             until=self.until,
@@ -103,7 +98,7 @@ class BarQuery:
     def params(self) -> dict[str, str]:
         return query_params(
             timeframe=self.timeframe,
-            limit=str(self.limit),
+            limit=self.limit,
             start=self.start,
             end=self.end,
             page_token=self.page_token,
