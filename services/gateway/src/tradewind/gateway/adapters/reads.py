@@ -24,7 +24,12 @@ from tradewind.common.contracts.trade_updates import TradeUpdatesPage
 from tradewind.common.problems import Problem
 from tradewind.gateway.adapters.pending import PendingOrders
 from tradewind.gateway.adapters.pending_jobs import PendingJobs
-from tradewind.gateway.adapters.upstream import ServiceClient, relay_problem, unwrap
+from tradewind.gateway.adapters.upstream import (
+    ServiceClient,
+    query_params,
+    relay_problem,
+    unwrap,
+)
 from tradewind.gateway.domain.schemas import (
     BarPage,
     InstrumentList,
@@ -50,14 +55,13 @@ class OrderQuery:
     updated_since: datetime | None = None
 
     def params(self) -> dict[str, str]:
-        params = {"status": str(self.status), "limit": str(self.limit)}
-        if self.symbol:
-            params["symbol"] = self.symbol
-        if self.page_token:
-            params["page_token"] = self.page_token
-        if self.updated_since:
-            params["updated_since"] = self.updated_since.isoformat()
-        return params
+        return query_params(
+            status=str(self.status),
+            limit=self.limit,
+            symbol=self.symbol or None,
+            page_token=self.page_token or None,
+            updated_since=self.updated_since,
+        )
 
 
 @dataclass(frozen=True)
@@ -71,16 +75,13 @@ class ActivityQuery:
     page_token: str | None = None
 
     def params(self) -> dict[str, str]:
-        params = {"limit": str(self.limit)}
-        if self.activity_types is not None:
-            params["activity_types"] = self.activity_types
-        if self.after is not None:
-            params["after"] = self.after.isoformat()
-        if self.until is not None:
-            params["until"] = self.until.isoformat()
-        if self.page_token is not None:
-            params["page_token"] = self.page_token
-        return params
+        return query_params(
+            limit=self.limit,
+            activity_types=self.activity_types,
+            after=self.after,
+            until=self.until,
+            page_token=self.page_token,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,13 @@ class BarQuery:
     page_token: str | None = None
 
     def params(self) -> dict[str, str]:
-        params = {"timeframe": self.timeframe, "limit": str(self.limit)}
-        if self.start is not None:
-            params["start"] = self.start.isoformat()
-        if self.end is not None:
-            params["end"] = self.end.isoformat()
-        if self.page_token is not None:
-            params["page_token"] = self.page_token
-        return params
+        return query_params(
+            timeframe=self.timeframe,
+            limit=self.limit,
+            start=self.start,
+            end=self.end,
+            page_token=self.page_token,
+        )
 
 
 class OrderReads:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -168,3 +169,20 @@ def unwrap(response: UpstreamResponse) -> Any:
     if 200 <= response.status < 300:
         return response.body
     raise relay_problem(response)
+
+
+QueryValue = str | int | bool | datetime
+
+
+def query_params(**values: QueryValue | None) -> dict[str, str]:
+    """The query string of a call to a service: the values that are set, in the order given;
+    booleans as ``true``/``false``, times in ISO 8601."""
+    return {name: _query_text(value) for name, value in values.items() if value is not None}
+
+
+def _query_text(value: QueryValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, status
@@ -31,10 +31,8 @@ from tradewind.common.problems import Problem
 from tradewind.gateway.adapters.pending import PendingOrders
 from tradewind.gateway.adapters.reads import OrderQuery, OrderReads
 from tradewind.gateway.api.admission import IdempotencyOf
-from tradewind.gateway.api.auth import require_scope
 from tradewind.gateway.api.deps import BrokerDep, OrderReadsDep, PendingOrdersDep
-from tradewind.gateway.api.orders import PROBLEM_RESPONSES, submit
-from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.api.orders import PROBLEM_RESPONSES, WriteOrders, submit
 from tradewind.gateway.domain.orders import closing_command, closing_order_id, pending_view
 from tradewind.gateway.domain.schemas import Order
 
@@ -42,7 +40,6 @@ log = logging.getLogger(__name__)
 
 orders_router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 positions_router = APIRouter(prefix="/api/v1/positions", tags=["positions"])
-WriteOrders = Annotated[Principal, require_scope("orders:write", budget="orders")]
 
 PUBLISHES_IN_FLIGHT = 32
 """Commands of one bulk request awaiting their confirms at once."""

@@ -9,7 +9,6 @@ GET reads the block as the orders service holds it. An operator's block (set wit
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,14 +21,10 @@ from tradewind.common.contracts import (
 )
 from tradewind.common.contracts.orders import TradingBlockReason
 from tradewind.common.problems import Problem
-from tradewind.gateway.api.auth import require_scope
 from tradewind.gateway.api.deps import BrokerDep, OrderReadsDep
-from tradewind.gateway.api.orders import PROBLEM_RESPONSES, submit
-from tradewind.gateway.domain.auth_model import Principal
+from tradewind.gateway.api.orders import PROBLEM_RESPONSES, ReadOrders, WriteOrders, submit
 
 router = APIRouter(prefix="/api/v1/account", tags=["account"])
-ReadOrders = Annotated[Principal, require_scope("orders:read")]
-WriteOrders = Annotated[Principal, require_scope("orders:write", budget="orders")]
 
 
 class BlockRequest(BaseModel):

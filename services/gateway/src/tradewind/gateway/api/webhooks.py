@@ -23,7 +23,7 @@ from tradewind.common.contracts.webhooks import (
     RecoverOut,
     SecretRotated,
 )
-from tradewind.gateway.adapters.upstream import ServiceClient, unwrap
+from tradewind.gateway.adapters.upstream import ServiceClient, query_params, unwrap
 from tradewind.gateway.api.auth import require_scope
 from tradewind.gateway.api.deps import WebhooksServiceDep
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES
@@ -148,13 +148,7 @@ async def list_endpoint_attempts(
     before: Annotated[BigintId | None, Query(description="Attempts older than this id.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AttemptPage:
-    params = {"limit": str(limit)}
-    if message_id is not None:
-        params["message_id"] = message_id
-    if succeeded is not None:
-        params["succeeded"] = str(succeeded).lower()
-    if before is not None:
-        params["before"] = str(before)
+    params = query_params(limit=limit, message_id=message_id, succeeded=succeeded, before=before)
     body = await _call(
         webhooks, principal, "GET", f"/endpoints/{endpoint_id}/attempts", params=params
     )
@@ -171,7 +165,7 @@ async def list_message_attempts(
     before: Annotated[BigintId | None, Query(description="Attempts older than this id.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AttemptPage:
-    params = {"limit": str(limit), **({"before": str(before)} if before else {})}
+    params = query_params(limit=limit, before=before or None)
     body = await _call(
         webhooks, principal, "GET", f"/messages/{message_id}/attempts", params=params
     )

@@ -97,6 +97,11 @@ TrailPercentField = Annotated[
 TrailingTimeInForce = Literal[TimeInForce.DAY, TimeInForce.GTC]
 
 
+def _with_example(example: dict[str, Any]) -> ConfigDict:
+    """A variant's config: unknown fields refused, and the body its OpenAPI branch shows."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
+
+
 class MarketOrderRequest(_OrderFields):
     type: Literal[OrderType.MARKET]
     qty: Qty
@@ -108,11 +113,8 @@ class MarketOrderRequest(_OrderFields):
 
 
 class NotionalMarketOrderRequest(_OrderFields):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"symbol": "AAPL", "side": "buy", "type": "market", "notional": "500"}]
-        },
+    model_config = _with_example(
+        {"symbol": "AAPL", "side": "buy", "type": "market", "notional": "500"}
     )
 
     type: Literal[OrderType.MARKET]
@@ -155,22 +157,8 @@ class StopLimitOrderRequest(_OrderFields):
     trail_percent: NoPrice = None
 
 
-class TrailingStopPriceRequest(_OrderFields):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "symbol": "AAPL",
-                    "side": "sell",
-                    "type": "trailing_stop",
-                    "qty": "10",
-                    "trail_price": "1.50",
-                    "time_in_force": "gtc",
-                }
-            ]
-        },
-    )
+class _TrailingStopFields(_OrderFields):
+    """A trailing stop: a qty, no fixed prices; its trail is in dollars or in percent."""
 
     type: Literal[OrderType.TRAILING_STOP]
     time_in_force: TrailingTimeInForce = TimeInForce.DAY
@@ -178,32 +166,35 @@ class TrailingStopPriceRequest(_OrderFields):
     notional: NoPrice = None
     limit_price: NoPrice = None
     stop_price: NoPrice = None
+
+
+class TrailingStopPriceRequest(_TrailingStopFields):
+    model_config = _with_example(
+        {
+            "symbol": "AAPL",
+            "side": "sell",
+            "type": "trailing_stop",
+            "qty": "10",
+            "trail_price": "1.50",
+            "time_in_force": "gtc",
+        }
+    )
+
     trail_price: TrailPrice
     trail_percent: NoPrice = None
 
 
-class TrailingStopPercentRequest(_OrderFields):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "symbol": "AAPL",
-                    "side": "sell",
-                    "type": "trailing_stop",
-                    "qty": "10",
-                    "trail_percent": "2",
-                }
-            ]
-        },
+class TrailingStopPercentRequest(_TrailingStopFields):
+    model_config = _with_example(
+        {
+            "symbol": "AAPL",
+            "side": "sell",
+            "type": "trailing_stop",
+            "qty": "10",
+            "trail_percent": "2",
+        }
     )
 
-    type: Literal[OrderType.TRAILING_STOP]
-    time_in_force: TrailingTimeInForce = TimeInForce.DAY
-    qty: Qty
-    notional: NoPrice = None
-    limit_price: NoPrice = None
-    stop_price: NoPrice = None
     trail_price: NoPrice = None
     trail_percent: TrailPercentField
 

@@ -23,6 +23,7 @@ from tradewind.common.contracts.types import Side as SideValue
 from tradewind.common.contracts.types import TimeInForce as TimeInForceValue
 from tradewind.gateway.api.graphql.context import Info, from_upstream, require_scope
 from tradewind.gateway.api.graphql.cost import read_field
+from tradewind.gateway.api.graphql.field_copy import same_named_fields
 from tradewind.gateway.domain.connections import Window
 from tradewind.gateway.domain.schemas import Bar as BarModel
 from tradewind.gateway.domain.schemas import LatestQuote, StatusFilter
@@ -136,42 +137,19 @@ class Order:
 
     @classmethod
     def of(cls, order: OrderModel) -> Order:
-        return cls(
+        return same_named_fields(
+            cls,
+            order,
             id=strawberry.ID(str(order.id)),
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            type=order.type,
-            qty=order.qty,
-            notional=order.notional,
-            limit_price=order.limit_price,
-            stop_price=order.stop_price,
-            trail_price=order.trail_price,
-            trail_percent=order.trail_percent,
-            hwm=order.hwm,
-            time_in_force=order.time_in_force,
-            status=order.status,
-            filled_qty=order.filled_qty,
-            filled_avg_price=order.filled_avg_price,
-            submitted_at=order.submitted_at,
-            created_at=order.created_at,
-            updated_at=order.updated_at,
-            accepted_at=order.accepted_at,
-            rejected_at=order.rejected_at,
-            canceled_at=order.canceled_at,
-            filled_at=order.filled_at,
-            expired_at=order.expired_at,
-            replaced_at=order.replaced_at,
-            stop_triggered_at=order.stop_triggered_at,
-            reject_reason=order.reject_reason,
-            replaces_id=None if order.replaces is None else strawberry.ID(str(order.replaces)),
-            replaced_by_id=None
-            if order.replaced_by is None
-            else strawberry.ID(str(order.replaced_by)),
-            order_class=order.order_class,
-            parent_id=None if order.parent_id is None else strawberry.ID(str(order.parent_id)),
+            replaces_id=_id_or_none(order.replaces),
+            replaced_by_id=_id_or_none(order.replaced_by),
+            parent_id=_id_or_none(order.parent_id),
             legs=None if order.legs is None else [Order.of(leg) for leg in order.legs],
         )
+
+
+def _id_or_none(value: UUID | None) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(str(value))
 
 
 async def _linked_order(info: Info, order_id: strawberry.ID | None) -> Order | None:
@@ -196,12 +174,7 @@ class PageInfo:
 
     @classmethod
     def of(cls, page: Window[object]) -> PageInfo:
-        return cls(
-            has_next_page=page.has_next_page,
-            has_previous_page=False,
-            start_cursor=page.start_cursor,
-            end_cursor=page.end_cursor,
-        )
+        return same_named_fields(cls, page, has_previous_page=False)
 
 
 @strawberry.type
@@ -233,13 +206,7 @@ class Position:
 
     @classmethod
     def of(cls, position: PositionModel) -> Position:
-        return cls(
-            symbol=position.symbol,
-            qty=position.qty,
-            avg_entry_price=position.avg_entry_price,
-            realized_pl=position.realized_pl,
-            updated_at=position.updated_at,
-        )
+        return same_named_fields(cls, position)
 
 
 @strawberry.type(
@@ -261,19 +228,7 @@ class Account:
 
     @classmethod
     def of(cls, account: AccountView) -> Account:
-        return cls(
-            account_id=account.account_id,
-            currency=account.currency,
-            cash=account.cash,
-            equity=account.equity,
-            buying_power=account.buying_power,
-            held_for_orders=account.held_for_orders,
-            long_market_value=account.long_market_value,
-            short_market_value=account.short_market_value,
-            realized_pl=account.realized_pl,
-            unrealized_pl=account.unrealized_pl,
-            trading_blocked=account.trading_blocked,
-        )
+        return same_named_fields(cls, account)
 
 
 @strawberry.type(description="A tradable instrument.")
@@ -286,13 +241,7 @@ class Instrument:
 
     @classmethod
     def of(cls, instrument: InstrumentModel) -> Instrument:
-        return cls(
-            symbol=instrument.symbol,
-            name=instrument.name,
-            tick_size=instrument.tick_size,
-            lot_size=instrument.lot_size,
-            currency=instrument.currency,
-        )
+        return same_named_fields(cls, instrument)
 
 
 @strawberry.type(description="The latest top of book of a symbol.")
@@ -310,16 +259,7 @@ class Quote:
 
     @classmethod
     def of(cls, quote: LatestQuote) -> Quote:
-        return cls(
-            symbol=quote.symbol,
-            bid_price=quote.bid_price,
-            bid_size=quote.bid_size,
-            ask_price=quote.ask_price,
-            ask_size=quote.ask_size,
-            timestamp=quote.timestamp,
-            sequence=quote.sequence,
-            stale=quote.stale,
-        )
+        return same_named_fields(cls, quote)
 
 
 @strawberry.type(description="An OHLCV bar, named by when it starts.")
