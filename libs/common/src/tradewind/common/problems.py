@@ -107,6 +107,19 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def dependency_unavailable(request: Request, detail: str, *, retry_after_s: int) -> JSONResponse:
+    """The 503 problem of a request a dependency (a store, the broker, the credentials
+    database) could not serve: nothing is wrong with the request; retry after the delay."""
+    return problem_response(
+        503,
+        "Service Unavailable",
+        detail,
+        kind="dependency-unavailable",
+        instance=request.url.path,
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -166,13 +179,10 @@ def install_problem_handlers(app: FastAPI) -> None:
                 "a dependency is unavailable",
                 extra={"path": request.url.path, "error": repr(exc)},
             )
-            return problem_response(
-                503,
-                "Service Unavailable",
+            return dependency_unavailable(
+                request,
                 "A store this service depends on is unavailable; try again shortly.",
-                kind="dependency-unavailable",
-                instance=request.url.path,
-                headers={"Retry-After": "1"},
+                retry_after_s=1,
             )
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(

@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from tradewind.common.app import create_service_app, package_version, runtime_lifespan
+from tradewind.common.app import create_bootstrapped_app
 from tradewind.common.compression import GZipWhenAskedMiddleware
-from tradewind.common.problems import problem_response
+from tradewind.common.problems import dependency_unavailable
 from tradewind.gateway.api import (
     account,
     admission,
@@ -53,12 +52,12 @@ CORS_EXPOSED_HEADERS = [
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    app = create_service_app(
+    app = create_bootstrapped_app(
+        settings,
+        bootstrap,
         service=SERVICE,
         title="Tradewind API",
-        version=package_version("tradewind-gateway"),
-        shared=settings.shared,
-        lifespan=runtime_lifespan(partial(bootstrap, settings)),
+        distribution="tradewind-gateway",
         routers=[
             bulk.orders_router,
             orders.router,
@@ -82,13 +81,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     async def on_redis_error(request: Request, exc: Exception) -> JSONResponse:
         log.warning("redis unavailable", extra={"error": repr(exc), "path": request.url.path})
-        return problem_response(
-            503,
-            "Service Unavailable",
+        return dependency_unavailable(
+            request,
             "A dependency of the gateway is unavailable; retry after the indicated delay.",
-            kind="dependency-unavailable",
-            instance=request.url.path,
-            headers={"Retry-After": "2"},
+            retry_after_s=2,
         )
 
     app.add_exception_handler(RedisError, on_redis_error)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
 from tradewind.common.health import Degraded, Readiness
-from tradewind.common.problems import problem_response
+from tradewind.common.problems import dependency_unavailable
 from tradewind.common.resilience import CONNECT, retry_async
 from tradewind.common.tasks import start_background
 from tradewind.gateway.adapters.credentials import (
@@ -97,13 +97,10 @@ def install_auth_error_handler(app: FastAPI) -> None:
     """A credentials database that cannot answer is a 503 problem, never a 401 or a 500."""
 
     async def on_auth_store_error(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(
-            503,
-            "Service Unavailable",
+        return dependency_unavailable(
+            request,
             "Credentials cannot be checked right now; retry after the indicated delay.",
-            kind="dependency-unavailable",
-            instance=request.url.path,
-            headers={"Retry-After": "2"},
+            retry_after_s=2,
         )
 
     app.add_exception_handler(AuthStoreUnavailable, on_auth_store_error)

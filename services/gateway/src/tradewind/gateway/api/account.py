@@ -24,12 +24,10 @@ from tradewind.common.contracts.jobs import (
     statement_range_problem,
 )
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcDateTime, UtcQueryDateTime
-from tradewind.common.envelope import new_event
-from tradewind.common.logging import request_id_var
 from tradewind.gateway.adapters.reads import ActivityQuery
 from tradewind.gateway.api.admission import IdempotencyOf
 from tradewind.gateway.api.deps import BrokerDep, OrderReadsDep
-from tradewind.gateway.api.orders import PROBLEM_RESPONSES, SOURCE, ReadOrders, publish_or_503
+from tradewind.gateway.api.orders import PROBLEM_RESPONSES, ReadOrders, submit
 from tradewind.gateway.domain.orders import new_order_id
 
 log = logging.getLogger(__name__)
@@ -126,15 +124,13 @@ async def request_statement(
         not_before=body.not_before,
         requested_at=now,
     )
-    envelope = new_event(
-        source=SOURCE,
-        data=command,
-        event_type=command.TYPE,
-        subject=str(job_id),
+    await submit(
+        broker,
+        command,
         account_id=principal.account_id,
-        correlation_id=request_id_var.get(),
+        subject=str(job_id),
+        priority=body.priority.amqp,
     )
-    await publish_or_503(broker, envelope, priority=body.priority.amqp)
     view = JobView(
         id=job_id,
         kind=JobKind.STATEMENT,

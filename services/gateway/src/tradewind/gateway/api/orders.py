@@ -203,9 +203,10 @@ async def submit(
     account_id: str,
     subject: str,
     order: Order | None = None,
+    priority: int | None = None,
 ) -> None:
-    """Publish ``command`` (a 503 problem if it cannot be); a cancel or replace of ``order`` is
-    announced first (pending_cancel, pending_replace)."""
+    """Publish ``command`` (a 503 problem if it cannot be), at the AMQP ``priority`` if given; a
+    cancel or replace of ``order`` is announced first (pending_cancel, pending_replace)."""
     envelope = new_event(
         source=SOURCE,
         data=command,
@@ -217,7 +218,7 @@ async def submit(
     notice = None if order is None else pending_notice(command, order)
     if notice is not None:
         await _announce(broker, notice, account_id=account_id, subject=subject, cause=envelope)
-    await publish_or_503(broker, envelope)
+    await publish_or_503(broker, envelope, priority=priority)
 
 
 async def _announce(
