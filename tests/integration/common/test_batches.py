@@ -80,6 +80,21 @@ async def _empty(broker: Broker, spec: QueueSpec) -> bool:
     return await count_messages(broker, spec.name) == 0
 
 
+async def test_a_message_that_comes_alone_does_not_wait_for_company(
+    broker: Broker, topology: Topology
+) -> None:
+    # A wait of a minute: were a lone message held for company, it would miss the deadline.
+    recorder = Recorder()
+    spec = commands_queue(topology, "alone")
+    await broker.consume_batches(spec, recorder, max_batch=50, max_wait_s=60)
+
+    await publish_all(broker, range(1, 2))
+    await eventually(lambda: asyncio.sleep(0, recorder.committed == [1]), timeout=10)
+    await publish_all(broker, range(2, 3))
+    await eventually(lambda: asyncio.sleep(0, recorder.committed == [1, 2]), timeout=10)
+    assert recorder.batches == [[1], [2]]
+
+
 async def test_a_message_is_acked_only_after_its_batch_is_handled(
     broker: Broker, topology: Topology
 ) -> None:

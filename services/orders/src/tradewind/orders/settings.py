@@ -99,12 +99,14 @@ class OrdersSettings(ServiceSettings):
         description="Most commands handled together in one transaction (group commit).",
     )
     command_batch_wait_s: float = Field(
-        default=0.0,
+        default=0.005,
         ge=0,
         le=1,
         description=(
-            "How long the first command of a batch waits for more before the batch is handled "
-            "(seconds). 0: a batch is what arrived while the previous one was being handled."
+            "How long a batch of commands waits for more before it is handled (seconds), when "
+            "commands come together (the previous batch held several); a command that comes "
+            "alone is handled at once. 0: a batch is what arrived while the previous one was "
+            "being handled."
         ),
     )
     quote_concurrency: int = Field(
