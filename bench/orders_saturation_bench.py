@@ -394,45 +394,75 @@ async def fresh_stack(infra: Infra, counter: AcceptedCounter) -> AsyncIterator[t
         stack.stop()
 
 
+@dataclass(frozen=True)
+class OpenLoopRun:
+    latency: LatencyResult
+    cpu_s: dict[str, float]
+    """CPU seconds of each process group while the open loop ran."""
+    cores_busy: float
+    """How busy the machine's cores were meanwhile (the load generator and this process too)."""
+
+    def lines(self, *, bare_answered: tuple[float, float] | None = None) -> list[str]:
+        latency = self.latency
+        lines = [
+            f"open loop at {latency.rate:,.0f}/s: place → order.accepted p50 "
+            f"{latency.p50_ms:.1f} ms, p99 {latency.p99_ms:.1f} ms "
+            f"({latency.accepted}/{latency.sent} accepted); POST → 202 p50 "
+            f"{latency.answered_p50_ms:.1f} / p99 {latency.answered_p99_ms:.1f} ms, "
+            f"202 → order.accepted p50 {latency.decided_p50_ms:.1f} / p99 "
+            f"{latency.decided_p99_ms:.1f} ms"
+        ]
+        if bare_answered is not None:
+            lines.append(
+                f"  the bare endpoint at the same rate: POST → 202 p50 {bare_answered[0]:.1f} / "
+                f"p99 {bare_answered[1]:.1f} ms"
+            )
+        # Why the tail: how busy the two cores were while the open loop ran, and what each
+        # order cost at this rate.
+        lines.append(
+            f"  meanwhile the machine's cores were {self.cores_busy:.2f} busy; CPU ms per order: "
+            + ", ".join(
+                f"{name} {1000 * used / max(1, latency.accepted):.2f}"
+                for name, used in self.cpu_s.items()
+            )
+        )
+        return lines
+
+
+async def measured_open_loop(
+    infra: Infra, counter: AcceptedCounter, rate: float, seconds: float, profile: Path | None
+) -> OpenLoopRun:
+    """The open loop at ``rate`` on a fresh system, with every process's CPU meanwhile (and
+    py-spy profiles of the services into ``profile``, if given)."""
+    async with fresh_stack(infra, counter) as (stack, key):
+        pids = {name: [stack.pid(name)] for name in ("gateway", "orders", "webhooks")}
+        pids.update(system_pids())
+        meter = CpuMeter.of_groups(pids)
+        meter.start()
+        busy_before = machine_busy_seconds()
+        profilers = await asyncio.to_thread(start_profilers, stack, seconds, profile)
+        latency = await open_loop_latency(
+            f"{stack.url('gateway')}/api/v1/orders", key, counter, rate, seconds
+        )
+        for profiler in profilers:
+            await asyncio.to_thread(profiler.wait)
+        machine_busy = machine_busy_seconds() - busy_before
+        cpu = meter.stop()
+    return OpenLoopRun(latency, cpu, machine_busy / latency_window(latency))
+
+
 async def open_loop_only(seconds: float, rate: float, profile: Path | None) -> str:
     """Only the open loop, at a fixed ``rate``, on a fresh system: the latency figure alone, for
     a rate chosen in advance (half the issue's 600/s), quicker to repeat than the whole run."""
     with provision() as infra:
         counter = AcceptedCounter()
         try:
-            async with fresh_stack(infra, counter) as (stack, key):
-                pids = {name: [stack.pid(name)] for name in ("gateway", "orders", "webhooks")}
-                pids.update(system_pids())
-                meter = CpuMeter.of_groups(pids)
-                meter.start()
-                busy_before = machine_busy_seconds()
-                profilers = await asyncio.to_thread(start_profilers, stack, seconds, profile)
-                latency = await open_loop_latency(
-                    f"{stack.url('gateway')}/api/v1/orders", key, counter, rate, seconds
-                )
-                for profiler in profilers:
-                    await asyncio.to_thread(profiler.wait)
-                machine_busy = machine_busy_seconds() - busy_before
-                cpu = meter.stop()
+            run = await measured_open_loop(infra, counter, rate, seconds, profile)
         finally:
             await counter.close()
             await infra.drop_databases()
             await infra.delete_redis_keys()
-    return "\n".join(
-        [
-            f"open loop at {latency.rate:,.0f}/s: place → order.accepted p50 "
-            f"{latency.p50_ms:.1f} ms, p99 {latency.p99_ms:.1f} ms "
-            f"({latency.accepted}/{latency.sent} accepted); POST → 202 p50 "
-            f"{latency.answered_p50_ms:.1f} / p99 {latency.answered_p99_ms:.1f} ms, "
-            f"202 → order.accepted p50 {latency.decided_p50_ms:.1f} / p99 "
-            f"{latency.decided_p99_ms:.1f} ms",
-            f"  meanwhile the machine's cores were {machine_busy / latency_window(latency):.2f} "
-            "busy; CPU ms per order: "
-            + ", ".join(
-                f"{name} {1000 * used / max(1, latency.accepted):.2f}" for name, used in cpu.items()
-            ),
-        ]
-    )
+    return "\n".join(run.lines())
 
 
 async def bench(
@@ -500,21 +530,7 @@ async def bench(
                 baseline.stop()
             bare_answered = pcts([(t1 - t0) * 1000 for t0, t1 in bare_answers.values()])
 
-            async with fresh_stack(infra, counter) as (stack, key):
-                pids = {name: [stack.pid(name)] for name in ("gateway", "orders", "webhooks")}
-                pids.update(system_pids())
-                half_meter = CpuMeter.of_groups(pids)
-                half_meter.start()
-                busy_before = machine_busy_seconds()
-                latency = await open_loop_latency(
-                    f"{stack.url('gateway')}/api/v1/orders",
-                    key,
-                    counter,
-                    half_rate,
-                    seconds,
-                )
-                machine_busy = machine_busy_seconds() - busy_before
-                half_cpu = half_meter.stop()
+            half = await measured_open_loop(infra, counter, half_rate, seconds, None)
         finally:
             await counter.close()
             await infra.drop_databases()
@@ -536,22 +552,8 @@ async def bench(
         "CPU ms per accepted order: "
         + ", ".join(f"{name} {ms:.2f}" for name, ms in per_order.items())
         + f" (total {sum(per_order.values()):.2f})",
-        f"open loop at {latency.rate:,.0f}/s: place → order.accepted p50 {latency.p50_ms:.1f} ms, "
-        f"p99 {latency.p99_ms:.1f} ms ({latency.accepted}/{latency.sent} accepted); "
-        f"POST → 202 p50 {latency.answered_p50_ms:.1f} / p99 {latency.answered_p99_ms:.1f} ms, "
-        f"202 → order.accepted p50 {latency.decided_p50_ms:.1f} / p99 "
-        f"{latency.decided_p99_ms:.1f} ms",
-        f"  the bare endpoint at the same rate: POST → 202 p50 {bare_answered[0]:.1f} / p99 "
-        f"{bare_answered[1]:.1f} ms",
-        # Why the tail: how busy the two cores were while the open loop ran (the load generator
-        # and this process included), and what each order cost at this rate.
-        f"  meanwhile the machine's cores were {machine_busy / latency_window(latency):.2f} busy; "
-        "CPU ms per order: "
-        + ", ".join(
-            f"{name} {1000 * used / max(1, latency.accepted):.2f}"
-            for name, used in half_cpu.items()
-        ),
     ]
+    lines += half.lines(bare_answered=bare_answered)
     return "\n".join(lines)
 
 
