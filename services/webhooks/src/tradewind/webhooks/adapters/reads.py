@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncpg
 
+from tradewind.common.contracts.webhooks import AttemptOut
 from tradewind.common.statement_args import StatementArgs
 from tradewind.webhooks.adapters.records import (
     ATTEMPT_COLUMNS,
     ENDPOINT_COLUMNS,
-    Attempt,
     Endpoint,
     EndpointNotFound,
     attempt_from_row,
@@ -62,7 +62,7 @@ class WebhookReads:
         succeeded: bool | None = None,
         before: int | None = None,
         limit: int = 50,
-    ) -> list[Attempt]:
+    ) -> list[AttemptOut]:
         """Newest first. Filter by endpoint and/or message; page with ``before`` (an attempt id)."""
         # The statement names only the filters given, so each shape gets a plan using its index
         # (a generic plan for "$1 IS NULL OR endpoint_id = $1" may scan every attempt).

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
+from tradewind.common.contracts.webhooks import AttemptOut
 from tradewind.webhooks.domain.delivery_rules import Circuit, EndpointHealth
 
 # The dispatcher LISTENs here; a NOTIFY is delivered when the transaction that sent it commits.
@@ -52,20 +53,6 @@ class Subscription:
     id: str
     event_types: tuple[str, ...]
     enabled: bool = True
-
-
-@dataclass(frozen=True)
-class Attempt:
-    id: int
-    message_id: str
-    endpoint_id: str
-    attempt_number: int
-    started_at: datetime
-    duration_ms: int
-    status_code: int | None
-    response_body: str | None
-    error: str | None
-    succeeded: bool
 
 
 @dataclass(frozen=True)
@@ -151,19 +138,9 @@ def endpoint_from_row(row: asyncpg.Record) -> Endpoint:
     )
 
 
-def attempt_from_row(row: asyncpg.Record) -> Attempt:
-    return Attempt(
-        id=row["id"],
-        message_id=row["message_id"],
-        endpoint_id=row["endpoint_id"],
-        attempt_number=row["attempt_number"],
-        started_at=row["started_at"],
-        duration_ms=row["duration_ms"],
-        status_code=row["status_code"],
-        response_body=row["response_body"],
-        error=row["error"],
-        succeeded=row["succeeded"],
-    )
+def attempt_from_row(row: asyncpg.Record) -> AttemptOut:
+    """An attempt as the API shows it: the row's columns (``ATTEMPT_COLUMNS``) are its fields."""
+    return AttemptOut.model_validate(dict(row))
 
 
 def job_from_row(row: asyncpg.Record, token: str) -> DeliveryJob:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -31,7 +31,6 @@ from tradewind.common.contracts.webhooks import (
 from tradewind.common.problems import Problem
 from tradewind.webhooks.adapters.reads import WebhookReads
 from tradewind.webhooks.adapters.records import (
-    Attempt,
     Endpoint,
     EndpointLimitReached,
     EndpointNotFound,
@@ -61,10 +60,6 @@ def endpoint_out(endpoint: Endpoint, now: datetime | None = None) -> EndpointOut
         created_at=endpoint.created_at,
         updated_at=endpoint.updated_at,
     )
-
-
-def attempt_out(attempt: Attempt) -> AttemptOut:
-    return AttemptOut(**asdict(attempt))
 
 
 # --- dependencies ---
@@ -153,8 +148,7 @@ async def _endpoint_attempts(
     return _page(attempts, query.limit)
 
 
-def _page(attempts: list[Attempt], limit: int) -> AttemptPage:
-    items = [attempt_out(a) for a in attempts]
+def _page(items: list[AttemptOut], limit: int) -> AttemptPage:
     return AttemptPage(items=items, next_before=items[-1].id if len(items) == limit else None)
 
 
