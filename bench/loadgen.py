@@ -8,6 +8,9 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
+# The order every HTTP benchmark places: a limit buy far below the simulated market, so it rests.
+ORDER = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "150"}
+
 
 @dataclass(frozen=True)
 class RunResult:

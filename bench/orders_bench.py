@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from loadgen import RunResult, fixed_rate, table  # noqa: E402
+from loadgen import ORDER, RunResult, fixed_rate, table  # noqa: E402
 from stack import UNLIMITED_BUDGETS, baseline_endpoint  # noqa: E402
 
 from support.infra import Infra, provision  # noqa: E402
@@ -35,8 +35,6 @@ from tradewind.common.envelope import new_event  # noqa: E402
 from tradewind.common.migrations import upgrade_database  # noqa: E402
 from tradewind.gateway.handlers.api_keys import open_key_store  # noqa: E402
 from tradewind.orders.app import SERVICE_DIR as ORDERS_DIR  # noqa: E402
-
-ORDER = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "150"}
 
 
 class Arrivals:

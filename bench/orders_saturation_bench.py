@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -40,8 +41,8 @@ import aio_pika
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from loadgen import ORDER  # noqa: E402
 from stack import (  # noqa: E402
-    ORDER,
     CpuMeter,
     Stack,
     baseline_endpoint,
@@ -275,13 +276,16 @@ class LatencyResult:
     answered_p99_ms: float
     decided_p50_ms: float
     decided_p99_ms: float
+    loader_cpu_s: float
+    """CPU seconds of the process that sent the load (bench/open_loop.py)."""
 
 
 async def open_loop_answers(
     url: str, key: str, rate: float, seconds: float
-) -> dict[str, tuple[float, float]]:
+) -> tuple[dict[str, tuple[float, float]], float]:
     """POST at ``rate`` from another process (bench/open_loop.py): for each 202, when its
-    request started and when the answer arrived."""
+    request started and when the answer arrived, and the CPU seconds the loader used."""
+    children_before = _children_cpu_s()
     loader = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "bench" / "open_loop.py"),
@@ -295,7 +299,13 @@ async def open_loop_answers(
     )
     output, _ = await loader.communicate()
     answers: dict[str, tuple[float, float]] = json.loads(output)
-    return answers
+    return answers, _children_cpu_s() - children_before
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's children that have ended and been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def pcts(values: list[float]) -> tuple[float, float]:
@@ -313,7 +323,7 @@ async def open_loop_latency(
 ) -> LatencyResult:
     """Place orders at ``rate`` from another process and time each one from the start of its
     POST to its ``order.accepted`` arriving here."""
-    timings = await open_loop_answers(url, key, rate, seconds)
+    timings, loader_cpu_s = await open_loop_answers(url, key, rate, seconds)
     await wait_until(lambda: set(timings) <= counter.arrived.keys(), 30)
     seen = [
         (t0, t1, counter.arrived[key])
@@ -324,7 +334,9 @@ async def open_loop_latency(
     total = pcts([(t2 - t0) * 1000 for t0, _, t2 in seen])
     answered = pcts([(t1 - t0) * 1000 for t0, t1, _ in seen])
     decided = pcts([(t2 - t1) * 1000 for _, t1, t2 in seen])
-    return LatencyResult(rate, int(rate * seconds), len(seen), *total, *answered, *decided)
+    return LatencyResult(
+        rate, int(rate * seconds), len(seen), *total, *answered, *decided, loader_cpu_s
+    )
 
 
 def machine_busy_seconds() -> float:
@@ -437,6 +449,8 @@ async def measured_open_loop(
     async with fresh_stack(infra, counter) as (stack, key):
         pids = {name: [stack.pid(name)] for name in ("gateway", "orders", "webhooks")}
         pids.update(system_pids())
+        # The measuring side's share of the cores: this process counts the events.
+        pids["bench (counting consumer)"] = [os.getpid()]
         meter = CpuMeter.of_groups(pids)
         meter.start()
         busy_before = machine_busy_seconds()
@@ -448,6 +462,7 @@ async def measured_open_loop(
             await asyncio.to_thread(profiler.wait)
         machine_busy = machine_busy_seconds() - busy_before
         cpu = meter.stop()
+    cpu["load generator"] = latency.loader_cpu_s
     return OpenLoopRun(latency, cpu, machine_busy / latency_window(latency))
 
 
@@ -523,7 +538,7 @@ async def bench(
             baseline = baseline_endpoint(infra, {})
             try:
                 await baseline.wait_ready()
-                bare_answers = await open_loop_answers(
+                bare_answers, _ = await open_loop_answers(
                     f"{baseline.url}/orders", "unused", half_rate, seconds
                 )
             finally:

@@ -27,6 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from loadgen import ORDER  # noqa: E402
+
 from support.infra import Infra  # noqa: E402
 from support.services import ServiceProcess, free_port  # noqa: E402
 from tradewind.common.contracts import Instrument, InstrumentListed, Quote  # noqa: E402
@@ -279,7 +281,6 @@ class WrkResult:
 
 
 # A place order as a client sends it: a resting limit order, so nothing trades.
-ORDER = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "150"}
 
 
 def run_wrk(
