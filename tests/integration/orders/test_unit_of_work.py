@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from uuid import uuid4
@@ -20,10 +21,12 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from integration.orders.flows import Pool, new_account, new_symbol, quote_event
 from support.polling import eventually
+from tradewind.common.broker import Broker, Topology
 from tradewind.common.contracts import Instrument, Quote
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce, utc_now
 from tradewind.common.envelope import new_event
-from tradewind.common.outbox import outbox_message
+from tradewind.common.outbox import OutboxMessage, outbox_message
+from tradewind.common.outbox_handoff import OutboxHandoff
 from tradewind.orders.adapters import OrderReads, OrdersUnitOfWork, StaleOrder
 from tradewind.orders.domain import Execution, Order, Position, SymbolBook, cancel, execution_id
 
@@ -97,6 +100,65 @@ async def test_what_is_staged_is_written_in_one_flush_at_commit(orders_pool: Poo
 
     assert await stored(orders_pool, order) == order
     assert event.message_id in await outbox_ids(orders_pool)
+
+
+class RecordingHandoff(OutboxHandoff):
+    """The hand-off as the unit of work sees it: what it was given, and when."""
+
+    def __init__(self, pool: Pool) -> None:
+        super().__init__(
+            pool=pool,
+            broker=Broker("amqp://unused", Topology("unused"), service="test"),
+            lease_s=60,
+        )
+        self.handed: list[list[str]] = []
+
+    def hand_off(self, messages: Sequence[OutboxMessage]) -> None:
+        self.handed.append([message.message_id for message in messages])
+
+
+def staged_note(symbol: str) -> OutboxMessage:
+    return outbox_message(
+        new_event(
+            source="/tests",
+            data=Instrument(symbol=symbol, name="x", tick_size=Decimal(1), lot_size=Decimal(1)),
+            event_type="test.staged",
+        ),
+        exchange="tests",
+    )
+
+
+async def test_with_a_hand_off_the_events_are_held_from_relays_and_handed_off_after_commit(
+    orders_pool: Pool,
+) -> None:
+    handoff = RecordingHandoff(orders_pool)
+    first, second = staged_note(new_symbol()), staged_note(new_symbol())
+
+    async with OrdersUnitOfWork.begin(orders_pool, handoff=handoff) as unit:
+        unit.stage(first)
+        unit.stage(second)
+        assert handoff.handed == [], "nothing is handed off before the commit"
+
+    assert handoff.handed == [[first.message_id, second.message_id]]
+    leases = await orders_pool.fetch(
+        "SELECT relay_after - created_at AS lease FROM outbox WHERE message_id = ANY($1)",
+        [first.message_id, second.message_id],
+    )
+    assert [row["lease"] for row in leases] == [timedelta(seconds=60)] * 2
+
+    with contextlib.suppress(RuntimeError):
+        async with OrdersUnitOfWork.begin(orders_pool, handoff=handoff) as unit:
+            unit.stage(staged_note(new_symbol()))
+            raise RuntimeError("the decision failed")
+    assert len(handoff.handed) == 1, "a transaction that rolled back hands nothing off"
+
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        without = staged_note(new_symbol())
+        unit.stage(without)
+    relay_after = await orders_pool.fetchval(
+        "SELECT relay_after FROM outbox WHERE message_id = $1", without.message_id
+    )
+    assert relay_after is None, "without a hand-off the relay publishes at once"
 
 
 async def test_nothing_is_written_when_the_block_raises(orders_pool: Pool) -> None:

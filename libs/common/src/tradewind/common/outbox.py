@@ -80,6 +80,9 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("published_at", DateTime(timezone=True)),
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("last_error", Text),
+        # Held away from the relays until then: the writer publishes the row itself
+        # (outbox_handoff). NULL: the relay's at once.
+        Column("relay_after", DateTime(timezone=True)),
         Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
     )
 
@@ -123,6 +126,17 @@ class OutboxMessage:
     routing_key: str
     body: bytes
     headers: dict[str, str]
+
+    def outgoing(self) -> Outgoing:
+        """The message to publish."""
+        return Outgoing(
+            exchange=self.exchange,
+            routing_key=self.routing_key,
+            body=self.body,
+            message_id=self.message_id,
+            message_type=self.message_type,
+            headers=self.headers,
+        )
 
     def sql_params(self) -> tuple[str, str, str, str, bytes, str]:
         """Positional parameters for a raw INSERT (headers as JSON text)."""
@@ -378,7 +392,9 @@ def _outgoing(row: asyncpg.Record) -> Outgoing:
 _CLAIM_UNPUBLISHED = """
     SELECT id, message_id, message_type, exchange, routing_key, body, headers::text AS headers,
            extract(epoch FROM clock_timestamp() - created_at)::float8 AS age_s
-    FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+    FROM outbox
+    WHERE published_at IS NULL AND (relay_after IS NULL OR relay_after <= now())
+    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 _MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
 _RECORD_FAILURES = """

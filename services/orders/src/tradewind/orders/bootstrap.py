@@ -12,6 +12,7 @@ from tradewind.common.broker import Broker, Topology
 from tradewind.common.db import asyncpg_dsn, check_pool, create_pool
 from tradewind.common.health import Readiness
 from tradewind.common.outbox import OutboxRelay
+from tradewind.common.outbox_handoff import OutboxHandoff
 from tradewind.common.tasks import run_every, start_background
 from tradewind.orders.adapters import OrderReads
 from tradewind.orders.adapters.activities import FillActivities
@@ -84,6 +85,12 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
             pool=writes, broker=broker, listen_dsn=asyncpg_dsn(settings.database_url)
         )
         relay.start(resources, "orders-outbox-relay", grace_s=shared.shutdown_grace_s)
+        handoff: OutboxHandoff | None = None
+        if settings.outbox_handoff_lease_s > 0:
+            handoff = OutboxHandoff(
+                pool=writes, broker=broker, lease_s=settings.outbox_handoff_lease_s
+            )
+            handoff.start(resources, "orders-outbox-handoff", grace_s=shared.shutdown_grace_s)
 
         rules = RiskRules(
             reference_prices=settings.reference_prices,
@@ -96,12 +103,14 @@ async def bootstrap(settings: OrdersSettings, readiness: Readiness) -> AsyncIter
             topology=topology,
             max_quote_age=timedelta(seconds=settings.arrival_quote_max_age_s),
             initial_cash=settings.initial_cash,
+            handoff=handoff,
         )
         quotes = QuoteHandler(
             pool=writes,
             topology=topology,
             concurrency=settings.quote_concurrency,
             initial_cash=settings.initial_cash,
+            handoff=handoff,
         )
         statement_jobs = StatementJobs(
             store=JobStore(writes),

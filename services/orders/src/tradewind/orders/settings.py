@@ -109,6 +109,17 @@ class OrdersSettings(ServiceSettings):
             "being handled."
         ),
     )
+    outbox_handoff_lease_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description=(
+            "Events of commands and quotes are published by the process that committed them, "
+            "at once; relays leave them alone this long (seconds) and then publish what that "
+            "process could not (it died, or the broker refused them). 0: the outbox relay "
+            "publishes every event (woken by NOTIFY)."
+        ),
+    )
     quote_concurrency: int = Field(
         default=4,
         ge=1,

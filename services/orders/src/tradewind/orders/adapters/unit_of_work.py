@@ -10,9 +10,11 @@ this one interface:
 - **load** what a decision needs — orders, books, listings, positions, client order ids in use,
   and the orders a quote can execute — locking what will change;
 - **stage** new and changed orders, executions, positions, books and outbox rows in memory;
-- **flush** them in one statement when the transaction ends, with one NOTIFY for the relay;
-  trade updates are numbered per account just before (``account_sequences``: one statement,
-  the last lock the transaction takes) and kept for clients that reconnect (``trade_updates``).
+- **flush** them in one statement when the transaction ends; after commit the outbox rows are
+  handed to ``OutboxHandoff``, which publishes them from memory at once (or, without one, one
+  NOTIFY wakes the relay); trade updates are numbered per account just before
+  (``account_sequences``: one statement, the last lock the transaction takes) and kept for
+  clients that reconnect (``trade_updates``).
 
 Staging in memory makes a batch see its own changes (a cancel after its place in the same batch
 finds the order) and lets a batch of any size write in one round trip. Every order write checks
@@ -49,6 +51,7 @@ from sqlalchemy import BigInteger, DateTime, Integer, Numeric, String, Table, Uu
 
 from tradewind.common.contracts import Instrument, Quote, TradingBlockedBy
 from tradewind.common.outbox import NOTIFY_CHANNEL, OutboxMessage
+from tradewind.common.outbox_handoff import OutboxHandoff
 from tradewind.common.trace_links import current_traceparent
 from tradewind.orders import domain
 from tradewind.orders.adapters.account_sequences import (
@@ -118,11 +121,20 @@ class OrdersUnitOfWork:
     """One transaction on one connection; ``begin`` opens it, flushes and commits."""
 
     def __init__(
-        self, connection: asyncpg.Connection, *, initial_cash: Decimal = DEFAULT_INITIAL_CASH
+        self,
+        connection: asyncpg.Connection,
+        *,
+        initial_cash: Decimal = DEFAULT_INITIAL_CASH,
+        handoff_lease_s: float | None = None,
     ) -> None:
         self.connection = connection
         self.initial_cash = initial_cash
         """The cash an account's ledger starts with when this transaction creates it."""
+        self.handoff_lease_s = handoff_lease_s
+        """Set when the events are handed off after commit: how long relays leave them alone.
+        None: the relay publishes them (NOTIFY)."""
+        self.flushed_events: list[OutboxMessage] = []
+        """The outbox rows this transaction wrote, in order."""
         self._ledgers: dict[str, Ledger] = {}
         self._orders: dict[UUID, _Tracked] = {}
         self._placed_in: dict[UUID, str | None] = {}
@@ -139,15 +151,23 @@ class OrdersUnitOfWork:
     @classmethod
     @asynccontextmanager
     async def begin(
-        cls, pool: asyncpg.Pool, *, initial_cash: Decimal = DEFAULT_INITIAL_CASH
+        cls,
+        pool: asyncpg.Pool,
+        *,
+        initial_cash: Decimal = DEFAULT_INITIAL_CASH,
+        handoff: OutboxHandoff | None = None,
     ) -> AsyncIterator[OrdersUnitOfWork]:
         """A transaction: what is staged is flushed and committed when the block ends normally,
         and nothing is written if it raises. ``initial_cash``: the setting, for a ledger this
-        transaction creates."""
+        transaction creates. ``handoff``: publishes the transaction's events once it has
+        committed; without one, the relay does."""
+        lease_s = handoff.lease_s if handoff is not None else None
         async with pool.acquire() as connection, connection.transaction():
-            unit = cls(connection, initial_cash=initial_cash)
+            unit = cls(connection, initial_cash=initial_cash, handoff_lease_s=lease_s)
             yield unit
             await unit.flush()
+        if handoff is not None:
+            handoff.hand_off(unit.flushed_events)
 
     # --- inbox ---
 
@@ -520,7 +540,8 @@ class OrdersUnitOfWork:
     # --- flushing ---
 
     async def flush(self) -> None:
-        """Write everything staged in one statement (and NOTIFY the relay if events were)."""
+        """Write everything staged in one statement (and NOTIFY the relay if events were and
+        are not handed off)."""
         new = [t.order for t in self._orders.values() if t.stored_version is None]
         changed = [
             t
@@ -552,12 +573,14 @@ class OrdersUnitOfWork:
             *_numbered_columns(numbered),
             [consumer for consumer, _ in staged.released],
             [message_id for _, message_id in staged.released],
-            bool(staged.events),
+            self.handoff_lease_s,
+            bool(staged.events) and self.handoff_lease_s is None,
         )
         if changed_count != len(changed):
             raise StaleOrder(
                 f"{len(changed) - changed_count} of {len(changed)} orders changed since loaded"
             )
+        self.flushed_events.extend(events)
         for tracked in changed:
             tracked.stored_version = tracked.order.version
         for order in new:
@@ -714,6 +737,7 @@ def _flush_statement() -> str:
     )
     numbered = ", ".join(p.one(cast) for cast in ("bigint[]", "text[]", "bigint[]"))
     released_consumers, released_ids = p.one("text[]"), p.one("text[]")
+    relay_lease_s = p.one("float8")
     notify = p.one("boolean")
     position_updates = ", ".join(
         f"{name} = EXCLUDED.{name}" for name in ("qty", "cost_basis", "realized_pl", "updated_at")
@@ -741,8 +765,9 @@ def _flush_statement() -> str:
         FROM unnest({saved_books}) AS v({", ".join(_BOOK_COLUMNS)})
         WHERE b.symbol = v.symbol
     ), staged AS (
-        INSERT INTO outbox ({", ".join(_OUTBOX_COLUMNS)})
-        SELECT message_id, message_type, exchange, routing_key, body, headers::jsonb
+        INSERT INTO outbox ({", ".join(_OUTBOX_COLUMNS)}, relay_after)
+        SELECT message_id, message_type, exchange, routing_key, body, headers::jsonb,
+            now() + make_interval(secs => {relay_lease_s})
         FROM unnest({events}) WITH ORDINALITY
             AS v(message_id, message_type, exchange, routing_key, body, headers, position)
         ORDER BY position

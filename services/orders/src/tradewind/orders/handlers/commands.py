@@ -36,6 +36,7 @@ from tradewind.common.contracts import (
 )
 from tradewind.common.contracts.types import utc_now
 from tradewind.common.envelope import CloudEvent, EnvelopeError
+from tradewind.common.outbox_handoff import OutboxHandoff
 from tradewind.common.tasks import TimeSlice
 from tradewind.orders import domain
 from tradewind.orders.adapters import OrdersUnitOfWork
@@ -96,7 +97,9 @@ class OrderCommandHandler:
         max_quote_age: timedelta,
         initial_cash: Decimal = DEFAULT_INITIAL_CASH,
         clock: Callable[[], datetime] = utc_now,
+        handoff: OutboxHandoff | None = None,
     ) -> None:
+        self.handoff = handoff
         self.pool = pool
         self.rules = rules
         self.initial_cash = initial_cash
@@ -114,7 +117,9 @@ class OrderCommandHandler:
             received = [item for item in received if item.position not in failed]
         if not received:
             return outcome
-        async with OrdersUnitOfWork.begin(self.pool, initial_cash=self.initial_cash) as unit:
+        async with OrdersUnitOfWork.begin(
+            self.pool, initial_cash=self.initial_cash, handoff=self.handoff
+        ) as unit:
             claimed = await unit.claim(INBOX_CONSUMER, [item.message_id for item in received])
             first_time = _first_deliveries(received, claimed)
             await self._load(unit, first_time, self.clock())

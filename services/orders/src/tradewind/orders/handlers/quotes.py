@@ -22,6 +22,7 @@ from tradewind.common.broker import Delivery, MessageHandlers, Topology, handles
 from tradewind.common.contracts import Quote
 from tradewind.common.contracts.types import utc_now
 from tradewind.common.envelope import CloudEvent
+from tradewind.common.outbox_handoff import OutboxHandoff
 from tradewind.orders.adapters import OrdersUnitOfWork
 from tradewind.orders.domain import order_classes
 from tradewind.orders.domain.ledger import DEFAULT_INITIAL_CASH
@@ -41,7 +42,9 @@ class QuoteHandler:
         concurrency: int = 4,
         initial_cash: Decimal = DEFAULT_INITIAL_CASH,
         clock: Callable[[], datetime] = utc_now,
+        handoff: OutboxHandoff | None = None,
     ) -> None:
+        self.handoff = handoff
         self.pool = pool
         self.initial_cash = initial_cash
         self.clock = clock
@@ -59,7 +62,9 @@ class QuoteHandler:
             await self._execute(quote, event)
 
     async def _execute(self, quote: Quote, event: CloudEvent) -> None:
-        async with OrdersUnitOfWork.begin(self.pool, initial_cash=self.initial_cash) as unit:
+        async with OrdersUnitOfWork.begin(
+            self.pool, initial_cash=self.initial_cash, handoff=self.handoff
+        ) as unit:
             await unit.lock_books([quote.symbol])
             book = unit.book(quote.symbol)
             if not book.is_older_than(quote):
