@@ -103,10 +103,10 @@ class OrdersSettings(ServiceSettings):
         ge=0,
         le=1,
         description=(
-            "How long a batch of commands waits for more before it is handled (seconds), when "
-            "commands come together (the previous batch held several); a command that comes "
-            "alone is handled at once. 0: a batch is what arrived while the previous one was "
-            "being handled."
+            "Longest wait of a batch of commands for more before it is handled (seconds), when "
+            "commands come together (the previous batch held several), until it is as large as "
+            "the previous batch; a command that comes alone is handled at once. 0: a batch is "
+            "what arrived while the previous one was being handled."
         ),
     )
     outbox_handoff_lease_s: float = Field(

@@ -5,12 +5,11 @@ trips and the per-call overhead for every message. This consumer hands its handl
 that arrived while the previous batch was being handled (up to ``max_batch``), so under load one
 commit serves many messages.
 
-It waits for company (at most ``max_wait_s`` for a batch to fill) only when there is company to
-wait for: when the previous batch held more than one message, or more than one is waiting. A
-message that arrives alone, at a rate the consumer keeps up with message by message, is handled
-at once; at a moderate steady rate, where batches of two or three would each pay a commit, a few
-milliseconds of waiting make them fewer and larger (docs/performance.md: at 378 orders/s, 8 ms
-took a third of the CPU per order off the orders service and PostgreSQL).
+It waits for company (at most ``max_wait_s``) only when there is company to wait for: when the
+previous batch held more than one message, or more than one is waiting; and only until the batch
+is as large as the previous one. A message that arrives alone, at a rate the consumer keeps up
+with message by message, is handled at once; at a moderate steady rate, where batches of one
+would each pay a commit, a short wait makes them pairs or more (docs/performance.md).
 
 Per message, nothing is weaker than with one transaction each:
 
@@ -82,11 +81,19 @@ class BatchOutcome:
 BatchHandler = Callable[[Sequence[Incoming]], Awaitable[BatchOutcome]]
 
 
-def waits_for_company(*, waiting: int, last_batch: int, max_batch: int, max_wait_s: float) -> bool:
-    """Whether a batch of the ``waiting`` messages should wait (up to ``max_wait_s``) for more
-    before it is handled: only when it is not full and messages come together, i.e. more than
-    one is waiting or the previous batch held more than one."""
-    return max_wait_s > 0 and waiting < max_batch and (waiting > 1 or last_batch > 1)
+def company_to_wait_for(*, waiting: int, last_batch: int, max_batch: int, max_wait_s: float) -> int:
+    """How many messages a batch of the ``waiting`` ones should wait for (up to ``max_wait_s``)
+    before it is handled; 0: handle it at once.
+
+    A batch waits only when messages come together (the previous batch held more than one, or
+    more than one is waiting), and only until it is as large as the previous batch (at least two,
+    at most ``max_batch``): at a steady rate it waits for the company it had last time, not for
+    the whole ``max_wait_s``, and a batch that already has that company is handled at once.
+    """
+    if max_wait_s <= 0 or (waiting <= 1 and last_batch <= 1):
+        return 0
+    wanted = min(max_batch, max(2, last_batch))
+    return wanted if waiting < wanted else 0
 
 
 class BatchConsumer:
@@ -108,7 +115,9 @@ class BatchConsumer:
         self.max_wait_s = max_wait_s
         self._pending: deque[AbstractIncomingMessage] = deque()
         self._arrived = asyncio.Event()
-        self._full = asyncio.Event()
+        self._enough = asyncio.Event()
+        self._wanted = max_batch
+        """How many waiting messages end a wait for company (set when a wait begins)."""
         self._finishing = False
         self._last_batch_size = 0
 
@@ -116,8 +125,8 @@ class BatchConsumer:
         """aio-pika's callback: only buffers; ``run`` does the work."""
         self._pending.append(message)
         self._arrived.set()
-        if len(self._pending) >= self.max_batch:
-            self._full.set()
+        if len(self._pending) >= self._wanted:
+            self._enough.set()
 
     def finish(self) -> None:
         """Shutting down, the queue's consumer already cancelled: handle what was delivered,
@@ -131,20 +140,21 @@ class BatchConsumer:
             if self._finishing and not self._pending:
                 return
             await self._arrived.wait()
-            if not self._finishing and waits_for_company(
+            wanted = company_to_wait_for(
                 waiting=len(self._pending),
                 last_batch=self._last_batch_size,
                 max_batch=self.max_batch,
                 max_wait_s=self.max_wait_s,
-            ):
+            )
+            if wanted and not self._finishing:
+                self._wanted = wanted
+                self._enough.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.max_wait_s):
-                        await self._full.wait()
+                        await self._enough.wait()
             size = min(len(self._pending), self.max_batch)
             self._last_batch_size = size
             batch = [self._pending.popleft() for _ in range(size)]
-            if len(self._pending) < self.max_batch:
-                self._full.clear()
             if not self._pending:
                 self._arrived.clear()
             if batch:
