@@ -9,14 +9,14 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 import pytest
 from prometheus_client import REGISTRY
-from pydantic import BaseModel
 from sqlalchemy import MetaData
 
+from integration.common.test_outbox import Note, collect
 from support.infra import Infra
 from support.polling import eventually
-from tradewind.common.broker import Binding, Broker, Delivery, QueueSpec, Topology
+from tradewind.common.broker import Broker, Topology
 from tradewind.common.db import create_pool
-from tradewind.common.envelope import CloudEvent, new_event
+from tradewind.common.envelope import new_event
 from tradewind.common.outbox import OutboxMessage, OutboxRelay, outbox_message, outbox_table
 from tradewind.common.outbox_handoff import OutboxHandoff
 from tradewind.common.sql import create_engine
@@ -24,10 +24,6 @@ from tradewind.common.sql import create_engine
 metadata = MetaData()
 OUTBOX = outbox_table(metadata)
 LEASE_S = 30.0
-
-
-class Note(BaseModel):
-    n: int
 
 
 @pytest.fixture(scope="module")
@@ -68,19 +64,6 @@ async def commit(pool: asyncpg.Pool, messages: Sequence[OutboxMessage], lease_s:
         """,
         [(*message.sql_params(), lease_s) for message in messages],
     )
-
-
-async def collect(broker: Broker, topology: Topology) -> list[int]:
-    received: list[int] = []
-
-    async def handler(event: CloudEvent, delivery: Delivery) -> None:
-        received.append(event.data_as(Note).n)
-
-    await broker.consume(
-        QueueSpec(topology.queue_name("test", "notes"), [Binding(topology.events, "test.noted")]),
-        handler,
-    )
-    return received
 
 
 async def unpublished(pool: asyncpg.Pool) -> int:
