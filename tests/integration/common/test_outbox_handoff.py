@@ -107,12 +107,12 @@ async def test_handed_off_rows_are_published_in_order_once_and_marked(
     await asyncio.wait_for(marker, 10)
 
 
-async def test_rows_the_writer_could_not_publish_go_to_the_relay_after_the_lease(
+async def test_rows_the_broker_refused_go_back_to_the_relay_at_once(
     clean_pool: asyncpg.Pool, broker: Broker, topology: Topology, infra: Infra
 ) -> None:
     received = await collect(broker, topology)
     away = Broker(infra.amqp_url, topology, service="test")  # never connected: every publish fails
-    handoff = OutboxHandoff(pool=clean_pool, broker=away, lease_s=0.2)
+    handoff = OutboxHandoff(pool=clean_pool, broker=away, lease_s=LEASE_S)
     marker = asyncio.create_task(handoff.run())
     failures_before = _metric("tradewind_outbox_publish_failures_total")
     batch = notes(topology, 1, 2, 3)
@@ -124,15 +124,28 @@ async def test_rows_the_writer_could_not_publish_go_to_the_relay_after_the_lease
             0, _metric("tradewind_outbox_publish_failures_total") - failures_before == 3
         )
     )
-    assert await unpublished(clean_pool) == 3, "a failed hand-off leaves the rows for the relay"
 
+    # The lease (30 s) is far beyond the deadline: the relay can only take the rows in time if
+    # the hand-off gave them back.
     relay = relay_of(clean_pool, broker)
-    # Polled until the lease has passed on the database's clock; then the relay takes them.
     await eventually(lambda: relay_published_some(relay), timeout=10)
     await eventually(lambda: asyncio.sleep(0, sorted(received) == [1, 2, 3]))
     assert await unpublished(clean_pool) == 0
     handoff.finish()
     await asyncio.wait_for(marker, 10)
+
+
+async def test_rows_never_handed_off_go_to_the_relay_when_the_lease_ends(
+    clean_pool: asyncpg.Pool, broker: Broker, topology: Topology
+) -> None:
+    # The writer committed and died before its hand-off: nobody lifts the lease.
+    received = await collect(broker, topology)
+    await commit(clean_pool, notes(topology, 7, 8), lease_s=0.5)
+
+    relay = relay_of(clean_pool, broker)
+    await eventually(lambda: relay_published_some(relay), timeout=10)
+    await eventually(lambda: asyncio.sleep(0, sorted(received) == [7, 8]))
+    assert await unpublished(clean_pool) == 0
 
 
 async def test_finish_publishes_and_marks_what_was_handed_off_before_it(

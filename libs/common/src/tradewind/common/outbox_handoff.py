@@ -9,15 +9,18 @@ pipelined, on one channel, in hand-off order, not waiting for the confirms of ea
 and marks the confirmed ones published, many hand-offs to a statement.
 
 Nothing is lost that the relay would not lose: a row is in the outbox, committed, before it is
-handed off. If this process cannot publish it (the broker refuses it or is away) or dies first,
-the row stays unpublished and a relay, in any process, takes it once its lease has passed; until
-then relays skip it, so they do not race the hand-off. A row whose confirm came but whose mark
-failed is published again after the lease: at least once, as everywhere.
+handed off. Until its lease has passed relays skip it, so they do not race the hand-off. If the
+broker refuses a row or is away, the hand-off gives the row back to the relays at once (lifts its
+lease and wakes them), and they retry it as they retry their own. If this process dies first, the
+row stays unpublished and a relay, in any process, takes it once the lease has passed. A row
+whose confirm came but whose mark failed is published again after the lease: at least once, as
+everywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -26,16 +29,24 @@ import asyncpg
 
 from tradewind.common.broker import Broker
 from tradewind.common.metrics import OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
-from tradewind.common.outbox import OutboxMessage
+from tradewind.common.outbox import NOTIFY_CHANNEL, OutboxMessage
 from tradewind.common.tasks import start_background
 
 log = logging.getLogger(__name__)
 
-# How long a mark that failed (the database away) waits before it is tried again.
-_MARK_RETRY_S = 1.0
+# How long a round that could not reach the database waits before it is tried again.
+_SETTLE_RETRY_S = 1.0
 _MARK_PUBLISHED = """
     UPDATE outbox SET published_at = now()
     WHERE message_id = ANY($1::text[]) AND published_at IS NULL
+"""
+# The data-modifying CTE runs whether or not the SELECT reads it; the NOTIFY wakes the relays.
+_GIVE_BACK = """
+    WITH given_back AS (
+        UPDATE outbox SET relay_after = NULL
+        WHERE message_id = ANY($1::text[]) AND published_at IS NULL
+    )
+    SELECT pg_notify($2, '')
 """
 
 
@@ -54,7 +65,8 @@ class OutboxHandoff:
         self.lease_s = lease_s
         self._publishing: set[asyncio.Task[None]] = set()
         self._confirmed: list[str] = []
-        self._to_mark = asyncio.Event()
+        self._refused: list[str] = []
+        self._settle = asyncio.Event()
         self._finishing = False
 
     def hand_off(self, messages: Sequence[OutboxMessage]) -> None:
@@ -75,46 +87,58 @@ class OutboxHandoff:
         confirmed = [
             m.message_id for m, outcome in zip(messages, outcomes, strict=True) if outcome is None
         ]
-        failed = [outcome for outcome in outcomes if outcome is not None]
+        failed = [
+            (m.message_id, outcome)
+            for m, outcome in zip(messages, outcomes, strict=True)
+            if outcome is not None
+        ]
         if confirmed:
             OUTBOX_PUBLISHED.inc(len(confirmed))
             self._confirmed.extend(confirmed)
         if failed:
             OUTBOX_PUBLISH_FAILURES.inc(len(failed))
+            self._refused.extend(message_id for message_id, _ in failed)
             log.warning(
-                "handed-off events not published; the relay takes them after the lease",
-                extra={"failed": len(failed), "lease_s": self.lease_s, "error": repr(failed[0])},
+                "handed-off events not published; given back to the relay",
+                extra={"failed": len(failed), "error": repr(failed[0][1])},
             )
-        self._to_mark.set()
+        self._settle.set()
 
     async def run(self) -> None:
-        """Mark confirmed rows published, many hand-offs to a statement, until cancelled or, after
-        ``finish``, until every hand-off made before it is published and marked."""
+        """Settle what the hand-offs did, many to a statement, until cancelled or, after
+        ``finish``, until every hand-off made before it is settled: confirmed rows are marked
+        published; refused ones are given back to the relay at once (their lease lifted, the
+        relay woken), rather than when the lease ends."""
         retry_in: float | None = None
         while True:
             if retry_in is None:
-                await self._to_mark.wait()
+                await self._settle.wait()
             else:
-                try:
+                with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(retry_in):
-                        await self._to_mark.wait()
-                except TimeoutError:
-                    pass
-            self._to_mark.clear()
+                        await self._settle.wait()
+            self._settle.clear()
             retry_in = None
             marking, self._confirmed = self._confirmed, []
-            if marking:
-                try:
+            refused, self._refused = self._refused, []
+            try:
+                if marking:
                     await self.pool.execute(_MARK_PUBLISHED, marking)
-                except Exception as exc:
-                    # Kept for the next round; published again by a relay if the lease passes.
-                    self._confirmed[:0] = marking
-                    retry_in = _MARK_RETRY_S
-                    log.warning(
-                        "published events not marked; retrying",
-                        extra={"rows": len(marking), "error": repr(exc)},
-                    )
-            if self._finishing and not self._publishing and not self._confirmed:
+                    marking = []
+                if refused:
+                    await self.pool.execute(_GIVE_BACK, refused, NOTIFY_CHANNEL)
+                    refused = []
+            except Exception as exc:
+                # Kept for the next round. If the lease passes first, a relay takes the rows
+                # anyway (a published one a second time: at least once).
+                self._confirmed[:0] = marking
+                self._refused[:0] = refused
+                retry_in = _SETTLE_RETRY_S
+                log.warning(
+                    "hand-offs not settled; retrying",
+                    extra={"published": len(marking), "refused": len(refused), "error": repr(exc)},
+                )
+            if self._finishing and not (self._publishing or self._confirmed or self._refused):
                 return
 
     def start(self, resources: AsyncExitStack, name: str, *, grace_s: float) -> asyncio.Task[None]:
@@ -127,4 +151,4 @@ class OutboxHandoff:
         """Shutting down: once the writers have stopped, publish and mark what they handed off,
         then let ``run`` return."""
         self._finishing = True
-        self._to_mark.set()
+        self._settle.set()

@@ -115,9 +115,9 @@ class OrdersSettings(ServiceSettings):
         le=3600,
         description=(
             "Events of commands and quotes are published by the process that committed them, "
-            "at once; relays leave them alone this long (seconds) and then publish what that "
-            "process could not (it died, or the broker refused them). 0: the outbox relay "
-            "publishes every event (woken by NOTIFY)."
+            "at once; relays leave them alone this long (seconds), then publish what that "
+            "process did not (it died first; what the broker refused is given back at once). "
+            "0: the outbox relay publishes every event (woken by NOTIFY)."
         ),
     )
     quote_concurrency: int = Field(
