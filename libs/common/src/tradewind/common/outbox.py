@@ -239,7 +239,8 @@ class OutboxRelay:
 
     Each pass takes up to ``batch_size`` unpublished rows, locked, publishes them all with their
     confirms pipelined on one channel, and marks the confirmed ones published in the same
-    transaction. It runs on plain asyncpg: per row it is on the hot path of every event.
+    transaction. It runs on plain asyncpg: per row it is on the hot path of every event. Rows a
+    writer publishes itself (``outbox_handoff``) are skipped until their ``relay_after``.
     """
 
     def __init__(
