@@ -11,12 +11,12 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import MetaData
 
-from integration.common.test_outbox import Note, collect
+from integration.common.test_outbox import Note
 from support.infra import Infra
 from support.polling import eventually
-from tradewind.common.broker import Broker, Topology
+from tradewind.common.broker import Binding, Broker, Delivery, QueueSpec, Topology
 from tradewind.common.db import create_pool
-from tradewind.common.envelope import new_event
+from tradewind.common.envelope import CloudEvent, new_event
 from tradewind.common.outbox import OutboxMessage, OutboxRelay, outbox_message, outbox_table
 from tradewind.common.outbox_handoff import OutboxHandoff
 from tradewind.common.sql import create_engine
@@ -64,6 +64,24 @@ async def commit(pool: asyncpg.Pool, messages: Sequence[OutboxMessage], lease_s:
         """,
         [(*message.sql_params(), lease_s) for message in messages],
     )
+
+
+async def collect(broker: Broker, topology: Topology) -> list[int]:
+    """The notes published, as a consumer receives them. An exclusive queue: gone with the
+    test's connection, it leaves no quorum queue (and none of RabbitMQ's file handles) held
+    until the run's vhost is deleted."""
+    received: list[int] = []
+
+    async def handler(event: CloudEvent, delivery: Delivery) -> None:
+        received.append(event.data_as(Note).n)
+
+    spec = QueueSpec(
+        topology.queue_name("test", "handoff-notes"),
+        [Binding(topology.events, "test.noted")],
+        exclusive=True,
+    )
+    await broker.consume(spec, handler)
+    return received
 
 
 async def unpublished(pool: asyncpg.Pool) -> int:
