@@ -6,6 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from support.infra import Infra
+from support.namespace_cleanup import RecordingTopology, delete_namespace
 from support.tcp_proxy import TcpProxy
 from tradewind.common.broker import Broker, Topology
 
@@ -13,10 +14,13 @@ FAST_RETRY_MS = (50, 100, 200)
 
 
 @pytest.fixture
-def topology(infra: Infra, request: pytest.FixtureRequest) -> Topology:
-    # A namespace per test keeps queues of one test from seeing another's messages.
+async def topology(infra: Infra, request: pytest.FixtureRequest) -> AsyncIterator[Topology]:
+    # A namespace per test keeps queues of one test from seeing another's messages. Its queues
+    # are deleted after the test (and after the clients of the fixtures that use this one).
     suffix = abs(hash(request.node.nodeid)) % 10**8
-    return Topology(f"{infra.namespace}-{suffix}", FAST_RETRY_MS)
+    topology = RecordingTopology(f"{infra.namespace}-{suffix}", FAST_RETRY_MS)
+    yield topology
+    await delete_namespace(infra.amqp_url, topology)
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from redis.asyncio import Redis
 from integration.gateway.harness import SIGNING_KEY, Gateway, GatewayFactory, authentication_app
 from integration.gateway.processes import GatewayProcesses
 from support.infra import Infra
+from support.namespace_cleanup import delete_namespace
 from support.redis_server import RedisServer
 from support.services import free_port
 from tradewind.common.broker import Topology
@@ -56,9 +57,13 @@ async def gateway_database(infra: Infra) -> str:
 
 
 @pytest.fixture
-def namespace(infra: Infra) -> str:
-    # A Redis namespace per test: flushing one test's keys never touches another's.
-    return f"{infra.namespace}-gw{next(_namespaces)}"
+async def namespace(infra: Infra) -> AsyncIterator[str]:
+    # A Redis namespace per test: flushing one test's keys never touches another's. A gateway
+    # declares the namespace's exchanges and shared queues: deleted once the test's gateways
+    # (fixtures that use this one) have stopped.
+    namespace = f"{infra.namespace}-gw{next(_namespaces)}"
+    yield namespace
+    await delete_namespace(infra.amqp_url, Topology(namespace))
 
 
 @pytest.fixture
@@ -126,8 +131,10 @@ StartGateway = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
 @pytest.fixture(scope="module")
-def gateway_namespace(infra: Infra) -> str:
-    return f"{infra.namespace}-gw{uuid.uuid4().hex[:6]}"
+async def gateway_namespace(infra: Infra) -> AsyncIterator[str]:
+    namespace = f"{infra.namespace}-gw{uuid.uuid4().hex[:6]}"
+    yield namespace
+    await delete_namespace(infra.amqp_url, Topology(namespace))
 
 
 class PlacedCommands:

@@ -22,6 +22,7 @@ import pytest
 
 from integration.orders.flows import Desk, new_account
 from support.infra import Infra
+from support.namespace_cleanup import delete_namespace
 from support.polling import eventually
 from tradewind.common.broker import Broker, MessageHandlers, Topology
 from tradewind.common.contracts.jobs import JobPriority, JobStatus, RequestStatement
@@ -113,6 +114,7 @@ async def worker(infra: Infra, orders_pool: asyncpg.Pool) -> AsyncIterator[Worke
         yield Worker(broker, topology, handler, store)
     finally:
         await broker.close()
+        await delete_namespace(infra.amqp_url, topology)
 
 
 async def two_fills(desk: Desk, account_id: str) -> uuid.UUID:

@@ -8,9 +8,16 @@ from typing import Any
 import asyncpg
 import pytest
 
-from integration.webhooks.harness import Receiver, Service, running_service, test_settings
+from integration.webhooks.harness import (
+    RETRY_DELAYS_MS,
+    Receiver,
+    Service,
+    running_service,
+    test_settings,
+)
 from support.broker_view import UnroutedEvents
 from support.infra import Infra
+from support.namespace_cleanup import delete_namespace
 from tradewind.common.broker import Topology
 from tradewind.webhooks.bootstrap import migrate
 
@@ -40,9 +47,12 @@ async def database_url(infra: Infra, template_database: str) -> str:
 
 
 @pytest.fixture
-def namespace(infra: Infra) -> str:
-    # A namespace per test: queues of one test never see another's messages.
-    return f"{infra.namespace}-w{next(_databases)}"
+async def namespace(infra: Infra) -> AsyncIterator[str]:
+    # A namespace per test: queues of one test never see another's messages. Its queues are
+    # deleted after the test, once the services of the fixtures that use this one have stopped.
+    namespace = f"{infra.namespace}-w{next(_databases)}"
+    yield namespace
+    await delete_namespace(infra.amqp_url, Topology(namespace, RETRY_DELAYS_MS))
 
 
 @pytest.fixture

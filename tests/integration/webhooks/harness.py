@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from support.internal import INTERNAL_HEADERS
+from support.namespace_cleanup import delete_queues
 from support.polling import eventually
 from tradewind.common.broker import Binding, Broker, Delivery, QueueSpec, Topology
 from tradewind.common.contracts import OrderAccepted, OrderSnapshot, Quote, quote_routing_key
@@ -177,6 +178,8 @@ def market_quote(symbol: str) -> CloudEvent:
 # --- the service under test ---
 
 _names = itertools.count(1)
+# The broker's delay tiers in the tests' namespaces: short, so that retries come soon.
+RETRY_DELAYS_MS = (50, 100, 200)
 
 
 def test_settings(database_url: str, amqp_url: str, namespace: str, **overrides: Any) -> Any:
@@ -193,7 +196,7 @@ def test_settings(database_url: str, amqp_url: str, namespace: str, **overrides:
         "shared": SharedSettings(
             namespace=namespace,
             amqp_url=amqp_url,
-            retry_delays_ms=[50, 100, 200],
+            retry_delays_ms=list(RETRY_DELAYS_MS),
             shutdown_grace_s=0.5,
             log_json=False,
             log_level="WARNING",
@@ -290,18 +293,24 @@ async def running_service(settings: WebhooksSettings) -> AsyncIterator[Service]:
             async def collect(event: CloudEvent, _delivery: Delivery) -> None:
                 service.collected.append(event)
 
-            await broker.consume(
-                QueueSpec(
-                    topology.queue_name("test", f"collector{next(_names)}"),
-                    bindings=[Binding(topology.events, "webhook.#")],
-                ),
-                collect,
+            # Numbered: two services of one namespace (one test) each collect every event.
+            collector = QueueSpec(
+                topology.queue_name("test", f"collector{next(_names)}"),
+                bindings=[Binding(topology.events, "webhook.#")],
             )
+            await broker.consume(collector, collect)
             try:
                 yield service
             finally:
                 await broker.close()
                 await engine.dispose()
+                # Only this publisher consumed it; the namespace's own queues are the
+                # namespace fixture's to delete, once every service of the test has stopped.
+                await delete_queues(
+                    settings.shared.amqp_url,
+                    [collector.name, collector.parking_lot],
+                    owner=f"collector {collector.name}",
+                )
 
 
 async def new_endpoint(pool: asyncpg.Pool, account_id: str, filters: list[str]) -> Endpoint:

@@ -35,7 +35,7 @@ async def test_an_attempt_in_flight_finishes_and_its_outcome_is_published_before
     shared = SharedSettings(
         namespace=namespace,
         amqp_url=infra.amqp_url,
-        retry_delays_ms=[50, 100, 200],
+        retry_delays_ms=list(harness.RETRY_DELAYS_MS),
         shutdown_grace_s=60,
         log_json=False,
         log_level="WARNING",
