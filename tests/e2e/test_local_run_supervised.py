@@ -15,6 +15,7 @@ import pytest
 
 from support.infra import Infra
 from support.internal import SERVICE_CREDENTIALS
+from support.namespace_cleanup import delete_namespace_of
 from support.polling import eventually
 from support.services import free_port
 
@@ -123,5 +124,6 @@ async def test_a_killed_service_is_restarted_and_the_system_recovers(infra: Infr
             run.send_signal(signal.SIGINT)
         async with asyncio.timeout(60):
             code = await run.wait()
+        await delete_namespace_of(env)
     assert code == 0
     assert children_of(run.pid) == {}

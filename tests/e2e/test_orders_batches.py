@@ -22,6 +22,7 @@ import pytest
 
 from support.commands import command_message
 from support.infra import Infra
+from support.namespace_cleanup import delete_namespace_of
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
 from support.system import TEST_INITIAL_CASH
@@ -123,6 +124,7 @@ async def orders(infra: Infra) -> AsyncIterator[Orders]:
         for process in deployment.processes:
             process.kill()
         await pool.close()
+        await delete_namespace_of(deployment.env)
 
 
 def command(data: Contract, account_id: str) -> CloudEvent:

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from support.chromium import artifacts_dir, dump_dom, screenshot
 from support.commands import command_message
 from support.infra import Infra
+from support.namespace_cleanup import delete_namespace_of
 from support.polling import eventually
 from support.services import ServiceProcess, free_port
 from support.system import SystemDatabases, SystemPorts, plain_dsn, system_env
@@ -144,6 +145,7 @@ async def watched(infra: Infra) -> AsyncIterator[Watched]:
         for process in reversed(started):
             await asyncio.to_thread(process.stop)
         await proxy.stop()
+        await delete_namespace_of(env)
 
 
 async def publish_commands(infra: Infra, namespace: str, messages: list[aio_pika.Message]) -> None:

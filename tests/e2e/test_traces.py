@@ -24,6 +24,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from e2e.harness import MAX_ATTEMPTS, RETRY_DELAYS_MS, System, auth
 from support.infra import Infra
 from support.internal import INTERNAL_HEADERS
+from support.namespace_cleanup import delete_namespace_of
 from support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from support.polling import eventually
 from support.system import SystemPorts, create_system_databases, start_system, system_env
@@ -80,6 +81,8 @@ async def traced(infra: Infra) -> AsyncIterator[TracedSystem]:
             await asyncio.to_thread(processes.stop)
     finally:
         await receiver.stop()
+        # The processes are stopped, here or by start_system when it failed.
+        await delete_namespace_of(env)
 
 
 async def test_an_order_is_one_trace_and_its_fill_links_back_to_it(traced: TracedSystem) -> None:
