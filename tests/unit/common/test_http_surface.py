@@ -1,4 +1,5 @@
-"""Every service's HTTP surface: security headers, deprecation headers, offline API docs."""
+"""Every service's HTTP surface: security headers, request ids, metrics, deprecation headers,
+offline API docs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Response
+from prometheus_client import REGISTRY
 
 from tradewind.common.deprecation import deprecated
 from tradewind.common.settings import SharedSettings
@@ -79,6 +81,33 @@ async def test_a_refused_body_carries_them_too() -> None:
         response = await http.post("/current", content=b"x" * 2_000)
     assert response.status_code == 413
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_valid_request_id_is_echoed_and_any_other_is_replaced() -> None:
+    async with client(surface_app()) as http:
+        kept = await http.get("/current", headers={"X-Request-ID": "client-7:a.b"})
+        replaced = await http.get("/current", headers={"X-Request-ID": "bad id;" + "x" * 200})
+        generated = await http.get("/current")
+    assert kept.headers.get_list("x-request-id") == ["client-7:a.b"]
+    assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])
+    assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])
+    assert replaced.headers["x-request-id"] != generated.headers["x-request-id"]
+
+
+async def test_requests_are_counted_by_route_template_and_status() -> None:
+    def served_so_far(route: str, status: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "tradewind_http_requests_total", {"method": "GET", "route": route, "status": status}
+        )
+        return value or 0.0
+
+    before = served_so_far("/current", "200"), served_so_far("unmatched", "404")
+    async with client(surface_app()) as http:
+        await http.get("/current")
+        await http.get("/current")
+        await http.get("/nowhere")
+    after = served_so_far("/current", "200"), served_so_far("unmatched", "404")
+    assert (after[0] - before[0], after[1] - before[1]) == (2.0, 1.0)
 
 
 async def test_a_page_with_its_own_policy_keeps_it_alone() -> None:

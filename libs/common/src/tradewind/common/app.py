@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import re
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
@@ -17,16 +14,15 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tradewind.common import flags
 from tradewind.common.api_docs import install_api_docs
+from tradewind.common.edge import EdgeMiddleware
 from tradewind.common.health import Readiness
 from tradewind.common.internal_auth import InternalTokenMiddleware
-from tradewind.common.logging import configure_logging, request_id_var
-from tradewind.common.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
-from tradewind.common.problems import install_problem_handlers, problem_response
-from tradewind.common.security_headers import SecurityHeadersMiddleware
+from tradewind.common.logging import configure_logging
+from tradewind.common.problems import install_problem_handlers
+from tradewind.common.security_headers import SecurityHeaders
 from tradewind.common.service_settings import ServiceSettings
 from tradewind.common.settings import SharedSettings
 from tradewind.common.tracing import configure_tracing, shutdown_tracing
@@ -38,134 +34,8 @@ Runtime = TypeVar("Runtime")
 Settings = TypeVar("Settings", bound=ServiceSettings)
 RUNTIME_STATE = "runtime"
 
-REQUEST_ID_HEADER = "x-request-id"
 # Operations endpoints are polled all day; a trace of each would drown the ones that matter.
 _UNTRACED_PATHS = frozenset({"/health/live", "/health/ready", "/metrics"})
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-class RequestContextMiddleware:
-    """Takes or generates X-Request-ID, echoes it, and records HTTP metrics (pure ASGI: cheap)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            method = scope.get("method", "")
-            HTTP_REQUESTS.labels(method=method, route=path, status=str(status)).inc()
-            HTTP_REQUEST_SECONDS.labels(method=method, route=path).observe(
-                time.perf_counter() - started
-            )
-            request_id_var.reset(token)
-
-
-class BodySizeLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` with a 413 problem, declared or streamed (chunked).
-
-    A declared length is checked up front. A body without one is read here, up to the limit, and
-    replayed to the app: FastAPI turns any error raised while it reads a body into its own 400.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break  # the client went away; the app will see that on its own receive
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413,
-            "Content Too Large",
-            f"The request body exceeds {self.max_bytes} bytes.",
-            kind="body-too-large",
-        )
-        await response(scope, receive, send)
-
-
-class HeaderSizeLimitMiddleware:
-    """Refuses requests whose headers (names and values) exceed ``max_bytes`` with a 431 problem.
-
-    Checked before routing, on what the server parsed. uvicorn's httptools parser has no limit
-    of its own; ``tradewind.common.serve`` also stops reading a head that grows past the limit,
-    so a huge header never fills memory on its way here.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in {"http", "websocket"}:
-            size = sum(len(name) + len(value) for name, value in scope["headers"])
-            if size > self.max_bytes:
-                if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 1009})
-                    return
-                response = problem_response(
-                    431,
-                    "Request Header Fields Too Large",
-                    f"The request headers exceed {self.max_bytes} bytes.",
-                    kind="headers-too-large",
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def _operations_router(readiness: Readiness, *, metrics: bool) -> APIRouter:
@@ -241,7 +111,7 @@ def create_service_app(
     # the request's headers and current while the route runs (so commands, events and outbound
     # calls carry the trace). The contrib FastAPIInstrumentor did the same in a second ASGI
     # middleware, plus a span per ASGI message, and made FastAPI switch its own off: about a
-    # tenth of the gateway's CPU per POST. Metrics are Prometheus (RequestContextMiddleware) and
+    # tenth of the gateway's CPU per POST. Metrics are Prometheus (EdgeMiddleware) and
     # logs are our JSON lines, so FastAPI's OpenTelemetry metrics and logs stay off; so do its
     # per-operation spans (dependencies, endpoint, serialization), which we never had before.
     telemetry: TelemetryConfig = {
@@ -267,13 +137,14 @@ def create_service_app(
     app.include_router(_operations_router(readiness, metrics=metrics_on_app))
     for router in routers:
         app.include_router(router)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=shared.max_request_bytes)
     if internal:
         app.add_middleware(InternalTokenMiddleware, accepted=shared.accepted_internal_tokens())
-    app.add_middleware(SecurityHeadersMiddleware, hsts_max_age_s=shared.hsts_max_age_s)
-    app.add_middleware(RequestContextMiddleware)
-    # Outermost: an oversized head is refused before anything else reads it.
-    app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=shared.max_header_bytes)
+    app.add_middleware(
+        EdgeMiddleware,
+        max_header_bytes=shared.max_header_bytes,
+        max_body_bytes=shared.max_request_bytes,
+        security_headers=SecurityHeaders(hsts_max_age_s=shared.hsts_max_age_s),
+    )
     return app
 
 

@@ -2,8 +2,8 @@
 
 Declare it on the route, ``@router.get(path, **deprecated(since=..., sunset=..., link=...))``:
 OpenAPI then shows the operation as deprecated with the dates (extension ``x-deprecation``), and
-SecurityHeadersMiddleware adds the headers to every answer of the route. The policy (how long a
-deprecated route keeps working) is in docs/api.md.
+the edge layer (``tradewind.common.edge``) adds the headers to every answer of the route. The
+policy (how long a deprecated route keeps working) is in docs/api.md.
 """
 
 from __future__ import annotations

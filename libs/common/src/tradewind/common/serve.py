@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_HEADER_BYTES = 16_384
 # The head also holds the request line and the framing; the exact header check is the app's
-# (tradewind.common.app.HeaderSizeLimitMiddleware). This bound only keeps memory in check.
+# (tradewind.common.edge.EdgeMiddleware). This bound only keeps memory in check.
 _HEAD_ALLOWANCE = 16_384
 
 
