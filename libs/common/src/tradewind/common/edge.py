@@ -13,10 +13,12 @@ gateway's POST /api/v1/orders in docs/performance.md ("One edge layer").
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tradewind.common.logging import request_id_var
@@ -96,13 +98,10 @@ class EdgeMiddleware:
             else:
                 await self._read_limited_body(scope, receive, send_with_headers)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            method = scope.get("method", "")
-            HTTP_REQUESTS.labels(method=method, route=path, status=str(status)).inc()
-            HTTP_REQUEST_SECONDS.labels(method=method, route=path).observe(
-                time.perf_counter() - started
-            )
+            path = getattr(scope.get("route"), "path", "unmatched")
+            requests, seconds = _series(scope.get("method", ""), path, status)
+            requests.inc()
+            seconds.observe(time.perf_counter() - started)
             request_id_var.reset(token)
 
     async def _read_limited_body(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -140,6 +139,19 @@ class EdgeMiddleware:
             kind="body-too-large",
         )
         await refusal(scope, receive, send)
+
+
+@functools.cache
+def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    """The request counter and latency histogram of one method, route template and status.
+
+    Cached: prometheus_client's ``labels`` takes a lock and checks its arguments on every call.
+    Bounded: routes are templates ("unmatched" otherwise), methods those the server parses.
+    """
+    return (
+        HTTP_REQUESTS.labels(method=method, route=route, status=str(status)),
+        HTTP_REQUEST_SECONDS.labels(method=method, route=route),
+    )
 
 
 def _head_size(scope: Scope) -> int:
