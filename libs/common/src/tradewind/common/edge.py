@@ -17,6 +17,7 @@ import functools
 import re
 import time
 import uuid
+from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -83,16 +84,14 @@ class EdgeMiddleware:
 
         try:
             if head_bytes > self.max_header_bytes:
-                refusal = problem_response(
-                    431,
-                    "Request Header Fields Too Large",
-                    f"The request headers exceed {self.max_header_bytes} bytes.",
-                    kind="headers-too-large",
+                await _refuse(
+                    _HEADERS_TOO_LARGE, self.max_header_bytes, scope, receive, send_with_headers
                 )
-                await refusal(scope, receive, send_with_headers)
             elif declared_length is not None:
                 if declared_length.isdigit() and int(declared_length) > self.max_body_bytes:
-                    await self._refuse_body(scope, receive, send_with_headers)
+                    await _refuse(
+                        _BODY_TOO_LARGE, self.max_body_bytes, scope, receive, send_with_headers
+                    )
                 else:
                     await self.app(scope, receive, send_with_headers)
             else:
@@ -116,7 +115,7 @@ class EdgeMiddleware:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_body_bytes:
-                await self._refuse_body(scope, receive, send)
+                await _refuse(_BODY_TOO_LARGE, self.max_body_bytes, scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break
@@ -131,14 +130,34 @@ class EdgeMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse_body(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refusal = problem_response(
-            413,
-            "Content Too Large",
-            f"The request body exceeds {self.max_body_bytes} bytes.",
-            kind="body-too-large",
-        )
-        await refusal(scope, receive, send)
+
+@dataclass(frozen=True)
+class _Refusal:
+    """A request over one of the edge's limits, as a problem; ``detail`` takes the limit."""
+
+    status: int
+    title: str
+    kind: str
+    detail: str
+
+
+_HEADERS_TOO_LARGE = _Refusal(
+    431,
+    "Request Header Fields Too Large",
+    "headers-too-large",
+    "The request headers exceed {limit} bytes.",
+)
+_BODY_TOO_LARGE = _Refusal(
+    413, "Content Too Large", "body-too-large", "The request body exceeds {limit} bytes."
+)
+
+
+async def _refuse(
+    refusal: _Refusal, limit: int, scope: Scope, receive: Receive, send: Send
+) -> None:
+    detail = refusal.detail.format(limit=limit)
+    response = problem_response(refusal.status, refusal.title, detail, kind=refusal.kind)
+    await response(scope, receive, send)
 
 
 @functools.cache
