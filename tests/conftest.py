@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -13,21 +14,31 @@ from support.internal import configure_service_credentials
 configure_service_credentials()
 
 _provisioned: list[Infra] = []
-# The run's vhost is removed when the session ends, not in a fixture's teardown: that would run
-# inside the last test's teardown and its timeout, and rabbitmqctl alone can take a minute on a
-# busy machine.
-_vhost_cleanup = contextlib.ExitStack()
+# The run's vhost, databases and Redis keys are removed when the session ends, not in a
+# fixture's teardown: a session fixture's teardown runs inside the last test's teardown and its
+# timeout, and on a busy machine rabbitmqctl alone can take a minute, and each DROP DATABASE a
+# checkpoint of everything the run wrote.
+_run_cleanup = contextlib.ExitStack()
 
 
 @pytest.fixture(scope="session")
 def infra_sync() -> Infra:
-    infra = _vhost_cleanup.enter_context(provision())
+    infra = _run_cleanup.enter_context(provision())
+    _run_cleanup.callback(_drop_stores, infra)
     _provisioned.append(infra)
     return infra
 
 
+def _drop_stores(infra: Infra) -> None:
+    async def drop() -> None:
+        await infra.drop_databases()
+        await infra.delete_redis_keys()
+
+    asyncio.run(drop())
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _vhost_cleanup.close()
+    _run_cleanup.close()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -46,9 +57,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture(scope="session")
-async def infra(infra_sync: Infra) -> AsyncIterator[Infra]:
-    try:
-        yield infra_sync
-    finally:
-        await infra_sync.drop_databases()
-        await infra_sync.delete_redis_keys()
+async def infra(infra_sync: Infra) -> Infra:
+    return infra_sync
