@@ -261,3 +261,55 @@ async def test_publishes_that_time_out_leave_the_channel_able_to_confirm(
             await client.publish_event(ping(n))  # raises unless confirmed
     finally:
         await client.close()
+
+
+async def test_a_publish_carries_the_properties_it_was_given(
+    broker: Broker, topology: Topology
+) -> None:
+    # The publish path builds the AMQP properties itself (no aio-pika Message): what a consumer
+    # reads must be exactly what the publisher said.
+    spec = commands_queue(topology, "properties")
+    await broker.declare_queue(spec)
+    sent = ping(7)
+    await broker.publish(
+        topology.commands,
+        "test.ping",
+        sent.to_json(),
+        message_id=sent.id,
+        message_type=sent.type,
+        headers={"x-note": "kept"},
+        correlation_id="corr-1",
+        persistent=False,
+        priority=3,
+    )
+    connection = await aio_pika.connect(broker.url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(spec.name, passive=True)
+        message = await queue.get(timeout=5)
+        assert message is not None
+        await message.ack()
+    assert CloudEvent.from_json(message.body) == sent
+    assert message.message_id == sent.id
+    assert message.type == sent.type
+    assert message.correlation_id == "corr-1"
+    assert message.priority == 3
+    assert message.delivery_mode == aio_pika.DeliveryMode.NOT_PERSISTENT
+    assert message.app_id == broker.service
+    assert message.content_type == "application/cloudevents+json"
+    assert message.timestamp is not None
+    assert message.headers is not None
+    assert message.headers["x-note"] == "kept"
+
+
+async def test_concurrent_publishes_on_one_channel_are_each_confirmed_once(
+    broker: Broker, topology: Topology
+) -> None:
+    # Publishes do not wait for the socket under the channel's lock: hundreds at once must all
+    # be confirmed, each message in the queue once.
+    spec = commands_queue(topology, "concurrent")
+    await broker.declare_queue(spec)
+    await asyncio.gather(*(broker.publish_command(ping(n)) for n in range(500)))
+    await eventually(
+        lambda: _is(count_messages(broker, spec.name), 500), message="not 500 messages queued"
+    )

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
 import aiormq
@@ -397,30 +397,31 @@ class Broker:
         """
         all_headers: dict[str, Any] = dict(headers or {})
         with producing(exchange, routing_key, message_id, all_headers):
-            message = aio_pika.Message(
-                body,
-                message_id=message_id,
-                type=message_type,
-                content_type=content_type,
-                timestamp=timestamp or datetime.now(UTC),
-                correlation_id=correlation_id,
-                app_id=self.service,
-                headers=all_headers,
-                priority=priority,
-                delivery_mode=(
-                    aio_pika.DeliveryMode.PERSISTENT
-                    if persistent
-                    else aio_pika.DeliveryMode.NOT_PERSISTENT
-                ),
-            )
-            target = self._exchanges.get(exchange)
-            if target is None or not self.is_connected:
+            if (
+                exchange not in self._exchanges
+                or self._publish_channel is None
+                or not self.is_connected
+            ):
                 raise BrokerUnavailable("not connected to the broker")
+            channel = await self._publish_channel.get_underlay_channel()
+            properties = aiormq.spec.Basic.Properties(
+                content_type=content_type,
+                headers=all_headers,
+                delivery_mode=2 if persistent else 1,
+                message_id=message_id,
+                timestamp=timestamp or datetime.now(UTC),
+                message_type=message_type,
+                app_id=self.service,
+                correlation_id=correlation_id,
+                priority=priority,
+            )
             # Never cancel a publish inside aiormq: it counts the delivery tag before the frame
             # is queued, so a cancellation there leaves the channel's tags out of step with the
             # broker's and no later confirm matches. The publish is shielded; the caller's wait
             # is bounded.
-            publishing = asyncio.ensure_future(target.publish(message, routing_key, mandatory=True))
+            publishing = asyncio.ensure_future(
+                _send(channel, exchange, routing_key, body, properties)
+            )
             try:
                 async with asyncio.timeout(self.publish_timeout_s):
                     await asyncio.shield(publishing)
@@ -488,12 +489,8 @@ class Broker:
                     message_type=message.message_type,
                     app_id=self.service,
                 )
-                await channel.basic_publish(
-                    message.body,
-                    exchange=message.exchange,
-                    routing_key=message.routing_key,
-                    properties=properties,
-                    mandatory=True,
+                await _send(
+                    channel, message.exchange, message.routing_key, message.body, properties
                 )
         finally:
             otel_context.detach(token)
@@ -811,6 +808,31 @@ def _dropped_confirm() -> PublishUnconfirmed:
     return PublishUnconfirmed(
         "publish confirm dropped by the fault flag broker.dropPublishConfirms; the broker may "
         "still route the message"
+    )
+
+
+async def _send(
+    channel: aiormq.abc.AbstractChannel,
+    exchange: str,
+    routing_key: str,
+    body: bytes,
+    properties: aiormq.spec.Basic.Properties,
+) -> None:
+    """One message on the channel, mandatory, until the broker confirms it (or refuses it:
+    DeliveryError).
+
+    The frames are queued without waiting for the socket to take them (``wait=False``): aiormq
+    holds the channel's lock across that wait, so concurrent publishes on one channel went out
+    one event-loop turn apart and waited in line for the lock. The confirm still says the
+    broker has the message; a connection lost first fails it."""
+    # ``wait`` is aiormq's Channel's, not on its abstract type.
+    await cast(aiormq.Channel, channel).basic_publish(
+        body,
+        exchange=exchange,
+        routing_key=routing_key,
+        properties=properties,
+        mandatory=True,
+        wait=False,
     )
 
 
