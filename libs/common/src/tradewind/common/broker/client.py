@@ -415,14 +415,13 @@ class Broker:
             ):
                 raise BrokerUnavailable("not connected to the broker")
             channel = await self._publish_channel.get_underlay_channel()
-            properties = aiormq.spec.Basic.Properties(
+            properties = self._properties(
+                message_id,
+                message_type,
+                all_headers,
                 content_type=content_type,
-                headers=all_headers,
-                delivery_mode=2 if persistent else 1,
-                message_id=message_id,
                 timestamp=timestamp or datetime.now(UTC),
-                message_type=message_type,
-                app_id=self.service,
+                persistent=persistent,
                 correlation_id=correlation_id,
                 priority=priority,
             )
@@ -483,6 +482,31 @@ class Broker:
             outcomes = [_dropped_confirm() if outcome is None else outcome for outcome in outcomes]
         return outcomes
 
+    def _properties(
+        self,
+        message_id: str,
+        message_type: str,
+        headers: dict[str, Any],
+        *,
+        content_type: str,
+        timestamp: datetime,
+        persistent: bool = True,
+        correlation_id: str | None = None,
+        priority: int | None = None,
+    ) -> aiormq.spec.Basic.Properties:
+        """The AMQP properties of a message this service publishes (both publish paths)."""
+        return aiormq.spec.Basic.Properties(
+            content_type=content_type,
+            headers=headers,
+            delivery_mode=2 if persistent else 1,
+            message_id=message_id,
+            timestamp=timestamp,
+            message_type=message_type,
+            app_id=self.service,
+            correlation_id=correlation_id,
+            priority=priority,
+        )
+
     async def _publish_one(
         self, channel: aiormq.abc.AbstractChannel, message: Outgoing, now: datetime
     ) -> None:
@@ -491,17 +515,18 @@ class Broker:
         try:
             headers: dict[str, Any] = dict(message.headers)
             with producing(message.exchange, message.routing_key, message.message_id, headers):
-                properties = aiormq.spec.Basic.Properties(
-                    content_type=message.content_type,
-                    headers=headers,
-                    delivery_mode=2,
-                    message_id=message.message_id,
-                    timestamp=now,
-                    message_type=message.message_type,
-                    app_id=self.service,
-                )
                 await _send(
-                    channel, message.exchange, message.routing_key, message.body, properties
+                    channel,
+                    message.exchange,
+                    message.routing_key,
+                    message.body,
+                    self._properties(
+                        message.message_id,
+                        message.message_type,
+                        headers,
+                        content_type=message.content_type,
+                        timestamp=now,
+                    ),
                 )
         finally:
             otel_context.detach(token)
