@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 
 import aio_pika
@@ -18,11 +19,13 @@ from tradewind.common.broker import (
     Broker,
     BrokerUnavailable,
     Delivery,
+    Outgoing,
     PermanentFailure,
     PublishRejected,
     QueueSpec,
     Topology,
 )
+from tradewind.common.broker.client import PUBLISHES_PER_LOOP_TURN
 from tradewind.common.envelope import CloudEvent, new_event
 from tradewind.common.tracing import configure_tracing
 
@@ -313,3 +316,48 @@ async def test_concurrent_publishes_on_one_channel_are_each_confirmed_once(
     await eventually(
         lambda: _is(count_messages(broker, spec.name), 500), message="not 500 messages queued"
     )
+
+
+async def test_a_large_publish_many_is_confirmed_in_order_and_leaves_the_loop_turns(
+    broker: Broker, topology: Topology
+) -> None:
+    # An outbox pass or a hand-off publishes a batch's events at once. They must all be
+    # confirmed and queued in order, and start a few per event-loop turn, so that a probe or a
+    # read of the same process is not kept waiting behind a hundred publishes.
+    spec = commands_queue(topology, "many")
+    await broker.declare_queue(spec)
+    sent = [ping(n) for n in range(100)]
+    messages = [
+        Outgoing(
+            exchange=topology.commands,
+            routing_key="test.ping",
+            body=event.to_json(),
+            message_id=event.id,
+            message_type=event.type,
+            headers={},
+        )
+        for event in sent
+    ]
+    tasks_per_turn: list[int] = []
+    publishing = asyncio.ensure_future(broker.publish_many(messages))
+    while not publishing.done():
+        tasks_per_turn.append(len(asyncio.all_tasks()))
+        await asyncio.sleep(0)
+    assert await publishing == [None] * len(messages)
+    started_per_turn = [later - earlier for earlier, later in itertools.pairwise(tasks_per_turn)]
+    assert max(started_per_turn) <= PUBLISHES_PER_LOOP_TURN
+    assert max(tasks_per_turn) - tasks_per_turn[0] > PUBLISHES_PER_LOOP_TURN, (
+        "the publishes did not overlap: each waited for the one before"
+    )
+
+    connection = await aio_pika.connect(broker.url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(spec.name, passive=True)
+        received: list[str | None] = []
+        for _ in sent:
+            message = await queue.get(timeout=5)
+            assert message is not None
+            await message.ack()
+            received.append(message.message_id)
+    assert received == [event.id for event in sent]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from dataclasses import dataclass
 
 import asyncpg
@@ -146,3 +147,57 @@ async def test_updates_after_a_sequence_are_read_in_order_until_pruned_then_a_sn
 async def test_an_account_without_updates_resumes_from_zero(orders_pool: asyncpg.Pool) -> None:
     read = await TradeUpdates(orders_pool).after(new_account(), 0, limit=10, max_open_orders=10)
     assert (read.resumable, read.last_sequence, read.updates) == (True, 0, [])
+
+
+class _Turns:
+    """Counts the event loop's turns while running, for a test to see whether work between two
+    points let the loop turn."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.running = True
+
+    async def run(self) -> None:
+        while self.running:
+            self.count += 1
+            await asyncio.sleep(0)
+
+
+@dataclass(frozen=True)
+class _WatchedUpdate(_Update):
+    """An update that notes the loop's turn when it is numbered (encoded)."""
+
+    turns: _Turns
+    numbered_at_turn: list[int]
+
+    def numbered(self, sequence: int) -> OutboxMessage:
+        self.numbered_at_turn.append(self.turns.count)
+        return super().numbered(sequence)
+
+
+async def test_a_flush_of_many_updates_numbers_them_in_order_and_shares_the_event_loop(
+    orders_pool: asyncpg.Pool, orders_topology: Topology
+) -> None:
+    # Encoding a large batch's trade updates is the longest run of CPU work of a command batch:
+    # it must let the event loop turn (for the service's probes and reads) while it runs, and
+    # still number the updates 1, 2, 3, … in staging order.
+    account, exchange = new_account(), orders_topology.events
+    staged = 2_000
+    turns = _Turns()
+    numbered_at_turn: list[int] = []
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        for _ in range(staged):
+            unit.stage(_WatchedUpdate(account, exchange, turns, numbered_at_turn))
+        counting = asyncio.ensure_future(turns.run())
+        try:
+            await unit.flush()
+        finally:
+            turns.running = False
+            await counting
+
+    assert len(numbered_at_turn) == staged
+    # Encoded in one run, every update would be numbered in the same turn of the loop.
+    longest_run = max(Counter(numbered_at_turn).values())
+    assert longest_run < staged, "all the updates were encoded without the event loop turning"
+    kept = await kept_sequences(orders_pool, account)
+    assert [sequence for sequence, _ in kept] == list(range(1, staged + 1))

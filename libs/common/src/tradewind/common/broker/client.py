@@ -66,6 +66,10 @@ log = logging.getLogger(__name__)
 # Tradewind process is one of ours.
 aiormq.Connection.FRAME_BUFFER_SIZE = 1024
 
+# How many publishes of one ``publish_many`` start in one event-loop turn; the next ones start a
+# turn later, so that what else the process serves (a probe, a read) waits for 16 at most.
+PUBLISHES_PER_LOOP_TURN = 16
+
 
 @dataclass(frozen=True)
 class Outgoing:
@@ -469,9 +473,16 @@ class Broker:
             return [unavailable for _ in messages]
         channel = await self._publish_channel.get_underlay_channel()
         now = datetime.now(UTC)
-        publishing = [
-            asyncio.ensure_future(self._publish_one(channel, message, now)) for message in messages
-        ]
+        publishing: list[asyncio.Future[None]] = []
+        for start in range(0, len(messages), PUBLISHES_PER_LOOP_TURN):
+            if start:
+                # Publishes started together all run in the event loop's next turn: a batch's
+                # hundred would hold the loop that long before a probe or a read is served.
+                await asyncio.sleep(0)
+            publishing.extend(
+                asyncio.ensure_future(self._publish_one(channel, message, now))
+                for message in messages[start : start + PUBLISHES_PER_LOOP_TURN]
+            )
         await asyncio.wait(publishing, timeout=self.publish_timeout_s)
         outcomes: list[Exception | None] = []
         for message, future in zip(messages, publishing, strict=True):

@@ -13,8 +13,12 @@ number their events one after the other, in commit order; a transaction that rol
 its numbers with its lock, unused by anyone (so no gap). It is the last lock a transaction takes
 (at flush, after the accounts' advisory locks, books, orders and positions), taken for all its
 accounts in one statement in account order, so it cannot close a cycle with any other lock: the
-only thing a transaction does while holding it is write and commit. The cost per event is one
-row update per account and transaction, whatever the account's history.
+only thing a transaction does while holding it is encode its events, write and commit. The cost
+per event is one row update per account and transaction, whatever the account's history.
+
+Encoding a large batch's events is the longest run of CPU work of a command batch, so it shares
+the event loop (``TimeSlice``): the service's readiness probe and reads wait a slice, not the
+batch's encoding, and the counters stay locked only that much longer.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Protocol
 import asyncpg
 
 from tradewind.common.outbox import OutboxMessage
+from tradewind.common.tasks import TimeSlice
 
 
 class SequencedEvent(Protocol):
@@ -68,7 +73,9 @@ async def number_events(
     }
     messages: list[OutboxMessage] = []
     numbered: list[NumberedUpdate] = []
+    work = TimeSlice()
     for position, event in enumerate(staged, start=1):
+        await work.share()
         if isinstance(event, OutboxMessage):
             messages.append(event)
             continue
