@@ -29,7 +29,10 @@ def system_flags(tmp_path_factory: pytest.TempPathFactory) -> FlagsFile:
 
 @pytest.fixture(scope="session")
 async def system(infra: Infra, system_flags: FlagsFile) -> AsyncIterator[System]:
-    databases = await create_system_databases(infra)
+    # Databases of their own: under the integration tests' names, each would first be dropped,
+    # and a drop waits for PostgreSQL's checkpoint, which on a busy machine with this run's
+    # thousands of files took minutes (inside the first e2e test's timeout).
+    databases = await create_system_databases(infra, prefix="e2e_")
     ports = SystemPorts.free()
     env = system_env(
         infra,
