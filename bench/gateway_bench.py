@@ -16,8 +16,8 @@ gives each round and the medians: requests/s, the ratio to the bare endpoint of 
 and CPU milliseconds per request (user + system time from /proc over the window, divided by
 answers); with ``--against``, the two gateways swap their order every round and the report adds
 the median of each round's own difference (paired, so a load swing between rounds cancels out).
-``--profile DIR`` adds one more window of this gateway under ``py-spy record -f raw``, kept out of
-the medians because sampling slows the process it samples.
+``--profile DIR`` adds one more window of the bare endpoint and one of this gateway under
+``py-spy record -f raw``, kept out of the medians because sampling slows the process it samples.
 
     uv run python bench/gateway_bench.py [--seconds 10] [--connections 64] [--rounds 3]
         [--against REF] [--profile DIR]
@@ -161,7 +161,7 @@ def start_gateway_from(tree: Path, env: dict[str, str]) -> ServiceProcess:
 
 def profile(target: Target, seconds: float, connections: int, into: Path) -> Path:
     into.mkdir(parents=True, exist_ok=True)
-    output = into / "gateway.txt"
+    output = into / f"{target.name}.txt"
     profiler = subprocess.Popen(
         [
             *("py-spy", "record", "-f", "raw", "-r", "200", "-d", str(int(seconds))),
@@ -232,12 +232,18 @@ async def bench(
                         for target in order
                     }
                     report.measured.append(measured)
-                profiled = None
+                profiled: list[Path] = []
                 if profile_into is not None:
-                    await queues[0].purge()
-                    profiled = await asyncio.to_thread(
-                        profile, gateway, seconds, connections, profile_into
-                    )
+                    # The bare endpoint too: where its CPU goes is the floor the gateway's is
+                    # compared with.
+                    for target in (targets[0], gateway):
+                        for queue in queues:
+                            await queue.purge()
+                        profiled.append(
+                            await asyncio.to_thread(
+                                profile, target, seconds, connections, profile_into
+                            )
+                        )
             finally:
                 if old is not None:
                     old.stop()
@@ -256,8 +262,11 @@ async def bench(
     ]
     if against is not None:
         lines.append(report.change(f"gateway@{against}", "gateway"))
-    if profiled is not None:
-        lines.append(f"py-spy profile of the gateway (extra window): {profiled}")
+    if profiled:
+        lines.append(
+            "py-spy profiles of the bare endpoint and the gateway (extra windows): "
+            + ", ".join(str(path) for path in profiled)
+        )
     return "\n".join(lines)
 
 

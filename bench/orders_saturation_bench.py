@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -314,6 +315,9 @@ class LatencyResult:
     decided_p99_ms: float
     loader_cpu_s: float
     """CPU seconds of the process that sent the load (bench/open_loop.py)."""
+    slowest_by_second: dict[int, int]
+    """Where in the window the slowest 1% of orders were placed: second → how many. A tail
+    spread over the window is the system's; one crowded into a second is a stall or a warm-up."""
 
 
 async def open_loop_answers(
@@ -371,8 +375,24 @@ async def open_loop_latency(
     answered = pcts([(t1 - t0) * 1000 for t0, t1, _ in seen])
     decided = pcts([(t2 - t1) * 1000 for _, t1, t2 in seen])
     return LatencyResult(
-        rate, int(rate * seconds), len(seen), *total, *answered, *decided, loader_cpu_s
+        rate,
+        int(rate * seconds),
+        len(seen),
+        *total,
+        *answered,
+        *decided,
+        loader_cpu_s,
+        slowest_by_second(seen, total[1] / 1000),
     )
+
+
+def slowest_by_second(seen: list[tuple[float, float, float]], p99_s: float) -> dict[int, int]:
+    """How many orders at or over the p99 were placed in each second of the window."""
+    if not seen:
+        return {}
+    start = min(t0 for t0, _, _ in seen)
+    counts = Counter(int(t0 - start) for t0, _, t2 in seen if t2 - t0 >= p99_s)
+    return dict(sorted(counts.items()))
 
 
 def machine_busy_seconds() -> float:
@@ -460,7 +480,9 @@ class OpenLoopRun:
             f"({latency.accepted}/{latency.sent} accepted); POST → 202 p50 "
             f"{latency.answered_p50_ms:.1f} / p99 {latency.answered_p99_ms:.1f} ms, "
             f"202 → order.accepted p50 {latency.decided_p50_ms:.1f} / p99 "
-            f"{latency.decided_p99_ms:.1f} ms"
+            f"{latency.decided_p99_ms:.1f} ms",
+            "  the slowest 1% by second of the window (second: orders): "
+            + ", ".join(f"{second}: {n}" for second, n in latency.slowest_by_second.items()),
         ]
         if bare_answered is not None:
             lines.append(
