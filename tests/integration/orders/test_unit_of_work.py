@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from uuid import uuid4
@@ -22,13 +22,22 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from integration.orders.flows import Pool, new_account, new_symbol, quote_event
 from support.polling import eventually
 from tradewind.common.broker import Broker, Topology
-from tradewind.common.contracts import Instrument, Quote
+from tradewind.common.contracts import Instrument, Quote, TradingBlockedBy
 from tradewind.common.contracts.types import OrderStatus, OrderType, Side, TimeInForce, utc_now
 from tradewind.common.envelope import new_event
 from tradewind.common.outbox import OutboxMessage, outbox_message
 from tradewind.common.outbox_handoff import OutboxHandoff
 from tradewind.orders.adapters import OrderReads, OrdersUnitOfWork, StaleOrder
-from tradewind.orders.domain import Execution, Order, Position, SymbolBook, cancel, execution_id
+from tradewind.orders.domain import (
+    Execution,
+    Order,
+    Position,
+    SymbolBook,
+    TradingBlock,
+    cancel,
+    execution_id,
+)
+from tradewind.orders.domain.ledger import Ledger
 
 CONSUMER = "uow.tests"
 
@@ -258,7 +267,7 @@ async def test_executions_positions_and_books_are_flushed_with_the_orders(
     assert await reads.order_executions(order.id) == [execution]
     assert await reads.position(account, symbol) == position
     async with OrdersUnitOfWork.begin(orders_pool) as unit:
-        await unit.load_market([symbol])
+        await unit.read_committed(markets=[symbol])
         assert unit.book(symbol) == book
 
 
@@ -285,7 +294,7 @@ async def test_an_order_read_without_a_lock_cannot_be_changed(orders_pool: Pool)
 async def test_a_book_not_locked_cannot_be_saved(orders_pool: Pool) -> None:
     symbol = new_symbol()
     async with OrdersUnitOfWork.begin(orders_pool) as unit:
-        await unit.load_market([symbol])
+        await unit.read_committed(markets=[symbol])
         with pytest.raises(LookupError):
             unit.save_book(SymbolBook(symbol, last_sequence=1))
 
@@ -300,7 +309,7 @@ async def test_client_order_ids_in_use_follow_the_changes_of_the_unit(orders_poo
         unit.add(holder)
 
     async with OrdersUnitOfWork.begin(orders_pool) as unit:
-        await unit.load_client_order_id_holders([(account, "mine"), (account, "free")])
+        await unit.read_committed(client_order_ids=[(account, "mine"), (account, "free")])
         assert unit.client_order_id_in_use(account, "mine")
         assert not unit.client_order_id_in_use(account, "free")
         await unit.load_orders([holder.id], lock=True)
@@ -310,6 +319,92 @@ async def test_client_order_ids_in_use_follow_the_changes_of_the_unit(orders_poo
         assert not unit.client_order_id_in_use(account, "mine"), "a replaced order hands it on"
         unit.add(new_order(account, symbol, client_order_id="free"))
         assert unit.client_order_id_in_use(account, "free"), "taken by an order new in the unit"
+
+
+# --- what a command batch reads after its accounts' locks, and its ledgers ---
+
+
+@contextlib.contextmanager
+def statements_run(unit: OrdersUnitOfWork) -> Iterator[list[str]]:
+    """The statements the unit's connection runs meanwhile. asyncpg reports each on the loop's
+    next turn: read the list after a later round trip."""
+    run: list[str] = []
+    with unit.connection.query_logger(lambda record: run.append(record.query)):
+        yield run
+
+
+async def test_what_decisions_read_of_every_kind_comes_in_one_round_trip(
+    orders_pool: Pool,
+) -> None:
+    account, unblocked, symbol, listed = new_account(), new_account(), new_symbol(), new_symbol()
+    holder = new_order(account, symbol, client_order_id="held")
+    block = TradingBlock(account, "a test", TradingBlockedBy.OPERATOR, utc_now())
+    book = SymbolBook(symbol, last_sequence=3, bid_price=Decimal(99), ask_price=Decimal(101))
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        await unit.read_committed(trading_blocks_of=[account])
+        unit.save_trading_block(account, block)
+        unit.add(holder)
+        await unit.lock_books([symbol])
+        unit.save_book(book)
+        instrument = Instrument(
+            symbol=listed, name="x", tick_size=Decimal("0.01"), lot_size=Decimal(5)
+        )
+        assert await unit.record_listing(instrument, listed_at=utc_now())
+
+    missing = uuid4()
+    async with OrdersUnitOfWork.begin(orders_pool) as unit:
+        with statements_run(unit) as run:
+            await unit.read_committed(
+                trading_blocks_of=[account, unblocked],
+                orders=[holder.id, missing],
+                client_order_ids=[(account, "held"), (account, "free")],
+                markets=[listed],
+                markets_of_orders=[holder.id, missing],
+            )
+        assert unit.trading_block(account) == block
+        assert unit.trading_block(unblocked) is None
+        assert unit.order(holder.id) == holder
+        assert unit.changeable(holder.id) is None, "read, not locked"
+        assert unit.order(missing) is None
+        assert unit.client_order_id_in_use(account, "held")
+        assert not unit.client_order_id_in_use(account, "free")
+        assert unit.is_listed(listed)
+        assert unit.lot_size(listed) == Decimal(5)
+        assert not unit.is_listed(symbol), "the order's symbol was never listed"
+        assert unit.book(symbol) == book, "the market of the order's symbol came with it"
+    await orders_pool.fetchval("SELECT 1")
+    assert len(run) == 1, run
+
+
+async def test_a_locked_ledger_moves_in_the_flush_and_an_unlocked_one_before_it(
+    orders_pool: Pool,
+) -> None:
+    locked, unlocked = new_account(), new_account()
+    first = new_order(locked, new_symbol(), qty=Decimal(10), hold_price=Decimal(100))
+    second = new_order(unlocked, new_symbol(), qty=Decimal(3), hold_price=Decimal(50))
+
+    async with OrdersUnitOfWork.begin(orders_pool, initial_cash=Decimal(5000)) as unit:
+        await unit.lock_ledgers([locked])
+        with statements_run(unit) as run:
+            unit.add(first)
+            unit.add(second)
+            await unit.flush()
+        assert unit.ledger(locked) == Ledger(locked, Decimal(5000), Decimal(1000))
+        unit.update(cancel(first, utc_now()).order)
+        assert unit.ledger(locked) == Ledger(locked, Decimal(5000), Decimal(0))
+    await orders_pool.fetchval("SELECT 1")
+    assert len(run) == 2, "the unlocked ledger's move, then the flush: " + repr(run)
+
+    ledgers = {
+        row["account_id"]: Ledger(row["account_id"], row["cash"], row["held_for_orders"])
+        for row in await orders_pool.fetch(
+            "SELECT * FROM account_ledgers WHERE account_id = ANY($1::text[])", [locked, unlocked]
+        )
+    }
+    assert ledgers == {
+        locked: Ledger(locked, Decimal(5000), Decimal(0)),
+        unlocked: Ledger(unlocked, Decimal(5000), Decimal(150)),
+    }
 
 
 # --- locks ---

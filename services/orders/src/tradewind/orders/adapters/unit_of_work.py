@@ -198,20 +198,68 @@ class OrdersUnitOfWork:
                 _LOCK_ACCOUNTS, accounts, [account in exclusive for account in accounts]
             )
 
-    async def load_trading_blocks(self, account_ids: Collection[str]) -> None:
-        """The accounts' blocks as committed (read after ``lock_accounts``)."""
-        wanted = [account for account in account_ids if account not in self._trading_blocks]
-        if not wanted:
+    async def read_committed(
+        self,
+        *,
+        trading_blocks_of: Collection[str] = (),
+        orders: Collection[UUID] = (),
+        client_order_ids: Collection[tuple[str, str]] = (),
+        markets: Collection[str] = (),
+        markets_of_orders: Collection[UUID] = (),
+    ) -> None:
+        """What decisions read as committed, none of it locked, in one round trip (and so one
+        snapshot): the accounts' trading blocks, orders by id, the orders holding these
+        (account id, client order id) pairs, and the market — listing and book — of the
+        symbols and of the orders' symbols (``markets_of_orders``: ids among ``orders``).
+
+        A command batch reads it right after its accounts' locks, so it sees every block and
+        order committed before them. One statement instead of one per kind: at moderate rates a
+        batch holds one or two commands, and each round trip costs the service more CPU (the
+        event loop, the protocol) than the reads themselves (docs/performance.md)."""
+        blocks_wanted = sorted(set(trading_blocks_of) - self._trading_blocks.keys())
+        orders_wanted = [order_id for order_id in orders if order_id not in self._orders]
+        holders_wanted = [
+            key for key in client_order_ids if key not in self._client_order_id_holders
+        ]
+        markets_wanted = [symbol for symbol in markets if symbol not in self._books]
+        if not (
+            blocks_wanted or orders_wanted or holders_wanted or markets_wanted or markets_of_orders
+        ):
             return
-        for account in wanted:
+        row = await self.connection.fetchrow(
+            _COMMITTED,
+            blocks_wanted,
+            orders_wanted,
+            [key[0] for key in holders_wanted],
+            [key[1] for key in holders_wanted],
+            markets_wanted,
+            list(markets_of_orders),
+        )
+        for account in blocks_wanted:
             self._trading_blocks[account] = None
-        for row in await self.connection.fetch(_TRADING_BLOCKS, wanted):
-            self._trading_blocks[row["account_id"]] = domain.TradingBlock(
-                row["account_id"],
-                row["reason"],
-                TradingBlockedBy(row["blocked_by"]),
-                row["blocked_at"],
+        for block in row["blocks"]:
+            self._trading_blocks[block["account_id"]] = domain.TradingBlock(
+                block["account_id"],
+                block["reason"],
+                TradingBlockedBy(block["blocked_by"]),
+                block["blocked_at"],
             )
+        for order_row in row["orders"]:
+            self._track_row(order_row, locked=False)
+        for key in holders_wanted:
+            self._client_order_id_holders[key] = set()
+        for holder in row["holders"]:
+            key = (holder["account_id"], holder["client_order_id"])
+            self._client_order_id_holders[key].add(holder["id"])
+            self._track_row(holder, locked=False)
+        for fields in row["market"]:
+            market = dict(zip(_MARKET_FIELDS, fields, strict=True))
+            if market["symbol"] in self._books:
+                continue
+            if market["listed"]:
+                self._listings[market["symbol"]] = (market["tick_size"], market["lot_size"])
+            if market["last_sequence"] is not None:
+                self._books[market["symbol"]] = book_from_row(market)
 
     def trading_block(self, account_id: str) -> domain.TradingBlock | None:
         if account_id not in self._trading_blocks:
@@ -300,21 +348,6 @@ class OrdersUnitOfWork:
         the order's row, at no extra query."""
         return self._placed_in.get(order_id)
 
-    async def load_client_order_id_holders(self, keys: Collection[tuple[str, str]]) -> None:
-        """Which orders hold these (account id, client order id) pairs now."""
-        wanted = [key for key in keys if key not in self._client_order_id_holders]
-        if not wanted:
-            return
-        for key in wanted:
-            self._client_order_id_holders[key] = set()
-        rows = await self.connection.fetch(
-            _CLIENT_ORDER_ID_HOLDERS, [k[0] for k in wanted], [k[1] for k in wanted]
-        )
-        for row in rows:
-            key = (row["account_id"], row["client_order_id"])
-            self._client_order_id_holders[key].add(row["id"])
-            self._track_row(row, locked=False)
-
     def client_order_id_in_use(self, account_id: str, client_order_id: str) -> bool:
         """Whether an order of the account holds the id, as of this transaction's changes."""
         key = (account_id, client_order_id)
@@ -322,18 +355,6 @@ class OrdersUnitOfWork:
             raise LookupError(f"client order id {key} was not loaded")
         candidates = self._client_order_id_holders[key] | self._by_client_order_id[key]
         return any(self._holds_client_order_id(order_id, key) for order_id in candidates)
-
-    async def load_market(self, symbols: Collection[str]) -> None:
-        """Whether the symbols are listed, and their books as committed, not locked (what a
-        decision that changes none of the books needs)."""
-        wanted = [s for s in symbols if s not in self._books]
-        if not wanted:
-            return
-        for row in await self.connection.fetch(_MARKET, wanted):
-            if row["listed"]:
-                self._listings[row["symbol"]] = (row["tick_size"], row["lot_size"])
-            if row["last_sequence"] is not None:
-                self._books[row["symbol"]] = book_from_row(row)
 
     def is_listed(self, symbol: str) -> bool:
         return symbol in self._listings
@@ -554,9 +575,22 @@ class OrdersUnitOfWork:
         )
         if staged.trading_blocks:
             await self._write_trading_blocks(staged.trading_blocks)
-        if staged.ledger_moves:
-            await self._move_ledgers(staged.ledger_moves)
-        if not new and not changed and nothing_staged:
+        # Ledgers this transaction locked already (a command batch's) move in the flush
+        # statement; others (a quote's, the sweep's) are locked here, in account order, before
+        # the counters that numbering locks next.
+        moved_in_flush = {
+            account: move
+            for account, move in staged.ledger_moves.items()
+            if account in self._ledgers
+        }
+        locked_here = {
+            account: move
+            for account, move in staged.ledger_moves.items()
+            if account not in moved_in_flush
+        }
+        if locked_here:
+            await self._move_ledgers(locked_here)
+        if not new and not changed and nothing_staged and not moved_in_flush:
             self._staged = _Staged()
             return
         events, numbered = await number_events(self.connection, staged.events)
@@ -571,6 +605,7 @@ class OrdersUnitOfWork:
             *_book_columns(staged.books.values()),
             *_event_columns(events),
             *_numbered_columns(numbered),
+            *_ledger_move_columns(moved_in_flush),
             [consumer for consumer, _ in staged.released],
             [message_id for _, message_id in staged.released],
             self.handoff_lease_s,
@@ -580,6 +615,7 @@ class OrdersUnitOfWork:
             raise StaleOrder(
                 f"{len(changed) - changed_count} of {len(changed)} orders changed since loaded"
             )
+        self._moved(moved_in_flush)
         self.flushed_events.extend(events)
         for tracked in changed:
             tracked.stored_version = tracked.order.version
@@ -590,9 +626,8 @@ class OrdersUnitOfWork:
     # --- internals ---
 
     async def _move_ledgers(self, moves: dict[str, Ledger]) -> None:
-        # A statement of its own: only transactions that fill or change a buy's hold run it.
-        # For a quote or the sweep it is the last lock they take (in account order); a command
-        # batch locked these rows already.
+        # Ledgers not locked yet (a quote's or the sweep's, which fill or release holds): the
+        # last lock those transactions take but the counters, in account order.
         accounts = sorted(moves)
         await self.connection.execute(
             _MOVE_LEDGERS,
@@ -601,12 +636,14 @@ class OrdersUnitOfWork:
             [moves[account].held_for_orders for account in accounts],
             self.initial_cash,
         )
-        for account in accounts:
+        self._moved(moves)
+
+    def _moved(self, moves: dict[str, Ledger]) -> None:
+        """The locked ledgers as ``moves`` left them in the database."""
+        for account, move in moves.items():
             locked = self._ledgers.get(account)
             if locked is not None:
-                self._ledgers[account] = locked.moved(
-                    cash=moves[account].cash, held=moves[account].held_for_orders
-                )
+                self._ledgers[account] = locked.moved(cash=move.cash, held=move.held_for_orders)
 
     async def _write_trading_blocks(self, blocks: dict[str, domain.TradingBlock | None]) -> None:
         # Rare (an account's kill switch): statements of their own, not in the flush statement.
@@ -736,6 +773,7 @@ def _flush_statement() -> str:
         p.one(cast) for cast in ("text[]", "text[]", "text[]", "text[]", "bytea[]", "text[]")
     )
     numbered = ", ".join(p.one(cast) for cast in ("bigint[]", "text[]", "bigint[]"))
+    ledger_moves = ", ".join(p.one(cast) for cast in ("text[]", "numeric[]", "numeric[]"))
     released_consumers, released_ids = p.one("text[]"), p.one("text[]")
     relay_lease_s = p.one("float8")
     notify = p.one("boolean")
@@ -778,6 +816,13 @@ def _flush_statement() -> str:
         JOIN unnest({events}) WITH ORDINALITY
             AS v(message_id, message_type, exchange, routing_key, body, headers, position)
             USING (position)
+    ), moved_ledgers AS (
+        UPDATE account_ledgers AS l SET
+            cash = l.cash + m.cash,
+            held_for_orders = l.held_for_orders + m.held,
+            updated_at = now()
+        FROM unnest({ledger_moves}) AS m(account_id, cash, held)
+        WHERE l.account_id = m.account_id
     ), released AS (
         DELETE FROM inbox USING unnest({released_consumers}, {released_ids}) AS r(consumer, id)
         WHERE inbox.consumer = r.consumer AND inbox.message_id = r.id
@@ -830,6 +875,11 @@ def _numbered_columns(numbered: Sequence[NumberedUpdate]) -> list[list[Any]]:
     return _columns(rows, 3)
 
 
+def _ledger_move_columns(moves: dict[str, Ledger]) -> list[list[Any]]:
+    rows = [(account, move.cash, move.held_for_orders) for account, move in sorted(moves.items())]
+    return _columns(rows, 3)
+
+
 def _event_columns(staged: Sequence[OutboxMessage]) -> list[list[Any]]:
     rows = [
         (m.message_id, m.message_type, m.exchange, m.routing_key, m.body, json.dumps(m.headers))
@@ -858,7 +908,6 @@ _LOCK_ACCOUNTS = """
         ) AS ordered
     ) AS taken
 """
-_TRADING_BLOCKS = "SELECT * FROM trading_blocks WHERE account_id = ANY($1::text[])"
 _OPEN_ORDERS_OF_ACCOUNTS = f"""
     SELECT id FROM orders WHERE account_id = ANY($1::text[]) AND {OPEN}
 """
@@ -892,21 +941,46 @@ _MOVE_LEDGERS = """
         updated_at = now()
 """
 _LOCK_ORDERS = "SELECT * FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
-_CLIENT_ORDER_ID_HOLDERS = f"""
-    SELECT o.* FROM orders AS o
-    JOIN unnest($1::text[], $2::text[]) AS k(account_id, client_order_id)
-        ON o.account_id = k.account_id AND o.client_order_id = k.client_order_id
-    WHERE o.status NOT IN ({", ".join(f"'{s}'" for s in RELEASING_CLIENT_ORDER_ID)})
+# Each part is an array: of whole rows of its table (decoded with their column names), and, for
+# the market, of anonymous rows in the order of _MARKET_FIELDS. $1 accounts, $2 order ids,
+# ($3, $4) (account id, client order id) pairs, $5 symbols, $6 ids of orders whose symbols too.
+_COMMITTED = f"""
+    SELECT
+        ARRAY(SELECT b FROM trading_blocks AS b WHERE b.account_id = ANY($1::text[])) AS blocks,
+        ARRAY(SELECT o FROM orders AS o WHERE o.id = ANY($2::uuid[])) AS orders,
+        ARRAY(
+            SELECT o FROM orders AS o
+            JOIN unnest($3::text[], $4::text[]) AS k(account_id, client_order_id)
+                ON o.account_id = k.account_id AND o.client_order_id = k.client_order_id
+            WHERE o.status NOT IN ({", ".join(f"'{s}'" for s in RELEASING_CLIENT_ORDER_ID)})
+        ) AS holders,
+        ARRAY(
+            SELECT ROW(wanted.symbol, listing.symbol IS NOT NULL, listing.tick_size,
+                listing.lot_size, book.last_sequence,
+                book.bid_price, book.bid_size, book.ask_price, book.ask_size, book.quoted_at,
+                book.bid_available, book.ask_available)
+            FROM (
+                SELECT unnest($5::text[])
+                UNION SELECT symbol FROM orders WHERE id = ANY($6::uuid[])
+            ) AS wanted(symbol)
+            LEFT JOIN instruments AS listing ON listing.symbol = wanted.symbol
+            LEFT JOIN symbol_books AS book ON book.symbol = wanted.symbol
+        ) AS market
 """
-_MARKET = """
-    SELECT wanted.symbol, listing.symbol IS NOT NULL AS listed, listing.tick_size,
-        listing.lot_size, book.last_sequence,
-        book.bid_price, book.bid_size, book.ask_price, book.ask_size, book.quoted_at,
-        book.bid_available, book.ask_available
-    FROM unnest($1::text[]) AS wanted(symbol)
-    LEFT JOIN instruments AS listing ON listing.symbol = wanted.symbol
-    LEFT JOIN symbol_books AS book ON book.symbol = wanted.symbol
-"""
+_MARKET_FIELDS = (
+    "symbol",
+    "listed",
+    "tick_size",
+    "lot_size",
+    "last_sequence",
+    "bid_price",
+    "bid_size",
+    "ask_price",
+    "ask_size",
+    "quoted_at",
+    "bid_available",
+    "ask_available",
+)
 _LISTINGS = "SELECT symbol, tick_size, lot_size FROM instruments WHERE symbol = ANY($1::text[])"
 _LOCK_BOOKS = "SELECT * FROM symbol_books WHERE symbol = ANY($1::text[]) ORDER BY symbol FOR UPDATE"
 _CREATE_BOOKS = """

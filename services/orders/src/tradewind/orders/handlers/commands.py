@@ -145,7 +145,6 @@ class OrderCommandHandler:
         blocking = {c.account_id for c in commands if isinstance(c, BlockTrading | UnblockTrading)}
         placing = {c.account_id for c in places} | {c.account_id for c in replaces}
         await unit.lock_accounts(placing=placing, blocking=blocking)
-        await unit.load_trading_blocks(placing | blocking)
         # A block cancels the account's open orders: after the lock, none can be placed unseen.
         canceled_by_blocks = await unit.open_orders_of_accounts(
             {c.account_id for c in commands if isinstance(c, BlockTrading)}
@@ -153,22 +152,24 @@ class OrderCommandHandler:
         commanded = {c.order_id for c in commands if isinstance(c, CancelOrder | ReplaceOrder)}
         targets = commanded | canceled_by_blocks
         new_ids = {c.order_id for c in places} | {c.new_order_id for c in replaces}
-        await unit.load_orders(targets | new_ids, lock=False)
         naming_client_order_ids: list[PlaceOrder | ReplaceOrder] = [*places, *replaces]
-        await unit.load_client_order_id_holders(
-            {
+        place_symbols = {c.symbol for c in places}
+        await unit.read_committed(
+            trading_blocks_of=placing | blocking,
+            orders=targets | new_ids,
+            client_order_ids={
                 (c.account_id, c.client_order_id)
                 for c in naming_client_order_ids
                 if c.client_order_id is not None
-            }
+            },
+            markets=place_symbols,
+            markets_of_orders=targets,
         )
         # Only the targets this first read found are locked and changed in this batch: one that
         # another process commits meanwhile would be changed without its book locked and its
         # market loaded. Its command finds no order here and is retried, and finds it then.
         found = {order.id: order.symbol for order in map(unit.order, targets) if order is not None}
         target_symbols = set(found.values())
-        place_symbols = {c.symbol for c in places}
-        await unit.load_market(place_symbols | target_symbols)
         # The books of orders that change, and of symbols an arriving order may trade on now.
         trading = {s for s in place_symbols if unit.book(s).is_fresh(now, self.max_quote_age)}
         await unit.lock_books(target_symbols | trading)
