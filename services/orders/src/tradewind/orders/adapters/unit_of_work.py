@@ -956,9 +956,7 @@ _COMMITTED = f"""
         ) AS holders,
         ARRAY(
             SELECT ROW(wanted.symbol, listing.symbol IS NOT NULL, listing.tick_size,
-                listing.lot_size, book.last_sequence,
-                book.bid_price, book.bid_size, book.ask_price, book.ask_size, book.quoted_at,
-                book.bid_available, book.ask_available)
+                listing.lot_size, {", ".join(f"book.{name}" for name in _BOOK_COLUMNS[1:])})
             FROM (
                 SELECT unnest($5::text[])
                 UNION SELECT symbol FROM orders WHERE id = ANY($6::uuid[])
@@ -967,20 +965,7 @@ _COMMITTED = f"""
             LEFT JOIN symbol_books AS book ON book.symbol = wanted.symbol
         ) AS market
 """
-_MARKET_FIELDS = (
-    "symbol",
-    "listed",
-    "tick_size",
-    "lot_size",
-    "last_sequence",
-    "bid_price",
-    "bid_size",
-    "ask_price",
-    "ask_size",
-    "quoted_at",
-    "bid_available",
-    "ask_available",
-)
+_MARKET_FIELDS = ("symbol", "listed", "tick_size", "lot_size", *_BOOK_COLUMNS[1:])
 _LISTINGS = "SELECT symbol, tick_size, lot_size FROM instruments WHERE symbol = ANY($1::text[])"
 _LOCK_BOOKS = "SELECT * FROM symbol_books WHERE symbol = ANY($1::text[]) ORDER BY symbol FOR UPDATE"
 _CREATE_BOOKS = """
