@@ -28,6 +28,7 @@ from tradewind.gateway.api import (
     trading_block,
     webhooks,
 )
+from tradewind.gateway.api.direct_orders import direct_order_entry
 from tradewind.gateway.api.graphql.route import graphql_router
 from tradewind.gateway.api.openapi import install_openapi
 from tradewind.gateway.auth_setup import install_auth_error_handler
@@ -87,6 +88,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             retry_after_s=2,
         )
 
+    # Innermost of the middleware (the rest is added outside it below): POST /api/v1/orders
+    # passes every layer but FastAPI's routing and request machinery.
+    app.user_middleware.append(direct_order_entry(orders.PLACE_ORDER_ROUTE))
     app.add_exception_handler(RedisError, on_redis_error)
     install_auth_error_handler(app)
     install_openapi(app)

@@ -114,9 +114,12 @@ __all__ = [
     "AdmissionMiddleware",
     "IdempotencyOf",
     "admit",
+    "admit_scope",
     "describe",
     "idempotency_of",
+    "idempotent_request",
     "install",
+    "reserved_idempotency",
 ]
 
 SLOT = "tradewind.admission"
@@ -262,26 +265,34 @@ async def admit(request: Request, principal: Principal, name: BudgetName) -> Non
 
     Raises the 429, 409 and 422 problems, or ``Replay`` with the stored answer.
     """
-    # Reads the runtime as api.deps does, one attribute deep: it is on every admitted request.
-    runtime: GatewayRuntime = request.app.state.runtime
-    admission = runtime.admission
-    slot: AdmissionSlot | None = request.scope.get(SLOT)
-    if slot is None:
-        raise RuntimeError("AdmissionMiddleware is not installed")
     idempotent = None
     if request.method in IDEMPOTENT_METHODS:
         raw = request.headers.get(HEADER)
         if raw is not None:
-            key = parse_key(raw)
-            scope = request.scope
-            target = scope.get("raw_path") or scope["path"].encode()
-            if scope.get("query_string"):
-                target += b"?" + scope["query_string"]
-            body = await request.body()
-            idempotent = IdempotentRequest(
-                key, fingerprint(request.method, target, principal.key_id, body)
-            )
-    outcome = await admission.admit(principal, name, idempotent)
+            idempotent = idempotent_request(request.scope, raw, principal, await request.body())
+    await admit_scope(request.scope, principal, name, idempotent)
+
+
+def idempotent_request(
+    scope: Scope, raw_key: str, principal: Principal, body: bytes
+) -> IdempotentRequest:
+    """The request's Idempotency-Key (from its header's value) and fingerprint; a 400 problem if
+    the key is malformed."""
+    key = parse_key(raw_key)
+    target = scope.get("raw_path") or scope["path"].encode()
+    if scope.get("query_string"):
+        target += b"?" + scope["query_string"]
+    return IdempotentRequest(key, fingerprint(scope["method"], target, principal.key_id, body))
+
+
+async def admit_scope(
+    scope: Scope, principal: Principal, name: BudgetName, idempotent: IdempotentRequest | None
+) -> None:
+    """``admit`` for a request known by its ASGI scope (and its ``idempotent`` key, if any)."""
+    slot: AdmissionSlot | None = scope.get(SLOT)
+    if slot is None:
+        raise RuntimeError("AdmissionMiddleware is not installed")
+    outcome = await _admission_of(scope).admit(principal, name, idempotent)
     if outcome is None:
         return
     usage = outcome.usage
@@ -306,12 +317,17 @@ async def admit(request: Request, principal: Principal, name: BudgetName) -> Non
         raise reused()
 
 
-async def idempotency_of(request: Request) -> tuple[str, str] | None:
+def reserved_idempotency(scope: Scope) -> tuple[str, str] | None:
     """(Idempotency-Key, fingerprint) of the request, once admission has reserved its key."""
-    slot: AdmissionSlot | None = request.scope.get(SLOT)
+    slot: AdmissionSlot | None = scope.get(SLOT)
     if slot is None or slot.idempotent is None:
         return None
     return slot.idempotent.key, slot.idempotent.fingerprint
+
+
+async def idempotency_of(request: Request) -> tuple[str, str] | None:
+    """``reserved_idempotency`` as a route's dependency."""
+    return reserved_idempotency(request.scope)
 
 
 IdempotencyOf = Annotated[tuple[str, str] | None, Depends(idempotency_of)]

@@ -16,6 +16,7 @@ from tradewind.gateway.domain.rate_limits import BudgetName
 
 __all__ = [
     "authenticate",
+    "bearer_token",
     "checks_credential",
     "require_credential",
     "require_scope",
@@ -33,16 +34,24 @@ def _unauthorized(detail: str) -> Problem:
     )
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The credential of an ``Authorization: Bearer <credential>`` header's value, if it is one."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
 async def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("authorization", ""))
+    if token is None:
         raise _unauthorized(
             "Send your API key or access token as `Authorization: Bearer <credential>`."
         )
     # Read as api.deps reads the runtime: on every authenticated request, one attribute deep.
     runtime: GatewayRuntime = request.app.state.runtime
-    principal = await runtime.api_keys.authenticate(token.strip())
+    principal = await runtime.api_keys.authenticate(token)
     if principal is None:
         raise _unauthorized("The API key or access token is not valid.")
     return principal

@@ -17,9 +17,8 @@ from tradewind.gateway.bootstrap import GatewayRuntime
 from tradewind.gateway.handlers.api_keys import ApiKeyStore
 
 # Each part is read by an async function of the Request alone, one attribute further than
-# app.state.<part> was, rather than through runtime_of: LeanRoute (POST /api/v1/orders) takes no
-# other kind of dependency, and the hottest route should not pay a type check per part per
-# request. The annotation is the type; runtime_lifespan put the GatewayRuntime there.
+# app.state.<part> was, rather than through runtime_of: routes should not pay a type check per
+# part per request. The annotation is the type; runtime_lifespan put the GatewayRuntime there.
 Part = TypeVar("Part")
 
 

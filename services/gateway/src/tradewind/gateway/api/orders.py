@@ -8,6 +8,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.routing import APIRoute
 
 from tradewind.common import flags
 from tradewind.common.broker import (
@@ -27,7 +28,6 @@ from tradewind.gateway.adapters.reads import OrderQuery, OrderReads
 from tradewind.gateway.api.admission import IdempotencyOf
 from tradewind.gateway.api.auth import require_scope
 from tradewind.gateway.api.deps import BrokerDep, OrderReadsDep, PendingOrdersDep
-from tradewind.gateway.api.lean_route import LeanRoute
 from tradewind.gateway.domain.auth_model import Principal
 from tradewind.gateway.domain.orders import (
     check_replace,
@@ -39,6 +39,7 @@ from tradewind.gateway.domain.orders import (
     place_command,
     replace_command,
 )
+from tradewind.gateway.domain.rate_limits import BudgetName
 from tradewind.gateway.domain.schemas import (
     Order,
     OrderPage,
@@ -53,7 +54,9 @@ router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
 SOURCE = event_source("gateway")
 ReadOrders = Annotated[Principal, require_scope("orders:read")]
-WriteOrders = Annotated[Principal, require_scope("orders:write", budget="orders")]
+WRITE_SCOPE = "orders:write"
+WRITE_BUDGET: BudgetName = "orders"
+WriteOrders = Annotated[Principal, require_scope(WRITE_SCOPE, budget=WRITE_BUDGET)]
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"content": {"application/problem+json": {}}, "description": text}
@@ -131,16 +134,20 @@ async def place_order(
     return await _accepted(pending, principal.account_id, pending_view(command))
 
 
-# The hottest route, served by LeanRoute: the same contract for 12.5% less CPU per order.
+# The hottest route: declared here, served by api/direct_orders.py where it can be.
 router.add_api_route(
     "",
     place_order,
     methods=["POST"],
-    route_class_override=LeanRoute,
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Order,
     responses=PROBLEM_RESPONSES,
     summary="Place an order",
+)
+PLACE_ORDER_ROUTE = next(
+    route
+    for route in router.routes
+    if isinstance(route, APIRoute) and route.endpoint is place_order
 )
 
 

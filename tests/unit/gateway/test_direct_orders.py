@@ -1,8 +1,11 @@
-"""LeanRoute answers exactly as FastAPI's own route would, for the gateway's POST /api/v1/orders.
+"""The direct order entry answers exactly as FastAPI's own route would, for POST /api/v1/orders.
 
-The same endpoint (the gateway's real ``place_order``) is served twice, once by a plain APIRoute
-and once by LeanRoute, behind the same app factory; every request of the corpus goes to both and
-the answers (status, headers, body) and what reached the broker must be the same.
+The same route (the gateway's real ``place_order``) is served by two apps built by the same
+factory, one with ``DirectOrderEntry`` as its innermost layer and one without; every request of
+the corpus goes to both, under every admission outcome, and the answers (status, headers, body),
+what reached the broker, the pending views, the admissions run and the answers stored for an
+Idempotency-Key must be the same. A request the layer hands to the route must not be admitted
+twice: the budget would count it twice.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from uuid import UUID
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
 
 from support.gateway_runtime import partial_runtime
 from tradewind.common.app import create_service_app, runtime_lifespan
@@ -27,9 +31,9 @@ from tradewind.common.settings import SharedSettings
 from tradewind.gateway.adapters.credentials import Credentials
 from tradewind.gateway.adapters.key_states import KeyState, SharedKeyCache
 from tradewind.gateway.api import admission
-from tradewind.gateway.api.admission import Outcome
-from tradewind.gateway.api.idempotency import IdempotentRequest
-from tradewind.gateway.api.lean_route import LeanRoute
+from tradewind.gateway.api.admission import Outcome, Reservation
+from tradewind.gateway.api.direct_orders import direct_order_entry
+from tradewind.gateway.api.idempotency import IdempotentRequest, StoredResponse
 from tradewind.gateway.api.orders import PROBLEM_RESPONSES, list_orders, place_order
 from tradewind.gateway.bootstrap import GatewayRuntime
 from tradewind.gateway.domain.auth_model import Principal, key_digest, key_id_of
@@ -83,32 +87,52 @@ class PendingViews:
         self.views[f"{account_id}:{order_id}"] = view
 
 
-class Budgets:
-    """Admission as the routes see it, without Redis: every request granted, counted down."""
+STORED = StoredResponse(201, ((b"content-type", b"application/json"),), b'{"first": true}')
 
-    def __init__(self) -> None:
+
+class Budgets:
+    """Admission as the routes see it, without Redis: each run counted, its outcome by ``mode``
+    (``grant``, ``refuse``, or for a request with an Idempotency-Key ``stored``, ``in-flight``,
+    ``reused``); a granted idempotent request reserves its key, and its answer is recorded."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
         self.used = 0
+        self.routed = 0  # requests that reached the route itself
+        self.settled: list[tuple[str, int | None]] = []
 
     async def admit(
         self, principal: Principal, name: BudgetName, request: IdempotentRequest | None
     ) -> Outcome:
         self.used += 1
-        return Outcome(Usage(Budget(name, 100, 60), True, 100 - self.used, 30_000))
+        granted = self.mode != "refuse"
+        usage = Usage(Budget(name, 100, 60), granted, 100 - self.used, 30_000)
+        if not granted or request is None:
+            return Outcome(usage)
+        if self.mode == "grant":
+            return Outcome(usage, "reserved", reservation=Reservation("record", "token"))
+        return Outcome(usage, self.mode, STORED if self.mode == "stored" else None)
+
+    async def complete(self, reservation: Reservation, response: StoredResponse) -> bool:
+        self.settled.append(("complete", response.status))
+        return True
+
+    async def release(self, reservation: Reservation) -> None:
+        self.settled.append(("release", None))
 
 
-def orders_app(route_class: type[APIRoute]) -> tuple[FastAPI, Broker, PendingViews]:
+def orders_app(*, direct: bool, mode: str) -> tuple[FastAPI, Broker, PendingViews, Budgets]:
     router = APIRouter(prefix="/api/v1/orders")
     router.add_api_route(
         "",
         place_order,
         methods=["POST"],
-        route_class_override=route_class,
         status_code=202,
         response_model=Order,
         responses=PROBLEM_RESPONSES,
     )
     router.add_api_route("", list_orders, methods=["GET"], response_model=OrderPage)
-    broker, pending = Broker(), PendingViews()
+    broker, pending, budgets = Broker(), PendingViews(), Budgets(mode)
 
     @asynccontextmanager
     async def bootstrap(readiness: Readiness) -> AsyncIterator[GatewayRuntime]:
@@ -118,7 +142,7 @@ def orders_app(route_class: type[APIRoute]) -> tuple[FastAPI, Broker, PendingVie
             ),
             broker=broker,
             pending_orders=pending,
-            admission=Budgets(),
+            admission=budgets,
         )
 
     app = create_service_app(
@@ -129,8 +153,18 @@ def orders_app(route_class: type[APIRoute]) -> tuple[FastAPI, Broker, PendingVie
         lifespan=runtime_lifespan(bootstrap),
         routers=[router],
     )
+    place = next(r for r in router.routes if isinstance(r, APIRoute) and r.methods == {"POST"})
+    if direct:  # where the gateway's app puts it: innermost, admission outside it
+        app.user_middleware.append(direct_order_entry(place))
     admission.install(app, GatewaySettings())
-    return app, broker, pending
+    handle = place.handle
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        budgets.routed += 1
+        await handle(scope, receive, send)
+
+    place.handle = counted  # type: ignore[method-assign]
+    return app, broker, pending, budgets
 
 
 def auth(key: str) -> dict[str, str]:
@@ -231,15 +265,24 @@ CASES: list[tuple[str, dict[str, str], bytes]] = [
 ]
 
 
+Answer = tuple[
+    int, dict[str, str], Any, list[dict[str, Any]], list[Any], int, list[tuple[str, int | None]]
+]
+
+
 async def answer(
-    route_class: type[APIRoute],
+    direct: bool,
     method: str,
     headers: dict[str, str],
     body: bytes,
     *,
+    mode: str = "grant",
     broker_down: bool = False,
-) -> tuple[int, dict[str, str], Any, list[dict[str, Any]], list[Any]]:
-    app, broker, pending = orders_app(route_class)
+    routed: list[int] | None = None,
+) -> Answer:
+    """What the app answered and did; ``routed``, if given, gets how many requests reached the
+    route itself (not the direct entry)."""
+    app, broker, pending, budgets = orders_app(direct=direct, mode=mode)
     broker.down = broker_down
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app, raise_app_exceptions=False)
@@ -250,12 +293,16 @@ async def answer(
                 content=body,
                 headers={**headers, "x-request-id": "same-request"},
             )
+    if routed is not None:
+        routed.append(budgets.routed)
     return (
         response.status_code,
         _comparable_headers(response),
         _comparable_body(response),
         [_without_ids(command.data) for command in broker.commands],
         [_without_ids(json.loads(view)) for view in pending.views.values()],
+        budgets.used,
+        budgets.settled,
     )
 
 
@@ -283,29 +330,98 @@ def _without_ids(document: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("headers", "body"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-async def test_lean_route_answers_as_fastapi_does(headers: dict[str, str], body: bytes) -> None:
-    expected = await answer(APIRoute, "POST", headers, body)
-    assert await answer(LeanRoute, "POST", headers, body) == expected
+async def test_the_direct_entry_answers_as_the_route_does(
+    headers: dict[str, str], body: bytes
+) -> None:
+    expected = await answer(False, "POST", headers, body)
+    assert await answer(True, "POST", headers, body) == expected
+
+
+IDEMPOTENT = {**auth(WRITER), **JSON, "idempotency-key": '"k-1"'}
+ADMISSION_CASES: list[tuple[str, str, dict[str, str], bytes]] = [
+    (mode + ", " + name, mode, headers, body)
+    for mode in ("grant", "refuse", "stored", "in-flight", "reused")
+    for name, headers, body in [
+        ("valid", {**auth(WRITER), **JSON}, json.dumps(LIMIT).encode()),
+        ("valid, idempotent", IDEMPOTENT, json.dumps(LIMIT).encode()),
+        ("invalid fields, idempotent", IDEMPOTENT, json.dumps({**LIMIT, "qty": "0"}).encode()),
+        ("malformed JSON, idempotent", IDEMPOTENT, b"{"),
+        (
+            "an order class refused, idempotent",
+            IDEMPOTENT,
+            json.dumps({**LIMIT, "order_class": "oco"}).encode(),
+        ),
+        (
+            "malformed Idempotency-Key",
+            {**IDEMPOTENT, "idempotency-key": '"unterminated'},
+            json.dumps(LIMIT).encode(),
+        ),
+        (
+            "malformed Idempotency-Key, invalid fields",
+            {**IDEMPOTENT, "idempotency-key": '"unterminated'},
+            json.dumps({**LIMIT, "qty": "0"}).encode(),
+        ),
+        ("read-only key, idempotent", {**IDEMPOTENT, **auth(READER)}, json.dumps(LIMIT).encode()),
+    ]
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "headers", "body"),
+    [c[1:] for c in ADMISSION_CASES],
+    ids=[c[0] for c in ADMISSION_CASES],
+)
+async def test_every_admission_outcome_is_answered_and_counted_as_the_route_does(
+    mode: str, headers: dict[str, str], body: bytes
+) -> None:
+    expected = await answer(False, "POST", headers, body, mode=mode)
+    assert await answer(True, "POST", headers, body, mode=mode) == expected
+
+
+async def test_a_granted_idempotent_order_is_admitted_once_and_its_answer_stored() -> None:
+    """The corpus' comparisons could hold with both paths wrong; this one says what is right."""
+    status, _, _, commands, views, used, settled = await answer(
+        True, "POST", IDEMPOTENT, json.dumps(LIMIT).encode()
+    )
+    assert (status, len(commands), len(views), used, settled) == (
+        202,
+        1,
+        1,
+        1,
+        [("complete", 202)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "reaching_the_route"),
+    [
+        ({**auth(WRITER), **JSON}, json.dumps(LIMIT).encode(), 0),
+        (IDEMPOTENT, json.dumps(LIMIT).encode(), 0),
+        ({**auth(WRITER), **JSON}, json.dumps({**LIMIT, "qty": "0"}).encode(), 1),
+        ({**auth(READER), **JSON}, json.dumps(LIMIT).encode(), 1),
+        (JSON, json.dumps(LIMIT).encode(), 1),
+    ],
+    ids=["valid", "valid, idempotent", "invalid fields", "read-only key", "no key"],
+)
+async def test_an_order_it_can_take_is_served_directly_and_any_other_by_the_route(
+    headers: dict[str, str], body: bytes, reaching_the_route: int
+) -> None:
+    routed: list[int] = []
+    await answer(True, "POST", headers, body, routed=routed)
+    assert routed == [reaching_the_route]
 
 
 async def test_an_unreachable_broker_is_the_same_503_and_nothing_is_remembered() -> None:
-    headers, body = {**auth(WRITER), **JSON}, json.dumps(LIMIT).encode()
-    expected = await answer(APIRoute, "POST", headers, body, broker_down=True)
+    headers, body = IDEMPOTENT, json.dumps(LIMIT).encode()
+    expected = await answer(False, "POST", headers, body, broker_down=True)
     assert expected[0] == 503
     assert expected[4] == []
-    assert await answer(LeanRoute, "POST", headers, body, broker_down=True) == expected
+    assert expected[6] == [("release", None)]  # a 5xx is not kept for the key: a retry runs
+    assert await answer(True, "POST", headers, body, broker_down=True) == expected
 
 
 async def test_another_method_is_the_same_405() -> None:
     headers, body = {**auth(WRITER), **JSON}, json.dumps(LIMIT).encode()
-    expected = await answer(APIRoute, "PUT", headers, body)
+    expected = await answer(False, "PUT", headers, body)
     assert expected[0] == 405
-    assert await answer(LeanRoute, "PUT", headers, body) == expected
-
-
-def test_an_endpoint_of_another_shape_is_refused_when_the_route_is_built() -> None:
-    async def with_query(symbol: str) -> Response:
-        return Response()
-
-    with pytest.raises(TypeError, match="one JSON body"):
-        LeanRoute("/x", with_query, methods=["POST"])
+    assert await answer(True, "PUT", headers, body) == expected
