@@ -7,10 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from tradewind.common.contracts.types import (
     MAX_BIGINT,
+    MAX_DECIMAL_DIGITS,
+    MAX_DECIMAL_PLACES,
     AccountId,
     BigintId,
     ClientOrderId,
@@ -198,3 +202,37 @@ def test_bigint_ids_stop_at_the_postgresql_bigint() -> None:
     for bad in (MAX_BIGINT + 1, 0, -1):
         with pytest.raises(ValidationError):
             adapter.validate_python(bad)
+
+
+def _bounded_by_normal_form(text: str) -> Decimal | None:
+    """The bound as first written: checked on the normalized value, extra zeros dropped."""
+    value = Decimal(text)
+    _sign, digits, exponent = value.normalize().as_tuple()
+    assert isinstance(exponent, int)
+    if max(0, -exponent) > MAX_DECIMAL_PLACES:
+        return None
+    if len(digits) + max(0, exponent) > MAX_DECIMAL_DIGITS:
+        return None
+    return value.quantize(Decimal(1).scaleb(-MAX_DECIMAL_PLACES)).normalize()
+
+
+@given(
+    whole=st.text("0123456789", min_size=1, max_size=22),
+    fraction=st.text("0123456789", max_size=14),
+    trailing_zeros=st.integers(0, 12),
+)
+def test_a_decimal_is_bounded_exactly_as_its_normal_form_is(
+    whole: str, fraction: str, trailing_zeros: int
+) -> None:
+    """The check skips normalizing a value within bounds as written; it must never decide
+    otherwise than on the normalized value."""
+    text = whole + ("." + fraction + "0" * trailing_zeros if fraction or trailing_zeros else "")
+    expected = _bounded_by_normal_form(text)
+    try:
+        parsed: Decimal | None = DECIMAL.validate_python(text)
+    except ValidationError:
+        parsed = None
+    assert (parsed is None) == (expected is None)
+    if parsed is not None:
+        assert parsed == expected
+        assert max(0, -int(parsed.as_tuple().exponent)) <= MAX_DECIMAL_PLACES

