@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
@@ -107,20 +107,12 @@ def create_service_app(
         finally:
             shutdown_tracing()
 
-    # FastAPI traces requests itself: one server span per request, continuing the W3C context of
-    # the request's headers and current while the route runs (so commands, events and outbound
-    # calls carry the trace). The contrib FastAPIInstrumentor did the same in a second ASGI
-    # middleware, plus a span per ASGI message, and made FastAPI switch its own off: about a
-    # tenth of the gateway's CPU per POST. Metrics are Prometheus (EdgeMiddleware) and
-    # logs are our JSON lines, so FastAPI's OpenTelemetry metrics and logs stay off; so do its
-    # per-operation spans (dependencies, endpoint, serialization), which we never had before.
-    telemetry: TelemetryConfig = {
-        "tracing": True,
-        "metrics": False,
-        "logs": False,
-        "operation_spans": False,
-        "exclude": _untraced,
-    }
+    # Requests are traced by the edge layer (common/server_spans.py): one server span per
+    # request, continuing the W3C context of its headers and current while the route runs (so
+    # commands, events and outbound calls carry the trace). FastAPI's own telemetry did the
+    # same at about a tenth of the gateway's CPU per order, and its metrics and logs would
+    # repeat our Prometheus series (EdgeMiddleware) and JSON lines: all of it stays off.
+    telemetry: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(
         title=title,
         version=version,
@@ -144,12 +136,9 @@ def create_service_app(
         max_header_bytes=shared.max_header_bytes,
         max_body_bytes=shared.max_request_bytes,
         security_headers=SecurityHeaders(hsts_max_age_s=shared.hsts_max_age_s),
+        untraced_paths=_UNTRACED_PATHS,
     )
     return app
-
-
-def _untraced(scope: MutableMapping[str, Any]) -> bool:
-    return scope.get("path") in _UNTRACED_PATHS
 
 
 def _tune_garbage_collector() -> None:

@@ -4,7 +4,8 @@
 - ``X-Request-ID`` is taken when valid, else generated, set for the logs and echoed;
 - a body over ``max_body_bytes`` is refused with 413, declared or streamed (chunked);
 - every HTTP response carries the security headers (and a deprecated route's own);
-- requests and their latency are counted for Prometheus, by route.
+- requests and their latency are counted for Prometheus, by route;
+- each request (and WebSocket connection) gets its server span (``server_spans``).
 
 One pure-ASGI layer instead of four: each layer is a coroutine call per request and a ``send``
 wrapper per message, and the headers were turned into a dict twice per request. Measured on the
@@ -19,6 +20,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +29,7 @@ from tradewind.common.logging import request_id_var
 from tradewind.common.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from tradewind.common.problems import problem_response
 from tradewind.common.security_headers import SecurityHeaders
+from tradewind.common.server_spans import TRACE_HEADERS, TRACER_NAME, ServerSpan
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = REQUEST_ID_HEADER.encode("ascii")
@@ -40,15 +44,21 @@ class EdgeMiddleware:
         max_header_bytes: int,
         max_body_bytes: int,
         security_headers: SecurityHeaders,
+        untraced_paths: frozenset[str] = frozenset(),
+        tracer: Tracer | None = None,
     ) -> None:
+        """``untraced_paths``: paths answered without a server span (health probes, metrics);
+        ``tracer``: the spans' (the global provider's by default)."""
         self.app = app
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
         self.security_headers = security_headers
+        self.untraced_paths = untraced_paths
+        self.tracer = tracer or trace.get_tracer(TRACER_NAME)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and _head_size(scope) > self.max_header_bytes:
-            await send({"type": "websocket.close", "code": 1009})
+        if scope["type"] == "websocket":
+            await self._connect(scope, receive, send)
             return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -57,18 +67,28 @@ class EdgeMiddleware:
         head_bytes = 0
         incoming = b""
         declared_length: bytes | None = None
+        trace_headers: dict[str, str] | None = None
         for name, value in scope["headers"]:
             head_bytes += len(name) + len(value)
             if name == _REQUEST_ID:
                 incoming = value
             elif name == b"content-length":
                 declared_length = value
+            elif name in TRACE_HEADERS:
+                trace_headers = trace_headers or {}
+                trace_headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         request_id = incoming.decode("latin-1")
         if not _VALID_REQUEST_ID.match(request_id):
             request_id = uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500
+        span = (
+            None
+            if scope["path"] in self.untraced_paths
+            else ServerSpan.start(self.tracer, scope, trace_headers)
+        )
+        status: int | None = None
+        error: BaseException | None = None
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -96,12 +116,39 @@ class EdgeMiddleware:
                     await self.app(scope, receive, send_with_headers)
             else:
                 await self._read_limited_body(scope, receive, send_with_headers)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            path = getattr(scope.get("route"), "path", "unmatched")
-            requests, seconds = _series(scope.get("method", ""), path, status)
+            route: str | None = getattr(scope.get("route"), "path", None)
+            if span is not None:
+                span.finish(route, status, error)
+            requests, seconds = _series(
+                scope.get("method", ""), route or "unmatched", status or 500
+            )
             requests.inc()
             seconds.observe(time.perf_counter() - started)
             request_id_var.reset(token)
+
+    async def _connect(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket connection: refused over the head limit, else one span while it lasts."""
+        if _head_size(scope) > self.max_header_bytes:
+            await send({"type": "websocket.close", "code": 1009})
+            return
+        trace_headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in reversed(scope["headers"])  # the first of a repeated one wins
+            if name in TRACE_HEADERS
+        }
+        span = ServerSpan.start(self.tracer, scope, trace_headers or None)
+        error: BaseException | None = None
+        try:
+            await self.app(scope, receive, send)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            span.finish(getattr(scope.get("route"), "path", None), None, error)
 
     async def _read_limited_body(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A body without a declared length is read here, up to the limit, and replayed to the
