@@ -3,6 +3,7 @@ app runs, marked as an error only for an exception or a 5xx, absent for untraced
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import httpx
@@ -13,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.responses import PlainTextResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from tradewind.common.edge import EdgeMiddleware
 from tradewind.common.security_headers import SecurityHeaders
@@ -124,3 +125,44 @@ async def test_an_untraced_path_has_no_span_and_no_trace() -> None:
     assert spans == []
     assert response is not None
     assert response.text == f"{0:032x} {0:016x}"
+
+
+async def test_a_websocket_connection_gets_one_span_for_as_long_as_it_lasts() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = Route("/stream")
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        await send({"type": "websocket.send", "text": message["text"]})
+        await receive()  # until the client goes
+
+    edge = EdgeMiddleware(
+        echo,
+        max_header_bytes=8_192,
+        max_body_bytes=1_024,
+        security_headers=SecurityHeaders(hsts_max_age_s=0),
+        tracer=provider.get_tracer("tests"),
+    )
+    client: asyncio.Queue[Message] = asyncio.Queue()
+    echoed = asyncio.Event()
+
+    async def server_sends(message: Message) -> None:
+        if message["type"] == "websocket.send":
+            echoed.set()
+
+    scope: Scope = {"type": "websocket", "path": "/stream", "headers": [], "scheme": "ws"}
+    client.put_nowait({"type": "websocket.connect"})
+    client.put_nowait({"type": "websocket.receive", "text": "ping"})
+    connection = asyncio.create_task(edge(scope, client.get, server_sends))
+    await asyncio.wait_for(echoed.wait(), timeout=5)
+    assert exporter.get_finished_spans() == ()  # open while the connection is
+    client.put_nowait({"type": "websocket.disconnect", "code": 1000})
+    await asyncio.wait_for(connection, timeout=5)
+    [span] = exporter.get_finished_spans()
+    assert (span.name, span.kind) == ("WS /stream", SpanKind.SERVER)
+    assert (span.attributes or {})["network.protocol.name"] == "websocket"
+    assert span.status.status_code is StatusCode.UNSET

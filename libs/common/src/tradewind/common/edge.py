@@ -120,7 +120,7 @@ class EdgeMiddleware:
             error = exc
             raise
         finally:
-            route: str | None = getattr(scope.get("route"), "path", None)
+            route = _route_of(scope)
             if span is not None:
                 span.finish(route, status, error)
             requests, seconds = _series(
@@ -141,14 +141,12 @@ class EdgeMiddleware:
             if name in TRACE_HEADERS
         }
         span = ServerSpan.start(self.tracer, scope, trace_headers or None)
-        error: BaseException | None = None
         try:
             await self.app(scope, receive, send)
         except BaseException as exc:
-            error = exc
+            span.finish(_route_of(scope), None, exc)
             raise
-        finally:
-            span.finish(getattr(scope.get("route"), "path", None), None, error)
+        span.finish(_route_of(scope), None, None)
 
     async def _read_limited_body(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A body without a declared length is read here, up to the limit, and replayed to the
@@ -218,6 +216,12 @@ def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
         HTTP_REQUESTS.labels(method=method, route=route, status=str(status)),
         HTTP_REQUEST_SECONDS.labels(method=method, route=route),
     )
+
+
+def _route_of(scope: Scope) -> str | None:
+    """The template of the route that served the request, once routing has matched one."""
+    path: str | None = getattr(scope.get("route"), "path", None)
+    return path
 
 
 def _head_size(scope: Scope) -> int:
