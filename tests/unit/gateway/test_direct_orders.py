@@ -217,6 +217,7 @@ CASES: list[tuple[str, dict[str, str], bytes]] = [
     ("NaN", {**auth(WRITER), **JSON}, json.dumps({**LIMIT, "qty": "NaN"}).encode()),
     ("malformed JSON", {**auth(WRITER), **JSON}, b'{"symbol": "AAPL",'),
     ("truncated literal", {**auth(WRITER), **JSON}, b"nul"),
+    ("nested past the recursion limit", {**auth(WRITER), **JSON}, b"[" * 1_020 + b"]" * 1_020),
     ("a list", {**auth(WRITER), **JSON}, b"[]"),
     ("a string", {**auth(WRITER), **JSON}, b'"order"'),
     ("a number", {**auth(WRITER), **JSON}, b"1"),
