@@ -23,6 +23,7 @@ from aio_pika.abc import (
 )
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from prometheus_client import Counter
 
 from tradewind.common import flags
 from tradewind.common.broker.batches import BatchConsumer, BatchHandler
@@ -441,21 +442,21 @@ class Broker:
                     await asyncio.shield(publishing)
             except TimeoutError as exc:
                 publishing.add_done_callback(_late_publish_outcome)
-                MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="unconfirmed").inc()
+                _published(exchange, "unconfirmed").inc()
                 raise PublishUnconfirmed(
                     f"no confirm for {message_type} within {self.publish_timeout_s}s; the broker "
                     "may still route it"
                 ) from exc
             except aiormq.exceptions.DeliveryError as exc:
-                MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="rejected").inc()
+                _published(exchange, "rejected").inc()
                 raise PublishRejected(
                     f"broker refused {message_type} to {exchange}/{routing_key}: {exc}"
                 ) from exc
             except _UNAVAILABLE as exc:
-                MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="unavailable").inc()
+                _published(exchange, "unavailable").inc()
                 # The frame may have left before the connection failed.
                 raise PublishUnconfirmed(f"publish to {exchange} failed: {exc!r}") from exc
-            MESSAGES_PUBLISHED.labels(exchange=exchange, outcome="confirmed").inc()
+            _published(exchange, "confirmed").inc()
 
     async def publish_many(self, messages: Sequence[Outgoing]) -> list[Exception | None]:
         """Publish every message with its confirms pipelined; the outcome of each, in order:
@@ -488,7 +489,7 @@ class Broker:
         for message, future in zip(messages, publishing, strict=True):
             outcome = _outcome_of(future, message, self.publish_timeout_s)
             outcomes.append(outcome)
-            MESSAGES_PUBLISHED.labels(exchange=message.exchange, outcome=_metric(outcome)).inc()
+            _published(message.exchange, _metric(outcome)).inc()
         if flags.fault_on(Fault.BROKER_DROP_PUBLISH_CONFIRMS):
             outcomes = [_dropped_confirm() if outcome is None else outcome for outcome in outcomes]
         return outcomes
@@ -901,6 +902,13 @@ def _outcome_of(
             f"{message.routing_key}: {error}"
         )
     return PublishUnconfirmed(f"publish to {message.exchange} failed: {error!r}")
+
+
+@functools.cache
+def _published(exchange: str, outcome: str) -> Counter:
+    """The publish counter of one exchange and outcome. Cached: prometheus_client's ``labels``
+    takes a lock and checks its arguments on every call, and this is once per message."""
+    return MESSAGES_PUBLISHED.labels(exchange=exchange, outcome=outcome)
 
 
 def _metric(outcome: Exception | None) -> str:
