@@ -3,12 +3,12 @@ routing and request machinery.
 
 The hottest route of the gateway is declared like any other (``api/orders.py``: its OpenAPI
 operation, its dependencies), and every layer the app puts around a request still runs around
-it: telemetry, the error middleware, CORS, compression, admission, the edge. What this layer
-skips is what lies between the innermost of those and the endpoint: the exception middleware,
-the router's matching, the request/response wrapper, dependency solving, the body's validation
-through FastAPI's model field. It reads the few headers it needs from the raw ASGI scope, checks
-the body with the route's own pydantic model, and calls the route's own endpoint, ``place_order``,
-with the runtime's parts.
+it: the error middleware, CORS, compression, admission, the edge with its server span. What
+this layer skips is what lies between the innermost of those and the endpoint: the exception
+middleware, the router's matching, the request/response wrapper, dependency solving, the body's
+validation through FastAPI's model field. It reads the few headers it needs from the raw ASGI
+scope, checks the body with the route's own pydantic model, and calls the route's own endpoint,
+``place_order``, with the runtime's parts.
 
 It serves only what it can answer exactly as the route would. A request it would not accept
 (not JSON, a body the model refuses, no credential, an unknown key, a key without the
@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, cast
 
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
-from opentelemetry import trace
 from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, HTTPExceptionHandler, Message, Receive, Scope, Send
@@ -74,8 +73,8 @@ class DirectOrderEntry:
         if order is None or token is None or body is None:
             await self.app(scope, _replaying(received, receive), send)
             return
-        scope["route"] = self.route  # what the route would set: metrics and headers follow it
-        _name_span(self.route.path)
+        # What routing would set: the edge names the span and the metrics by it.
+        scope["route"] = self.route
         runtime: GatewayRuntime = scope["app"].state.runtime
         try:
             principal = await runtime.api_keys.authenticate(token)
@@ -195,11 +194,3 @@ def is_json(content_type: str | None) -> bool:
         return False
     main, sub = kind.split("/")
     return main == "application" and (sub == "json" or sub.endswith("+json"))
-
-
-def _name_span(path: str) -> None:
-    """The route on the request's server span, as FastAPI's routing would put it."""
-    span = trace.get_current_span()
-    if span.is_recording():
-        span.set_attribute("http.route", path)
-        span.update_name(f"POST {path}")
