@@ -18,6 +18,10 @@ answers); with ``--against``, the two gateways swap their order every round and 
 the median of each round's own difference (paired, so a load swing between rounds cancels out).
 ``--profile DIR`` adds one more window of the bare endpoint and one of this gateway under
 ``py-spy record -f raw``, kept out of the medians because sampling slows the process it samples.
+py-spy stops the process for each sample; on this project's machines those samples put the sites
+of system calls (``uuid4``, a socket write) at several times their real share (docs/
+performance.md, "What the profile had overstated"): size a piece by taking it out (``--against``)
+or by timing it alone, not by its share of these samples.
 
     uv run python bench/gateway_bench.py [--seconds 10] [--connections 64] [--rounds 3]
         [--against REF] [--profile DIR]
