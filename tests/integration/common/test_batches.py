@@ -105,7 +105,9 @@ async def test_a_message_is_acked_only_after_its_batch_is_handled(
     await publish_all(broker, range(1, 4))
     await eventually(lambda: asyncio.sleep(0, recorder.batches), message="nothing handled")
 
-    # The handler has the messages but has not returned: the consumer's channel goes away.
+    # The handler has the messages but has not returned: the consumer's channel goes away. It
+    # never returns, so waiting the default shutdown grace for it (10 s) would only cost time.
+    broker.shutdown_grace_s = 0.2
     await broker.close()
     second = Broker(broker.url, topology, service="test-2", max_attempts=3)
     await second.connect()

@@ -116,7 +116,9 @@ async def test_a_retry_after_a_lost_confirm_names_the_same_order(
     try:
         credentials = f"{amqp.username}:{amqp.password}"
         through_proxy = urlunsplit(amqp._replace(netloc=f"{credentials}@127.0.0.1:{proxy.port}"))
-        client = await start(shared={"amqp_url": through_proxy, "publish_timeout_s": 0.5})
+        client = await start(
+            shared={"amqp_url": through_proxy, "publish_timeout_s": 0.5, "shutdown_grace_s": 0.5}
+        )
         headers = with_key(await issue_key(), str(uuid.uuid4()))
 
         # The command reaches the broker; its confirm never reaches the gateway.
