@@ -283,10 +283,11 @@ class OrderRequest(_OrderClassFields):
             order = None
         finally:
             _WHOLE_ORDER_CHECK.reset(checking_whole)
-        if order is not None and inconsistency(order.terms()) is None:
+        if order is not None and inconsistency(order.terms) is None:
             return order
         return validate(data)
 
+    @property
     def terms(self) -> OrderTerms:
         """The fields the order's type decides on (``order_rules``)."""
         return OrderTerms(
