@@ -206,15 +206,17 @@ async def test_consumers_resume_after_broker_closes_connections(
 
     await asyncio.to_thread(infra.close_broker_connections)
 
-    async def publish_after_reconnect() -> bool:
-        try:
-            await broker.publish_command(ping(2))
-        except (BrokerUnavailable, PublishRejected):
-            return False
-        return True
-
-    await eventually(publish_after_reconnect, timeout=30, interval=0.2)
+    await eventually(lambda: published(broker, ping(2)), timeout=30, interval=0.2)
     await eventually(lambda: asyncio.sleep(0, 2 in received), timeout=30)
+
+
+async def published(broker: Broker, command: CloudEvent) -> bool:
+    """Whether ``command`` was published: False while the broker is not back."""
+    try:
+        await broker.publish_command(command)
+    except (BrokerUnavailable, PublishRejected):
+        return False
+    return True
 
 
 async def test_trace_context_travels_in_amqp_headers(broker: Broker, topology: Topology) -> None:

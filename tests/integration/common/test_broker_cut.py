@@ -9,17 +9,10 @@ import time
 
 import pytest
 
-from integration.common.test_broker import Ping, commands_queue, ping
+from integration.common.test_broker import Ping, commands_queue, ping, published
 from support.polling import eventually
 from support.tcp_proxy import TcpProxy
-from tradewind.common.broker import (
-    Broker,
-    BrokerUnavailable,
-    Delivery,
-    PublishRejected,
-    QueueSpec,
-    Topology,
-)
+from tradewind.common.broker import Broker, Delivery, QueueSpec, Topology
 from tradewind.common.envelope import CloudEvent
 
 
@@ -47,14 +40,7 @@ async def test_after_a_cut_consumers_resume_and_stopping_does_not_wait_out_the_g
         proxy.cut()
         proxy.restore()
 
-        async def publishes() -> bool:
-            try:
-                await cut_broker.publish_command(ping(2))
-            except (BrokerUnavailable, PublishRejected):
-                return False
-            return True
-
-        await eventually(publishes, timeout=30, interval=0.2)
+        await eventually(lambda: published(cut_broker, ping(2)), timeout=30, interval=0.2)
         await eventually(lambda: asyncio.sleep(0, 2 in received), timeout=30)
     finally:
         started = time.monotonic()
