@@ -274,7 +274,7 @@ class OrderRequest(_OrderClassFields):
         rules run once on the result; a body that fails anything is validated again, field by
         field, and refused exactly as before. Both ways agree because each rule reads only its
         own field and those before it (``order_rules.FIELD_RULES``), all present once every
-        field is valid; tests/unit/gateway/test_order_request.py compares the two.
+        field is valid; tests/unit/gateway/test_order_terms_check.py compares the two.
         """
         checking_whole = _WHOLE_ORDER_CHECK.set(True)
         try:
