@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
 
 from tradewind.common.contracts import PositionSnapshot
-from tradewind.common.envelope import CloudEvent, encode_event, new_event
+from tradewind.common.envelope import CloudEvent, encode_event, encoded_event, new_event
 from tradewind.common.outbox import event_message, outbox_message
 
 AT = datetime(2026, 12, 2, 9, 30, 0, 123456, tzinfo=UTC)
@@ -65,6 +65,54 @@ def test_encode_event_writes_what_the_envelope_model_writes(
 
     assert encoded == model.to_json()
     assert CloudEvent.from_json(encoded) == model
+
+
+@pytest.mark.parametrize(
+    ("subject", "account_id", "correlation_id"),
+    [(None, None, None), ("order-1", "acct-1", 'req "quoted" \u00e9')],
+)
+def test_an_encoded_event_reads_back_as_the_event_new_event_makes(
+    subject: str | None, account_id: str | None, correlation_id: str | None
+) -> None:
+    data = Note(text='h\u00e9llo "there"\n', maybe=3)
+    model = new_event(
+        source="/tests",
+        data=data,
+        event_type="test.noted",
+        subject=subject,
+        account_id=account_id,
+        correlation_id=correlation_id,
+        event_id="event-1",
+        time=AT,
+    )
+
+    encoded = encoded_event(
+        source="/tests",
+        data=data.model_dump(mode="json"),
+        event_type="test.noted",
+        time=AT,
+        subject=subject,
+        account_id=account_id,
+        correlation_id=correlation_id,
+        event_id="event-1",
+    )
+
+    assert CloudEvent.from_json(encoded.to_json()) == model
+    # What the broker client sets beside the body (message id, type, timestamp, correlation).
+    assert (encoded.id, encoded.type, encoded.time, encoded.correlationid) == (
+        model.id,
+        model.type,
+        model.time,
+        model.correlationid,
+    )
+
+
+def test_an_encoded_event_gets_an_id_of_its_own() -> None:
+    first, second = (
+        encoded_event(source="/tests", data={}, event_type="test.noted", time=AT) for _ in "ab"
+    )
+    assert first.id != second.id
+    assert CloudEvent.from_json(first.to_json()).id == first.id
 
 
 def test_an_event_message_is_the_row_outbox_message_builds_with_the_trace_of_its_span() -> None:

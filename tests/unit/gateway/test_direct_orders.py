@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 from support.gateway_runtime import partial_runtime
 from tradewind.common.app import create_service_app, runtime_lifespan
 from tradewind.common.broker import BrokerUnavailable
-from tradewind.common.envelope import CloudEvent
+from tradewind.common.envelope import CloudEvent, EncodedEvent
 from tradewind.common.health import Readiness
 from tradewind.common.settings import SharedSettings
 from tradewind.gateway.adapters.credentials import Credentials
@@ -73,10 +73,12 @@ class Broker:
         self.commands: list[CloudEvent] = []
         self.down = False
 
-    async def publish_command(self, command: CloudEvent, *, priority: int | None = None) -> None:
+    async def publish_command(
+        self, command: CloudEvent | EncodedEvent, *, priority: int | None = None
+    ) -> None:
         if self.down:
             raise BrokerUnavailable("connection refused")
-        self.commands.append(command)
+        self.commands.append(CloudEvent.from_json(command.to_json()))
 
 
 class PendingViews:

@@ -42,7 +42,7 @@ from tradewind.common.broker.topology import (
     QueueSpec,
     Topology,
 )
-from tradewind.common.envelope import CONTENT_TYPE, CloudEvent, EnvelopeError
+from tradewind.common.envelope import CONTENT_TYPE, CloudEvent, EncodedEvent, EnvelopeError
 from tradewind.common.flags import Fault
 from tradewind.common.metrics import (
     MESSAGE_HANDLER_SECONDS,
@@ -545,7 +545,7 @@ class Broker:
 
     async def publish_event(
         self,
-        event: CloudEvent,
+        event: CloudEvent | EncodedEvent,
         *,
         exchange: str | None = None,
         routing_key: str | None = None,
@@ -568,7 +568,9 @@ class Broker:
         if flags.fault_on(Fault.BROKER_DROP_PUBLISH_CONFIRMS):
             raise _dropped_confirm()
 
-    async def publish_command(self, command: CloudEvent, *, priority: int | None = None) -> None:
+    async def publish_command(
+        self, command: CloudEvent | EncodedEvent, *, priority: int | None = None
+    ) -> None:
         """``priority`` matters only to a priority queue (``QueueSpec.max_priority``)."""
         await self.publish_event(command, exchange=self.topology.commands, priority=priority)
 

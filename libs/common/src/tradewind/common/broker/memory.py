@@ -34,7 +34,7 @@ from tradewind.common.broker.batches import BatchHandler, BatchOutcome, Incoming
 from tradewind.common.broker.client import Delivery, Handler
 from tradewind.common.broker.errors import Deferred, PermanentFailure, PublishRejected
 from tradewind.common.broker.topology import Binding, QueueSpec, Topology
-from tradewind.common.envelope import CloudEvent, EnvelopeError
+from tradewind.common.envelope import CloudEvent, EncodedEvent, EnvelopeError
 from tradewind.common.resilience.unavailable import is_dependency_unavailable
 
 
@@ -110,7 +110,7 @@ class InMemoryBroker:
 
     async def publish_event(
         self,
-        event: CloudEvent,
+        event: CloudEvent | EncodedEvent,
         *,
         exchange: str | None = None,
         routing_key: str | None = None,
@@ -120,10 +120,15 @@ class InMemoryBroker:
     ) -> None:
         target = exchange or self._topology.events
         key = routing_key or event.type
-        self._route(target, key, event.to_json(), event.id)
-        self.published.append((target, key, event))
+        body = event.to_json()
+        self._route(target, key, body, event.id)
+        # What consumers would read: an encoded event as the CloudEvent its JSON holds.
+        published = event if isinstance(event, CloudEvent) else CloudEvent.from_json(body)
+        self.published.append((target, key, published))
 
-    async def publish_command(self, command: CloudEvent, *, priority: int | None = None) -> None:
+    async def publish_command(
+        self, command: CloudEvent | EncodedEvent, *, priority: int | None = None
+    ) -> None:
         await self.publish_event(command, exchange=self._topology.commands, priority=priority)
 
     async def publish_raw(

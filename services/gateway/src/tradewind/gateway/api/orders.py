@@ -19,7 +19,13 @@ from tradewind.common.broker import (
 )
 from tradewind.common.contracts import CancelOrder, Contract
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcQueryDateTime
-from tradewind.common.envelope import CloudEvent, event_source, new_event
+from tradewind.common.envelope import (
+    CloudEvent,
+    EncodedEvent,
+    encoded_event,
+    event_source,
+    new_event,
+)
 from tradewind.common.flags import Feature
 from tradewind.common.logging import request_id_var
 from tradewind.common.problems import Problem
@@ -35,7 +41,7 @@ from tradewind.gateway.domain.orders import (
     order_class_refusal,
     pending_notice,
     pending_replacement_view,
-    pending_view,
+    pending_view_json,
     place_command,
     replace_command,
 )
@@ -130,8 +136,21 @@ async def place_order(
             kind="validation-error",
             extensions={"errors": [{"field": field, "in": "body", "message": message}]},
         )
-    await submit(broker, command, account_id=principal.account_id, subject=str(command.order_id))
-    return await _accepted(pending, principal.account_id, pending_view(command))
+    # The command's JSON form, made once: its envelope and its pending view are both written
+    # from it (docs/performance.md, "One JSON form for the command, its envelope and its view").
+    data = command.model_dump(mode="json")
+    envelope = encoded_event(
+        source=SOURCE,
+        data=data,
+        event_type=command.TYPE,
+        time=command.submitted_at,
+        subject=data["order_id"],
+        account_id=principal.account_id,
+        correlation_id=request_id_var.get(),
+    )
+    await publish_or_503(broker, envelope)
+    view = pending_view_json(command, data)
+    return await _accepted(pending, principal.account_id, command.order_id, view)
 
 
 # The hottest route: declared here, served by api/direct_orders.py where it can be.
@@ -250,7 +269,7 @@ async def _announce(
 
 
 async def publish_or_503(
-    broker: Broker, command: CloudEvent, *, priority: int | None = None
+    broker: Broker, command: CloudEvent | EncodedEvent, *, priority: int | None = None
 ) -> None:
     """Publish ``command`` with its confirm; the broker unreachable or silent is a 503 problem."""
     try:
@@ -260,23 +279,23 @@ async def publish_or_503(
         raise _broker_unavailable(exc) from exc
 
 
-async def _accepted(pending: PendingOrders, account_id: str, view: Order) -> Response:
-    """Remember the order as pending (reads never 404 before orders decides) and answer 202.
+async def _accepted(pending: PendingOrders, account_id: str, order_id: UUID, view: str) -> Response:
+    """Remember the order's pending ``view`` (its JSON) so reads never 404 before orders
+    decides, and answer 202 with it.
 
     The view is serialized once, for Redis and for the answer (the route's response_model still
     documents it); letting FastAPI check and serialize it again cost a few percent per order.
     """
-    body = view.model_dump_json()
     try:
-        await pending.remember(account_id, view.id, body)
+        await pending.remember(account_id, order_id, view)
     except Exception:
         # The command is already on its way; failing the request now would invite a duplicate.
-        log.exception("could not remember pending order", extra={"order_id": str(view.id)})
+        log.exception("could not remember pending order", extra={"order_id": str(order_id)})
     return Response(
-        body,
+        view,
         status_code=status.HTTP_202_ACCEPTED,
         media_type="application/json",
-        headers={"Location": f"/api/v1/orders/{view.id}"},
+        headers={"Location": f"/api/v1/orders/{order_id}"},
     )
 
 
@@ -324,4 +343,4 @@ async def replace_order(
         broker, command, account_id=principal.account_id, subject=str(order_id), order=order
     )
     view = pending_replacement_view(order, command)
-    return await _accepted(pending, principal.account_id, view)
+    return await _accepted(pending, principal.account_id, view.id, view.model_dump_json())
