@@ -22,6 +22,26 @@ class Note(BaseModel):
     maybe: int | None = None
 
 
+def _made_by_new_event(
+    data: Note,
+    subject: str | None,
+    account_id: str | None,
+    correlation_id: str | None,
+    causation_id: str | None = None,
+) -> CloudEvent:
+    return new_event(
+        source="/tests",
+        data=data,
+        event_type="test.noted",
+        subject=subject,
+        account_id=account_id,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        event_id="event-1",
+        time=AT,
+    )
+
+
 @pytest.mark.parametrize(
     ("subject", "account_id", "correlation_id", "causation_id"),
     [
@@ -37,17 +57,7 @@ def test_encode_event_writes_what_the_envelope_model_writes(
     causation_id: str | None,
 ) -> None:
     data = Note(text='h\u00e9llo "there"\n')
-    model = new_event(
-        source="/tests",
-        data=data,
-        event_type="test.noted",
-        subject=subject,
-        account_id=account_id,
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        event_id="event-1",
-        time=AT,
-    )
+    model = _made_by_new_event(data, subject, account_id, correlation_id, causation_id)
 
     encoded = encode_event(
         data,
@@ -75,16 +85,7 @@ def test_an_encoded_event_reads_back_as_the_event_new_event_makes(
     subject: str | None, account_id: str | None, correlation_id: str | None
 ) -> None:
     data = Note(text='h\u00e9llo "there"\n', maybe=3)
-    model = new_event(
-        source="/tests",
-        data=data,
-        event_type="test.noted",
-        subject=subject,
-        account_id=account_id,
-        correlation_id=correlation_id,
-        event_id="event-1",
-        time=AT,
-    )
+    model = _made_by_new_event(data, subject, account_id, correlation_id)
 
     encoded = encoded_event(
         source="/tests",
