@@ -1,12 +1,14 @@
 """Any order body is refused (a 422) or becomes a command the orders service accepts as it is.
 
 The orders service decodes a command with the shared contract (``CloudEvent.data_as``) and parks
-one it cannot read; a body the gateway accepted must therefore always decode there.
+one it cannot read; a body the gateway accepted must therefore always decode there, as the command
+the models would make.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +17,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tradewind.common.contracts import PlaceOrder
-from tradewind.common.envelope import CloudEvent, new_event
-from tradewind.gateway.domain.orders import place_command
+from tradewind.common.envelope import CloudEvent, encoded_event
+from tradewind.gateway.domain.orders import place_command, place_command_json
 from tradewind.gateway.domain.schemas import OrderRequest
 
 FIELDS = (
@@ -80,22 +82,22 @@ order_bodies = st.dictionaries(
 )
 
 
-def _orders_service_reads(command: PlaceOrder) -> PlaceOrder:
-    """The command as the orders service decodes it off the queue."""
-    event = new_event(
-        source="/tests", data=command, event_type=command.TYPE, account_id=command.account_id
-    )
-    return CloudEvent.from_json(event.to_json()).data_as(PlaceOrder)
-
-
 def _refused_or_accepted_downstream(body: dict[str, Any]) -> bool:
-    """True if the gateway accepts the body; then the orders service reads the same command."""
+    """True if the gateway accepts the body; then the orders service reads the same command.
+
+    The command is written as the order route writes it (``place_command_json`` into an
+    ``encoded_event``) and read as the orders service reads it off the queue."""
     try:
         request = OrderRequest.model_validate_json(json.dumps(body))
     except ValidationError:
         return False  # the gateway answers 422
-    command = place_command(request, account_id="acct-1", now=datetime.now(UTC))
-    decoded = _orders_service_reads(command)
+    now, order_id = datetime.now(UTC), uuid.uuid4()
+    command = place_command(request, account_id="acct-1", now=now, order_id=order_id)
+    data = place_command_json(request, account_id="acct-1", now=now, order_id=order_id)
+    envelope = encoded_event(
+        source="/tests", data=data, event_type=PlaceOrder.TYPE, time=now, account_id="acct-1"
+    )
+    decoded = CloudEvent.from_json(envelope.to_json()).data_as(PlaceOrder)
     assert decoded == command
     text_fields = [decoded.symbol, decoded.client_order_id or ""]
     assert all(value.isascii() and value.isprintable() for value in text_fields)

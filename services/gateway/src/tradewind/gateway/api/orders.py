@@ -17,7 +17,7 @@ from tradewind.common.broker import (
     PublishRejected,
     PublishUnconfirmed,
 )
-from tradewind.common.contracts import CancelOrder, Contract
+from tradewind.common.contracts import CancelOrder, Contract, PlaceOrder
 from tradewind.common.contracts.types import PAGE_TOKEN_PATTERN, UtcQueryDateTime
 from tradewind.common.envelope import (
     CloudEvent,
@@ -42,7 +42,7 @@ from tradewind.gateway.domain.orders import (
     pending_notice,
     pending_replacement_view,
     pending_view_json,
-    place_command,
+    place_command_json,
     replace_command,
 )
 from tradewind.gateway.domain.rate_limits import BudgetName
@@ -120,13 +120,9 @@ async def place_order(
     idempotency: IdempotencyOf,
 ) -> Response:
     _require_order_entry(principal.account_id)
-    command = place_command(
-        body,
-        account_id=principal.account_id,
-        now=datetime.now(UTC),
-        order_id=new_order_id(principal.account_id, idempotency),
-    )
-    refusal = order_class_refusal(command)
+    now = datetime.now(UTC)
+    order_id = new_order_id(principal.account_id, idempotency)
+    refusal = order_class_refusal(body)
     if refusal is not None:
         field, message = refusal
         raise Problem(
@@ -136,21 +132,21 @@ async def place_order(
             kind="validation-error",
             extensions={"errors": [{"field": field, "in": "body", "message": message}]},
         )
-    # The command's JSON form, made once: its envelope and its pending view are both written
-    # from it (docs/performance.md, "One JSON form for the command, its envelope and its view").
-    data = command.model_dump(mode="json")
+    # The command in its JSON form, made once: its envelope and its pending view are both
+    # written from it (docs/performance.md, "One JSON form for the command, its envelope and its
+    # view").
+    data = place_command_json(body, account_id=principal.account_id, now=now, order_id=order_id)
     envelope = encoded_event(
         source=SOURCE,
         data=data,
-        event_type=command.TYPE,
-        time=command.submitted_at,
+        event_type=PlaceOrder.TYPE,
+        time=now,
         subject=data["order_id"],
         account_id=principal.account_id,
         correlation_id=request_id_var.get(),
     )
     await publish_or_503(broker, envelope)
-    view = pending_view_json(command, data)
-    return await _accepted(pending, principal.account_id, command.order_id, view)
+    return await _accepted(pending, principal.account_id, order_id, pending_view_json(data))
 
 
 # The hottest route: declared here, served by api/direct_orders.py where it can be.

@@ -10,6 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from tradewind.common.contracts import (
     CancelOrder,
     CancelRequested,
@@ -20,7 +22,7 @@ from tradewind.common.contracts import (
     ReplaceRequested,
     leg_order_id,
 )
-from tradewind.common.contracts.order_classes import exit_side, place_violation
+from tradewind.common.contracts.order_classes import exit_side, order_class_violation
 from tradewind.common.contracts.types import OrderClass, OrderStatus, OrderType, Side, TimeInForce
 from tradewind.gateway.domain.schemas import Order, OrderRequest, ReplaceRequest
 
@@ -76,6 +78,7 @@ def closing_command(
 def place_command(
     request: OrderRequest, *, account_id: str, now: datetime, order_id: uuid.UUID | None = None
 ) -> PlaceOrder:
+    """The command as a model: what ``place_command_json``, the order route's way, must equal."""
     return PlaceOrder(
         order_id=order_id or uuid.uuid4(),
         account_id=account_id,
@@ -97,10 +100,36 @@ def place_command(
     )
 
 
-def order_class_refusal(command: PlaceOrder) -> tuple[str, str] | None:
+def order_class_refusal(order: OrderRequest) -> tuple[str, str] | None:
     """The (field, message) of the first order-class rule the order breaks (a 422), or None:
-    the same rules the orders service applies (tradewind.common.contracts.order_classes)."""
-    return place_violation(command)
+    the rules the orders service applies to its command (``place_violation``)."""
+    return order_class_violation(
+        order.order_class,
+        side=order.side,
+        type=order.type,
+        limit_price=order.limit_price,
+        time_in_force=order.time_in_force,
+        take_profit=order.take_profit,
+        stop_loss=order.stop_loss,
+        notional=order.notional,
+    )
+
+
+def place_command_json(
+    request: OrderRequest, *, account_id: str, now: datetime, order_id: uuid.UUID
+) -> dict[str, Any]:
+    """``place_command(...).model_dump(mode="json")`` without building the ``PlaceOrder``: the
+    request's fields are the command's, of the same types, so the command model would only
+    validate them again (about 4% of the order route's CPU, docs/performance.md). The account id
+    is the principal's, checked when its key was issued. ``PlaceOrder.model_validate`` of the
+    result, as the orders service decodes it, is ``place_command``'s command
+    (tests/unit/gateway/test_order_json_forms.py)."""
+    return {
+        "order_id": str(order_id),
+        "account_id": account_id,
+        **request.model_dump(mode="json"),
+        "submitted_at": _TIME.dump_python(now, mode="json"),
+    }
 
 
 def pending_view(command: PlaceOrder) -> Order:
@@ -119,16 +148,16 @@ _UNDECIDED: dict[str, Any] = {name: None for name in Order.model_fields} | {
     "filled_qty": "0",
 }
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_TIME = TypeAdapter(datetime)
 
 
-def pending_view_json(command: PlaceOrder, data: Mapping[str, Any]) -> str:
-    """``pending_view(command).model_dump_json()``, from the command's JSON form ``data``
-    (``command.model_dump(mode="json")``), which the route has already made for the command's
-    envelope. Building the view model validated every decimal and time of the order again and
-    serialized them again: a tenth of the order route's CPU (docs/performance.md). An order
-    with legs still takes the model's way."""
-    if command.take_profit is not None or command.stop_loss is not None:
-        return pending_view(command).model_dump_json()
+def pending_view_json(data: Mapping[str, Any]) -> str:
+    """``pending_view(command).model_dump_json()`` from the command's JSON form ``data``, which
+    the route has already made for the command's envelope: building the view model validated
+    every decimal and time of the order again and serialized them again (docs/performance.md).
+    An order with legs still takes the model's way."""
+    if data["take_profit"] is not None or data["stop_loss"] is not None:
+        return pending_view(PlaceOrder.model_validate(data)).model_dump_json()
     view = dict(_UNDECIDED)
     for name in _COPIED_FIELDS:
         view[name] = data[name]
