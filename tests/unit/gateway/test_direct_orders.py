@@ -83,9 +83,9 @@ class Broker:
 
 class PendingViews:
     def __init__(self) -> None:
-        self.views: dict[str, str] = {}
+        self.views: dict[str, str | bytes] = {}
 
-    async def remember(self, account_id: str, order_id: UUID, view: str) -> None:
+    async def remember(self, account_id: str, order_id: UUID, view: str | bytes) -> None:
         self.views[f"{account_id}:{order_id}"] = view
 
 

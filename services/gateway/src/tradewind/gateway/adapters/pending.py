@@ -37,7 +37,7 @@ class PendingOrders:
     def _key(self, account_id: str, order_id: UUID) -> str:
         return f"{self.namespace}:pending-order:{account_id}:{order_id}"
 
-    async def remember(self, account_id: str, order_id: UUID, view: str) -> None:
+    async def remember(self, account_id: str, order_id: UUID, view: str | bytes) -> None:
         """Store ``view`` (the order's JSON); return once it is stored, raise if it could not be."""
         await self._batches.run("SET", self._key(account_id, order_id), view, "EX", self.ttl_s)
 

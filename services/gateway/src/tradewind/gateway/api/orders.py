@@ -275,7 +275,9 @@ async def publish_or_503(
         raise _broker_unavailable(exc) from exc
 
 
-async def _accepted(pending: PendingOrders, account_id: str, order_id: UUID, view: str) -> Response:
+async def _accepted(
+    pending: PendingOrders, account_id: str, order_id: UUID, view: bytes
+) -> Response:
     """Remember the order's pending ``view`` (its JSON) so reads never 404 before orders
     decides, and answer 202 with it.
 
@@ -339,4 +341,4 @@ async def replace_order(
         broker, command, account_id=principal.account_id, subject=str(order_id), order=order
     )
     view = pending_replacement_view(order, command)
-    return await _accepted(pending, principal.account_id, view.id, view.model_dump_json())
+    return await _accepted(pending, principal.account_id, view.id, view.model_dump_json().encode())

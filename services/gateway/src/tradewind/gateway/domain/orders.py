@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter
+from pydantic_core import to_json
 
 from tradewind.common.contracts import (
     CancelOrder,
@@ -147,23 +148,22 @@ _UNDECIDED: dict[str, Any] = {name: None for name in Order.model_fields} | {
     "status": OrderStatus.PENDING_NEW.value,
     "filled_qty": "0",
 }
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 _TIME = TypeAdapter(datetime)
 
 
-def pending_view_json(data: Mapping[str, Any]) -> str:
+def pending_view_json(data: Mapping[str, Any]) -> bytes:
     """``pending_view(command).model_dump_json()`` from the command's JSON form ``data``, which
     the route has already made for the command's envelope: building the view model validated
     every decimal and time of the order again and serialized them again (docs/performance.md).
     An order with legs still takes the model's way."""
     if data["take_profit"] is not None or data["stop_loss"] is not None:
-        return pending_view(PlaceOrder.model_validate(data)).model_dump_json()
+        return pending_view(PlaceOrder.model_validate(data)).model_dump_json().encode()
     view = dict(_UNDECIDED)
     for name in _COPIED_FIELDS:
         view[name] = data[name]
     view["id"] = data["order_id"]
     view["created_at"] = view["updated_at"] = data["submitted_at"]
-    return _COMPACT_JSON.encode(view)
+    return to_json(view)
 
 
 def _pending_legs(command: PlaceOrder, parent: Order) -> list[Order]:
