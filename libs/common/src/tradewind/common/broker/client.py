@@ -432,14 +432,13 @@ class Broker:
             )
             # Never cancel a publish inside aiormq: it counts the delivery tag before the frame
             # is queued, so a cancellation there leaves the channel's tags out of step with the
-            # broker's and no later confirm matches. The publish is shielded; the caller's wait
-            # is bounded.
+            # broker's and no later confirm matches. The publish runs as a task of its own that
+            # neither the caller's cancellation nor the bounded wait reaches.
             publishing = asyncio.ensure_future(
                 _send(channel, exchange, routing_key, body, properties)
             )
             try:
-                async with asyncio.timeout(self.publish_timeout_s):
-                    await asyncio.shield(publishing)
+                await _outcome_within(publishing, self.publish_timeout_s)
             except TimeoutError as exc:
                 publishing.add_done_callback(_late_publish_outcome)
                 _published(exchange, "unconfirmed").inc()
@@ -919,6 +918,31 @@ def _metric(outcome: Exception | None) -> str:
     if isinstance(outcome, PublishRejected):
         return "rejected"
     return "unavailable"
+
+
+async def _outcome_within(publishing: asyncio.Future[None], timeout_s: float) -> None:
+    """Wait at most ``timeout_s`` for ``publishing`` (then TimeoutError) and raise what it
+    raised, without ever cancelling it: neither the timeout nor the caller's own cancellation
+    reaches it. What ``asyncio.shield`` under ``asyncio.timeout`` does, with one future and one
+    timer instead of their two futures, timeout object and callbacks: the order route publishes
+    once per request (docs/performance.md, "A publish's wait with one future and one timer")."""
+    loop = publishing.get_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_later(timeout_s, wake)
+    publishing.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        publishing.remove_done_callback(wake)
+    if not publishing.done():
+        raise TimeoutError
+    publishing.result()
 
 
 def _late_publish_outcome(publishing: asyncio.Future[Any]) -> None:
