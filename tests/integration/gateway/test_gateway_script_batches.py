@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from support.infra import Infra
 from tradewind.gateway.adapters.script_batches import BatcherStopped, Script, ScriptBatches
@@ -96,3 +97,33 @@ async def test_a_dropped_connection_fails_at_most_the_next_batch_and_runs_nothin
 
     assert second == (1 if first is None else 2)
     assert int(await sender.run("CLIENT", "ID")) != held
+
+
+async def test_a_batch_redis_leaves_unanswered_fails_within_the_socket_timeout(
+    infra: Infra,
+) -> None:
+    redis = Redis.from_url(infra.redis_url, socket_timeout=0.25)
+    sender = ScriptBatches(redis)
+    sending = asyncio.create_task(sender.send_batches())
+    admin = Redis.from_url(infra.redis_url)
+    counter = f"{infra.namespace}:batches:{uuid.uuid4().hex}"
+    loop = asyncio.get_running_loop()
+    try:
+        assert int(await sender.run("INCR", counter)) == 1
+        await admin.client_pause(5000, all=False)  # writes wait; replies to them too
+        try:
+            started = loop.time()
+            with pytest.raises(RedisTimeoutError):
+                await sender.run("INCR", counter)
+            # Bounded by the socket timeout, not by how long Redis stays silent.
+            assert loop.time() - started < 4
+        finally:
+            await admin.client_unpause()
+        # A new socket; the timed-out INCR may or may not have run once Redis resumed.
+        assert int(await sender.run("INCR", counter)) in (2, 3)
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+        await admin.aclose()
+        await redis.aclose()

@@ -23,6 +23,8 @@ TTL_S = 600
 class FakeConnection:
     """The connection the batch sender holds: a batch is written whole, then read reply by reply."""
 
+    socket_timeout = 2.0
+
     def __init__(self, redis: FakeRedis) -> None:
         self.redis = redis
         self.replies: list[Any] = []
@@ -49,7 +51,7 @@ class FakeConnection:
             self.replies.append(b"OK")
         self.redis.batches.append(keys)
 
-    async def read_response(self) -> Any:
+    async def read_response(self, timeout: float | None = None) -> Any:
         reply = self.replies.pop(0)
         if isinstance(reply, ResponseError):
             raise reply
