@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import re
 import time
-import uuid
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -28,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tradewind.common.logging import request_id_var
 from tradewind.common.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from tradewind.common.problems import problem_response
+from tradewind.common.random_ids import random_hex
 from tradewind.common.security_headers import SecurityHeaders
 from tradewind.common.server_spans import TRACE_HEADERS, TRACER_NAME, ServerSpan
 
@@ -79,7 +79,7 @@ class EdgeMiddleware:
                 trace_headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         request_id = incoming.decode("latin-1")
         if not _VALID_REQUEST_ID.match(request_id):
-            request_id = uuid.uuid4().hex
+            request_id = random_hex()
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         span = (

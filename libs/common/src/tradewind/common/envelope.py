@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +10,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import to_json
+
+from tradewind.common.random_ids import random_uuid_text
 
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -96,7 +97,7 @@ def new_event(
     time: datetime | None = None,
 ) -> CloudEvent:
     return CloudEvent(
-        id=event_id or str(uuid.uuid4()),
+        id=event_id or random_uuid_text(),
         source=source,
         type=event_type,
         time=time or datetime.now(UTC),
@@ -184,7 +185,7 @@ def encoded_event(
     """
     attributes: dict[str, Any] = {
         "specversion": "1.0",
-        "id": event_id or str(uuid.uuid4()),
+        "id": event_id or random_uuid_text(),
         "source": source,
         "type": event_type,
         "time": _TIME.dump_python(time, mode="json"),

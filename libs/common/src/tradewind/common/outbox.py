@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -54,6 +53,7 @@ from tradewind.common.metrics import (
     OUTBOX_PUBLISHED,
     export_outbox_backlog,
 )
+from tradewind.common.random_ids import random_uuid_text
 from tradewind.common.tasks import start_background
 from tradewind.common.wakeups import NotifyWakeup
 
@@ -192,7 +192,7 @@ def event_message(
     ``outbox_message(new_event(...))`` builds, encoded in one pass (``encode_event``)."""
     headers: dict[str, str] = {}
     propagate.inject(headers)
-    event_id = event_id or str(uuid.uuid4())
+    event_id = event_id or random_uuid_text()
     body = encode_event(
         data,
         event_id=event_id,
