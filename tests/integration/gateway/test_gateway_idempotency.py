@@ -136,7 +136,11 @@ async def test_a_retry_after_a_lost_confirm_names_the_same_order(
             assert retry.status_code in (202, 503), retry.text
             return retry if retry.status_code == 202 else None
 
-        retried = await eventually(accepted, timeout=30, message="the retry was never accepted")
+        # Every retry spends a unit of the key's `orders` budget (200 a minute) while the gateway
+        # reconnects (about 4 s): polled every 20 ms, a fast gateway spent it all and got 429.
+        retried = await eventually(
+            accepted, timeout=30, interval=0.1, message="the retry was never accepted"
+        )
         order_id = retried.json()["id"]
         # Two commands arrived, both for one order: the orders service places an order id once
         # (tests/integration/orders/test_handlers.py), so the client's retry placed nothing twice.
