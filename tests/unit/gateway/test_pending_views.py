@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import hiredis
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -29,13 +30,14 @@ class FakeConnection:
         self.redis = redis
         self.replies: list[Any] = []
 
-    def pack_commands(self, commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        return commands
-
-    async def send_packed_command(
-        self, commands: list[tuple[Any, ...]], check_health: bool = True
-    ) -> None:
-        keys = [str(command[1]) for command in commands]
+    async def send_packed_command(self, packed: bytes, check_health: bool = True) -> None:
+        # What Redis reads: the batch in its protocol, one array of bulk strings per command.
+        reader = hiredis.Reader(encoding="utf-8")
+        reader.feed(packed)
+        commands: list[list[str]] = []
+        while (command := reader.gets()) is not False:
+            commands.append(command)
+        keys = [command[1] for command in commands]
         self.redis.in_flight.append(keys)
         await self.redis.open.wait()
         if self.redis.fail_next is not None:
@@ -46,7 +48,7 @@ class FakeConnection:
             if key in self.redis.refused:
                 self.replies.append(ResponseError("OOM command not allowed"))
                 continue
-            assert ex == TTL_S
+            assert ex == str(TTL_S)
             self.redis.stored[key] = value
             self.replies.append(b"OK")
         self.redis.batches.append(keys)

@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import NoScriptError, ResponseError
@@ -113,11 +114,19 @@ class ScriptBatches:
             raise
 
 
+def packed(batch: list[Command]) -> bytes:
+    """The batch in Redis's protocol, packed by hiredis (C), byte for byte what redis-py's own
+    packer writes (tests/unit/gateway/test_redis_packing.py) in a fifth of its time: 1.6 against
+    8.0 µs for an order's admission script and pending view. A command's name is one word (the
+    Python packer would split "CONFIG GET"; none is sent here)."""
+    return b"".join(hiredis.pack_command(command) for command in batch)
+
+
 async def _exchange(connection: AbstractConnection, batch: list[Command]) -> list[Any]:
     """Write the batch, read its replies. The connection's socket timeout bounds the batch's
     replies together, not each one: redis-py's per-read timeout (an asyncio timeout entered and
     left per reply) was a few per cent of the gateway's CPU per order, two replies per order."""
-    await connection.send_packed_command(connection.pack_commands(batch), check_health=False)
+    await connection.send_packed_command(packed(batch), check_health=False)
     replies: list[Any] = []
     try:
         async with asyncio.timeout(connection.socket_timeout):
