@@ -21,8 +21,9 @@ For an oco the order's own side is the exit side.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Protocol
 
-from tradewind.common.contracts.orders import PlaceOrder, StopLoss, TakeProfit
+from tradewind.common.contracts.orders import StopLoss, TakeProfit
 from tradewind.common.contracts.types import OrderClass, OrderType, Side, TimeInForce
 
 _ENTRY_TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT})
@@ -135,15 +136,37 @@ def _exits(order_class: OrderClass, selling: bool) -> str:
     return "sell exits (a buy entry)" if selling else "buy exits (a sell entry)"
 
 
-def place_violation(command: PlaceOrder) -> tuple[str, str] | None:
-    """``order_class_violation`` of a place command."""
+class ClassedOrder(Protocol):
+    """What the class rules read of an order: a place command, or the gateway's order request
+    (the same fields, of the same types)."""
+
+    @property
+    def order_class(self) -> OrderClass: ...
+    @property
+    def side(self) -> Side: ...
+    @property
+    def type(self) -> OrderType: ...
+    @property
+    def limit_price(self) -> Decimal | None: ...
+    @property
+    def time_in_force(self) -> TimeInForce: ...
+    @property
+    def take_profit(self) -> TakeProfit | None: ...
+    @property
+    def stop_loss(self) -> StopLoss | None: ...
+    @property
+    def notional(self) -> Decimal | None: ...
+
+
+def place_violation(order: ClassedOrder) -> tuple[str, str] | None:
+    """``order_class_violation`` of an order to place."""
     return order_class_violation(
-        command.order_class,
-        side=command.side,
-        type=command.type,
-        limit_price=command.limit_price,
-        time_in_force=command.time_in_force,
-        take_profit=command.take_profit,
-        stop_loss=command.stop_loss,
-        notional=command.notional,
+        order.order_class,
+        side=order.side,
+        type=order.type,
+        limit_price=order.limit_price,
+        time_in_force=order.time_in_force,
+        take_profit=order.take_profit,
+        stop_loss=order.stop_loss,
+        notional=order.notional,
     )

@@ -23,7 +23,7 @@ from tradewind.common.contracts import (
     ReplaceRequested,
     leg_order_id,
 )
-from tradewind.common.contracts.order_classes import exit_side, order_class_violation
+from tradewind.common.contracts.order_classes import exit_side, place_violation
 from tradewind.common.contracts.types import OrderClass, OrderStatus, OrderType, Side, TimeInForce
 from tradewind.gateway.domain.schemas import Order, OrderRequest, ReplaceRequest
 
@@ -104,16 +104,7 @@ def place_command(
 def order_class_refusal(order: OrderRequest) -> tuple[str, str] | None:
     """The (field, message) of the first order-class rule the order breaks (a 422), or None:
     the rules the orders service applies to its command (``place_violation``)."""
-    return order_class_violation(
-        order.order_class,
-        side=order.side,
-        type=order.type,
-        limit_price=order.limit_price,
-        time_in_force=order.time_in_force,
-        take_profit=order.take_profit,
-        stop_loss=order.stop_loss,
-        notional=order.notional,
-    )
+    return place_violation(order)
 
 
 def place_command_json(
