@@ -3,7 +3,8 @@
 A message id or a request id is only ever text. ``str(uuid.uuid4())`` builds a ``UUID`` object
 (Python code: the bytes to an int, the version bits set, the attributes frozen) to format it at
 once; per order the gateway made three. These give the same text from the same source
-(``os.urandom``) in about half the time (docs/performance.md, "Ids as text").
+(``os.urandom``) in about half the time (docs/performance.md, "One JSON form for the command,
+its envelope and its view": its table of the steps after it).
 """
 
 from __future__ import annotations

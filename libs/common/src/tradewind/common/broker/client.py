@@ -925,7 +925,8 @@ async def _outcome_within(publishing: asyncio.Future[None], timeout_s: float) ->
     raised, without ever cancelling it: neither the timeout nor the caller's own cancellation
     reaches it. What ``asyncio.shield`` under ``asyncio.timeout`` does, with one future and one
     timer instead of their two futures, timeout object and callbacks: the order route publishes
-    once per request (docs/performance.md, "A publish's wait with one future and one timer")."""
+    once per request (docs/performance.md, "One JSON form for the command, its envelope and its
+    view": its table of the steps after it)."""
     loop = publishing.get_loop()
     waiter: asyncio.Future[None] = loop.create_future()
 
