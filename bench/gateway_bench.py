@@ -11,11 +11,12 @@ One run, one machine, consumers paused (no orders service: commands pile up in i
   change is measured before and after in the same run on a machine whose load varies.
 
 Each is driven by ``wrk -t2 -c64`` with the same body, one after the other, for ``--rounds``
-rounds; each round purges the queues first so every round starts from empty queues. The report
-gives each round and the medians: requests/s, the ratio to the bare endpoint of the same round,
-and CPU milliseconds per request (user + system time from /proc over the window, divided by
-answers); with ``--against``, the two gateways swap their order every round and the report adds
-the median of each round's own difference (paired, so a load swing between rounds cancels out).
+rounds, in an order that reverses every round; the queues are purged before every window, so each
+target starts from empty queues. The report gives each round and the medians: requests/s, the
+ratio to the bare endpoint of the same round, and CPU milliseconds per request (user + system time
+from /proc over the window, divided by answers); with ``--against``, the report adds the median of
+each round's own difference between the two gateways (paired, so a load swing between rounds
+cancels out).
 ``--profile DIR`` adds one more window of the bare endpoint and one of this gateway under
 ``py-spy record -f raw``, kept out of the medians because sampling slows the process it samples.
 py-spy stops the process for each sample; on this project's machines those samples put the sites
@@ -225,16 +226,16 @@ async def bench(
                 load_before = os.getloadavg()
                 report = Rounds(targets)
                 for number in range(rounds):
-                    for queue in queues:
-                        await queue.purge()
-                    # The two gateways swap places every round, so a drift in the machine's load
-                    # does not always favour the same one.
-                    bare, *gateways = targets
-                    order = [bare, *(gateways if number % 2 == 0 else reversed(gateways))]
-                    measured = {
-                        target.name: await asyncio.to_thread(measure, target, seconds, connections)
-                        for target in order
-                    }
+                    # The order reverses every round, so neither a drift in the machine's load nor
+                    # the broker's work after a purge always falls on the same target.
+                    order = targets if number % 2 == 0 else targets[::-1]
+                    measured: dict[str, Measurement] = {}
+                    for target in order:
+                        for queue in queues:
+                            await queue.purge()
+                        measured[target.name] = await asyncio.to_thread(
+                            measure, target, seconds, connections
+                        )
                     report.measured.append(measured)
                 profiled: list[Path] = []
                 if profile_into is not None:
