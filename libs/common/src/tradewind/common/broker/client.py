@@ -34,6 +34,7 @@ from tradewind.common.broker.errors import (
     PublishRejected,
     PublishUnconfirmed,
 )
+from tradewind.common.broker.properties import MessageProperties
 from tradewind.common.broker.spans import consuming, producing
 from tradewind.common.broker.topology import (
     ATTEMPT_HEADER,
@@ -505,8 +506,9 @@ class Broker:
         correlation_id: str | None = None,
         priority: int | None = None,
     ) -> aiormq.spec.Basic.Properties:
-        """The AMQP properties of a message this service publishes (both publish paths)."""
-        return aiormq.spec.Basic.Properties(
+        """The AMQP properties of a message this service publishes (both publish paths),
+        marshalled by ``MessageProperties``' straight-line encoder."""
+        return MessageProperties(
             content_type=content_type,
             headers=headers,
             delivery_mode=2 if persistent else 1,
