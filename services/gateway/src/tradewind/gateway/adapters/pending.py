@@ -34,11 +34,12 @@ class PendingOrders:
         self.ttl_s = ttl_s
         self._batches = batches or ScriptBatches(redis)
 
-    def _key(self, account_id: str, order_id: UUID) -> str:
+    def _key(self, account_id: str, order_id: UUID | str) -> str:
         return f"{self.namespace}:pending-order:{account_id}:{order_id}"
 
-    async def remember(self, account_id: str, order_id: UUID, view: str | bytes) -> None:
-        """Store ``view`` (the order's JSON); return once it is stored, raise if it could not be."""
+    async def remember(self, account_id: str, order_id: UUID | str, view: str | bytes) -> None:
+        """Store ``view`` (the order's JSON); return once it is stored, raise if it could not be.
+        ``order_id`` as a ``UUID`` or as its canonical text."""
         await self._batches.run("SET", self._key(account_id, order_id), view, "EX", self.ttl_s)
 
     async def get(self, account_id: str, order_id: UUID) -> Order | None:

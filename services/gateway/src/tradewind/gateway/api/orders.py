@@ -146,7 +146,7 @@ async def place_order(
         correlation_id=request_id_var.get(),
     )
     await publish_or_503(broker, envelope)
-    return await _accepted(pending, principal.account_id, order_id, pending_view_json(data))
+    return await _accepted(pending, principal.account_id, data["order_id"], pending_view_json(data))
 
 
 # The hottest route: declared here, served by api/direct_orders.py where it can be.
@@ -275,26 +275,41 @@ async def publish_or_503(
         raise _broker_unavailable(exc) from exc
 
 
+class AcceptedOrder(Response):
+    """202 with the order's ``view`` (its JSON) and its Location: what ``Response(view,
+    status_code=202, media_type="application/json", headers={"Location": ...})`` makes, header
+    for header, with its headers written out rather than rendered from a mapping (a quarter of
+    the time; once per order)."""
+
+    media_type = "application/json"
+
+    def __init__(self, view: bytes, order_id: UUID | str) -> None:
+        self.status_code = status.HTTP_202_ACCEPTED
+        self.background = None
+        self.body = view
+        self.raw_headers = [
+            (b"location", f"/api/v1/orders/{order_id}".encode("latin-1")),
+            (b"content-length", str(len(view)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+
+
 async def _accepted(
-    pending: PendingOrders, account_id: str, order_id: UUID, view: bytes
+    pending: PendingOrders, account_id: str, order_id: UUID | str, view: bytes
 ) -> Response:
     """Remember the order's pending ``view`` (its JSON) so reads never 404 before orders
     decides, and answer 202 with it.
 
     The view is serialized once, for Redis and for the answer (the route's response_model still
     documents it); letting FastAPI check and serialize it again cost a few percent per order.
+    ``order_id`` may be its text already: the place route has it from the command's JSON form.
     """
     try:
         await pending.remember(account_id, order_id, view)
     except Exception:
         # The command is already on its way; failing the request now would invite a duplicate.
         log.exception("could not remember pending order", extra={"order_id": str(order_id)})
-    return Response(
-        view,
-        status_code=status.HTTP_202_ACCEPTED,
-        media_type="application/json",
-        headers={"Location": f"/api/v1/orders/{order_id}"},
-    )
+    return AcceptedOrder(view, order_id)
 
 
 @router.patch(
