@@ -283,7 +283,7 @@ class OrderRequest(_OrderClassFields):
             order = None
         finally:
             _WHOLE_ORDER_CHECK.reset(checking_whole)
-        if order is not None and inconsistency(order.terms) is None:
+        if order is not None and inconsistency(order) is None:
             return order
         return validate(data)
 
