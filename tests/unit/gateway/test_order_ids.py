@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tradewind.gateway.domain.orders import new_order_id
+import uuid
+
+from tradewind.gateway.domain.orders import new_order_id, new_order_id_text
 
 
 def test_without_a_key_every_request_names_a_new_order() -> None:
@@ -20,3 +22,13 @@ def test_another_key_request_or_account_names_another_order() -> None:
     assert first != new_order_id("bob", ("k1", "f1"))
     # The parts are kept apart: moving text from one to the other is another order.
     assert new_order_id("alice", ("k\n1", "f")) != new_order_id("alice", ("k", "1\nf"))
+
+
+def test_the_id_s_text_is_the_id_written_out() -> None:
+    """What the order route names an order by: a derived id's text is the derived id's, a random
+    one is a canonical version 4 UUID of its own."""
+    assert new_order_id_text("alice", ("k1", "f1")) == str(new_order_id("alice", ("k1", "f1")))
+    random = new_order_id_text("alice", None)
+    assert str(uuid.UUID(random)) == random
+    assert uuid.UUID(random).version == 4
+    assert random != new_order_id_text("alice", None)

@@ -38,6 +38,7 @@ from tradewind.gateway.domain.auth_model import Principal
 from tradewind.gateway.domain.orders import (
     check_replace,
     new_order_id,
+    new_order_id_text,
     order_class_refusal,
     pending_notice,
     pending_replacement_view,
@@ -121,7 +122,7 @@ async def place_order(
 ) -> Response:
     _require_order_entry(principal.account_id)
     now = datetime.now(UTC)
-    order_id = new_order_id(principal.account_id, idempotency)
+    order_id = new_order_id_text(principal.account_id, idempotency)
     refusal = order_class_refusal(body)
     if refusal is not None:
         field, message = refusal
@@ -146,7 +147,7 @@ async def place_order(
         correlation_id=request_id_var.get(),
     )
     await publish_or_503(broker, envelope)
-    return await _accepted(pending, principal.account_id, data["order_id"], pending_view_json(data))
+    return await _accepted(pending, principal.account_id, order_id, pending_view_json(data))
 
 
 # The hottest route: declared here, served by api/direct_orders.py where it can be.

@@ -25,6 +25,7 @@ from tradewind.common.contracts import (
 )
 from tradewind.common.contracts.order_classes import exit_side, place_violation
 from tradewind.common.contracts.types import OrderClass, OrderStatus, OrderType, Side, TimeInForce
+from tradewind.common.random_ids import random_uuid_text
 from tradewind.gateway.domain.schemas import Order, OrderRequest, ReplaceRequest
 
 # Fixed forever: changing it would give a retry of an old request another order id.
@@ -45,6 +46,14 @@ def new_order_id(account_id: str, idempotency: tuple[str, str] | None) -> uuid.U
         return uuid.uuid4()
     key, fingerprint = idempotency
     return uuid.uuid5(_IDEMPOTENT_ORDER_IDS, json.dumps([account_id, key, fingerprint]))
+
+
+def new_order_id_text(account_id: str, idempotency: tuple[str, str] | None) -> str:
+    """``str(new_order_id(...))``, a random id written without a ``uuid.UUID`` in between
+    (``random_ids``): the order route needs only the id's text, once per order."""
+    if idempotency is None:
+        return random_uuid_text()
+    return str(new_order_id(account_id, idempotency))
 
 
 def closing_order_id(
@@ -108,7 +117,7 @@ def order_class_refusal(order: OrderRequest) -> tuple[str, str] | None:
 
 
 def place_command_json(
-    request: OrderRequest, *, account_id: str, now: datetime, order_id: uuid.UUID
+    request: OrderRequest, *, account_id: str, now: datetime, order_id: uuid.UUID | str
 ) -> dict[str, Any]:
     """``place_command(...).model_dump(mode="json")`` without building the ``PlaceOrder``: the
     request's fields are the command's, of the same types, so the command model would only
