@@ -1,5 +1,5 @@
 """The broker's message properties marshal byte for byte as pamqp marshals them, and the
-straight-line encoder, not pamqp, writes the properties the broker's publishes carry."""
+encoder itself, not pamqp's fallback, writes the properties the broker's publishes carry."""
 
 from __future__ import annotations
 
@@ -111,10 +111,10 @@ def _published(**overrides: Any) -> dict[str, Any]:
     ],
     ids=["command", "no trace context", "all trace headers and a priority"],
 )
-def test_the_broker_s_publishes_take_the_straight_line(fields: dict[str, Any]) -> None:
+def test_the_broker_s_publishes_are_written_by_the_encoder_itself(fields: dict[str, Any]) -> None:
     """Not a fallback to pamqp: the encoder itself writes what the broker sends."""
-    straight = MessageProperties(**fields)._marshal_straight()
-    assert straight == aiormq.spec.Basic.Properties(**fields).marshal()
+    written = MessageProperties(**fields)._marshal_known()
+    assert written == aiormq.spec.Basic.Properties(**fields).marshal()
 
 
 def test_properties_read_back_as_they_were_set() -> None:

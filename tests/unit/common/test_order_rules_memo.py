@@ -3,6 +3,7 @@ values: what lets ``inconsistency`` keep them."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -17,6 +18,7 @@ amount = st.one_of(
     st.decimals(min_value=Decimal("0.0001"), max_value=Decimal(10**9), places=4),
     st.sampled_from([Decimal(-1), Decimal(0)]),
 )
+AMOUNTS = [field.name for field in fields(OrderTerms) if field.type == "Decimal | None"]
 terms = st.builds(
     OrderTerms,
     type=st.sampled_from(list(OrderType)),
@@ -40,14 +42,7 @@ def test_a_kept_answer_is_the_rules_answer(order: OrderTerms, again: OrderTerms)
         time_in_force=order.time_in_force,
         **{
             name: None if getattr(order, name) is None else getattr(again, name) or Decimal(1)
-            for name in (
-                "qty",
-                "notional",
-                "limit_price",
-                "stop_price",
-                "trail_price",
-                "trail_percent",
-            )
+            for name in AMOUNTS
         },
     )
     assert inconsistency(same_shape) == order_rules._first_inconsistency(same_shape)
