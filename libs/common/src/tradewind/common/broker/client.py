@@ -507,7 +507,7 @@ class Broker:
         priority: int | None = None,
     ) -> aiormq.spec.Basic.Properties:
         """The AMQP properties of a message this service publishes (both publish paths),
-        marshalled by ``MessageProperties``' straight-line encoder."""
+        encoded by ``MessageProperties`` (pamqp's encoder for anything it does not write)."""
         return MessageProperties(
             content_type=content_type,
             headers=headers,

@@ -148,7 +148,7 @@ def inconsistency(terms: Terms) -> tuple[str, str] | None:
 
     Kept per shape of order (its type, its time in force, which fields are set), what every
     rule reads: a few hundred shapes exist, and the gateway asks once per order (seven rule
-    calls, a fifth of its order's validation; tests/unit/common/test_order_rules_memo.py holds
+    calls, a quarter of its order's validation; tests/unit/common/test_order_rules_memo.py holds
     the kept answers to the rules')."""
     shape = (
         terms.type,

@@ -303,7 +303,8 @@ async def _accepted(
 
     The view is serialized once, for Redis and for the answer (the route's response_model still
     documents it); letting FastAPI check and serialize it again cost a few percent per order.
-    ``order_id`` may be its text already: the place route has it from the command's JSON form.
+    ``order_id`` may be its text already: the place route names its orders by text
+    (``new_order_id_text``).
     """
     try:
         await pending.remember(account_id, order_id, view)

@@ -287,20 +287,6 @@ class OrderRequest(_OrderClassFields):
             return order
         return validate(data)
 
-    @property
-    def terms(self) -> OrderTerms:
-        """The fields the order's type decides on (``order_rules``)."""
-        return OrderTerms(
-            type=self.type,
-            time_in_force=self.time_in_force,
-            qty=self.qty,
-            notional=self.notional,
-            limit_price=self.limit_price,
-            stop_price=self.stop_price,
-            trail_price=self.trail_price,
-            trail_percent=self.trail_percent,
-        )
-
     @field_validator(
         "time_in_force",
         "qty",
