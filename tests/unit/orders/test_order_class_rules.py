@@ -26,7 +26,7 @@ from tradewind.common.contracts import (
     TakeProfit,
     leg_order_id,
 )
-from tradewind.common.contracts.order_classes import order_class_violation
+from tradewind.common.contracts.order_classes import place_violation
 from tradewind.common.contracts.types import (
     OrderClass,
     OrderStatus,
@@ -235,15 +235,7 @@ def test_each_class_rule_names_the_field_it_refuses(kwargs: dict[str, Any], fiel
         side=kwargs.pop("side", Side.BUY),
         **kwargs,
     )
-    violation = order_class_violation(
-        cmd.order_class,
-        side=cmd.side,
-        type=cmd.type,
-        limit_price=cmd.limit_price,
-        time_in_force=cmd.time_in_force,
-        take_profit=cmd.take_profit,
-        stop_loss=cmd.stop_loss,
-    )
+    violation = place_violation(cmd)
     assert violation is not None
     assert violation[0] == field, violation
 
